@@ -1,0 +1,51 @@
+"""Pointwise activations: sigmoid (gate module), LeakyReLU (camera net, critic), GELU (FFN)."""
+from __future__ import annotations
+
+import math
+
+from ..backend import get_xp
+
+
+# -- sigmoid: keep the output, the backward needs only y (1 - y) -------------------------------
+def sigmoid_forward(x):
+    """x: any shape -> y = 1 / (1 + exp(-x)), same shape; cache is y."""
+    xp = get_xp(x)
+    # exp of -|x| never overflows; the two branches are the same function.
+    e = xp.exp(-xp.abs(x))
+    y = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    return y, y
+
+
+def sigmoid_backward(dy, y):
+    return dy * y * (1.0 - y)
+
+
+# -- LeakyReLU: the cache is the slope mask, which the double backward reuses ---------------------
+def leaky_relu_forward(x, alpha: float = 0.3):
+    """x: any shape -> y = x where x > 0 else alpha x. Cache: the slope m (1 or alpha), x's dtype."""
+    xp = get_xp(x)
+    m = xp.where(x > 0, 1.0, alpha).astype(x.dtype, copy=False)
+    return x * m, m
+
+
+def leaky_relu_backward(dy, m):
+    """The backward is multiplication by the slope mask: linear in dy, which section 5 relies on."""
+    return dy * m
+
+
+# -- GELU, tanh form: 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2 / pi) -----------------
+_C = math.sqrt(2.0 / math.pi)
+_K = 0.044715
+
+
+def gelu_forward(x):
+    """x: any shape -> GELU(x) (tanh approximation). Cache: (x, tanh term)."""
+    xp = get_xp(x)
+    t = xp.tanh(_C * (x + _K * x * x * x))
+    return 0.5 * x * (1.0 + t), (x, t)
+
+
+def gelu_backward(dy, cache):
+    x, t = cache
+    # d/dx [0.5 x (1 + t)] = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2)
+    return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _C * (1.0 + 3.0 * _K * x * x))

@@ -1,0 +1,59 @@
+"""Adam, written out (SPEC section 6): bias-corrected, one state per model, saved and restored exactly."""
+from __future__ import annotations
+
+import math
+
+from .backend import get_xp
+
+
+class Adam:
+    """Adam over a flat dict of parameters, updated in place.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    Defaults are RepNet's and Gulrajani et al.'s: lr 1e-4, betas (0.5, 0.9), eps 1e-8.
+    """
+
+    def __init__(self, params: dict, lr: float = 1e-4, betas=(0.5, 0.9), eps: float = 1e-8):
+        self.lr, self.b1, self.b2, self.eps = float(lr), float(betas[0]), float(betas[1]), float(eps)
+        self.t = 0
+        self.m = {k: get_xp(p).zeros_like(p) for k, p in params.items()}
+        self.v = {k: get_xp(p).zeros_like(p) for k, p in params.items()}
+
+    def step(self, params: dict, grads: dict) -> None:
+        """One update of every parameter that has a gradient (all must be finite: the trainer checks)."""
+        self.t += 1
+        # Python floats keep float32 parameters float32 (a NumPy float64 scalar would upcast).
+        c1 = 1.0 - self.b1 ** self.t
+        c2 = 1.0 - self.b2 ** self.t
+        step = self.lr / c1
+        inv_sqrt_c2 = 1.0 / math.sqrt(c2)
+        for k, g in grads.items():
+            if g is None:
+                continue
+            xp = get_xp(g)
+            m, v, p = self.m[k], self.v[k], params[k]
+            m *= self.b1
+            m += (1.0 - self.b1) * g
+            v *= self.b2
+            v += (1.0 - self.b2) * (g * g)
+            denom = xp.sqrt(v)
+            denom *= inv_sqrt_c2
+            denom += self.eps
+            p -= step * (m / denom)
+
+    def state_arrays(self) -> dict:
+        """Flat arrays for a checkpoint: 'm/<name>', 'v/<name>' (the step count goes in 't')."""
+        out = {f"m/{k}": a for k, a in self.m.items()}
+        out.update({f"v/{k}": a for k, a in self.v.items()})
+        return out
+
+    def load_state_arrays(self, arrays: dict, t: int) -> None:
+        """Restore from :meth:`state_arrays` output (arrays already on the right device)."""
+        for k in self.m:
+            self.m[k][...] = arrays[f"m/{k}"]
+            self.v[k][...] = arrays[f"v/{k}"]
+        self.t = int(t)
+
+    def hyper(self) -> dict:
+        return {"lr": self.lr, "betas": [self.b1, self.b2], "eps": self.eps}

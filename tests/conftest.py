@@ -1,0 +1,39 @@
+"""Shared test set-up: a deterministic hypothesis profile and backend fixtures."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI: derandomised (the same examples every run), no deadline (2 slow cores), no example database.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    max_examples=20,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", deadline=None, max_examples=20)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _gpu_xp():
+    from gatepose.backend import gpu_available
+
+    if not gpu_available():
+        return None
+    import cupy
+
+    return cupy
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """Runs a test on NumPy, and on CuPy when a GPU is usable (skipped cleanly otherwise)."""
+    if request.param == "numpy":
+        return np
+    cp = _gpu_xp()
+    if cp is None:
+        pytest.skip("no usable GPU (CuPy missing or no device)")
+    return cp
