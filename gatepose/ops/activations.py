@@ -23,8 +23,10 @@ def sigmoid_backward(dy, y):
 # -- LeakyReLU: the cache is the slope mask, which the double backward reuses ---------------------
 def leaky_relu_forward(x, alpha: float = 0.3):
     """x: any shape -> y = x where x > 0 else alpha x. Cache: the slope m (1 or alpha), x's dtype."""
-    xp = get_xp(x)
-    m = xp.where(x > 0, 1.0, alpha).astype(x.dtype, copy=False)
+    # Built in x's dtype directly: xp.where with Python scalars would make a float64 temporary.
+    m = (x > 0).astype(x.dtype)
+    m *= 1.0 - alpha
+    m += alpha
     return x * m, m
 
 

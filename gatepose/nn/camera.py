@@ -1,0 +1,180 @@
+"""RepNet's camera net and the learned weak-perspective projection (SPEC section 2).
+
+The camera net reads the normalised 2D pose W (B, J, 2), flattened to (B, 2J), and regresses six
+numbers per sample, reshaped to a camera M (B, 2, 3):
+
+    h = LeakyReLU(Linear(2J, w)(W_flat))
+    h = LeakyReLU(h + Linear(w, w)(LeakyReLU(Linear(w, w)(h))))        (n_blocks residual blocks)
+    M = Linear(w, 6)(h).reshape(B, 2, 3)
+
+The projection is W' = X M^T: (B, J, 3) @ (B, 3, 2) -> (B, J, 2).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+from ..backend import get_xp
+from ..errors import GateposeError
+from ..ops.activations import leaky_relu_backward, leaky_relu_forward
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Sizes of the camera net; the defaults are RepNet's (width 1000, two blocks, slope 0.3)."""
+
+    n_joints: int = 17
+    width: int = 1000
+    n_blocks: int = 2
+    alpha: float = 0.3
+
+    def __post_init__(self):
+        for name in ("n_joints", "width"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise GateposeError(f"camera config: {name} must be a positive integer, "
+                                    f"got {getattr(self, name)!r}")
+        if not (isinstance(self.n_blocks, int) and self.n_blocks >= 0):
+            raise GateposeError(f"camera config: n_blocks must be an integer >= 0, got {self.n_blocks!r}")
+        if not (0.0 <= float(self.alpha) < 1.0):
+            raise GateposeError(f"camera config: alpha must be in [0, 1), got {self.alpha!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CameraConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise GateposeError(f"camera config: unknown field(s) {sorted(unknown)}; "
+                                f"expected some of {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
+def _he_std(fan_in: int, alpha: float) -> float:
+    """He et al.'s std for a layer feeding a LeakyReLU of slope alpha: keeps activations' scale."""
+    return math.sqrt(2.0 / ((1.0 + alpha * alpha) * fan_in))
+
+
+def init_camera(cfg: CameraConfig, rng, xp, dtype) -> dict:
+    """Parameters of the camera net: 'in.W' (2J, w), 'blocks.i.fc1.W', 'blocks.i.fc2.W' (w, w),
+    'out.W' (w, 6) and a bias '*.b' for each. ``rng`` is a numpy Generator (deterministic for a seed).
+
+    The output layer starts near M = [[1, 0, 0], [0, 1, 0]], the orthographic projection onto x, y
+    (small 'out.W', 'out.b' = [1, 0, 0, 0, 1, 0]). Why: 2D inputs and real 3D poses are normalised
+    to the same scale (SPEC section 7), so this is already a sensible camera, and the reprojection
+    loss sends useful gradients into X from the first step; a zero-initialised M would make X
+    invisible to the reprojection and put the camera loss at its singularity tr(M M^T) = 0.
+    The small random 'out.W' keeps M input-dependent, so the net can learn to rotate and scale.
+    """
+    J, w, a = cfg.n_joints, cfg.width, float(cfg.alpha)
+
+    def normal(shape, std):
+        return xp.asarray(rng.standard_normal(shape) * std, dtype=dtype)
+
+    p = {"in.W": normal((2 * J, w), _he_std(2 * J, a)), "in.b": xp.zeros(w, dtype=dtype)}
+    for i in range(cfg.n_blocks):
+        for fc in ("fc1", "fc2"):
+            p[f"blocks.{i}.{fc}.W"] = normal((w, w), _he_std(w, a))
+            p[f"blocks.{i}.{fc}.b"] = xp.zeros(w, dtype=dtype)
+    p["out.W"] = normal((w, 6), 1e-2 / math.sqrt(w))
+    p["out.b"] = xp.asarray([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], dtype=dtype)
+    return p
+
+
+class CameraCache(NamedTuple):
+    x: object        # (B, 2J) flattened 2D input, the input of 'in'
+    h_in: list       # [(B, w)] per block: the block's input u (input of fc1, and the residual)
+    a: list          # [(B, w)] per block: LeakyReLU(fc1(u)), the input of fc2
+    m_in: object     # (B, w) slope mask after 'in'
+    m1: list         # [(B, w)] per block: slope mask after fc1
+    m2: list         # [(B, w)] per block: slope mask after the residual sum
+    h_out: object    # (B, w) input of 'out'
+    params: dict
+    n_blocks: int
+    W_shape: tuple   # (B, J, 2)
+
+
+def camera_forward(params: dict, W, cfg: CameraConfig):
+    """W: (B, J, 2) normalised 2D poses -> M: (B, 2, 3) cameras, and the cache."""
+    B = W.shape[0]
+    alpha = float(cfg.alpha)
+    x = W.reshape(B, -1)
+    z = x @ params["in.W"]
+    z += params["in.b"]
+    h, m_in = leaky_relu_forward(z, alpha)
+    h_in, acts, m1s, m2s = [], [], [], []
+    for i in range(cfg.n_blocks):
+        pre = f"blocks.{i}."
+        z = h @ params[pre + "fc1.W"]
+        z += params[pre + "fc1.b"]
+        a, m1 = leaky_relu_forward(z, alpha)
+        z = a @ params[pre + "fc2.W"]
+        z += params[pre + "fc2.b"]
+        z += h                                   # the residual sum, before the block's LeakyReLU
+        h_next, m2 = leaky_relu_forward(z, alpha)
+        h_in.append(h), acts.append(a), m1s.append(m1), m2s.append(m2)
+        h = h_next
+    out = h @ params["out.W"]
+    out += params["out.b"]
+    M = out.reshape(B, 2, 3)
+    return M, CameraCache(x, h_in, acts, m_in, m1s, m2s, h, params, cfg.n_blocks, tuple(W.shape))
+
+
+def camera_backward(dM, cache: CameraCache):
+    """dM: (B, 2, 3) -> (dW (B, J, 2), grads keyed like the params)."""
+    p = cache.params
+    B = dM.shape[0]
+    grads = {}
+    dout = dM.reshape(B, 6)
+    # out = h W_out + b_out
+    grads["out.W"] = cache.h_out.T @ dout
+    grads["out.b"] = dout.sum(axis=0)
+    dh = dout @ p["out.W"].T
+    for i in reversed(range(cache.n_blocks)):
+        pre = f"blocks.{i}."
+        # h_next = LeakyReLU(u + fc2(a)): the delta at the sum goes to fc2 and, unchanged, to u
+        dz = leaky_relu_backward(dh, cache.m2[i])
+        grads[pre + "fc2.W"] = cache.a[i].T @ dz
+        grads[pre + "fc2.b"] = dz.sum(axis=0)
+        # a = LeakyReLU(fc1(u))
+        dz1 = leaky_relu_backward(dz @ p[pre + "fc2.W"].T, cache.m1[i])
+        grads[pre + "fc1.W"] = cache.h_in[i].T @ dz1
+        grads[pre + "fc1.b"] = dz1.sum(axis=0)
+        dh = dz1 @ p[pre + "fc1.W"].T
+        dh += dz
+    # h = LeakyReLU(x W_in + b_in)
+    dz = leaky_relu_backward(dh, cache.m_in)
+    grads["in.W"] = cache.x.T @ dz
+    grads["in.b"] = dz.sum(axis=0)
+    dW = (dz @ p["in.W"].T).reshape(cache.W_shape)
+    return dW, {k: grads[k] for k in p}
+
+
+def camera_min_abs_preactivation(cache: CameraCache) -> float:
+    """Smallest |pre-activation| of any LeakyReLU in the forward (for gradient checks: the kink at 0
+    must sit farther than the finite-difference step). The post-activation is z m, so |z| = |y| / m."""
+    xp = get_xp(cache.x)
+    block_outputs = cache.h_in[1:] + [cache.h_out]      # what each LeakyReLU wrote, in order
+    first = cache.h_in[0] if cache.n_blocks else cache.h_out
+    pairs = [(first, cache.m_in)] + list(zip(cache.a, cache.m1)) + list(zip(block_outputs, cache.m2))
+    return min(float(xp.abs(y / m).min()) for y, m in pairs)
+
+
+# -- projection: W' = X M^T -------------------------------------------------------------------
+class ProjectionCache(NamedTuple):
+    X: object  # (B, J, 3)
+    M: object  # (B, 2, 3)
+
+
+def project_forward(X, M):
+    """X: (B, J, 3) poses, M: (B, 2, 3) cameras -> W' = X M^T: (B, J, 2), and the cache."""
+    return X @ M.transpose(0, 2, 1), ProjectionCache(X, M)
+
+
+def project_backward(dWp, cache: ProjectionCache):
+    """dWp: (B, J, 2) -> (dX (B, J, 3), dM (B, 2, 3)).
+
+    W'_bjr = sum_c X_bjc M_brc, so dX = dW' M and dM = dW'^T X (per sample)."""
+    X, M = cache
+    return dWp @ M, dWp.transpose(0, 2, 1) @ X

@@ -1,0 +1,137 @@
+"""The gradient penalty's double backward and the critic loss, against central differences of the
+penalty and of the loss themselves; dropped terms of the double backward must be caught."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import gatepose.losses as losses
+import gatepose.nn.critic as critic_mod
+from gatepose.gradcheck import run_check
+from gatepose.losses import critic_loss, gradient_penalty
+from gatepose.nn.critic import (CriticConfig, Layers, critic_backward, critic_forward, init_critic,
+                                kcs_jvp)
+from gatepose.nn.critic_checks import critic_case
+
+seeds = st.integers(0, 2**31 - 1)
+WIDTHS = dict(pose_width=8, kcs_width=12, head_width=6)
+
+
+def _assert_pass(results):
+    assert results
+    for r in results:
+        assert r.passed, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
+
+
+def _worst(results):
+    return max(r.max_rel_error for r in results)
+
+
+# -- the double backward against central differences of P -----------------------------------------
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8), pose_width=st.integers(2, 9),
+       kcs_width=st.integers(2, 14), head_width=st.integers(1, 7))
+def test_penalty_parameter_gradient(seed, B, J, pose_width, kcs_width, head_width):
+    _assert_pass(run_check("gradient_penalty", seed=seed, B=B, J=J, pose_width=pose_width,
+                           kcs_width=kcs_width, head_width=head_width))
+
+
+@given(seed=seeds)
+def test_penalty_ignores_biases(seed):
+    rng = np.random.default_rng(seed)
+    cfg, params, (X,) = critic_case(np, rng, 3, 5, **WIDTHS)
+    P, grads, _ = gradient_penalty(params, X, cfg)
+    for k in (k for k in params if k.endswith(".b")):
+        assert not grads[k].any()
+        v = rng.standard_normal(params[k].shape)
+        moved = lambda e: float(gradient_penalty({**params, k: params[k] + e * v}, X, cfg)[0])  # noqa: E731
+        assert abs(moved(1e-6) - moved(-1e-6)) / 2e-6 < 1e-6 * (1.0 + float(P))
+
+
+def test_penalty_value_matches_its_definition():
+    rng = np.random.default_rng(5)
+    cfg, params, (X,) = critic_case(np, rng, 4, 6, **WIDTHS)
+    D, cache = critic_forward(params, X, cfg)
+    g, _ = critic_backward(np.ones_like(D), cache)
+    norms = np.sqrt((g ** 2).sum(axis=(1, 2)))
+    P, _, info = gradient_penalty(params, X, cfg, lam=7.0)
+    assert float(P) == pytest.approx(7.0 * np.mean((norms - 1.0) ** 2), rel=1e-12)
+    assert float(info["grad_norm"]) == pytest.approx(norms.mean(), rel=1e-12)
+
+
+# -- a check that can fail: drop one term of the double backward -----------------------------------
+def _tangents_with_a_term_dropped(drop):
+    """critic_tangents, written out again with one term left out (the bugs the check must catch)."""
+
+    def tangents(a_X, cache):
+        p, m = cache.params, cache.masks
+        B = a_X.shape[0]
+        a_x = a_X.reshape(B, -1) * (0.0 if drop == "pose path" else 1.0)
+        a_h1 = (a_x @ p["pose.in.W"]) * m.h1
+        a_h2 = (a_h1 @ p["pose.fc1.W"]) * m.h2
+        a_h3 = (a_h2 @ p["pose.fc2.W"] + (0.0 if drop == "pose residual" else a_h1)) * m.h3
+        a_p = a_h3 @ p["pose.out.W"]
+        a_feat = kcs_jvp(cache.X, cache.C, a_X)
+        a_k1 = (a_feat @ p["kcs.in.W"]) * m.k1
+        a_k2 = (a_k1 @ p["kcs.fc1.W"]) * m.k2
+        a_k = a_k2 @ p["kcs.fc2.W"] + (0.0 if drop == "kcs residual" else a_k1)
+        a_c = np.concatenate([a_p, a_k], axis=1)
+        a_hh = (a_c @ p["head.fc.W"]) * (1.0 if drop == "head mask" else m.hh)
+        return Layers(a_x, a_h1, a_h2, a_h3, a_feat, a_k1, a_k2, a_c, a_hh)
+
+    return tangents
+
+
+@pytest.mark.parametrize("drop", [None, "pose path", "pose residual", "kcs residual", "head mask"])
+def test_dropping_a_term_of_the_double_backward_is_caught(monkeypatch, drop):
+    monkeypatch.setattr(losses, "critic_tangents", _tangents_with_a_term_dropped(drop))
+    results = run_check("gradient_penalty", seed=11)
+    if drop is None:            # the copy itself is right: the failures below are the dropped term's
+        _assert_pass(results)
+    else:
+        assert _worst(results) > 1e-3, drop
+
+
+def test_dropping_the_kcs_path_of_the_double_backward_is_caught(monkeypatch):
+    monkeypatch.setattr(critic_mod, "kcs_jvp",
+                        lambda X, C, dX: np.zeros((X.shape[0], C.shape[1] * (C.shape[1] + 1) // 2)))
+    results = {r.name: r.max_rel_error for r in run_check("gradient_penalty", seed=11)}
+    assert results["kcs.in.W"] > 1e-3 and results["kcs.fc1.W"] > 1e-3
+
+
+# -- the critic loss ------------------------------------------------------------------------------
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7))
+def test_critic_loss_gradient(seed, B, J):
+    _assert_pass(run_check("critic_loss", seed=seed, B=B, J=J))
+
+
+@given(seed=seeds, B=st.integers(1, 4))
+def test_critic_loss_is_the_sum_of_its_terms(seed, B):
+    rng = np.random.default_rng(seed)
+    cfg, params, (X_r, X_f) = critic_case(np, rng, B, 5, **WIDTHS, n_inputs=2)
+    eps = rng.uniform(0, 1, B)
+    L, grads, info = critic_loss(params, X_r, X_f, eps, cfg, lam=10.0)
+    X_hat = eps[:, None, None] * X_r + (1 - eps[:, None, None]) * X_f
+    D_r, c_r = critic_forward(params, X_r, cfg)
+    D_f, c_f = critic_forward(params, X_f, cfg)
+    _, g_r = critic_backward(np.full(B, -1.0 / B), c_r)
+    _, g_f = critic_backward(np.full(B, 1.0 / B), c_f)
+    P, g_p, info_p = gradient_penalty(params, X_hat, cfg, lam=10.0)
+    assert float(L) == pytest.approx(D_f.mean() - D_r.mean() + float(P), rel=1e-10, abs=1e-12)
+    assert float(info["wasserstein"]) == pytest.approx(D_r.mean() - D_f.mean(), rel=1e-10, abs=1e-12)
+    assert float(info["penalty"]) == pytest.approx(float(P), rel=1e-12)
+    assert float(info["grad_norm"]) == pytest.approx(float(info_p["grad_norm"]), rel=1e-12)
+    assert list(grads) == list(params)
+    for k in params:
+        np.testing.assert_allclose(grads[k], g_r[k] + g_f[k] + g_p[k], rtol=1e-9, atol=1e-12)
+    assert abs(float(grads["head.out.b"][0])) < 1e-12     # fake and real terms cancel exactly
+
+
+def test_critic_loss_and_penalty_keep_float32():
+    cfg = CriticConfig.from_parents([-1, 0, 1, 2, 0], **WIDTHS)
+    params = init_critic(cfg, np.random.default_rng(0), np, np.float32)
+    rng = np.random.default_rng(1)
+    X_r, X_f = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
+    L, grads, info = critic_loss(params, X_r, X_f, rng.uniform(0, 1, 4), cfg)   # float64 eps
+    assert L.dtype == np.float32 and all(v.dtype == np.float32 for v in info.values())
+    assert all(grads[k].dtype == np.float32 and grads[k].shape == params[k].shape for k in params)
+    P, grads, info = gradient_penalty(params, X_r, cfg)
+    assert P.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
