@@ -1,0 +1,325 @@
+"""gatepose's dataset archive: one ``.npz`` that loads with ``allow_pickle=False`` (SPEC section 7).
+
+Fields (N frames, J joints of the skeleton):
+
+==============  ===========================  ==============================================
+``poses_2d``    float32 (N, J, 2)            pixels, finite
+``poses_3d``    float32 (N, J, 3), optional  camera coordinates, millimetres, finite
+``image_size``  integer (N, 2)               width, height in pixels, positive
+``subject``     unicode (N,)                 e.g. ``S1``
+``action``      unicode (N,)                 action family, e.g. ``walk`` or ``Walking``
+``camera``      integer (N,)                 camera index, >= 0
+``frame``       integer (N,)                 frame index within its sequence, >= 0
+``skeleton``    unicode scalar               a name from :data:`~gatepose.data.skeleton.SKELETONS`
+==============  ===========================  ==============================================
+
+Extensions to the SPEC's archive (both optional, both written by gatepose's own sources):
+
+- ``split`` unicode (N,), each ``train`` or ``test``: the subject-wise split of the source
+  (the synthetic generator's held-out subjects, Human3.6M's S9/S11, HumanEva-I's Validate/*).
+- ``confidence`` float32 (N, J) in [0, 1]: per-joint 2D confidence, for detector keypoints.
+
+Rows of one sequence are stored contiguously with ``frame`` rising by one; a sequence ends where
+subject, action or camera changes or the frame count breaks (:meth:`Dataset.sequence_ids`).
+
+Every problem found by :func:`load_archive` is one :class:`~gatepose.errors.DataError` line that
+names the file and the field and says what was expected.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from gatepose.errors import DataError
+
+from .skeleton import SKELETONS, Skeleton, get_skeleton
+
+REQUIRED = ("poses_2d", "image_size", "subject", "action", "camera", "frame", "skeleton")
+OPTIONAL = ("poses_3d", "split", "confidence")
+SPLITS = ("train", "test")
+
+
+class DataWarning(UserWarning):
+    """Something in a source file was skipped or trimmed; the data that remains is valid."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated set of frames; arrays are host NumPy arrays (see the module docstring)."""
+
+    poses_2d: np.ndarray          # (N, J, 2) float32, pixels
+    poses_3d: np.ndarray | None   # (N, J, 3) float32, camera mm; None for 2D-only data
+    image_size: np.ndarray        # (N, 2) int32, width, height
+    subject: np.ndarray           # (N,) unicode
+    action: np.ndarray            # (N,) unicode
+    camera: np.ndarray            # (N,) int32
+    frame: np.ndarray             # (N,) int32
+    skeleton: str
+    split: np.ndarray | None = None       # (N,) unicode 'train' | 'test'
+    confidence: np.ndarray | None = None  # (N, J) float32
+
+    def __len__(self) -> int:
+        return int(self.poses_2d.shape[0])
+
+    @property
+    def skel(self) -> Skeleton:
+        return get_skeleton(self.skeleton)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The archive's fields as arrays (absent optional fields left out)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "skeleton":
+                out[f.name] = np.array(v, dtype=np.str_)
+            elif v is not None:
+                out[f.name] = v
+        return out
+
+    def subset(self, index) -> "Dataset":
+        """The frames selected by a boolean mask (N,) or an integer index array."""
+        index = np.asarray(index)
+        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)
+                                if f.name != "skeleton" and getattr(self, f.name) is not None})
+
+    def split_by_subjects(self, test_subjects) -> tuple["Dataset", "Dataset"]:
+        """(train, test): frames of ``test_subjects`` go to test, all others to train."""
+        is_test = np.isin(self.subject, np.asarray(list(test_subjects), dtype=np.str_))
+        return self.subset(~is_test), self.subset(is_test)
+
+    def train_test(self) -> tuple["Dataset", "Dataset"]:
+        """(train, test) by the archive's ``split`` field."""
+        if self.split is None:
+            raise DataError("dataset has no 'split' field: use split_by_subjects(test_subjects)")
+        is_test = self.split == "test"
+        return self.subset(~is_test), self.subset(is_test)
+
+    def sequence_ids(self) -> np.ndarray:
+        """(N,) int64: 0, 1, ... numbering the contiguous sequences (see the module docstring)."""
+        n = len(self)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        new = np.ones(n, dtype=bool)
+        new[1:] = ((self.subject[1:] != self.subject[:-1]) | (self.action[1:] != self.action[:-1])
+                   | (self.camera[1:] != self.camera[:-1])
+                   | (self.frame[1:].astype(np.int64) != self.frame[:-1].astype(np.int64) + 1))
+        if self.split is not None:
+            new[1:] |= self.split[1:] != self.split[:-1]
+        return np.cumsum(new) - 1
+
+
+def save_archive(path, ds: Dataset, compress: bool = False) -> Path:
+    """Validate ``ds`` and write it to ``path`` atomically (a temporary file, then a rename).
+
+    A crash midway leaves either the old file or none, never half an archive.
+    """
+    path = Path(path)
+    arrays = ds.arrays()
+    validate_arrays(arrays, f"{path} (being written)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DataError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            (np.savez_compressed if compress else np.savez)(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_archive(path) -> Dataset:
+    """Read and validate an archive. Any problem raises a one-line :class:`DataError`."""
+    path = Path(path)
+    where = _one_line(str(path))
+    if not path.exists():
+        raise DataError(f"{where}: no such file")
+    if not path.is_file():
+        raise DataError(f"{where}: not a file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise DataError(f"{where}: cannot be read: {_reason(exc)}") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise DataError(f"{where}: not a gatepose dataset archive: holds a single .npy array, expected a "
+                        f".npz with fields {', '.join(REQUIRED)}")
+    if not magic.startswith(b"PK"):
+        raise DataError(f"{where}: not a gatepose dataset archive: expected an .npz file (a zip of .npy "
+                        "arrays), e.g. one written by 'gatepose data synth'")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except Exception as exc:  # zipfile, OSError, ValueError, EOFError...: all mean "not readable"
+        raise DataError(f"{where}: not a gatepose dataset archive (.npz): {_reason(exc)}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{where}: not a gatepose dataset archive: holds a single array, expected a .npz "
+                        f"with fields {', '.join(REQUIRED)}")
+    arrays = {}
+    with npz:
+        for key in npz.files:
+            try:
+                arrays[key] = npz[key]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                    raise DataError(f"{where}: field '{key}': holds pickled Python objects, which gatepose "
+                                    "never loads (they can run code); expected plain arrays") from None
+                raise DataError(f"{where}: field '{key}': cannot be read: {_reason(exc)}") from None
+            except Exception as exc:  # truncated or corrupt member: zipfile/zlib/EOF/OSError
+                raise DataError(f"{where}: field '{key}': cannot be read: {_reason(exc)}") from None
+    return validate_arrays(arrays, where)
+
+
+def validate_arrays(arrays: dict, where: str) -> Dataset:
+    """Check names, dtypes, shapes, values and skeleton; return the :class:`Dataset`."""
+    unknown = sorted(set(arrays) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise DataError(f"{where}: unexpected field {unknown[0]!r}: expected only "
+                        f"{', '.join(REQUIRED + OPTIONAL)}")
+    missing = [k for k in REQUIRED if k not in arrays]
+    if missing:
+        raise DataError(f"{where}: field '{missing[0]}': missing (a dataset archive needs "
+                        f"{', '.join(REQUIRED)})")
+
+    def bad(key, expected, a):
+        got = f"{_kind(a)} {tuple(a.shape)}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise DataError(f"{where}: field '{key}': expected {expected}, got {got}")
+
+    a = arrays["skeleton"]
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "U" or a.shape != ():
+        bad("skeleton", "a unicode scalar", a)
+    skeleton = str(a)
+    if skeleton not in SKELETONS:
+        raise DataError(f"{where}: field 'skeleton': expected one of {', '.join(SKELETONS)}, got {skeleton!r}")
+    J = SKELETONS[skeleton].n_joints
+
+    W = arrays["poses_2d"]
+    if not isinstance(W, np.ndarray) or W.dtype != np.float32 or W.ndim != 3 or W.shape[1:] != (J, 2):
+        bad("poses_2d", f"float32 array of shape (N, {J}, 2)", W)
+    N = W.shape[0]
+    if N == 0:
+        raise DataError(f"{where}: field 'poses_2d': expected at least one frame, got 0")
+
+    def check(key, kinds, shape, kind_name):
+        a = arrays[key]
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in kinds or a.shape != shape:
+            bad(key, f"{kind_name} array of shape {shape}", a)
+        return a
+
+    X = None
+    if "poses_3d" in arrays:
+        X = arrays["poses_3d"]
+        if not isinstance(X, np.ndarray) or X.dtype != np.float32 or X.shape != (N, J, 3):
+            bad("poses_3d", f"float32 array of shape ({N}, {J}, 3)", X)
+    image_size = check("image_size", "iu", (N, 2), "integer")
+    subject = check("subject", "U", (N,), "unicode")
+    action = check("action", "U", (N,), "unicode")
+    camera = check("camera", "iu", (N,), "integer")
+    frame = check("frame", "iu", (N,), "integer")
+    split = check("split", "U", (N,), "unicode") if "split" in arrays else None
+    conf = None
+    if "confidence" in arrays:
+        conf = arrays["confidence"]
+        if not isinstance(conf, np.ndarray) or conf.dtype != np.float32 or conf.shape != (N, J):
+            bad("confidence", f"float32 array of shape ({N}, {J})", conf)
+
+    for key, a in (("poses_2d", W), ("poses_3d", X), ("confidence", conf)):
+        if a is not None and not np.isfinite(a).all():
+            i = int(np.argwhere(~np.isfinite(a))[0][0])
+            raise DataError(f"{where}: field '{key}': expected finite values, got NaN or inf at frame {i}")
+    if conf is not None and ((conf < 0) | (conf > 1)).any():
+        raise DataError(f"{where}: field 'confidence': expected values in [0, 1]")
+    if (image_size <= 0).any():
+        raise DataError(f"{where}: field 'image_size': expected positive width and height")
+    for key, a in (("camera", camera), ("frame", frame)):
+        if (a < 0).any():
+            raise DataError(f"{where}: field '{key}': expected values >= 0")
+        if a.size and a.max() > np.iinfo(np.int32).max:
+            raise DataError(f"{where}: field '{key}': expected values below 2**31")
+    if split is not None and not np.isin(split, SPLITS).all():
+        raise DataError(f"{where}: field 'split': expected each value to be 'train' or 'test'")
+
+    return Dataset(poses_2d=W, poses_3d=X, image_size=image_size.astype(np.int32), subject=subject,
+                   action=action, camera=camera.astype(np.int32), frame=frame.astype(np.int32),
+                   skeleton=skeleton, split=split, confidence=conf)
+
+
+def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton="h36m17",
+                 poses_3d=None, split=None, confidence=None, where="<dataset>") -> Dataset:
+    """Build and validate a :class:`Dataset` from array-likes, casting to the archive's dtypes.
+
+    ``image_size`` may be one (width, height) for all frames.
+    """
+    W = np.asarray(poses_2d, dtype=np.float32)
+    N = W.shape[0] if W.ndim else 0
+    size = np.asarray(image_size, dtype=np.int32)
+    if size.shape == (2,):
+        size = np.broadcast_to(size, (N, 2)).copy()
+    arrays = dict(poses_2d=W, image_size=size, subject=np.asarray(subject, dtype=np.str_),
+                  action=np.asarray(action, dtype=np.str_), camera=np.asarray(camera, dtype=np.int32),
+                  frame=np.asarray(frame, dtype=np.int32), skeleton=np.array(skeleton, dtype=np.str_))
+    if poses_3d is not None:
+        arrays["poses_3d"] = np.asarray(poses_3d, dtype=np.float32)
+    if split is not None:
+        arrays["split"] = np.asarray(split, dtype=np.str_)
+    if confidence is not None:
+        arrays["confidence"] = np.asarray(confidence, dtype=np.float32)
+    return validate_arrays(arrays, where)
+
+
+def concatenate(datasets: list[Dataset]) -> Dataset:
+    """Join datasets of one skeleton, frame rows in order."""
+    if not datasets:
+        raise DataError("nothing to concatenate: no datasets")
+    skel = {d.skeleton for d in datasets}
+    if len(skel) != 1:
+        raise DataError(f"cannot concatenate datasets of different skeletons: {', '.join(sorted(skel))}")
+    out = {}
+    for f in fields(Dataset):
+        if f.name == "skeleton":
+            continue
+        vals = [getattr(d, f.name) for d in datasets]
+        if all(v is None for v in vals):
+            out[f.name] = None
+        elif any(v is None for v in vals):
+            raise DataError(f"cannot concatenate: field '{f.name}' is present in some datasets only")
+        else:
+            out[f.name] = np.concatenate(vals)
+    return Dataset(skeleton=datasets[0].skeleton, **out)
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, DataWarning, stacklevel=3)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _kind(a: np.ndarray) -> str:
+    if a.dtype.kind == "U":
+        return "unicode"
+    if a.dtype.kind == "S":
+        return "bytes"
+    return str(a.dtype)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return _one_line(f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
