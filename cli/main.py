@@ -40,6 +40,20 @@ def _register():
     from . import gradcheck as _gradcheck
 
     cli.add_command(_gradcheck.gradcheck)
+    from . import data as _data
+    cli.add_command(_data.data)
+    from . import train as _train
+
+    cli.add_command(_train.train)
+    from . import bench as _bench
+
+    cli.add_command(_bench.bench)
+    from . import evaluate as _evaluate
+    cli.add_command(_evaluate.evaluate)
+    from . import predict as _predict
+    cli.add_command(_predict.predict)
+    from . import plot as _plot
+    cli.add_command(_plot.plot)
 
 
 _register()

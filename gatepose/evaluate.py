@@ -1,0 +1,70 @@
+"""Evaluating a run on an archive's test frames, next to two trivial baselines (SPEC section 8).
+
+The baselines put the numbers in context, computed on exactly the same frames:
+
+* ``mean pose``: the mean normalised real pose of the training set, the same for every frame;
+* ``zero depth``: the input 2D pose itself, normalised, lifted with z = 0.
+
+Both are scaled to millimetres with the training set's mean 3D scale, like the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.archive import Dataset
+from .data.normalize import normalize_2d
+from .errors import GateposeError
+from .metrics import Result, aggregate, evaluate_predictions
+from .train import Run, load_source, predict_poses
+
+
+@dataclass
+class Evaluation:
+    model: Result
+    baselines: dict  # name -> Result
+    n_frames: int
+    split: str
+    source: str
+
+
+def test_frames(run: Run, data: str | None):
+    """The frames to evaluate: ``data``'s test split (all of it if it has no split), or, with no
+    ``data``, the test split of the run's own source (regenerated synthetic data included)."""
+    if data is None:
+        opts = run.config["options"]
+        ds, source = load_source(opts.get("data"), opts.get("synth_subjects", 8), opts.get("synth_seed", 0))
+    else:
+        ds, source = load_source(data)
+    if ds.skeleton != run.skeleton:
+        raise GateposeError(f"{source}: skeleton {ds.skeleton!r}, but the run was trained on {run.skeleton!r}")
+    if ds.poses_3d is None:
+        raise GateposeError(f"{source}: field 'poses_3d' is missing; evaluation needs 3D ground truth")
+    if ds.split is not None and (ds.split == "test").any():
+        return ds.subset(ds.split == "test"), "test", source
+    return ds, "all", source
+
+
+def evaluate_run(run: Run, ds: Dataset, xp=np, by=("action",), batch: int = 1024,
+                 max_frames: int | None = None, seed: int = 0) -> dict:
+    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result."""
+    if max_frames is not None and len(ds) > max_frames:
+        idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_frames, replace=False))
+        ds = ds.subset(idx)
+    W, _ = normalize_2d(ds.poses_2d)
+    pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch)
+    scale = run.scale_3d
+    gt = ds.poses_3d.astype(np.float64)
+    subjects = ds.subject if "subject" in by else None
+    out = {}
+    mean_pose = np.asarray(run.config["normalisation"]["mean_pose_3d"], dtype=np.float64)
+    candidates = {
+        "model": pred.astype(np.float64),
+        "mean pose": np.broadcast_to(mean_pose, gt.shape),
+        "zero depth": np.concatenate([W.astype(np.float64), np.zeros(W.shape[:-1] + (1,))], axis=-1),
+    }
+    for name, P in candidates.items():
+        per = evaluate_predictions(np.ascontiguousarray(P), gt, scale)
+        out[name] = aggregate(per, ds.action, subjects, by=by)
+    return out

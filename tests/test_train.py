@@ -1,0 +1,124 @@
+"""The trainer: runs, logs, checkpoints atomically, resumes exactly, and refuses bad options early."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gatepose.checkpoint import load_checkpoint, save_checkpoint
+from gatepose.errors import GateposeError, TrainingDiverged
+from gatepose.train import TrainOptions, Trainer, load_run, prepare_data, train
+
+TINY = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16,
+            critic_pose_width=8, critic_kcs_width=16, batch_size=32, synth_subjects=4,
+            val_frames=64, log_every=1, eval_every=2, checkpoint_every=2)
+
+
+def tiny(**kw):
+    return TrainOptions(**{**TINY, **kw})
+
+
+def _params(run_dir):
+    arrays, meta = load_checkpoint(run_dir / "checkpoint.npz")
+    return arrays, meta
+
+
+@pytest.mark.parametrize("attention", ["gated", "scalar-gate"])
+def test_resume_is_exact(tmp_path, attention):
+    """N steps straight == N/2 steps, resume, N/2 steps: every parameter and optimiser state."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(tiny(steps=6, attention=attention), straight, np, progress=False)
+    train(tiny(steps=3, attention=attention), split, np, progress=False)
+    train(tiny(steps=6, attention=attention), split, np, resume=True, progress=False)
+    a, meta_a = _params(straight)
+    b, meta_b = _params(split)
+    assert meta_a["step"] == meta_b["step"] == 6
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_run_folder_contents(tmp_path):
+    run = tmp_path / "run"
+    train(tiny(steps=4), run, np, progress=False)
+    config = json.loads((run / "config.json").read_text())
+    assert config["options"]["steps"] == 4 and config["skeleton"] == "h36m17"
+    assert config["normalisation"]["scale_3d_mm"] > 100
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    for key in ("loss_d", "wasserstein", "penalty", "loss_adv", "loss_rep", "loss_cam",
+                "grad_norm_gen", "grad_norm_cam", "grad_norm_critic", "poses_per_s"):
+        assert all(math.isfinite(r[key]) for r in rows), key
+    assert "val_n_mpjpe" in rows[1]
+    loaded = load_run(run)
+    assert loaded.gcfg.d_model == 16 and loaded.scale_3d > 100
+    # no temporary files left behind by the atomic writes
+    assert not list(run.glob("*.tmp"))
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    train(tiny(steps=1), tmp_path / "r", np, progress=False)
+    with pytest.raises(GateposeError, match="--resume"):
+        train(tiny(steps=1), tmp_path / "r", np, progress=False)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(batch_size=0), "--batch-size"),
+    (dict(lr=-1.0), "--lr"),
+    (dict(attention="nope"), "--attention"),
+    (dict(d_model=10, n_heads=3), "--d-model"),
+    (dict(n_critic=0), "--n-critic"),
+    (dict(data="/nonexistent.npz"), "--data"),
+    (dict(steps=3, epochs=1.0), "--steps"),
+])
+def test_bad_options_fail_before_work(tmp_path, bad, match):
+    with pytest.raises(GateposeError, match=match):
+        train(tiny(**{"steps": 1, **bad}), tmp_path / "r", np, progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    run = tmp_path / "r"
+    train(tiny(steps=2), run, np, progress=False)
+    before, _ = _params(run)
+    original = Trainer.iteration
+
+    def poisoned(self, want_stats=False):
+        out = original(self, want_stats)
+        self.gen["head.W"][...] = np.nan
+        out["loss_rep"] = out["loss_rep"] * np.nan
+        return out
+
+    monkeypatch.setattr(Trainer, "iteration", poisoned)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train(tiny(steps=4), run, np, resume=True, progress=False)
+    after, meta = _params(run)
+    assert meta["step"] == 2
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k])
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, {"a": np.ones(3)}, {"step": 1})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"a": np.zeros(3)}, {"step": 2})
+    arrays, meta = load_checkpoint(path)
+    assert meta["step"] == 1 and arrays["a"].tolist() == [1, 1, 1]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_real_poses_from_another_archive(tmp_path):
+    from gatepose.data.archive import save_archive
+    from gatepose.data.synthetic import generate
+
+    path = tmp_path / "real.npz"
+    save_archive(path, generate(n_subjects=2, seed=5, frames_per_sequence=20, sequences_per_action=1))
+    data = prepare_data(tiny(steps=1, real_poses=str(path)))
+    assert len(data.X_real) > 0
+    assert np.allclose(np.linalg.norm(data.X_real.reshape(len(data.X_real), -1), axis=1), 1, atol=1e-4)
