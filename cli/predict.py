@@ -1,0 +1,60 @@
+"""`gatepose predict`: lift 2D poses from a file (poses or COCO detector keypoints) to 3D in mm."""
+from __future__ import annotations
+
+import click
+
+from .common import device_option, pick_device
+
+
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder written by gatepose train.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="2D poses: .npy (N, J, 2) in the run's skeleton layout, or COCO keypoints "
+                   "(.json results, or .npy (N, 17, 3) with confidence).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the 3D poses (.npy or .json).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "npy", "json"]), default="auto", show_default=True,
+              help="Output format; auto picks by the suffix of --out.")
+@click.option("--batch", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Poses per forward pass.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="best.npz (lowest validation N-MPJPE) or checkpoint.npz (the last step).")
+@click.option("--confidence-threshold", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
+              help="COCO input: joints below this confidence are reported on stderr (and listed in "
+                   "JSON output); they are still lifted as detected.")
+@device_option
+def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_threshold, device):
+    """Lift 2D poses to 3D with a trained run.
+
+    Input is either 2D poses in the run's skeleton layout, a .npy of shape (N, J, 2) in pixels or
+    any unit (each pose is made root-relative and divided by its own scale, so units and position
+    do not matter), or COCO-17 keypoints from a 2D detector (a COCO results .json, or a .npy of
+    (N, 17, 3) holding x, y, confidence), converted to h36m17 (runs on h36m17 only).
+
+    Output: 3D poses in millimetres, root-relative (pelvis at the origin), camera axes of the input
+    (x right, y down, z away from the camera); the scale is the training set's mean pose size. A
+    .npy holds (N, J, 3) float32; a .json holds {"skeleton", "joints": [names], "units": "mm",
+    "poses": [[[x, y, z], ...], ...]} plus "image_ids" and confidences for COCO input.
+
+    \b
+    Examples:
+      gatepose predict --run runs/a --input poses2d.npy --out poses3d.npy
+      gatepose predict --run runs/a --input poses2d.npy --out poses3d.json
+      gatepose predict --run runs/a --input person_keypoints_results.json --out lifted.json
+      gatepose predict --run runs/a --input kp.npy --out lifted.npy --device gpu --batch 4096
+    """
+    from gatepose.lift import lift, output_format, read_poses_2d, write_poses_3d
+    from gatepose.train import load_run
+
+    fmt = output_format(out_path, fmt)  # a bad --out fails before any work
+    xp = pick_device(device)
+    run = load_run(run_dir, xp, which=checkpoint)
+    inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
+    if inp.note:
+        where = " (each listed in the output's 'low_confidence')" if fmt == "json" else ""
+        click.echo(f"warning: {inp.note}{where}", err=True)
+    poses = lift(run, inp.poses, xp, batch=batch)
+    written = write_poses_3d(out_path, poses, run.skeleton, fmt, inp)
+    click.echo(f"lifted {len(poses)} poses ({run.skeleton}, {checkpoint} checkpoint of {run_dir}) -> "
+               f"{out_path} ({written}, mm)", err=True)

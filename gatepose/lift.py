@@ -1,0 +1,189 @@
+"""Lifting user-supplied 2D poses to 3D with a trained run (the library side of ``gatepose predict``).
+
+Inputs (:func:`read_poses_2d`):
+
+* a ``.npy`` of (N, J, 2): 2D poses in the run's skeleton layout, in pixels or any unit (the
+  normalisation of SPEC section 7 makes them scale- and translation-free);
+* COCO-17 detector keypoints: a COCO results ``.json``, or a ``.npy`` of (N, 17, 3) (x, y,
+  confidence), converted to ``h36m17`` by :mod:`gatepose.data.coco` (only for h36m17 runs).
+
+Output (:func:`lift`): (N, J, 3) float32 millimetres, root-relative (pelvis at the origin), in the
+camera frame of the input: the normalised prediction times the run's mean 3D training scale
+(SPEC section 8, the same mapping as Protocol-I evaluation).
+
+Every problem with a file raises a one-line :class:`DataError` naming the file and what was expected.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.normalize import normalize_2d
+from .data.skeleton import get_skeleton
+from .errors import DataError
+from .train import Run, predict_poses
+
+
+@dataclass(frozen=True)
+class Poses2D:
+    """2D poses ready for lifting, with what is known about where they came from."""
+
+    poses: np.ndarray                 # (N, J, 2) float32, in the run's skeleton layout
+    source: str                       # 'poses' (run layout) or 'coco'
+    image_ids: np.ndarray | None = None     # (N,) for COCO input
+    confidence: np.ndarray | None = None    # (N, J) for COCO input
+    note: str = ""                    # a line for the user (e.g. low-confidence joints), or ''
+    threshold: float = 0.3            # confidence below which a COCO joint is reported
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0] or type(exc).__name__
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """np.load without pickles; every failure becomes a one-line DataError."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file; expected a .npy array of 2D poses")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({_one_line(exc)})") from None
+    if magic != b"\x93NUMPY":
+        raise DataError(f"{path}: not a .npy file (no NumPy header); expected an array saved with numpy.save")
+    try:
+        a = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{path}: holds pickled Python objects, which gatepose never loads (they can run "
+                            "code); expected a plain numeric .npy array") from None
+        raise DataError(f"{path}: not a readable .npy array ({_one_line(exc)})") from None
+    except Exception as exc:  # EOFError, OSError, UnpicklingError...: all mean "not a .npy"
+        raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {_one_line(exc)})") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive opened by np.load
+        a.close()
+        raise DataError(f"{path}: is an .npz archive; expected a single .npy array of 2D poses")
+    return a
+
+
+def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
+    """Read 2D poses for a run whose skeleton is ``skeleton``; see the module docstring."""
+    path = Path(path)
+    sk = get_skeleton(skeleton)
+    J = sk.n_joints
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".json"):
+        raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; expected .npy (N, {J}, 2) "
+                        "poses or COCO keypoints (.json results, or .npy (N, 17, 3))")
+    if suffix == ".npy":
+        a = _load_npy(path)
+        if a.ndim == 3 and a.shape[1:] == (17, 3):
+            return _coco(path, skeleton, threshold)
+        expected = f"an array of shape (N, {J}, 2) in {skeleton} joint order"
+        if skeleton == "h36m17":
+            expected += " or COCO keypoints (N, 17, 3)"
+        if a.dtype.kind not in "fiu":
+            raise DataError(f"{path}: expected {expected} of numbers, got dtype {a.dtype}")
+        if a.ndim != 3 or a.shape[1] != J or a.shape[2] != 2:
+            raise DataError(f"{path}: expected {expected}, got shape {a.shape}")
+        if len(a) == 0:
+            raise DataError(f"{path}: expected at least one pose, got shape {a.shape}")
+        a = a.astype(np.float64)
+        bad = ~np.isfinite(a).all(axis=-1)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise DataError(f"{path}: expected finite coordinates, got NaN or inf at pose {i}, joint "
+                            f"{sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
+        return Poses2D(a.astype(np.float32), "poses")
+    return _coco(path, skeleton, threshold)
+
+
+def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
+    from .data.coco import load_keypoints
+
+    if skeleton != "h36m17":
+        raise DataError(f"{path}: COCO keypoints map to the h36m17 skeleton, but the run was trained on "
+                        f"{skeleton!r}; give (N, {get_skeleton(skeleton).n_joints}, 2) poses in its layout")
+    kp = load_keypoints(path, threshold=threshold)
+    note = ""
+    if kp.low_confidence:
+        note = f"{path}: {kp.summary()}; they are lifted as detected"
+    return Poses2D(kp.poses_2d, "coco", image_ids=kp.image_ids, confidence=kp.confidence, note=note,
+                   threshold=kp.threshold)
+
+
+def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024) -> np.ndarray:
+    """2D poses (N, J, 2), any unit -> 3D poses (N, J, 3) float32 in mm, root-relative.
+
+    Batched on ``xp``'s device: one upload and one download per batch.
+    """
+    if poses_2d.ndim != 3 or poses_2d.shape[1:] != (run.gcfg.n_joints, 2):
+        raise DataError(f"lift: expected poses of shape (N, {run.gcfg.n_joints}, 2), got {poses_2d.shape}")
+    W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
+    pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch)
+    return ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
+
+
+def output_format(path, fmt: str = "auto") -> str:
+    """'npy' or 'json' for an output path (``fmt`` 'auto': by suffix); checks the folder exists."""
+    path = Path(path)
+    if fmt == "auto":
+        fmt = {".npy": "npy", ".json": "json"}.get(path.suffix.lower())
+        if fmt is None:
+            raise DataError(f"{path}: cannot tell the output format from the suffix "
+                            f"{path.suffix or '(none)'!r}; expected .npy or .json, or pass --format")
+    if fmt not in ("npy", "json"):
+        raise DataError(f"{path}: unknown output format {fmt!r}; expected npy or json")
+    if not path.parent.is_dir():
+        raise DataError(f"{path}: the folder {path.parent} does not exist")
+    return fmt
+
+
+def write_poses_3d(path, poses_mm: np.ndarray, skeleton: str, fmt: str = "auto",
+                   inp: Poses2D | None = None) -> str:
+    """Write (N, J, 3) mm poses as .npy or JSON (``fmt`` 'auto' picks by suffix). Returns the format."""
+    path = Path(path)
+    fmt = output_format(path, fmt)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        # Written through a file object (np.save would append '.npy' to a path) and renamed into place.
+        with open(tmp, "wb" if fmt == "npy" else "w") as f:
+            if fmt == "npy":
+                np.save(f, poses_mm.astype(np.float32), allow_pickle=False)
+            else:
+                json.dump(poses_json(poses_mm, skeleton, inp), f)
+                f.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp.exists():
+            tmp.unlink()
+        raise DataError(f"{path}: cannot be written ({_one_line(exc)})") from None
+    return fmt
+
+
+def poses_json(poses_mm: np.ndarray, skeleton: str, inp: Poses2D | None = None) -> dict:
+    """The JSON form of (N, J, 3) mm poses, with joint names (and image ids for COCO input)."""
+    names = list(get_skeleton(skeleton).joint_names)
+    out = {
+        "skeleton": skeleton,
+        "joints": names,
+        "units": "mm",
+        "frame": "camera axes of the input (x right, y down, z forward), root-relative (pelvis at 0)",
+        "poses": np.round(poses_mm.astype(np.float64), 2).tolist(),
+    }
+    if inp is not None and inp.image_ids is not None:
+        out["image_ids"] = [x.item() if hasattr(x, "item") else x for x in inp.image_ids]
+    if inp is not None and inp.confidence is not None:
+        out["confidence"] = np.round(inp.confidence.astype(np.float64), 3).tolist()
+        out["confidence_threshold"] = inp.threshold
+        # [pose index, joint name] of every joint below the threshold: lifted, but flagged
+        out["low_confidence"] = [[int(i), names[j]] for i, j in np.argwhere(inp.confidence < inp.threshold)]
+    return out

@@ -1,0 +1,121 @@
+"""`gatepose plot poses|attention|curves` and gatepose.viz: PNGs are written; a missing matplotlib
+is one clear line."""
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from gatepose.errors import GateposeError
+from gatepose.train import TrainOptions, train
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = dict(steps=2, d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16,
+            critic_pose_width=8, critic_kcs_width=16, batch_size=32, eval_every=1, log_every=1,
+            checkpoint_every=1, synth_subjects=4, val_frames=64)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run") / "tiny"
+    train(TrainOptions(**TINY), d, np, progress=False)
+    return d
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _is_png(path, min_size=(300, 200)):
+    data = path.read_bytes()
+    assert data[:8] == PNG
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert w >= min_size[0] and h >= min_size[1]
+    return w, h
+
+
+def test_plot_poses(run_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "poses.png"
+    r = invoke("plot", "poses", "--run", run_dir, "--n", 2, "--out", out, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    w, h = _is_png(out)
+    assert h > w / 2  # two rows of three panels
+
+
+@pytest.mark.parametrize("attention, applied", [("gated", False), ("gated", True)])
+def test_plot_attention(run_dir, tmp_path, attention, applied):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "att.png"
+    args = ["plot", "attention", "--run", run_dir, "--index", 5, "--layer", 0, "--out", out, "--device", "cpu"]
+    r = invoke(*(args + (["--applied"] if applied else [])))
+    assert r.exit_code == 0, r.output
+    _is_png(out)
+
+
+def test_plot_attention_bad_index_and_layer(run_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    r = invoke("plot", "attention", "--run", run_dir, "--index", 10 ** 9, "--out", tmp_path / "a.png")
+    assert r.exit_code == 2 and "--index" in r.output and "frames" in r.output
+    r = invoke("plot", "attention", "--run", run_dir, "--layer", 3, "--out", tmp_path / "a.png")
+    assert r.exit_code == 2 and "--layer 3" in r.output and "1 layer" in r.output
+
+
+def test_plot_attention_maps_every_variant(tmp_path):
+    """viz.plot_attention straight from attention_maps, for the variants with and without gates."""
+    pytest.importorskip("matplotlib")
+    from gatepose import viz
+    from gatepose.nn.generator import GeneratorConfig, attention_maps, init_generator
+
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((1, 17, 2)).astype(np.float32)
+    for variant in ("gated", "vanilla", "fixed", "scalar-gate"):
+        cfg = GeneratorConfig(n_joints=17, d_model=8, n_heads=2, n_layers=2, d_ff=16, gate_hidden=4,
+                              attention=variant)
+        maps = attention_maps(init_generator(cfg, rng), W, cfg)
+        viz.plot_attention(tmp_path / f"{variant}.png", maps, "h36m17", layer=1)
+        _is_png(tmp_path / f"{variant}.png")
+
+
+def test_plot_curves(run_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "curves.png"
+    r = invoke("plot", "curves", "--run", run_dir, "--out", out)
+    assert r.exit_code == 0, r.output
+    _is_png(out)
+
+
+def test_read_metrics_skips_a_torn_last_line(tmp_path):
+    from gatepose import viz
+
+    p = tmp_path / "metrics.jsonl"
+    p.write_text(json.dumps({"step": 1, "loss_rep": 0.5}) + "\n" + '{"step": 2, "loss_')
+    assert [r["step"] for r in viz.read_metrics(p)] == [1]
+    with pytest.raises(GateposeError, match="no such file"):
+        viz.read_metrics(tmp_path / "none.jsonl")
+
+
+def test_curves_needs_a_run(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = invoke("plot", "curves", "--run", tmp_path, "--out", tmp_path / "c.png")
+    assert r.exit_code == 2 and "metrics.jsonl" in r.output
+
+
+def test_missing_matplotlib_is_one_line(run_dir, tmp_path, monkeypatch):
+    # None in sys.modules makes `import matplotlib` raise ImportError, as if it were not installed.
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for sub in (["poses"], ["attention"], ["curves"]):
+        r = invoke("plot", *sub, "--run", run_dir, "--out", tmp_path / "x.png")
+        assert r.exit_code == 2, r.output
+        assert r.output.strip().splitlines()[-1] == "error: matplotlib is not installed: pip install 'gatepose[viz]'"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_help_teaches():
+    for sub in ([], ["poses"], ["attention"], ["curves"]):
+        r = invoke("plot", *sub, "--help")
+        assert r.exit_code == 0 and "gatepose plot" in r.output
