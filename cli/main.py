@@ -48,6 +48,10 @@ def _register():
     from . import bench as _bench
 
     cli.add_command(_bench.bench)
+    from . import experiments as _experiments
+
+    cli.add_command(_experiments.demo)
+    cli.add_command(_experiments.ablate)
     from . import evaluate as _evaluate
     cli.add_command(_evaluate.evaluate)
     from . import predict as _predict

@@ -30,6 +30,13 @@ from .common import device_option, pick_device
 @click.option("--d-model", type=int, default=256, show_default=True, help="Model width d.")
 @click.option("--heads", "n_heads", type=int, default=8, show_default=True, help="Attention heads h.")
 @click.option("--d-ff", type=int, default=512, show_default=True, help="Feed-forward width.")
+@click.option("--gate-hidden", type=int, default=100, show_default=True, help="Hidden width of the gate paths.")
+@click.option("--camera-width", type=int, default=1000, show_default=True, help="Camera net width.")
+@click.option("--critic-pose-width", type=int, default=100, show_default=True, help="Critic pose-path width.")
+@click.option("--critic-kcs-width", type=int, default=1000, show_default=True, help="Critic KCS-path width.")
+@click.option("--synth-subjects", type=int, default=8, show_default=True,
+              help="Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
+@click.option("--synth-seed", type=int, default=0, show_default=True, help="Seed of the synthetic data.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--log-every", type=int, default=10, show_default=True)
 @click.option("--eval-every", type=int, default=100, show_default=True, help="Validation (and best.npz) every N steps.")
@@ -40,7 +47,8 @@ from .common import device_option, pick_device
               help="Continue the run in this folder exactly where it stopped (other options come from its config, except --steps/--epochs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(data, real_poses, attention, steps, epochs, batch_size, lr, n_critic, lam, w_adv, w_rep, w_cam,
-          n_layers, d_model, n_heads, d_ff, seed, log_every, eval_every, checkpoint_every, device, out,
+          n_layers, d_model, n_heads, d_ff, gate_hidden, camera_width, critic_pose_width, critic_kcs_width,
+          synth_subjects, synth_seed, seed, log_every, eval_every, checkpoint_every, device, out,
           resume, quiet):
     """Train PoseGate-Former weakly supervised: 2D poses in, no 3D labels paired with them.
 
@@ -73,7 +81,9 @@ def train(data, real_poses, attention, steps, epochs, batch_size, lr, n_critic, 
         opts = TrainOptions(data=data, real_poses=real_poses, attention=attention, steps=steps, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_critic=n_critic, lam=lam, w_adv=w_adv, w_rep=w_rep,
                             w_cam=w_cam, n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_ff=d_ff,
-                            seed=seed, log_every=log_every, eval_every=eval_every,
+                            gate_hidden=gate_hidden, camera_width=camera_width,
+                            critic_pose_width=critic_pose_width, critic_kcs_width=critic_kcs_width,
+                            synth_subjects=synth_subjects, synth_seed=synth_seed, seed=seed, log_every=log_every, eval_every=eval_every,
                             checkpoint_every=checkpoint_every)
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work

@@ -43,6 +43,14 @@ from .optim import Adam
 
 ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
 
+# Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
+# trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
+PRESETS = {
+    "paper": {},
+    "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=2e-4, w_rep=10.0,
+                  eval_every=50, checkpoint_every=50),
+}
+
 
 @dataclass
 class TrainOptions:
