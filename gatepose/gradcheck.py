@@ -175,6 +175,8 @@ CHECKS: dict[str, GradCase] = {}
 # Modules whose import registers checks, in the order of the paper (the CLI prints in this order).
 CHECK_MODULES = (
     "gatepose.ops.checks",
+    "gatepose.nn.generator_checks",
+    "gatepose.nn.critic_checks",
 )
 
 

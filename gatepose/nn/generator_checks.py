@@ -1,0 +1,144 @@
+"""Gradient-check cases for the gate, every attention variant, the encoder layer and the generator.
+
+Registered for `gatepose gradcheck` and the tests. Default sizes are small so the CLI runs fast;
+tests call the builders with hypothesis sizes. Parameters are drawn away from their initial values
+(LayerNorm gamma = 1, zero biases) so that a backward that forgets gamma or a bias cannot hide.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..gradcheck import register_check
+from ..ops import attention as attn_ops
+from ..ops.attention import GATE_PARAMS, VARIANTS
+from . import generator as gen
+from .generator import GeneratorConfig, init_generator
+
+
+def _randn(xp, rng, *shape, scale=1.0):
+    return xp.asarray(rng.standard_normal(shape) * scale)
+
+
+def perturbed_params(cfg: GeneratorConfig, xp, rng, dtype=np.float64) -> dict:
+    """init_generator's parameters moved off their initial values, for gradient checks.
+
+    The checks need every gradient clearly above finite-difference noise, so no sigmoid may sit
+    saturated: weight matrices get noise of half their own spread; the gate's second layer (A2, C2,
+    initialised at 0.1 Glorot) is redrawn at spread 1/sqrt(hidden); constant inits (biases,
+    LayerNorm) get N(0, 0.3^2) noise, except c2, redrawn around 0 so that Bb sits near 1/2 where its
+    sigmoid is steepest, and the scalar gate g, kept near 1/J (x (1 +- 0.3)): a large g makes the
+    attention swamp the residual stream, and the next LayerNorm nearly cancels its effect.
+    """
+    params = init_generator(cfg, rng, np, np.float64)
+    out = {}
+    for k, v in params.items():
+        noise = rng.standard_normal(v.shape)
+        if k.endswith(("gate.A2", "gate.C2")):
+            v = noise * cfg.gate_hidden ** -0.5
+        elif k.endswith("gate.c2"):
+            v = 0.3 * noise
+        elif k.endswith("attn.g"):
+            v = v * (1.0 + 0.3 * noise)
+        elif v.ndim == 2:
+            v = v + 0.5 * float(v.std()) * noise
+        else:
+            v = v + 0.3 * noise
+        out[k] = xp.asarray(v, dtype=dtype)
+    return out
+
+
+@register_check("gate", B=3, n=12, hidden=5, h=2)
+def _gate(xp, rng, B, n, hidden, h):
+    shapes = {"A1": (n, hidden), "a1": (hidden,), "A2": (hidden, h), "a2": (h,)}
+    shapes.update({"C" + k[1:] if k[0] == "A" else "c" + k[1:]: s for k, s in shapes.items()})
+    inputs = {"U_flat": _randn(xp, rng, B, n)}
+    for k in GATE_PARAMS:
+        # weights scaled by 1/sqrt(fan-in) so no sigmoid saturates (a flat sigmoid leaves a gradient
+        # so small that finite-difference noise dominates it)
+        scale = {"A1": n ** -0.5, "C1": n ** -0.5, "A2": hidden ** -0.5, "C2": hidden ** -0.5}.get(k, 1.0)
+        inputs[k] = _randn(xp, rng, *shapes[k], scale=scale)
+
+    def fwd(i):
+        return attn_ops.gate_forward(i["U_flat"], {k: i[k] for k in GATE_PARAMS})
+
+    def bwd(d, c):
+        dU, g = attn_ops.gate_backward(d[0], d[1], c)
+        return {"U_flat": dU, **g}
+
+    return fwd, bwd, inputs
+
+
+def _attention_case(variant):
+    def build(xp, rng, B, h, J, d_k):
+        inputs = {"Q": _randn(xp, rng, B, h, J, d_k), "K": _randn(xp, rng, B, h, J, d_k),
+                  "V": _randn(xp, rng, B, h, J, d_k)}
+        if variant == "gated":
+            # gate values as the sigmoids would give them: inside (0, 1)
+            inputs["G"] = xp.asarray(rng.uniform(0.1, 0.9, (B, h)))
+            inputs["Bb"] = xp.asarray(rng.uniform(0.1, 0.9, (B, h)))
+        if variant == "scalar-gate":
+            inputs["g"] = xp.asarray(rng.uniform(0.2, 1.5, (1,)))
+
+        def fwd(i):
+            # looked up at call time, so a test can monkeypatch a broken backward into the module
+            return attn_ops.attention_forward(i["Q"], i["K"], i["V"], i.get("G"), i.get("Bb"),
+                                              variant, i.get("g"))
+
+        def bwd(d, c):
+            gr = attn_ops.attention_backward(d, c)
+            out = {"Q": gr.dQ, "K": gr.dK, "V": gr.dV}
+            if variant == "gated":
+                out["G"], out["Bb"] = gr.dG, gr.dBb
+            if variant == "scalar-gate":
+                out["g"] = gr.dg
+            return out
+
+        return fwd, bwd, inputs
+
+    return build
+
+
+for _v in VARIANTS:
+    register_check(f"attention[{_v}]", B=2, h=2, J=5, d_k=3)(_attention_case(_v))
+
+
+def _config(attention, J, d_k, h, L=1, gate_hidden=5, d_ff=None, pos_embedding=True):
+    d = h * d_k
+    return GeneratorConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=d_ff or 2 * d,
+                           gate_hidden=gate_hidden, attention=attention, pos_embedding=pos_embedding)
+
+
+@register_check("encoder_layer", B=2, J=4, h=2, d_k=3, attention="gated")
+def _encoder_layer(xp, rng, B, J, h, d_k, attention):
+    cfg = _config(attention, J, d_k, h)
+    p = gen.layer_params(perturbed_params(cfg, xp, rng), 0)
+    names = list(p)
+    inputs = {"Z": _randn(xp, rng, B, J, cfg.d_model), **p}
+
+    def fwd(i):
+        return gen.encoder_layer_forward(i["Z"], {k: i[k] for k in names}, cfg)
+
+    def bwd(d, c):
+        dZ, g = gen.encoder_layer_backward(d, c)
+        return {"Z": dZ, **g}
+
+    return fwd, bwd, inputs
+
+
+@register_check("generator", B=2, J=4, h=2, d_k=3, L=2, attention="gated", pos_embedding=True)
+def _generator(xp, rng, B, J, h, d_k, L, attention, pos_embedding):
+    """The whole generator w.r.t. every parameter and its input W, each one input of the check."""
+    cfg = _config(attention, J, d_k, h, L=L, pos_embedding=pos_embedding)
+    params = perturbed_params(cfg, xp, rng)
+    names = list(params)
+    # normalised 2D poses are O(1 / sqrt(J)); O(1) inputs exercise the same code with larger signal
+    inputs = {"W": _randn(xp, rng, B, J, 2), **params}
+
+    def fwd(i):
+        return gen.generator_forward({k: i[k] for k in names}, i["W"], cfg)
+
+    def bwd(d, c):
+        dW, g = gen.generator_backward(d, c)
+        return {"W": dW, **g}
+
+    return fwd, bwd, inputs

@@ -1,0 +1,161 @@
+"""The trainable gate and the gated multi-head self-attention of PoseGate-Former (SPEC section 1).
+
+Shapes: B batch, h heads, J joints (tokens), d_k head width, n = J * d the flattened layer input.
+
+Gate module (the paper's "right branch", Fig. 1a): two separate two-layer paths read the same U_flat,
+
+    G  = sigmoid(sigmoid(U_flat A1 + a1) A2 + a2)      (B, h)   one gate value per sample and head
+    Bb = sigmoid(sigmoid(U_flat C1 + c1) C2 + c2)      (B, h)   one bias value per sample and head
+
+Attention, Eq. (1) read literally, per head (S: (B, h, J, J), softmax over the last axis):
+
+    S    = softmax(Q K^T / sqrt(d_k))
+    A    = G (S + (1 - Bb))            'gated'        (the scalar 1 - Bb is added to every entry)
+    A    = S                           'vanilla'
+    A    = 1 / J                       'fixed'        (Q and K unused)
+    A    = g (S + (1 - 1 / J))         'scalar-gate'  (g one trainable scalar per layer, shape (1,))
+    head = A V                         (B, h, J, d_k)
+"""
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+from ..backend import get_xp
+from ..errors import GateposeError
+from .activations import sigmoid_backward, sigmoid_forward
+from .softmax import softmax_backward, softmax_forward
+
+VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
+GATE_PARAMS = ("A1", "a1", "A2", "a2", "C1", "c1", "C2", "c2")
+
+
+def _T(x):
+    """Swap the last two axes: the per-(sample, head) matrix transpose."""
+    return x.swapaxes(-1, -2)
+
+
+# -- the gate module ---------------------------------------------------------------------------
+class GateCache(NamedTuple):
+    U_flat: object  # (B, n) layer input, flattened
+    hG: object      # (B, hidden) sigmoid(U_flat A1 + a1)
+    hB: object      # (B, hidden) sigmoid(U_flat C1 + c1)
+    G: object       # (B, h)
+    Bb: object      # (B, h)
+    p: Mapping      # the gate's weights A1 ... c2
+
+
+def gate_forward(U_flat, p: Mapping):
+    """U_flat: (B, J*d); p: A1, C1 (J*d, hidden), a1, c1 (hidden,), A2, C2 (hidden, h), a2, c2 (h,).
+
+    Returns ((G, Bb), cache), G and Bb: (B, h), both in (0, 1).
+    """
+    # Two GEMMs rather than one against [A1 | C1]: fusing would copy both (J*d, hidden) matrices on
+    # every call, which costs more than it saves (and dominates single-pose latency).
+    hG, _ = sigmoid_forward(U_flat @ p["A1"] + p["a1"])
+    hB, _ = sigmoid_forward(U_flat @ p["C1"] + p["c1"])
+    G, _ = sigmoid_forward(hG @ p["A2"] + p["a2"])
+    Bb, _ = sigmoid_forward(hB @ p["C2"] + p["c2"])
+    return (G, Bb), GateCache(U_flat, hG, hB, G, Bb, p)
+
+
+def gate_backward(dG, dBb, cache: GateCache):
+    """dG, dBb: (B, h) -> (dU_flat (B, J*d), grads keyed A1 ... c2)."""
+    U_flat, hG, hB, G, Bb, p = cache
+    g = {}
+    # G = sigmoid(zG), zG = hG A2 + a2;  hG = sigmoid(U_flat A1 + a1)      (the gate path)
+    dzG = sigmoid_backward(dG, G)                          # (B, h)
+    g["A2"], g["a2"] = hG.T @ dzG, dzG.sum(axis=0)
+    dpG = sigmoid_backward(dzG @ p["A2"].T, hG)            # (B, hidden)
+    g["A1"], g["a1"] = U_flat.T @ dpG, dpG.sum(axis=0)
+    # Bb = sigmoid(zB), zB = hB C2 + c2;  hB = sigmoid(U_flat C1 + c1)      (the bias path)
+    dzB = sigmoid_backward(dBb, Bb)
+    g["C2"], g["c2"] = hB.T @ dzB, dzB.sum(axis=0)
+    dpB = sigmoid_backward(dzB @ p["C2"].T, hB)
+    g["C1"], g["c1"] = U_flat.T @ dpB, dpB.sum(axis=0)
+    # both paths read U_flat
+    dU_flat = dpG @ p["A1"].T
+    dU_flat += dpB @ p["C1"].T
+    return dU_flat, {k: g[k] for k in GATE_PARAMS}
+
+
+# -- gated multi-head self-attention -------------------------------------------------------------
+class AttentionCache(NamedTuple):
+    variant: str
+    Q: object   # (B, h, J, d_k)     (for 'fixed' kept only so plots can show the unused scores)
+    K: object   # (B, h, J, d_k)
+    V: object   # (B, h, J, d_k)     only its shape/dtype is needed by the backward
+    S: object   # (B, h, J, J)       softmax scores; None for 'fixed'
+    A: object   # (B, h, J, J)       the attention actually applied; None for 'fixed' (all 1/J)
+    G: object   # (B, h)             'gated' only
+    Bb: object  # (B, h)             'gated' only
+    g: object   # (1,)               'scalar-gate' only
+
+
+class AttentionGrads(NamedTuple):
+    dQ: object
+    dK: object
+    dV: object
+    dG: object = None   # (B, h) for 'gated'
+    dBb: object = None  # (B, h) for 'gated'
+    dg: object = None   # (1,) for 'scalar-gate'
+
+
+def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=None):
+    """Q, K, V: (B, h, J, d_k); G, Bb: (B, h) for 'gated'; gscalar: (1,) for 'scalar-gate'.
+
+    Returns head = A V: (B, h, J, d_k) and the cache.
+    """
+    J, d_k = V.shape[-2], V.shape[-1]
+    if variant == "fixed":
+        # A = 1/J everywhere: every output row is the mean of the value vectors.
+        head = V.mean(axis=-2, keepdims=True).repeat(J, axis=-2)
+        return head, AttentionCache(variant, Q, K, V, None, None, None, None, None)
+    S, _ = softmax_forward((Q @ _T(K)) * d_k ** -0.5)  # Python float scale: float32 stays float32
+    if variant == "vanilla":
+        A = S
+    elif variant == "gated":
+        A = (S + (1.0 - Bb)[..., None, None]) * G[..., None, None]
+    elif variant == "scalar-gate":
+        A = (S + (1.0 - 1.0 / J)) * gscalar
+    else:
+        raise GateposeError(f"unknown attention variant {variant!r}; expected one of {VARIANTS}")
+    return A @ V, AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar)
+
+
+def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:
+    """dhead: (B, h, J, d_k) -> AttentionGrads(dQ, dK, dV, dG, dBb, dg), absent ones None.
+
+    For 'fixed', dQ and dK are zeros (Q and K do not reach the output).
+    """
+    xp = get_xp(dhead)
+    variant, Q, K, V, S, A, G, Bb, g = cache
+    J, d_k = V.shape[-2], V.shape[-1]
+    if variant == "fixed":
+        # head = (1/J) 1 1^T V  =>  dV = (1/J) 1 1^T dhead: every row gets the mean of dhead's rows
+        dV = dhead.mean(axis=-2, keepdims=True).repeat(J, axis=-2)
+        zeros = xp.zeros_like(dV)
+        return AttentionGrads(zeros, zeros.copy(), dV)
+
+    # head = A V
+    dA = dhead @ _T(V)                       # (B, h, J, J)
+    dV = _T(A) @ dhead                       # (B, h, J, d_k)
+
+    # A = G (S + (1 - Bb))  /  S  /  g (S + (1 - 1/J))
+    dG = dBb = dg = None
+    if variant == "gated":
+        dA_sum = dA.sum(axis=(-1, -2))                               # (B, h)
+        dG = (dA * S).sum(axis=(-1, -2)) + (1.0 - Bb) * dA_sum       # sum(dA * (S + 1 - Bb))
+        dBb = -G * dA_sum                                            # sum(dA * -G)
+        dS = dA * G[..., None, None]
+    elif variant == "scalar-gate":
+        dg = ((dA * (S + (1.0 - 1.0 / J))).sum()).reshape(1)
+        dS = dA * g
+    else:  # vanilla
+        dS = dA
+
+    # S = softmax(logits), logits = Q K^T / sqrt(d_k)
+    dlogits = softmax_backward(dS, S)
+    dlogits *= d_k ** -0.5
+    dQ = dlogits @ K                         # (B, h, J, d_k)
+    dK = _T(dlogits) @ Q                     # (B, h, J, d_k)
+    return AttentionGrads(dQ, dK, dV, dG, dBb, dg)
