@@ -5,7 +5,7 @@ The checked objective is ``L(inputs) = sum_k <r_k, out_k>`` with fixed random up
 the analytic gradient from the backward is compared with central differences in float64:
 
 * small tensors (``size <= full_limit``): every element, ``(L(x + eps e_i) - L(x - eps e_i)) / 2eps``;
-* large tensors: ``n_directions`` random Gaussian directions v, comparing ``<grad, v>`` with
+* large tensors: ``n_directions`` random unit directions v, comparing ``<grad, v>`` with
   ``(L(x + eps v) - L(x - eps v)) / 2eps`` (Chainer's and PyTorch's "fast mode").
 
 Relative error is ``max|a - n| / max(max|a|, max|n|, tiny)``: normalised by the gradient's own
@@ -118,7 +118,8 @@ def check_backward(
         else:
             ana_list, num_list = [], []
             for _ in range(n_directions):
-                v = xp.asarray(rng.standard_normal(x.shape))
+                v = rng.standard_normal(x.shape)
+                v = xp.asarray(v / np.linalg.norm(v))  # unit direction: the step is eps whatever the size
                 trial[name] = x0 + eps * v
                 lp = objective(trial)
                 trial[name] = x0 - eps * v
