@@ -21,9 +21,9 @@ def _opts(preset: str, **overrides):
 
 
 @click.command()
-@click.option("--steps", type=int, default=600, show_default=True, help="Generator steps.")
+@click.option("--steps", type=int, default=2000, show_default=True, help="Generator steps.")
 @click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="small: d=64, h=4, L=2, batch 128 (minutes on a CPU); paper: SPEC section 1 sizes.")
+              help="small: d=64, h=4, L=2, batch 128, n_critic 1, lr 5e-4 (minutes on a CPU); paper: SPEC section 1 sizes.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the run here (default: a temporary folder, deleted afterwards).")
 @click.option("--seed", type=int, default=0, show_default=True)

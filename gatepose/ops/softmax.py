@@ -7,11 +7,16 @@ from ..backend import get_xp
 def softmax_forward(x):
     """x: (..., n) -> y: (..., n), rows sum to one. Cache: y (the backward needs only the output)."""
     xp = get_xp(x)
-    e = xp.exp(x - x.max(axis=-1, keepdims=True))  # shift: exp never overflows, result unchanged
-    e /= e.sum(axis=-1, keepdims=True)
+    e = x - x.max(axis=-1, keepdims=True)  # shift: exp never overflows, result unchanged
+    xp.exp(e, out=e)
+    # row sums as one GEMV against ones: much faster than a reduction over a short last axis
+    e /= (e @ xp.ones(e.shape[-1], dtype=e.dtype))[..., None]
     return e, e
 
 
 def softmax_backward(dy, y):
     """dx = y * (dy - <dy, y>) per row: the Jacobian diag(y) - y y^T applied without forming it."""
-    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+    xp = get_xp(dy, y)
+    dx = dy - xp.einsum("...n,...n->...", dy, y)[..., None]
+    dx *= y
+    return dx
