@@ -21,6 +21,8 @@ from .common import device_option, pick_device
 @click.option("--epochs", type=float, default=None, help="Instead of --steps: passes over the 2D training set.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate (both models).")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).")
 @click.option("--n-critic", type=int, default=5, show_default=True, help="Critic steps per generator step.")
 @click.option("--lam", type=float, default=10.0, show_default=True, help="Gradient-penalty weight lambda.")
 @click.option("--w-adv", type=float, default=1.0, show_default=True, help="Weight of the adversarial loss.")
@@ -46,7 +48,7 @@ from .common import device_option, pick_device
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue the run in this folder exactly where it stopped (other options come from its config, except --steps/--epochs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def train(data, real_poses, attention, steps, epochs, batch_size, lr, n_critic, lam, w_adv, w_rep, w_cam,
+def train(data, real_poses, attention, steps, epochs, batch_size, lr, lr_schedule, n_critic, lam, w_adv, w_rep, w_cam,
           n_layers, d_model, n_heads, d_ff, gate_hidden, camera_width, critic_pose_width, critic_kcs_width,
           synth_subjects, synth_seed, seed, log_every, eval_every, checkpoint_every, device, out,
           resume, quiet):
@@ -79,7 +81,7 @@ def train(data, real_poses, attention, steps, epochs, batch_size, lr, n_critic, 
         run_dir = resume
     else:
         opts = TrainOptions(data=data, real_poses=real_poses, attention=attention, steps=steps, epochs=epochs,
-                            batch_size=batch_size, lr=lr, n_critic=n_critic, lam=lam, w_adv=w_adv, w_rep=w_rep,
+                            batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, n_critic=n_critic, lam=lam, w_adv=w_adv, w_rep=w_rep,
                             w_cam=w_cam, n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_ff=d_ff,
                             gate_hidden=gate_hidden, camera_width=camera_width,
                             critic_pose_width=critic_pose_width, critic_kcs_width=critic_kcs_width,

@@ -50,7 +50,7 @@ PRESETS = {
     # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
     # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
     "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
-                  n_critic=1, eval_every=100, checkpoint_every=100),
+                  n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
 }
 
 
@@ -65,6 +65,7 @@ class TrainOptions:
     epochs: float | None = None      # alternative to steps: passes of the 2D training set
     batch_size: int = 256
     lr: float = 1e-4
+    lr_schedule: str = "constant"    # or "cosine": lr * (1 + cos(pi * step / steps)) / 2
     betas: tuple = (0.5, 0.9)
     n_critic: int = 5
     lam: float = 10.0
@@ -110,6 +111,8 @@ class TrainOptions:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
         if self.d_model % self.n_heads:
             bad("d_model", f"{self.d_model} is not divisible by --n-heads {self.n_heads}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            bad("lr_schedule", f"expected constant or cosine, got {self.lr_schedule!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             bad("lr", f"must be a positive number, got {self.lr}")
         if not all(0 <= b < 1 for b in self.betas):
@@ -329,6 +332,9 @@ class Trainer:
         self.last = losses
         return losses
 
+    def set_lr(self, lr: float) -> None:
+        self.opt_g.lr = self.opt_d.lr = float(lr)
+
     # validation ---------------------------------------------------------------------------------
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D (N, J, 2) host -> normalised 3D (N, J, 3) host, in batches."""
@@ -422,6 +428,14 @@ def total_steps(opts: TrainOptions, n_train: int) -> int:
     return 2000
 
 
+def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``n_total``: a function of the step alone,
+    so a resumed run follows the same schedule."""
+    if opts.lr_schedule == "cosine":
+        return opts.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(n_total, 1)))
+    return opts.lr
+
+
 def _finite_or_raise(values: dict, step: int, run_dir: Path):
     bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:
@@ -482,7 +496,9 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     if resume:
         arrays, meta = load_checkpoint(ckpt_path)
         trainer.load_state(arrays, meta)
-        best = float(meta.get("best_val_n_mpjpe", math.inf))
+        best = meta.get("best_val_n_mpjpe")
+        best = math.inf if best is None else float(best)
+        _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
         log(f"resumed {run_dir} at step {trainer.step}")
     run_dir.mkdir(parents=True, exist_ok=True)
     config = run_config(opts, trainer)
@@ -514,6 +530,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     try:
         while trainer.step < n_total and not interrupted["flag"]:
             logging = (trainer.step + 1) % opts.log_every == 0 or trainer.step + 1 == n_total
+            trainer.set_lr(learning_rate(opts, trainer.step, n_total))
             losses = trainer.iteration(want_stats=logging)
             steps_since += 1
             step = trainer.step
@@ -556,6 +573,22 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
                         {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
                         {"step": trainer.step, "val_n_mpjpe": None})
     return row
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop the lines a crashed run logged after its last checkpoint (they are logged again)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a half-written last line
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
 
 
 def _main_thread() -> bool:

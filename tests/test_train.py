@@ -122,3 +122,29 @@ def test_real_poses_from_another_archive(tmp_path):
     data = prepare_data(tiny(steps=1, real_poses=str(path)))
     assert len(data.X_real) > 0
     assert np.allclose(np.linalg.norm(data.X_real.reshape(len(data.X_real), -1), axis=1), 1, atol=1e-4)
+
+
+def test_resume_after_a_crash_follows_the_same_schedule(tmp_path, monkeypatch):
+    """Cosine schedule, a run killed mid-way (after its step-2 checkpoint): resuming reproduces the
+    straight run exactly, because the rate is a function of the step alone."""
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    train(tiny(steps=6, lr_schedule="cosine", lr=1e-3), straight, np, progress=False)
+    original = Trainer.iteration
+
+    def dies_at_step_3(self, want_stats=False):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self, want_stats)
+
+    monkeypatch.setattr(Trainer, "iteration", dies_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(steps=6, lr_schedule="cosine", lr=1e-3), crashed, np, progress=False)
+    monkeypatch.setattr(Trainer, "iteration", original)
+    assert _params(crashed)[1]["step"] == 2
+    train(tiny(steps=6, lr_schedule="cosine", lr=1e-3), crashed, np, resume=True, progress=False)
+    a, _ = _params(straight)
+    b, _ = _params(crashed)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    steps = [json.loads(line)["step"] for line in (crashed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
