@@ -7,8 +7,6 @@ inside the same file as a unicode scalar array, which ``np.load(..., allow_pickl
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import numpy as np
 
 from .backend import to_host
 from .errors import GateposeError
+from .files import atomic_open
 
 _META_KEY = "__meta__"
 
@@ -26,17 +25,8 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     host = {k: to_host(v) for k, v in arrays.items()}
     host[_META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **host)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **host)
 
 
 def load_checkpoint(path) -> tuple[dict, dict]:
@@ -56,12 +46,9 @@ def load_checkpoint(path) -> tuple[dict, dict]:
 
 
 def write_json_atomic(path, obj) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def split_prefix(arrays: dict, prefix: str) -> dict:

@@ -16,7 +16,6 @@ Every problem with a file raises a one-line :class:`DataError` naming the file a
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
+from .files import atomic_open
 from .errors import DataError
 from .train import Run, predict_poses
 
@@ -152,19 +152,15 @@ def write_poses_3d(path, poses_mm: np.ndarray, skeleton: str, fmt: str = "auto",
     """Write (N, J, 3) mm poses as .npy or JSON (``fmt`` 'auto' picks by suffix). Returns the format."""
     path = Path(path)
     fmt = output_format(path, fmt)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        # Written through a file object (np.save would append '.npy' to a path) and renamed into place.
-        with open(tmp, "wb" if fmt == "npy" else "w") as f:
+        # Through a file object (np.save would append '.npy' to a path), written atomically.
+        with atomic_open(path, "wb" if fmt == "npy" else "w") as f:
             if fmt == "npy":
                 np.save(f, poses_mm.astype(np.float32), allow_pickle=False)
             else:
                 json.dump(poses_json(poses_mm, skeleton, inp), f)
                 f.write("\n")
-        os.replace(tmp, path)
     except OSError as exc:
-        if tmp.exists():
-            tmp.unlink()
         raise DataError(f"{path}: cannot be written ({_one_line(exc)})") from None
     return fmt
 

@@ -27,8 +27,6 @@ names the file and the field and says what was expected.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from gatepose.errors import DataError
+from gatepose.files import atomic_open
 
 from .skeleton import SKELETONS, Skeleton, get_skeleton
 
@@ -124,18 +123,8 @@ def save_archive(path, ds: Dataset, compress: bool = False) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DataError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
     return path
 
 
@@ -301,11 +290,6 @@ def concatenate(datasets: list[Dataset]) -> Dataset:
 def warn(message: str) -> None:
     warnings.warn(message, DataWarning, stacklevel=3)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _kind(a: np.ndarray) -> str:
