@@ -17,7 +17,8 @@ from .common import device_option, pick_device
               show_default=True)
 @click.option("--iterations", type=int, default=3, show_default=True, help="Timed training iterations (median).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-def bench(device, batch, infer_batch, layers, attention, iterations, as_json):
+@click.option("--tiny", is_flag=True, hidden=True, help="Tiny model and sizes: a smoke run for tests.")
+def bench(device, batch, infer_batch, layers, attention, iterations, as_json, tiny):
     """Measure speed against this machine's own matrix-multiply rate.
 
     Reports, on the chosen backend: the float32 matmul rate (FLOP/s); generator inference at
@@ -40,6 +41,11 @@ def bench(device, batch, infer_batch, layers, attention, iterations, as_json):
         if v < 1:
             raise GateposeError(f"{name}: must be at least 1, got {v}")
     xp = pick_device(device)
+    extra = {}
+    if tiny:
+        from gatepose.bench import TINY_SIZES
+
+        extra = dict(sizes=TINY_SIZES, matmul_sizes=(64,), latency_repeat=3)
     r = run_bench(xp, batch=batch, infer_batch=infer_batch, n_layers=layers, attention=attention,
-                  iterations=iterations)
+                  iterations=iterations, **extra)
     click.echo(json.dumps(r, indent=2) if as_json else format_bench(r))

@@ -2,20 +2,26 @@
 
 Utilisation = (analytic FLOPs of the work / measured seconds) / (this machine's measured float32
 matrix-multiply rate on the same backend). The FLOP count covers the matrix products only (the
-elementwise work is O(size) and not counted), at 2 FLOPs per multiply-add:
+elementwise work is O(size) and not counted), at 2 FLOPs per multiply-add, and counts every
+product the code actually forms (tests/test_bench.py checks each count against the products of a
+real run, and the generator's against a hand count):
 
 * a linear layer over R rows, d_in -> d_out: forward 2 R d_in d_out; its backward twice that
-  (dW = x^T dy and dx = dy W^T), the same for every matrix product of the model;
+  (dW = x^T dy and dx = dy W^T);
 * generator, per pose (J tokens, width d, h heads, L layers, feed-forward d_ff, gate hidden g):
-  embedding 2 J 2 d; per layer QKV 2 J d 3d, scores Q K^T 2 J^2 d (not for 'fixed'), A V 2 J^2 d,
-  output 2 J d^2, FFN 2 * 2 J d d_ff, gate ('gated' only) 2 paths x (2 J d g + 2 g h); head 2 J d 3;
-* camera net: 2 (2J w + 2 n_blocks w^2 + 6 w); critic: pose path 2 (3J p + 3 p^2), KCS features
-  2 (J nb 3 + nb^2 3), KCS path 2 (F k + 2 k^2) with F = nb (nb + 1) / 2, head 2 ((p + k) p_h + p_h);
-* one critic step (``losses.critic_loss``): forward over the stacked real, fake and interpolated
-  batches (3B rows), the input backward over 3B rows, the tangent push of the double backward over
-  B rows and the weight gradients over 3B rows: 10 critic forwards at batch B;
-* one training iteration: n_critic x (generator forward + critic step) + generator forward and
-  backward (3x) + camera forward and backward (3x) + critic forward and input backward (2x).
+  embedding 2 J 2 d; per layer QKV 2 J d 3d, scores Q K^T 2 J^2 d and A V 2 J^2 d (neither for
+  'fixed', whose attention is a mean), output 2 J d^2, FFN 2 * 2 J d d_ff, gate ('gated' only)
+  2 paths x (2 J d g + 2 g h); head 2 J d 3. Its backward is exactly twice the forward;
+* camera net: 2 (2J w + 2 n_blocks w^2 + 6 w), backward twice that;
+* critic, per pose: its Linear layers 2 (3J p + 3 p^2 + F k + 2 k^2 + (p + k) p_h + p_h), with
+  F = nb (nb + 1) / 2, plus the KCS features 2 (J nb 3 + nb^2 3); its input backward costs the same;
+* one critic step (``losses.critic_loss``), with the real, fake and interpolated batches stacked
+  (3B rows): forward and input backward over 3B rows, the tangent push of the double backward over
+  the B interpolated rows (every layer but the last, and the KCS forward-mode product
+  2 (2 J nb 3 + nb^2 3)), then weight gradients u^T delta and bias gradients r^T delta over 3B rows;
+* one training iteration: n_critic x (generator forward + critic step), then generator forward and
+  backward, camera forward and backward, critic forward and input backward, the projection
+  (forward 2 J 3 2, backward twice that) and the camera loss (M M^T and its backward, 24 + 24).
 """
 from __future__ import annotations
 
@@ -36,9 +42,8 @@ def generator_flops(cfg: GeneratorConfig, batch: int) -> int:
     """Matrix-product FLOPs of one generator forward over ``batch`` poses."""
     J, d, h, L, f, g = cfg.n_joints, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.gate_hidden
     per_layer = 2 * J * d * 3 * d + 2 * J * d * d + 2 * 2 * J * d * f
-    per_layer += 2 * J * J * d                                   # A V
     if cfg.attention != "fixed":
-        per_layer += 2 * J * J * d                               # Q K^T
+        per_layer += 2 * J * J * d + 2 * J * J * d               # Q K^T and A V
     if cfg.attention == "gated":
         per_layer += 2 * (2 * J * d * g + 2 * g * h)             # gate and bias paths
     return batch * (2 * J * 2 * d + L * per_layer + 2 * J * d * 3)
@@ -49,23 +54,52 @@ def camera_flops(cfg: CameraConfig, batch: int) -> int:
     return batch * 2 * (2 * cfg.n_joints * w + 2 * cfg.n_blocks * w * w + 6 * w)
 
 
-def critic_flops(cfg: CriticConfig, batch: int) -> int:
+def _critic_layer_shapes(cfg: CriticConfig) -> list[tuple[int, int]]:
+    """(d_in, d_out) of the critic's Linear layers, in forward order (the last is head.out)."""
+    J, p, k, ph = cfg.n_joints, cfg.pose_width, cfg.kcs_width, cfg.head_width
+    F = cfg.n_features
+    return [(3 * J, p), (p, p), (p, p), (p, p), (F, k), (k, k), (k, k), (p + k, ph), (ph, 1)]
+
+
+def _critic_layers_flops(cfg: CriticConfig, batch: int) -> int:
+    return batch * sum(2 * a * b for a, b in _critic_layer_shapes(cfg))
+
+
+def _kcs_flops(cfg: CriticConfig, batch: int) -> int:
+    """bones = C^T X and Psi = bones bones^T; the KCS backward costs the same."""
     J, nb = cfg.n_joints, cfg.n_bones
-    p, k, ph = cfg.pose_width, cfg.kcs_width, cfg.head_width
-    F = nb * (nb + 1) // 2
-    pose = 3 * J * p + 3 * p * p
-    kcs = J * nb * 3 + nb * nb * 3 + F * k + 2 * k * k
-    head = (p + k) * ph + ph
-    return batch * 2 * (pose + kcs + head)
+    return batch * 2 * (J * nb * 3 + nb * nb * 3)
+
+
+def critic_flops(cfg: CriticConfig, batch: int) -> int:
+    """Matrix-product FLOPs of one critic forward over ``batch`` poses (its input backward: the same)."""
+    return _critic_layers_flops(cfg, batch) + _kcs_flops(cfg, batch)
+
+
+def critic_step_flops(cfg: CriticConfig, batch: int) -> int:
+    """One ``losses.critic_loss`` on real, fake and interpolated batches of ``batch`` poses each."""
+    J, nb = cfg.n_joints, cfg.n_bones
+    shapes = _critic_layer_shapes(cfg)
+    rows = 3 * batch
+    forward_and_input_backward = 2 * critic_flops(cfg, rows)
+    tangents = _critic_layers_flops(cfg, batch) - batch * 2 * shapes[-1][0] * shapes[-1][1]
+    tangents += batch * 2 * (2 * J * nb * 3 + nb * nb * 3)        # kcs_jvp
+    weight_grads = _critic_layers_flops(cfg, rows)
+    bias_grads = rows * 2 * sum(b for _, b in shapes)
+    return forward_and_input_backward + tangents + weight_grads + bias_grads
 
 
 def training_iteration_flops(gcfg, ccfg, dcfg, batch: int, n_critic: int) -> int:
     G, C, D = generator_flops(gcfg, batch), camera_flops(ccfg, batch), critic_flops(dcfg, batch)
-    return n_critic * (G + 10 * D) + 3 * G + 3 * C + 2 * D
+    J = gcfg.n_joints
+    projection_and_camera_loss = batch * (3 * 2 * J * 3 * 2 + 48)
+    return (n_critic * (G + critic_step_flops(dcfg, batch))
+            + 3 * G + 3 * C + 2 * D + projection_and_camera_loss)
 
 
 # -- timing -----------------------------------------------------------------------------------
 def _time(fn, xp, repeat: int, warmup: int = 1) -> list[float]:
+    """Wall seconds of ``repeat`` calls after ``warmup`` untimed ones (GPU: synchronised per call)."""
     for _ in range(warmup):
         fn()
     synchronize(xp)
@@ -78,13 +112,28 @@ def _time(fn, xp, repeat: int, warmup: int = 1) -> list[float]:
     return times
 
 
-def matmul_rate(xp, n: int = 2048, repeat: int = 10) -> float:
-    """FLOP/s of an (n, n) @ (n, n) float32 product on ``xp``: the machine's ceiling for this work."""
+# The ceiling: float32 square products at these sizes. 2048 is large enough for BLAS/cuBLAS to
+# reach its peak (on the 2-core CPU 4096 gives the same rate, eight times slower to measure) and
+# close to the shapes of the model's big GEMMs ((B*J) x 256 x 768 at batch 256); 1024 shows when a
+# smaller product runs faster on a given machine. The rate used is the larger of the medians, so
+# utilisation is measured against the best this machine showed, not against a slow size.
+MATMUL_SIZES = (1024, 2048)
+
+
+def matmul_samples(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> dict:
+    """{n: [FLOP/s of each timed (n, n) @ (n, n) float32 product]} on ``xp``."""
     rng = np.random.default_rng(0)
-    a = to_device(xp, rng.standard_normal((n, n)), np.float32)
-    b = to_device(xp, rng.standard_normal((n, n)), np.float32)
-    times = _time(lambda: a @ b, xp, repeat, warmup=2)
-    return 2.0 * n ** 3 / float(np.median(times))
+    out = {}
+    for n in sizes:
+        a = to_device(xp, rng.standard_normal((n, n)), np.float32)
+        b = to_device(xp, rng.standard_normal((n, n)), np.float32)
+        out[n] = [2.0 * n ** 3 / t for t in _time(lambda: a @ b, xp, repeat, warmup=2)]
+    return out
+
+
+def matmul_rate(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> float:
+    """FLOP/s of float32 square products on ``xp``: the largest per-size median (the ceiling)."""
+    return max(float(np.median(v)) for v in matmul_samples(xp, sizes, repeat).values())
 
 
 def peak_memory_bytes(xp) -> int:
@@ -109,40 +158,62 @@ def _random_train_data(n_joints: int, n: int, seed: int = 0):
     return TrainData("h36m17", W, X, W[:0], X[:0] * 0, 1000.0, "random", X.mean(0))
 
 
+# Model sizes for a smoke run (tests): every code path of the real bench in well under a second.
+TINY_SIZES = dict(d_model=16, n_heads=2, d_ff=32, gate_hidden=8, camera_width=16, critic_pose_width=8,
+                  critic_kcs_width=16)
+
+
 def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, attention: str = "gated",
-              iterations: int = 3, n_critic: int = 5, seed: int = 0) -> dict:
-    """Measure everything `gatepose bench` reports; returns a JSON-able dict."""
+              iterations: int = 3, n_critic: int = 5, seed: int = 0, sizes: dict | None = None,
+              matmul_sizes=MATMUL_SIZES, latency_repeat: int = 50) -> dict:
+    """Measure everything `gatepose bench` reports; returns a JSON-able dict.
+
+    ``sizes`` overrides TrainOptions' model sizes (d_model, d_ff, camera_width, ...; default: SPEC
+    section 1). Order: the matmul rate, then training (so the reported training peak memory is
+    training's own), then inference, then the matmul rate again: the machine may be shared, and
+    the rate used is the median over both rounds of the larger size's samples (see MATMUL_SIZES).
+    Times are medians of repeated runs.
+    """
     from .train import Trainer, TrainOptions
 
     dtype = np.float32
-    rate = matmul_rate(xp)
+    samples = matmul_samples(xp, matmul_sizes)
     opts = TrainOptions(batch_size=batch, n_layers=n_layers, attention=attention, n_critic=n_critic,
-                        seed=seed, steps=1)
+                        seed=seed, steps=1, **(sizes or {}))
     data = _random_train_data(17, max(4 * batch * (n_critic + 1), infer_batch), seed)
     trainer = Trainer(opts, data, xp, dtype)
     gcfg = trainer.gcfg
-    rng = np.random.default_rng(seed)
+
+    # training: full iterations (n_critic critic steps with fresh fakes and the penalty, then G + camera)
+    t_train = float(np.median(_time(trainer.iteration, xp, iterations, warmup=1)))
+    mem_train = peak_memory_bytes(xp)
 
     # inference: batch poses/s, and single-pose latency
     W = to_device(xp, data.W_train[:infer_batch], dtype)
     t_inf = float(np.median(_time(lambda: generator_forward(trainer.gen, W, gcfg, need_cache=False), xp, 5)))
     W1 = to_device(xp, data.W_train[:1], dtype)
-    t_one = float(np.median(_time(lambda: generator_forward(trainer.gen, W1, gcfg, need_cache=False), xp, 50, 5)))
+    t_one = float(np.median(_time(lambda: generator_forward(trainer.gen, W1, gcfg, need_cache=False), xp,
+                                  latency_repeat, 5)))
 
-    # training: full iterations (n_critic critic steps with fresh fakes and the penalty, then G + camera)
-    t_train = float(np.median(_time(trainer.iteration, xp, iterations, warmup=1)))
+    for n, v in matmul_samples(xp, matmul_sizes).items():
+        samples[n] += v
+    rates = {n: float(np.median(v)) for n, v in samples.items()}
+    rate = max(rates.values())
     f_inf = generator_flops(gcfg, infer_batch)
     f_train = training_iteration_flops(gcfg, trainer.ccfg, trainer.dcfg, batch, n_critic)
     return {
         "device": "gpu" if is_gpu(xp) else "cpu",
-        "config": {"generator": gcfg.to_dict(), "batch": batch, "infer_batch": infer_batch,
-                   "n_critic": n_critic, "dtype": "float32"},
+        "config": {"generator": gcfg.to_dict(), "camera": trainer.ccfg.to_dict(),
+                   "critic": {k: v for k, v in trainer.dcfg.to_dict().items() if k != "incidence"},
+                   "batch": batch, "infer_batch": infer_batch, "n_critic": n_critic, "dtype": "float32"},
         "matmul_flops_per_s": rate,
+        "matmul_flops_per_s_by_size": {str(n): r for n, r in rates.items()},
         "inference": {"poses_per_s": infer_batch / t_inf, "seconds_per_batch": t_inf,
                       "flops": f_inf, "flops_per_s": f_inf / t_inf, "utilisation": f_inf / t_inf / rate},
         "latency_single_pose_ms": 1e3 * t_one,
         "training": {"poses_per_s": batch / t_train, "seconds_per_iteration": t_train,
-                     "flops": f_train, "flops_per_s": f_train / t_train, "utilisation": f_train / t_train / rate},
+                     "flops": f_train, "flops_per_s": f_train / t_train, "utilisation": f_train / t_train / rate,
+                     "peak_memory_bytes": mem_train},
         "peak_memory_bytes": peak_memory_bytes(xp),
     }
 
@@ -156,7 +227,8 @@ def format_bench(r: dict) -> str:
         ("inference, one pose", f"{r['latency_single_pose_ms']:.2f} ms", "", ""),
         (f"training iteration, batch {r['config']['batch']}", f"{r['training']['poses_per_s']:.0f} poses/s",
          f"{r['training']['flops_per_s'] / 1e9:.1f} GFLOP/s", f"{r['training']['utilisation']:.2f}"),
-        ("peak memory", f"{r['peak_memory_bytes'] / 2**20:.0f} MiB", "", ""),
+        ("peak memory, training", f"{r['training']['peak_memory_bytes'] / 2**20:.0f} MiB", "", ""),
+        ("peak memory, all", f"{r['peak_memory_bytes'] / 2**20:.0f} MiB", "", ""),
     ]
     head = (f"gatepose bench on {r['device']}: d={g['d_model']} h={g['n_heads']} L={g['n_layers']} "
             f"d_ff={g['d_ff']} attention={g['attention']} n_critic={r['config']['n_critic']} float32")

@@ -33,14 +33,22 @@ class Adam:
                 continue
             xp = get_xp(g)
             m, v, p = self.m[k], self.v[k], params[k]
+            # m <- b1 m + (1 - b1) g, written (m - g) b1 + g: three in-place passes, no temporary
+            m -= g
             m *= self.b1
-            m += (1.0 - self.b1) * g
+            m += g
+            # v <- b2 v + (1 - b2) g^2, with one scratch array s that then holds the step
+            s = g * g
+            s *= 1.0 - self.b2
             v *= self.b2
-            v += (1.0 - self.b2) * (g * g)
-            denom = xp.sqrt(v)
-            denom *= inv_sqrt_c2
-            denom += self.eps
-            p -= step * (m / denom)
+            v += s
+            # p <- p - step m / (sqrt(v) / sqrt(c2) + eps), reusing s for the denominator
+            xp.sqrt(v, out=s)
+            s *= inv_sqrt_c2
+            s += self.eps
+            xp.divide(m, s, out=s)
+            s *= step
+            p -= s
 
     def state_arrays(self) -> dict:
         """Flat arrays for a checkpoint: 'm/<name>', 'v/<name>' (the step count goes in 't')."""

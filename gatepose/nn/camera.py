@@ -102,17 +102,18 @@ def camera_forward(params: dict, W, cfg: CameraConfig):
     x = W.reshape(B, -1)
     z = x @ params["in.W"]
     z += params["in.b"]
-    h, m_in = leaky_relu_forward(z, alpha)
+    # LeakyReLU in place (out=z): each z is a fresh GEMM output, read again only through the mask
+    h, m_in = leaky_relu_forward(z, alpha, out=z)
     h_in, acts, m1s, m2s = [], [], [], []
     for i in range(cfg.n_blocks):
         pre = f"blocks.{i}."
         z = h @ params[pre + "fc1.W"]
         z += params[pre + "fc1.b"]
-        a, m1 = leaky_relu_forward(z, alpha)
+        a, m1 = leaky_relu_forward(z, alpha, out=z)
         z = a @ params[pre + "fc2.W"]
         z += params[pre + "fc2.b"]
         z += h                                   # the residual sum, before the block's LeakyReLU
-        h_next, m2 = leaky_relu_forward(z, alpha)
+        h_next, m2 = leaky_relu_forward(z, alpha, out=z)
         h_in.append(h), acts.append(a), m1s.append(m1), m2s.append(m2)
         h = h_next
     out = h @ params["out.W"]

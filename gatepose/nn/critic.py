@@ -201,23 +201,26 @@ def critic_forward(params: dict, X, cfg: CriticConfig):
         z += params[name + ".b"]
         return z
 
+    def lrelu(z):
+        return leaky_relu_forward(z, alpha, out=z)   # in place: every z here is a fresh array
+
     # pose path
     x = X.reshape(B, -1)
-    h1, m_h1 = leaky_relu_forward(linear(x, "pose.in"), alpha)
-    h2, m_h2 = leaky_relu_forward(linear(h1, "pose.fc1"), alpha)
+    h1, m_h1 = lrelu(linear(x, "pose.in"))
+    h2, m_h2 = lrelu(linear(h1, "pose.fc1"))
     z = linear(h2, "pose.fc2")
     z += h1
-    h3, m_h3 = leaky_relu_forward(z, alpha)
+    h3, m_h3 = lrelu(z)
     p = linear(h3, "pose.out")
     # KCS path
     feat, kcs_cache = kcs_forward(X, C)
-    k1, m_k1 = leaky_relu_forward(linear(feat, "kcs.in"), alpha)
-    k2, m_k2 = leaky_relu_forward(linear(k1, "kcs.fc1"), alpha)
+    k1, m_k1 = lrelu(linear(feat, "kcs.in"))
+    k2, m_k2 = lrelu(linear(k1, "kcs.fc1"))
     k = linear(k2, "kcs.fc2")
     k += k1
     # head
     c = get_xp(X).concatenate([p, k], axis=1)
-    hh, m_hh = leaky_relu_forward(linear(c, "head.fc"), alpha)
+    hh, m_hh = lrelu(linear(c, "head.fc"))
     D = linear(hh, "head.out").reshape(B)
     inputs = Layers(x, h1, h2, h3, feat, k1, k2, c, hh)
     masks = Masks(m_h1, m_h2, m_h3, m_k1, m_k2, m_hh)

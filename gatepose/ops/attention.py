@@ -110,15 +110,19 @@ def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=
         # A = 1/J everywhere: every output row is the mean of the value vectors.
         head = V.mean(axis=-2, keepdims=True).repeat(J, axis=-2)
         return head, AttentionCache(variant, Q, K, V, None, None, None, None, None)
-    S, _ = softmax_forward((Q @ _T(K)) * d_k ** -0.5)  # Python float scale: float32 stays float32
+    if variant not in VARIANTS:
+        raise GateposeError(f"unknown attention variant {variant!r}; expected one of {VARIANTS}")
+    logits = Q @ _T(K)
+    logits *= d_k ** -0.5          # in place on the fresh product; a Python float keeps float32
+    S, _ = softmax_forward(logits)
     if variant == "vanilla":
         A = S
     elif variant == "gated":
-        A = (S + (1.0 - Bb)[..., None, None]) * G[..., None, None]
-    elif variant == "scalar-gate":
-        A = (S + (1.0 - 1.0 / J)) * gscalar
-    else:
-        raise GateposeError(f"unknown attention variant {variant!r}; expected one of {VARIANTS}")
+        A = S + (1.0 - Bb)[..., None, None]
+        A *= G[..., None, None]
+    else:  # scalar-gate
+        A = S + (1.0 - 1.0 / J)
+        A *= gscalar
     return A @ V, AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar)
 
 
@@ -143,13 +147,15 @@ def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:
     # A = G (S + (1 - Bb))  /  S  /  g (S + (1 - 1/J))
     dG = dBb = dg = None
     if variant == "gated":
-        dA_sum = dA.sum(axis=(-1, -2))                               # (B, h)
-        dG = (dA * S).sum(axis=(-1, -2)) + (1.0 - Bb) * dA_sum       # sum(dA * (S + 1 - Bb))
+        dA_sum = xp.einsum("bhij->bh", dA)                           # (B, h)
+        dG = xp.einsum("bhij,bhij->bh", dA, S) + (1.0 - Bb) * dA_sum  # sum(dA * (S + 1 - Bb))
         dBb = -G * dA_sum                                            # sum(dA * -G)
-        dS = dA * G[..., None, None]
+        dS = dA
+        dS *= G[..., None, None]     # in place: dA is a fresh product and not needed any more
     elif variant == "scalar-gate":
-        dg = ((dA * (S + (1.0 - 1.0 / J))).sum()).reshape(1)
-        dS = dA * g
+        dg = (xp.einsum("bhij,bhij->", dA, S) + (1.0 - 1.0 / J) * dA.sum()).reshape(1)
+        dS = dA
+        dS *= g
     else:  # vanilla
         dS = dA
 

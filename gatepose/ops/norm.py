@@ -1,7 +1,8 @@
 """LayerNorm over the last axis (pre-norm encoder layers and the final norm).
 
-Speed: the per-row sums are GEMVs against a ones vector or ``einsum`` dot products (no squared
-temporary), and the chains run in place on arrays created here, never on the inputs.
+Speed: row dot products go through ``einsum`` (no squared temporary), and the chains run in place
+on arrays created here, never on the inputs. Sums stay NumPy reductions rather than GEMVs against a
+ones vector: on a shared machine a threaded BLAS call can stall for a scheduler tick.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def layer_norm_forward(x, gamma, beta, eps: float = 1e-5):
     xp = get_xp(x)
     d = x.shape[-1]
     x2 = x.reshape(-1, d)
-    mu = x2 @ xp.full(d, 1.0 / d, dtype=x.dtype)                  # (R,) row means, one GEMV
+    mu = x2.mean(axis=-1)                                          # (R,)
     xhat = x2 - mu[:, None]                                        # fresh: x - mean, then scaled
     inv = 1.0 / xp.sqrt(_row_dot(xhat, xhat) * (1.0 / d) + eps)    # (R,)
     xhat *= inv[:, None]
@@ -41,13 +42,12 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     xp = get_xp(dy)
     d = xhat.shape[-1]
     dy2, xhat2 = dy.reshape(-1, d), xhat.reshape(-1, d)
-    ones = xp.ones(dy2.shape[0], dtype=dy.dtype)
-    dbeta = ones @ dy2                                             # column sums as a GEMV
+    dbeta = dy2.sum(axis=0)
     t = dy2 * xhat2
-    dgamma = ones @ t
+    dgamma = t.sum(axis=0)
     g = dy2 * gamma
     # dx = inv * (g - mean(g) - xhat * mean(g * xhat)): the two projections LayerNorm removes.
-    mean_g = g @ xp.full(d, 1.0 / d, dtype=g.dtype)                # (R,)
+    mean_g = g.mean(axis=-1)                                       # (R,)
     mean_gx = _row_dot(g, xhat2) * (1.0 / d)                       # (R,)
     xp.multiply(xhat2, mean_gx[:, None], out=t)                    # t is free again after dgamma
     g -= t

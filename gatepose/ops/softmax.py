@@ -9,8 +9,8 @@ def softmax_forward(x):
     xp = get_xp(x)
     e = x - x.max(axis=-1, keepdims=True)  # shift: exp never overflows, result unchanged
     xp.exp(e, out=e)
-    # row sums as one GEMV against ones: much faster than a reduction over a short last axis
-    e /= (e @ xp.ones(e.shape[-1], dtype=e.dtype))[..., None]
+    # einsum's row sums: faster than .sum(-1) over a short last axis (J = 17)
+    e /= xp.einsum("...n->...", e)[..., None]
     return e, e
 
 

@@ -1,0 +1,47 @@
+"""cProfile of hot paths at the default configuration (not a test; run by hand).
+
+    python benchmarks/profile_iteration.py [--what train|infer] [--batch 256] [--iterations 3] [--top 25]
+
+Prints the top functions by total (self) time; the lines quoted in performance reports come from here.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+
+import numpy as np
+
+from gatepose.bench import _random_train_data
+from gatepose.nn.generator import generator_forward
+from gatepose.train import Trainer, TrainOptions
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--what", choices=("train", "infer"), default="train")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--sort", default="tottime")
+    a = ap.parse_args(argv)
+    opts = TrainOptions(batch_size=a.batch, steps=1)
+    data = _random_train_data(17, max(4 * a.batch * 6, 1024))
+    trainer = Trainer(opts, data, np, np.float32)
+    W = data.W_train[:a.batch]
+    if a.what == "train":
+        fn = trainer.iteration
+    else:
+        def fn():
+            generator_forward(trainer.gen, W, trainer.gcfg, need_cache=False)
+    fn()  # warm-up: first-touch page faults and BLAS start-up out of the profile
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(a.iterations):
+        fn()
+    prof.disable()
+    pstats.Stats(prof).sort_stats(a.sort).print_stats(a.top)
+
+
+if __name__ == "__main__":
+    main()
