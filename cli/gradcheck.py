@@ -28,7 +28,7 @@ def gradcheck(device, ops, seed, list_only):
       gatepose gradcheck --device cpu --op attention[gated]
       gatepose gradcheck --list
     """
-    from gatepose.gradcheck import all_checks, run_check
+    from gatepose.gradcheck import DEFAULT_EPS, DEFAULT_RTOL, all_checks, run_check
 
     checks = all_checks()
     if list_only:
@@ -57,4 +57,4 @@ def gradcheck(device, ops, seed, list_only):
     if failed:
         click.echo(f"\n{len(failed)} of {len(rows)} checks FAILED ({', '.join(failed)})", err=True)
         sys.exit(1)
-    click.echo(f"\nall {len(rows)} checks over {n_ops} ops passed (float64, eps 1e-6, tolerance 1e-6)")
+    click.echo(f"\nall {len(rows)} checks over {n_ops} ops passed (float64, eps {DEFAULT_EPS:g}, tolerance {DEFAULT_RTOL:g})")

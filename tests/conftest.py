@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from helpers import TINY_TRAIN
+
 # CI: derandomised (the same examples every run), no deadline (2 slow cores), no example database.
 settings.register_profile(
     "ci",
@@ -37,3 +39,13 @@ def xp(request):
     if cp is None:
         pytest.skip("no usable GPU (CuPy missing or no device)")
     return cp
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A run folder of a tiny model trained two steps on synthetic data (shared, do not modify)."""
+    from gatepose.train import TrainOptions, train
+
+    d = tmp_path_factory.mktemp("run") / "tiny"
+    train(TrainOptions(steps=2, **TINY_TRAIN), d, np, progress=False)
+    return d

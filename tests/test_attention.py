@@ -9,6 +9,7 @@ from gatepose.ops import attention as attn_ops
 from gatepose.ops.attention import (VARIANTS, AttentionGrads, attention_backward, attention_forward,
                                     gate_backward, gate_forward)
 from gatepose.ops.softmax import softmax_forward
+from helpers import assert_pass
 
 seeds = st.integers(0, 2**31 - 1)
 batch, joints, heads, width = st.integers(1, 4), st.integers(2, 17), st.integers(1, 4), st.integers(1, 8)
@@ -25,11 +26,6 @@ def _check(name, seed=0, eps=1e-5, **sizes):
     return check_backward(fwd, bwd, inputs, seed=seed, eps=eps)
 
 
-def _assert_pass(results, rtol=1e-6):
-    for r in results:
-        assert r.max_rel_error < rtol, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
-
-
 def _qkv(rng, B, h, J, d_k, dtype=np.float64, scale=1.0):
     return [(rng.standard_normal((B, h, J, d_k)) * scale).astype(dtype) for _ in range(3)]
 
@@ -43,13 +39,13 @@ def _gates(rng, B, h, dtype=np.float64):
 @settings(max_examples=25)
 @given(seed=seeds, B=batch, J=joints, h=heads, d_k=width)
 def test_attention_gradient(variant, seed, B, J, h, d_k):
-    _assert_pass(_check(f"attention[{variant}]", seed, B=B, h=h, J=J, d_k=d_k))
+    assert_pass(_check(f"attention[{variant}]", seed, B=B, h=h, J=J, d_k=d_k))
 
 
 @settings(max_examples=30)
 @given(seed=seeds, B=batch, n=st.integers(1, 40), hidden=st.integers(1, 8), h=heads)
 def test_gate_gradient(seed, B, n, hidden, h):
-    _assert_pass(_check("gate", seed, B=B, n=n, hidden=hidden, h=h))
+    assert_pass(_check("gate", seed, B=B, n=n, hidden=hidden, h=h))
 
 
 # -- properties ------------------------------------------------------------------------------------
@@ -192,7 +188,7 @@ def test_reference_backward_agrees():
 def test_checker_catches_broken_attention_backward(monkeypatch, bug, wrong):
     sizes = dict(B=3, h=2, J=5, d_k=4)
     monkeypatch.setattr(attn_ops, "attention_backward", lambda d, c: _reference_backward(d, c))
-    _assert_pass(_check("attention[gated]", **sizes))  # the planted bug is the only difference
+    assert_pass(_check("attention[gated]", **sizes))  # the planted bug is the only difference
     broken = lambda d, c: _reference_backward(d, c, bug)  # noqa: E731
     monkeypatch.setattr(attn_ops, "attention_backward", broken)
     errors = {r.name: r.max_rel_error for r in _check("attention[gated]", **sizes)}

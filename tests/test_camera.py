@@ -11,43 +11,31 @@ from gatepose.losses import (adversarial_loss, adversarial_loss_backward, camera
                              camera_loss_backward, reprojection_loss, reprojection_loss_backward)
 from gatepose.nn.camera import (CameraConfig, camera_backward, camera_forward, init_camera,
                                 project_backward, project_forward)
+from helpers import assert_pass, random_rotation
 
 seeds = st.integers(0, 2**31 - 1)
-
-
-def _assert_pass(results):
-    assert results
-    for r in results:
-        assert r.passed, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
-
-
-def _rotation(rng):
-    """A random proper rotation (det +1) from the QR of a Gaussian matrix."""
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q * np.linalg.det(q)
 
 
 # -- gradient checks (float64, central differences) -------------------------------------------
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8), width=st.integers(2, 10),
        n_blocks=st.integers(0, 2))
 def test_camera_net_gradient(seed, B, J, width, n_blocks):
-    _assert_pass(run_check("camera_net", seed=seed, B=B, J=J, width=width, n_blocks=n_blocks))
+    assert_pass(run_check("camera_net", seed=seed, B=B, J=J, width=width, n_blocks=n_blocks))
 
 
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(1, 17))
 def test_projection_gradient(seed, B, J):
-    _assert_pass(run_check("projection", seed=seed, B=B, J=J))
+    assert_pass(run_check("projection", seed=seed, B=B, J=J))
 
 
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(1, 17))
 def test_reprojection_loss_gradient(seed, B, J):
-    _assert_pass(run_check("reprojection_loss", seed=seed, B=B, J=J))
+    assert_pass(run_check("reprojection_loss", seed=seed, B=B, J=J))
 
 
 @given(seed=seeds, B=st.integers(1, 5))
 def test_camera_loss_gradient(seed, B):
-    _assert_pass(run_check("camera_loss", seed=seed, B=B))
+    assert_pass(run_check("camera_loss", seed=seed, B=B))
 
 
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(1, 9))
@@ -56,7 +44,7 @@ def test_reprojection_loss_gradient_per_sample_weights(seed, B, J):
     W = rng.standard_normal((B, J, 2))
     Wp = W + rng.choice([-1.0, 1.0], (B, J, 2)) * rng.uniform(0.05, 1.0, (B, J, 2))
     weights = rng.uniform(0.0, 2.0, (B, J))
-    _assert_pass(check_backward(lambda i: reprojection_loss(i["W"], i["Wp"], weights),
+    assert_pass(check_backward(lambda i: reprojection_loss(i["W"], i["Wp"], weights),
                                 lambda d, c: {"Wp": reprojection_loss_backward(d, c)},
                                 {"W": W, "Wp": Wp}, wrt=["Wp"], seed=seed))
 
@@ -129,7 +117,7 @@ def test_projection_float32():
 @given(seed=seeds, B=st.integers(1, 5), s=st.floats(0.01, 100.0))
 def test_camera_loss_is_zero_for_scaled_orthographic_cameras(seed, B, s):
     rng = np.random.default_rng(seed)
-    M = np.stack([s * _rotation(rng)[:2] for _ in range(B)])
+    M = np.stack([s * random_rotation(rng)[:2] for _ in range(B)])
     L, _ = camera_loss(M)
     assert abs(float(L)) < 1e-12
     skewed = M.copy()

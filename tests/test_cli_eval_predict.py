@@ -11,18 +11,10 @@ from click.testing import CliRunner
 from cli.main import cli
 from gatepose.data.archive import save_archive
 from gatepose.data.synthetic import generate
-from gatepose.train import TrainOptions, train
-
-TINY = dict(steps=2, d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16,
-            critic_pose_width=8, critic_kcs_width=16, batch_size=32, eval_every=1, log_every=1,
-            checkpoint_every=1, synth_subjects=4, val_frames=64)
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("run") / "tiny"
-    train(TrainOptions(**TINY), d, np, progress=False)
-    return d
+def run_dir(tiny_run):
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,10 @@ from gatepose.nn.critic import CriticConfig, critic_backward, critic_forward, in
 from gatepose.nn.critic_checks import random_parents
 from gatepose.nn.kcs import (_triu_flat_indices, incidence_from_parents, kcs_backward, kcs_forward,
                              kcs_jvp, kcs_psi)
+from helpers import assert_pass, random_rotation
 
 seeds = st.integers(0, 2**31 - 1)
 H36M17 = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
-
-
-def _assert_pass(results):
-    assert results
-    for r in results:
-        assert r.passed, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
-
-
-def _rotation(rng):
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q * np.linalg.det(q)
 
 
 def _kcs_backward_without_transpose(dfeat, cache):
@@ -69,13 +58,13 @@ def test_kcs_features_invariant_to_rotation_and_translation(seed, B, J):
     rng = np.random.default_rng(seed)
     C = incidence_from_parents(random_parents(rng, J))
     X = rng.standard_normal((B, J, 3))
-    moved = X @ _rotation(rng).T + rng.standard_normal((B, 1, 3)) * 10
+    moved = X @ random_rotation(rng).T + rng.standard_normal((B, 1, 3)) * 10
     np.testing.assert_allclose(kcs_forward(moved, C)[0], kcs_forward(X, C)[0], rtol=1e-9, atol=1e-9)
 
 
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 10))
 def test_kcs_gradient_and_jvp(seed, B, J):
-    _assert_pass(run_check("kcs", seed=seed, B=B, J=J))
+    assert_pass(run_check("kcs", seed=seed, B=B, J=J))
 
 
 def test_kcs_jvp_is_the_adjoint_of_the_backward():
@@ -93,7 +82,7 @@ def test_broken_kcs_backward_is_caught():
     C = incidence_from_parents([-1, 0, 1, 1, 0])
     X = rng.standard_normal((3, 5, 3))
     fwd = lambda i: kcs_forward(i["X"], C)  # noqa: E731
-    _assert_pass(check_backward(fwd, lambda d, c: {"X": kcs_backward(d, c)}, {"X": X}))
+    assert_pass(check_backward(fwd, lambda d, c: {"X": kcs_backward(d, c)}, {"X": X}))
     (bad,) = check_backward(fwd, lambda d, c: {"X": _kcs_backward_without_transpose(d, c)}, {"X": X})
     assert bad.max_rel_error > 1e-3
 
@@ -112,12 +101,12 @@ def test_kcs_float32():
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8), pose_width=st.integers(2, 9),
        kcs_width=st.integers(2, 14), head_width=st.integers(1, 7))
 def test_critic_gradient(seed, B, J, pose_width, kcs_width, head_width):
-    _assert_pass(run_check("critic", seed=seed, B=B, J=J, pose_width=pose_width,
+    assert_pass(run_check("critic", seed=seed, B=B, J=J, pose_width=pose_width,
                            kcs_width=kcs_width, head_width=head_width))
 
 
 def test_broken_critic_backward_is_caught(monkeypatch):
-    _assert_pass(run_check("critic", seed=3))
+    assert_pass(run_check("critic", seed=3))
     monkeypatch.setattr(critic_mod, "kcs_backward", _kcs_backward_without_transpose)
     results = {r.name: r for r in run_check("critic", seed=3)}
     assert results["X"].max_rel_error > 1e-3

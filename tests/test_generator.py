@@ -12,6 +12,7 @@ from gatepose.nn import generator as gen
 from gatepose.nn.generator import (GeneratorConfig, attention_maps, generator_backward,
                                    generator_forward, init_generator)
 from gatepose.ops.attention import VARIANTS
+from helpers import assert_pass
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -30,11 +31,6 @@ def _check(name, seed=0, full_limit=16, **sizes):
     runs = [check_backward(fwd, bwd, inputs, seed=seed, eps=eps, full_limit=full_limit)
             for eps in (1e-5, 1e-6)]
     return [min(pair, key=lambda r: r.max_rel_error) for pair in zip(*runs)]
-
-
-def _assert_pass(results, rtol=1e-6):
-    for r in results:
-        assert r.max_rel_error < rtol, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
 
 
 def _small(attention="gated", J=5, h=2, d_k=3, L=2, pos_embedding=True):
@@ -144,7 +140,7 @@ sizes = dict(B=st.integers(1, 4), J=st.integers(2, 17), h=st.integers(1, 4), d_k
 @given(seed=seeds, **sizes)
 def test_encoder_layer_gradient(attention, seed, B, J, h, d_k):
     assume(h * d_k >= 8)
-    _assert_pass(_check("encoder_layer", seed, B=B, J=J, h=h, d_k=d_k, attention=attention))
+    assert_pass(_check("encoder_layer", seed, B=B, J=J, h=h, d_k=d_k, attention=attention))
 
 
 @pytest.mark.parametrize("attention", VARIANTS)
@@ -156,11 +152,11 @@ def test_generator_gradient_every_parameter_and_input(attention, seed, L, pos_em
                      pos_embedding=pos_embedding)
     cfg = _small(attention, J, h, d_k, L, pos_embedding)
     assert {r.name for r in results} == _expected_names(cfg) | {"W"}
-    _assert_pass(results)
+    assert_pass(results)
 
 
 def test_generator_gradient_default_case():
-    _assert_pass(_check("generator"))
+    assert_pass(_check("generator"))
 
 
 # -- forward properties ----------------------------------------------------------------------------

@@ -8,42 +8,38 @@ from gatepose.gradcheck import check_backward, run_check
 from gatepose.ops import (gelu_forward, layer_norm_backward, layer_norm_forward, leaky_relu_forward,
                           linear_backward, linear_forward, sigmoid_forward, softmax_backward,
                           softmax_forward)
+from helpers import assert_pass
 
 seeds = st.integers(0, 2**31 - 1)
 small = st.integers(1, 6)
 
 
-def _assert_pass(results):
-    for r in results:
-        assert r.passed, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
-
-
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 17), d_in=small, d_out=small)
 def test_linear_gradient(seed, B, J, d_in, d_out):
-    _assert_pass(run_check("linear", seed=seed, B=B, J=J, d_in=d_in, d_out=d_out))
+    assert_pass(run_check("linear", seed=seed, B=B, J=J, d_in=d_in, d_out=d_out))
 
 
 # d >= 3: over two features LayerNorm outputs +-1 whatever the input, its input gradient is ~0 and a
 # relative error of rounding noise means nothing.
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 17), d=st.integers(3, 16))
 def test_layer_norm_gradient(seed, B, J, d):
-    _assert_pass(run_check("layer_norm", seed=seed, B=B, J=J, d=d))
+    assert_pass(run_check("layer_norm", seed=seed, B=B, J=J, d=d))
 
 
 @given(seed=seeds, B=st.integers(1, 4), h=st.integers(1, 4), J=st.integers(2, 17))
 def test_softmax_gradient(seed, B, h, J):
-    _assert_pass(run_check("softmax", seed=seed, B=B, h=h, J=J))
+    assert_pass(run_check("softmax", seed=seed, B=B, h=h, J=J))
 
 
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 17), d=st.integers(1, 16))
 def test_gelu_gradient(seed, B, J, d):
-    _assert_pass(run_check("gelu", seed=seed, B=B, J=J, d=d))
+    assert_pass(run_check("gelu", seed=seed, B=B, J=J, d=d))
 
 
 @given(seed=seeds, B=st.integers(1, 4), d=st.integers(1, 16))
 def test_pointwise_gradients(seed, B, d):
-    _assert_pass(run_check("sigmoid", seed=seed, B=B, d=d))
-    _assert_pass(run_check("leaky_relu", seed=seed, B=B, d=d))
+    assert_pass(run_check("sigmoid", seed=seed, B=B, d=d))
+    assert_pass(run_check("leaky_relu", seed=seed, B=B, d=d))
 
 
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 17))

@@ -11,15 +11,10 @@ from gatepose.losses import critic_loss, gradient_penalty
 from gatepose.nn.critic import (CriticConfig, Layers, critic_backward, critic_forward, init_critic,
                                 kcs_jvp)
 from gatepose.nn.critic_checks import critic_case
+from helpers import assert_pass
 
 seeds = st.integers(0, 2**31 - 1)
 WIDTHS = dict(pose_width=8, kcs_width=12, head_width=6)
-
-
-def _assert_pass(results):
-    assert results
-    for r in results:
-        assert r.passed, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
 
 
 def _worst(results):
@@ -30,7 +25,7 @@ def _worst(results):
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8), pose_width=st.integers(2, 9),
        kcs_width=st.integers(2, 14), head_width=st.integers(1, 7))
 def test_penalty_parameter_gradient(seed, B, J, pose_width, kcs_width, head_width):
-    _assert_pass(run_check("gradient_penalty", seed=seed, B=B, J=J, pose_width=pose_width,
+    assert_pass(run_check("gradient_penalty", seed=seed, B=B, J=J, pose_width=pose_width,
                            kcs_width=kcs_width, head_width=head_width))
 
 
@@ -85,7 +80,7 @@ def test_dropping_a_term_of_the_double_backward_is_caught(monkeypatch, drop):
     monkeypatch.setattr(losses, "critic_tangents", _tangents_with_a_term_dropped(drop))
     results = run_check("gradient_penalty", seed=11)
     if drop is None:            # the copy itself is right: the failures below are the dropped term's
-        _assert_pass(results)
+        assert_pass(results)
     else:
         assert _worst(results) > 1e-3, drop
 
@@ -100,7 +95,7 @@ def test_dropping_the_kcs_path_of_the_double_backward_is_caught(monkeypatch):
 # -- the critic loss ------------------------------------------------------------------------------
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7))
 def test_critic_loss_gradient(seed, B, J):
-    _assert_pass(run_check("critic_loss", seed=seed, B=B, J=J))
+    assert_pass(run_check("critic_loss", seed=seed, B=B, J=J))
 
 
 @given(seed=seeds, B=st.integers(1, 4))

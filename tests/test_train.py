@@ -8,10 +8,9 @@ import pytest
 from gatepose.checkpoint import load_checkpoint, save_checkpoint
 from gatepose.errors import GateposeError, TrainingDiverged
 from gatepose.train import TrainOptions, Trainer, load_run, prepare_data, train
+from helpers import TINY_TRAIN
 
-TINY = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16,
-            critic_pose_width=8, critic_kcs_width=16, batch_size=32, synth_subjects=4,
-            val_frames=64, log_every=1, eval_every=2, checkpoint_every=2)
+TINY = {**TINY_TRAIN, "eval_every": 2, "checkpoint_every": 2}
 
 
 def tiny(**kw):

@@ -1,0 +1,21 @@
+"""Helpers shared by the test modules (imported as ``from helpers import ...``)."""
+import numpy as np
+
+# A model small enough to train a few steps in about a second; full pipeline, every module.
+TINY_TRAIN = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16,
+                  critic_pose_width=8, critic_kcs_width=16, batch_size=32, synth_subjects=4,
+                  val_frames=64, log_every=1, eval_every=1, checkpoint_every=1)
+
+
+def assert_pass(results, rtol=1e-6):
+    """Every gradient-check result is below ``rtol`` (and there is at least one)."""
+    assert results
+    for r in results:
+        assert r.max_rel_error < rtol, f"{r.name} {r.shape}: rel error {r.max_rel_error:.2e}"
+
+
+def random_rotation(rng):
+    """A random proper rotation (det +1) from the QR of a Gaussian matrix."""
+    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q * np.linalg.det(q)
