@@ -1,14 +1,24 @@
 """`gatepose demo` and `gatepose ablate`: training and evaluation in one command."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 
 import click
 
 from .common import device_option, pick_device
+
+
+@contextmanager
+def _run_folder(out, prefix: str):
+    """``out`` itself, or a temporary folder that is deleted afterwards when ``out`` is None."""
+    if out is not None:
+        yield out
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield tmp
 
 
 def _opts(preset: str, **overrides):
@@ -52,11 +62,8 @@ def demo(steps, preset, out, seed, fmt, device):
 
     opts = _opts(preset, steps=steps, seed=seed)
     xp = pick_device(device)
-    tmp = None
-    if out is None:
-        tmp = tempfile.TemporaryDirectory(prefix="gatepose-demo-")
-        out = tmp.name
-    try:
+    keep = out is not None
+    with _run_folder(out, "gatepose-demo-") as out:
         t0 = time.perf_counter()
         click.echo(f"training PoseGate-Former ({preset} preset, {steps} steps) on synthetic data...", err=True)
         try:
@@ -75,10 +82,7 @@ def demo(steps, preset, out, seed, fmt, device):
             click.echo()
         click.echo(render(baseline_table(named), fmt))
         click.echo(f"\n{len(ds)} test frames ({split} split of {source}); trained and evaluated in "
-                   f"{minutes:.1f} min" + ("" if tmp else f"; run folder: {out}"))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+                   f"{minutes:.1f} min" + (f"; run folder: {out}" if keep else ""))
 
 
 @click.command()
@@ -121,21 +125,14 @@ def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
                             f"expected some of {', '.join(ATTENTION_VARIANTS)}")
     opts = _opts(preset, steps=steps, seed=seed, data=data)
     xp = pick_device(device)
-    tmp = None
-    if out is None:
-        tmp = tempfile.TemporaryDirectory(prefix="gatepose-ablate-")
-        out = tmp.name
-    try:
+    with _run_folder(out, "gatepose-ablate-") as out:
         try:
             results = run_ablation(opts, out, xp, variants=names,
                                    log=lambda m: click.echo(m, err=True))
         except KeyboardInterrupt:
             sys.exit(130)
-        labels = {"gated": "PoseGate-Former", "vanilla": "Vanilla", "fixed": "Fix-attn",
-                  "scalar-gate": "Fix-bias"}
-        named = {labels.get(k, k): v for k, v in results.items()}
-        t = table_ablation(named, metric=metric, title=f"Ablation ({steps} steps, {preset} preset, seed {seed})")
-        click.echo(render(t, fmt))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    labels = {"gated": "PoseGate-Former", "vanilla": "Vanilla", "fixed": "Fix-attn",
+              "scalar-gate": "Fix-bias"}
+    named = {labels.get(k, k): v for k, v in results.items()}
+    t = table_ablation(named, metric=metric, title=f"Ablation ({steps} steps, {preset} preset, seed {seed})")
+    click.echo(render(t, fmt))
