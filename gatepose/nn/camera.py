@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from ..backend import get_xp
 from ..errors import GateposeError
+from . import config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
 
 
@@ -44,11 +45,7 @@ class CameraConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CameraConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise GateposeError(f"camera config: unknown field(s) {sorted(unknown)}; "
-                                f"expected some of {sorted(cls.__dataclass_fields__)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "camera config")
 
 
 def _he_std(fan_in: int, alpha: float) -> float:

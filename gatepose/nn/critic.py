@@ -28,6 +28,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..errors import GateposeError
+from . import config_from_dict
 from ..ops.activations import leaky_relu_forward
 from .kcs import KCSCache, incidence_from_parents, kcs_backward, kcs_forward, kcs_jvp, n_kcs_features
 
@@ -100,11 +101,7 @@ class CriticConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CriticConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise GateposeError(f"critic config: unknown field(s) {sorted(unknown)}; "
-                                f"expected some of {sorted(cls.__dataclass_fields__)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "critic config")
 
 
 @lru_cache(maxsize=None)

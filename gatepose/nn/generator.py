@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..errors import GateposeError
+from . import config_from_dict
 from ..ops.activations import gelu_backward, gelu_forward
 from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attention_forward,
                              gate_backward, gate_forward)
@@ -74,14 +75,7 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "generator config") -> "GeneratorConfig":
         """Build from a JSON object; unknown keys are an error (a typo must not pass silently)."""
-        if not isinstance(d, Mapping):
-            raise GateposeError(f"{where}: expected a JSON object, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise GateposeError(f"{where}: unknown field(s) {', '.join(unknown)}; expected some of "
-                                f"{', '.join(sorted(known))}")
-        return cls(**d)
+        return config_from_dict(cls, d, where)
 
 
 # -- parameters ----------------------------------------------------------------------------------
