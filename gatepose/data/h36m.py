@@ -135,24 +135,30 @@ def import_h36m(path_3d, path_2d, trust_pickle: bool = False, subjects=None) -> 
         for action in sorted(pos3[subject]):
             X = as_poses(pos3[subject][action], p3, f"positions_3d[{subject!r}][{action!r}]", 32, 3)
             views = pos2[subject].get(action) if isinstance(pos2[subject], dict) else None
-            if views is None:
-                warn(f"{p2}: no 2D poses for {subject} {action}; skipped")
-                continue
-            if not isinstance(views, (list, tuple)) or len(views) != len(R):
-                raise DataError(f"{p2}: field positions_2d[{subject!r}][{action!r}]: expected a list of "
-                                f"{len(R)} arrays (one per camera)")
             X = X[:, H36M_32_TO_17] * 1000.0
-            for c, W in enumerate(views):
-                W = as_poses(W, p2, f"positions_2d[{subject!r}][{action!r}][{c}]", 17, 2)
-                n = min(len(X), len(W))
-                if len(X) != len(W):
-                    warn(f"{subject} {action} camera {c}: {len(X)} 3D frames but {len(W)} 2D frames; "
-                         f"kept the first {n}")
-                parts.append(_sequence(p3, X[:n], W[:n], R[c], t[c], sizes[c], subject,
+            for c, Xc, W in camera_views(p2, subject, action, views, X, len(R), 17):
+                parts.append(_sequence(p3, Xc, W, R[c], t[c], sizes[c], subject,
                                        action_family(action), c, split))
     if not parts:
         raise DataError(f"{p3}: no sequence with both 3D and 2D poses found")
     return concatenate(parts)
+
+
+def camera_views(p2, key, action, views, X, n_cameras: int, n_joints: int):
+    """Yield (camera, X, W) for each camera's 2D view of one recording: ``views`` is the 2D file's
+    list of (N, J, 2) arrays (or None: warned and skipped); 3D and 2D are trimmed to a common length."""
+    if views is None:
+        warn(f"{p2}: no 2D poses for {key} {action}; skipped")
+        return
+    if not isinstance(views, (list, tuple)) or len(views) != n_cameras:
+        raise DataError(f"{p2}: field positions_2d[{key!r}][{action!r}]: expected a list of "
+                        f"{n_cameras} arrays (one per camera)")
+    for c, W in enumerate(views):
+        W = as_poses(W, p2, f"positions_2d[{key!r}][{action!r}][{c}]", n_joints, 2)
+        n = min(len(X), len(W))
+        if len(X) != len(W):
+            warn(f"{key} {action} camera {c}: {len(X)} 3D frames but {len(W)} 2D frames; kept the first {n}")
+        yield c, X[:n], W[:n]
 
 
 def _sequence(path, X_world, W, R, t, size, subject, action, camera, split, skeleton="h36m17") -> Dataset:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from gatepose.errors import DataError
 
-from .archive import Dataset, concatenate, warn
-from .h36m import _sequence, _subject_order, as_poses, camera_extrinsics, load_cameras, load_pickled_dict
+from .archive import Dataset, concatenate
+from .h36m import (_sequence, _subject_order, as_poses, camera_extrinsics, camera_views, load_cameras,
+                   load_pickled_dict)
 
 TABLE2_ACTIONS = ("Walk", "Jog", "Box")
 _FAMILIES = {"walking": "Walk", "walk": "Walk", "jog": "Jog", "jogging": "Jog", "box": "Box",
@@ -64,19 +65,8 @@ def import_humaneva(path_3d, path_2d, trust_pickle: bool = False, actions=TABLE2
                 continue
             X = as_poses(pos3[key][action], p3, f"positions_3d[{key!r}][{action!r}]", 15, 3) * 1000.0
             views = pos2.get(key, {}).get(action) if isinstance(pos2.get(key), dict) else None
-            if views is None:
-                warn(f"{p2}: no 2D poses for {key} {action}; skipped")
-                continue
-            if not isinstance(views, (list, tuple)) or len(views) != len(R):
-                raise DataError(f"{p2}: field positions_2d[{key!r}][{action!r}]: expected a list of "
-                                f"{len(R)} arrays (one per camera)")
-            for c, W in enumerate(views):
-                W = as_poses(W, p2, f"positions_2d[{key!r}][{action!r}][{c}]", 15, 2)
-                n = min(len(X), len(W))
-                if len(X) != len(W):
-                    warn(f"{key} {action} camera {c}: {len(X)} 3D frames but {len(W)} 2D frames; "
-                         f"kept the first {n}")
-                parts.append(_sequence(p3, X[:n], W[:n], R[c], t[c], sizes[c], subject, family, c, split,
+            for c, Xc, W in camera_views(p2, key, action, views, X, len(R), 15):
+                parts.append(_sequence(p3, Xc, W, R[c], t[c], sizes[c], subject, family, c, split,
                                        skeleton="humaneva15"))
     if not parts:
         kept = ", ".join(actions) if actions is not None else "any action"
