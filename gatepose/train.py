@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import get_xp, synchronize, to_device, to_host
+from .backend import get_xp, is_gpu, synchronize, to_device, to_host
 from .checkpoint import (load_checkpoint, save_checkpoint, split_prefix, with_prefix,
                          write_json_atomic)
 from .errors import GateposeError, TrainingDiverged
@@ -40,6 +40,7 @@ from .nn.camera import (CameraConfig, camera_backward, camera_forward, init_came
 from .nn.critic import CriticConfig, critic_forward, critic_input_backward, init_critic
 from .nn.generator import GeneratorConfig, generator_backward, generator_forward, init_generator
 from .optim import Adam
+from .parallel import run_shards, shard_bounds
 
 ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
 
@@ -90,6 +91,10 @@ class TrainOptions:
     eval_every: int = 100
     checkpoint_every: int = 100
     val_frames: int = 2048
+    # data parallelism (gatepose.parallel): each batch is cut into this many shards that run side by
+    # side on the CPU's cores; None = 2 on the CPU, 1 on a GPU. The numbers depend on this count (sums
+    # are taken in another order), never on how many cores run the shards.
+    shards: int | None = None
 
     def validate(self) -> None:
         """Raise a GateposeError naming the first bad option, before any work starts."""
@@ -109,6 +114,8 @@ class TrainOptions:
                      "eval_every", "checkpoint_every", "synth_subjects"):
             if getattr(self, name) < 1:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.shards is not None and self.shards < 1:
+            bad("shards", f"must be at least 1, got {self.shards}")
         if self.d_model % self.n_heads:
             bad("d_model", f"{self.d_model} is not divisible by --n-heads {self.n_heads}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -270,6 +277,21 @@ def _grad_norm(grads: dict):
     return sum((g * g).sum() for g in grads.values() if g is not None) ** 0.5
 
 
+def _weighted_mean(results: list, weights: list):
+    """sum_i weights[i] * results[i], through nested tuples and dicts of arrays (None stays None)."""
+    first = results[0]
+    if first is None:
+        return None
+    if isinstance(first, dict):
+        return {k: _weighted_mean([r[k] for r in results], weights) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_weighted_mean(list(parts), weights) for parts in zip(*results))
+    out = first * weights[0]
+    for r, w in zip(results[1:], weights[1:]):
+        out += r * w
+    return out
+
+
 class Trainer:
     """Holds the three models, two optimisers and the samplers; one :meth:`iteration` is one
     generator step preceded by ``n_critic`` critic steps."""
@@ -292,6 +314,7 @@ class Trainer:
         self.rng_eps = np.random.default_rng(opts.seed + 3)
         self.step = 0
         self.last: dict = {}
+        self.shards = opts.shards or (1 if is_gpu(xp) else 2)
 
     # one generator step preceded by n_critic critic steps --------------------------------------
     def iteration(self, want_stats: bool = False) -> dict:
@@ -299,13 +322,35 @@ class Trainer:
         # All interpolation weights of this iteration in one upload.
         eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
         for k in range(opts.n_critic):
-            W = self.s2d.next()
-            X_fake, _ = generator_forward(self.gen, W, self.gcfg, need_cache=False)
-            X_real = self.s3d.next()
-            L_D, grads_d, info_d = critic_loss(self.critic, X_real, X_fake, eps_all[k], self.dcfg, opts.lam)
+            W, X_real = self.s2d.next(), self.s3d.next()
+            L_D, grads_d, info_d = self._sharded(self._critic_shard, W, X_real, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
         W = self.s2d.next()
+        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self._sharded(self._generator_shard, W)
+        grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
+        self.opt_g.step(self.adv, grads_g)
+        self.step += 1
+
+        losses = {"loss_d": L_D, "wasserstein": info_d["wasserstein"], "penalty": info_d["penalty"],
+                  "critic_input_grad_norm": info_d["grad_norm"], "loss_adv": L_adv,
+                  "loss_rep": L_rep, "loss_cam": L_cam}
+        if want_stats:
+            losses.update(grad_norm_critic=_grad_norm(grads_d), grad_norm_gen=_grad_norm(grads_gen),
+                          grad_norm_cam=_grad_norm(grads_cam))
+        self.last = losses
+        return losses
+
+    def _critic_shard(self, W, X_real, eps):
+        """One shard of a critic step: fresh fakes from the frozen generator, then L_D and its
+        gradients (the penalty's double backward included) as means over this shard."""
+        X_fake, _ = generator_forward(self.gen, W, self.gcfg, need_cache=False)
+        return critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
+
+    def _generator_shard(self, W):
+        """One shard of the generator + camera step: (L_adv, L_rep, L_cam), generator and camera
+        gradients of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, all means over this shard."""
+        xp, opts, B = self.xp, self.opts, W.shape[0]
         X, gcache = generator_forward(self.gen, W, self.gcfg)
         M, ccache = camera_forward(self.cam, W, self.ccfg)
         Wp, pcache = project_forward(X, M)
@@ -319,18 +364,18 @@ class Trainer:
         dM = dM_rep + camera_loss_backward(opts.w_cam, mcache)
         _, grads_gen = generator_backward(dX_adv + dX_rep, gcache)
         _, grads_cam = camera_backward(dM, ccache)
-        grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
-        self.opt_g.step(self.adv, grads_g)
-        self.step += 1
+        return (L_adv, L_rep, L_cam), grads_gen, grads_cam
 
-        losses = {"loss_d": L_D, "wasserstein": info_d["wasserstein"], "penalty": info_d["penalty"],
-                  "critic_input_grad_norm": info_d["grad_norm"], "loss_adv": L_adv,
-                  "loss_rep": L_rep, "loss_cam": L_cam}
-        if want_stats:
-            losses.update(grad_norm_critic=_grad_norm(grads_d), grad_norm_gen=_grad_norm(grads_gen),
-                          grad_norm_cam=_grad_norm(grads_cam))
-        self.last = losses
-        return losses
+    def _sharded(self, fn, *batches):
+        """fn over the batch cut into ``self.shards`` shards (side by side on the CPU's cores), the
+        results averaged with weights shard size / batch size: every loss and gradient is a mean
+        over the batch, so this is the whole batch's value. One shard: fn(*batches) itself."""
+        n = batches[0].shape[0]
+        bounds = shard_bounds(n, self.shards)
+        if len(bounds) == 1:
+            return fn(*batches)
+        results = run_shards(fn, [[x[a:b] for x in batches] for a, b in bounds], self.xp)
+        return _weighted_mean(results, [(b - a) / n for a, b in bounds])
 
     def set_lr(self, lr: float) -> None:
         self.opt_g.lr = self.opt_d.lr = float(lr)

@@ -29,6 +29,7 @@ from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attentio
 from ..ops.linear import linear_backward, linear_forward
 from ..ops.norm import layer_norm_backward, layer_norm_forward
 from ..ops.softmax import softmax_forward
+from ..parallel import run_shards, shard_bounds
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -241,28 +242,29 @@ def _check_input(W, cfg: GeneratorConfig):
                             f"(batch, {cfg.n_joints}, 2) normalised 2D poses")
 
 
-# Inference (need_cache=False) runs in blocks of at most this many tokens (B * J): 8192 tokens
-# keep the largest intermediate, the (tokens, 3d) QKV product, under 32 MiB at d = 256.
-INFER_BLOCK_TOKENS = 8192
+# Inference (need_cache=False) runs in blocks of at most this many tokens (B * J): small enough
+# that a block's intermediates stay in cache, large enough for full-speed GEMMs.
+INFER_BLOCK_TOKENS = 2048
 
 
 def generator_forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool = True):
     """W: (B, J, 2) normalised 2D poses -> (X (B, J, 3), cache or None).
 
     need_cache=False is the inference path: nothing is kept for a backward, so intermediates are
-    freed layer by layer, and large batches run in blocks of INFER_BLOCK_TOKENS tokens.
+    freed layer by layer, and large batches run in blocks of about INFER_BLOCK_TOKENS tokens, the
+    blocks side by side on the CPU's cores (gatepose.parallel; one after another on a GPU).
     """
     _check_input(W, cfg)
     B, J = W.shape[0], cfg.n_joints
     if not need_cache and B * J > INFER_BLOCK_TOKENS:
-        # Poses are independent, so a large inference batch runs in blocks of equal size: each
-        # block's intermediates stay small (cache-friendly, and below the allocator's mmap
-        # threshold, so no fresh zeroed pages on every call), which is faster than one big pass.
-        n = -(-B * J // INFER_BLOCK_TOKENS)
-        edges = [B * i // n for i in range(n + 1)]
         xp = get_xp(W)
-        return xp.concatenate([generator_forward(params, W[a:b], cfg, need_cache=False)[0]
-                               for a, b in zip(edges[:-1], edges[1:])]), None
+        blocks = shard_bounds(B, -(-B * J // INFER_BLOCK_TOKENS))
+        outs = run_shards(lambda a, b: _forward(params, W[a:b], cfg, need_cache=False)[0], blocks, xp)
+        return xp.concatenate(outs), None
+    return _forward(params, W, cfg, need_cache)
+
+
+def _forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool):
     Z, embed = linear_forward(W, params["embed.E"], params["embed.b"])
     if cfg.pos_embedding:
         Z += params["embed.P"]  # (J, d), broadcast over the batch

@@ -1,0 +1,154 @@
+"""Data parallelism on the CPU: a batch split into shards, one shard per core.
+
+Why: BLAS runs matrix products on every core, but NumPy's elementwise loops (LayerNorm, GELU,
+softmax, bias adds, masks) run on one, and on a 2-core machine they are half of a training
+iteration. Poses are independent, so a batch cut into shards can run whole forward and backward
+passes side by side in threads: NumPy releases the GIL inside its loops and its BLAS calls. Each
+shard's BLAS must then run single-threaded, otherwise the shards' products and OpenBLAS's own
+worker threads (which spin after every product) fight over the same cores; :func:`blas_threads`
+sets that through OpenBLAS's own ``set_num_threads``, found in the process's loaded libraries.
+
+Results depend on how a batch is cut (sums are taken in another order), never on how many threads
+run the shards: ``run_shards`` gives the same numbers on one core as on eight. Where OpenBLAS's
+thread control cannot be found (NumPy built on another BLAS), the shards run one after another in
+the calling thread: same results, no oversubscription. On CuPy the shards run in order on the one
+GPU stream; the trainer uses a single shard there (large kernels are what a GPU wants).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# OpenBLAS exports its thread control under the build's symbol prefix/suffix: NumPy's and SciPy's
+# wheels use scipy_openblas (64-bit ints: suffix 64_), a system OpenBLAS the plain name.
+_SET_NAMES = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+              "openblas_set_num_threads64_", "openblas_set_num_threads")
+_GET_NAMES = tuple(n.replace("set_", "get_") for n in _SET_NAMES)
+
+_blas = None          # (set, get) ctypes functions, False when not found
+_blas_lock = threading.Lock()
+
+
+def _loaded_libraries() -> list[str]:
+    """Paths of the shared libraries mapped into this process (Linux), else NumPy's bundled ones."""
+    paths = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                p = line.split()[-1]
+                if p.startswith("/") and ".so" in p and p not in paths:
+                    paths.append(p)
+    except OSError:
+        libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+        if os.path.isdir(libs):
+            paths = [os.path.join(libs, n) for n in sorted(os.listdir(libs))]
+    return [p for p in paths if "blas" in os.path.basename(p).lower()]
+
+
+def _find_blas():
+    global _blas
+    if _blas is None:
+        found = False
+        for path in _loaded_libraries():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for set_name, get_name in zip(_SET_NAMES, _GET_NAMES):
+                if hasattr(lib, set_name) and hasattr(lib, get_name):
+                    setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+                    setter.argtypes, setter.restype = [ctypes.c_int], None
+                    getter.argtypes, getter.restype = [], ctypes.c_int
+                    found = (setter, getter)
+                    break
+            if found:
+                break
+        _blas = found
+    return _blas
+
+
+def blas_controllable() -> bool:
+    """True when this process's BLAS thread count can be set (NumPy on OpenBLAS)."""
+    return bool(_find_blas())
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Run the block with BLAS limited to ``n`` threads (process-wide; restored afterwards).
+
+    A no-op where the BLAS cannot be controlled. Nested uses keep the innermost setting.
+    """
+    blas = _find_blas()
+    if not blas:
+        yield
+        return
+    setter, getter = blas
+    with _blas_lock:
+        old = getter()
+        setter(n)
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            setter(old)
+
+
+def cpu_threads() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _get_pool(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size < n:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+        _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="gatepose-shard"), n
+    return _pool
+
+
+def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
+    """[start, stop) of ``shards`` contiguous, near-equal, non-empty slices of range(n)."""
+    shards = max(1, min(shards, n))
+    edges = [n * i // shards for i in range(shards + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def run_shards(fn, args: list, xp=np, threads: int | None = None) -> list:
+    """[fn(*a) for a in args], the calls side by side on up to ``threads`` CPU threads.
+
+    Each call must touch only its own arrays (shards share read-only parameters, nothing else).
+    ``threads`` defaults to the cores available; GPU arrays (``xp`` CuPy), a single shard, one
+    core, or a BLAS whose threads cannot be controlled run the calls in order in this thread.
+    """
+    threads = min(len(args), threads or cpu_threads())
+    # A shard that itself calls run_shards runs its parts in order: waiting on the pool from
+    # inside the pool could leave every worker waiting on work that none is free to run.
+    if xp is not np or threads <= 1 or getattr(_local, "in_shard", False) or not blas_controllable():
+        return [fn(*a) for a in args]
+    with blas_threads(1):
+        futures = [_get_pool(threads).submit(_in_shard, fn, a) for a in args]
+        return [f.result() for f in futures]
+
+
+_local = threading.local()
+
+
+def _in_shard(fn, a):
+    _local.in_shard = True
+    try:
+        return fn(*a)
+    finally:
+        _local.in_shard = False
