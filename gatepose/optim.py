@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_xp
+from .parallel import map_balanced
 
 
 class Adam:
@@ -21,16 +22,19 @@ class Adam:
         self.v = {k: get_xp(p).zeros_like(p) for k, p in params.items()}
 
     def step(self, params: dict, grads: dict) -> None:
-        """One update of every parameter that has a gradient (all must be finite: the trainer checks)."""
+        """One update of every parameter that has a gradient (all must be finite: the trainer checks).
+
+        The update is elementwise, so on the CPU the parameters are dealt to the cores in groups
+        (gatepose.parallel.map_balanced): the same numbers, in about half the time on two cores."""
         self.t += 1
         # Python floats keep float32 parameters float32 (a NumPy float64 scalar would upcast).
         c1 = 1.0 - self.b1 ** self.t
         c2 = 1.0 - self.b2 ** self.t
         step = self.lr / c1
         inv_sqrt_c2 = 1.0 / math.sqrt(c2)
-        for k, g in grads.items():
-            if g is None:
-                continue
+
+        def update(k):
+            g = grads[k]
             xp = get_xp(g)
             m, v, p = self.m[k], self.v[k], params[k]
             # m <- b1 m + (1 - b1) g, written (m - g) b1 + g: three in-place passes, no temporary
@@ -49,6 +53,10 @@ class Adam:
             xp.divide(m, s, out=s)
             s *= step
             p -= s
+
+        keys = [k for k, g in grads.items() if g is not None]
+        if keys:
+            map_balanced(update, keys, [grads[k].size for k in keys], get_xp(grads[keys[0]]))
 
     def state_arrays(self) -> dict:
         """Flat arrays for a checkpoint: 'm/<name>', 'v/<name>' (the step count goes in 't')."""

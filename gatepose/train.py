@@ -40,7 +40,7 @@ from .nn.camera import (CameraConfig, camera_backward, camera_forward, init_came
 from .nn.critic import CriticConfig, critic_forward, critic_input_backward, init_critic
 from .nn.generator import GeneratorConfig, generator_backward, generator_forward, init_generator
 from .optim import Adam
-from .parallel import run_shards, shard_bounds
+from .parallel import map_balanced, run_shards, shard_bounds
 
 ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
 
@@ -278,14 +278,28 @@ def _grad_norm(grads: dict):
 
 
 def _weighted_mean(results: list, weights: list):
-    """sum_i weights[i] * results[i], through nested tuples and dicts of arrays (None stays None)."""
+    """sum_i weights[i] * results[i], through nested tuples and dicts of arrays (None stays None).
+    A dict's arrays (gradients) are averaged side by side on the CPU's cores."""
     first = results[0]
     if first is None:
         return None
-    if isinstance(first, dict):
-        return {k: _weighted_mean([r[k] for r in results], weights) for k in first}
     if isinstance(first, tuple):
         return tuple(_weighted_mean(list(parts), weights) for parts in zip(*results))
+    if isinstance(first, dict):
+        out = {}
+
+        def mean_of(k):
+            out[k] = _weighted_mean([r[k] for r in results], weights)
+
+        keys = list(first)
+        map_balanced(mean_of, keys, [getattr(first[k], "size", 1) for k in keys], get_xp(*first.values()))
+        return {k: out[k] for k in keys}
+    if all(w == weights[0] for w in weights):      # equal shards: one sum, one scaling
+        out = results[0] + results[1] if len(results) > 1 else results[0] * 1.0
+        for r in results[2:]:
+            out += r
+        out *= weights[0]
+        return out
     out = first * weights[0]
     for r, w in zip(results[1:], weights[1:]):
         out += r * w

@@ -23,7 +23,7 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import GateposeError
 from . import config_from_dict
-from ..ops.activations import gelu_backward, gelu_forward
+from ..ops.activations import gelu_backward, gelu_forward, gelu_inplace
 from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attention_forward,
                              gate_backward, gate_forward)
 from ..ops.linear import linear_backward, linear_forward
@@ -172,7 +172,7 @@ def encoder_layer_forward(Z, p: Mapping, cfg: GeneratorConfig, need_cache: bool 
     B, J, d = Z.shape
     eps = cfg.ln_eps
     # attention block: Z1 = Z + MHA(LN1(Z)) W_o + b_o
-    U, ln1 = layer_norm_forward(Z, p["ln1.gamma"], p["ln1.beta"], eps)
+    U, ln1 = layer_norm_forward(Z, p["ln1.gamma"], p["ln1.beta"], eps, need_cache)
     qkv, lin_qkv = linear_forward(U, p["attn.W_qkv"], p["attn.b_qkv"])
     Q, K, V = _split_qkv(qkv, cfg.n_heads)
     G = Bb = gate = None
@@ -182,13 +182,17 @@ def encoder_layer_forward(Z, p: Mapping, cfg: GeneratorConfig, need_cache: bool 
     Z1, proj = linear_forward(_merge_heads(head), p["attn.W_o"], p["attn.b_o"])
     Z1 += Z
     # feed-forward block: Z2 = Z1 + GELU(LN2(Z1) W1 + b1) W2 + b2
-    U2, ln2 = layer_norm_forward(Z1, p["ln2.gamma"], p["ln2.beta"], eps)
+    U2, ln2 = layer_norm_forward(Z1, p["ln2.gamma"], p["ln2.beta"], eps, need_cache)
+    if not need_cache:
+        # inference: the same arithmetic with the bias and GELU applied in place, block by block
+        Hf = gelu_inplace(linear_forward(U2, p["ffn.W1"])[0], p["ffn.b1"])
+        Z2, _ = linear_forward(Hf, p["ffn.W2"], p["ffn.b2"])
+        Z2 += Z1
+        return Z2, None
     F1, ffn1 = linear_forward(U2, p["ffn.W1"], p["ffn.b1"])
     Hf, gelu = gelu_forward(F1)
     Z2, ffn2 = linear_forward(Hf, p["ffn.W2"], p["ffn.b2"])
     Z2 += Z1
-    if not need_cache:
-        return Z2, None
     return Z2, EncoderLayerCache(ln1, lin_qkv, gate, attn, proj, ln2, ffn1, gelu, ffn2)
 
 
@@ -258,7 +262,9 @@ def generator_forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool
     B, J = W.shape[0], cfg.n_joints
     if not need_cache and B * J > INFER_BLOCK_TOKENS:
         xp = get_xp(W)
-        blocks = shard_bounds(B, -(-B * J // INFER_BLOCK_TOKENS))
+        # an even number of blocks, so that neither of two cores idles while the other runs the last
+        n = -(-B * J // INFER_BLOCK_TOKENS)
+        blocks = shard_bounds(B, n + n % 2)
         outs = run_shards(lambda a, b: _forward(params, W[a:b], cfg, need_cache=False)[0], blocks, xp)
         return xp.concatenate(outs), None
     return _forward(params, W, cfg, need_cache)
@@ -272,7 +278,7 @@ def _forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool):
     for i in range(cfg.n_layers):
         Z, c = encoder_layer_forward(Z, layer_params(params, i), cfg, need_cache)
         layers.append(c)
-    Zf, ln_f = layer_norm_forward(Z, params["ln_f.gamma"], params["ln_f.beta"], cfg.ln_eps)
+    Zf, ln_f = layer_norm_forward(Z, params["ln_f.gamma"], params["ln_f.beta"], cfg.ln_eps, need_cache)
     X, head = linear_forward(Zf, params["head.W"], params["head.b"])
     if not need_cache:
         return X, None

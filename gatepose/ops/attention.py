@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Mapping, NamedTuple
 
-from ..backend import get_xp
+from ..backend import get_xp, is_gpu
 from ..errors import GateposeError
 from .activations import sigmoid_backward, sigmoid_forward
 from .softmax import softmax_backward, softmax_forward
@@ -123,7 +123,17 @@ def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=
     else:  # scalar-gate
         A = S + (1.0 - 1.0 / J)
         A *= gscalar
-    return A @ V, AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar)
+    return _apply(A, V), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar)
+
+
+def _apply(A, V):
+    """head = A V: (B, h, J, d_k). On NumPy the product is written straight into (B, J, h, d_k)
+    memory, so concatenating the heads afterwards is a reshape, not a copy."""
+    xp = get_xp(A, V)
+    if is_gpu(xp):
+        return A @ V
+    B, h, J, d_k = V.shape
+    return xp.matmul(A, V, out=xp.empty((B, J, h, d_k), dtype=V.dtype).transpose(0, 2, 1, 3))
 
 
 def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:

@@ -18,19 +18,29 @@ class LayerNormCache(NamedTuple):
 
 
 def _row_dot(a, b):
-    """(R, d), (R, d) -> (R,): sum_k a_rk b_rk without the product as a temporary."""
+    """(R, d), (R, d) -> (R,): sum_k a_rk b_rk without the product as a temporary; b None: row
+    sums (einsum's are several times faster than ``mean(axis=-1)`` here)."""
+    if b is None:
+        return get_xp(a).einsum("rk->r", a)
     return get_xp(a).einsum("rk,rk->r", a, b)
 
 
-def layer_norm_forward(x, gamma, beta, eps: float = 1e-5):
-    """x: (..., d), gamma, beta: (d,) -> (x - mean) / sqrt(var + eps) * gamma + beta."""
+def layer_norm_forward(x, gamma, beta, eps: float = 1e-5, need_cache: bool = True):
+    """x: (..., d), gamma, beta: (d,) -> (x - mean) / sqrt(var + eps) * gamma + beta.
+
+    need_cache=False (inference): the affine step runs in place and the cache is None.
+    """
     xp = get_xp(x)
     d = x.shape[-1]
     x2 = x.reshape(-1, d)
-    mu = x2.mean(axis=-1)                                          # (R,)
+    mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
     xhat = x2 - mu[:, None]                                        # fresh: x - mean, then scaled
     inv = 1.0 / xp.sqrt(_row_dot(xhat, xhat) * (1.0 / d) + eps)    # (R,)
     xhat *= inv[:, None]
+    if not need_cache:
+        xhat *= gamma
+        xhat += beta
+        return xhat.reshape(x.shape), None
     y = xhat * gamma
     y += beta
     return y.reshape(x.shape), LayerNormCache(xhat.reshape(x.shape), inv.reshape(*x.shape[:-1], 1), gamma)

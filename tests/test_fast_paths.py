@@ -1,0 +1,180 @@
+"""Inference fast paths give the numbers of the plain paths: softmax without the row-max shift,
+GELU in place, LayerNorm without a cache, cache-sized row blocks, and the blocked generator."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gatepose import backend
+from gatepose.backend import CACHE_BLOCK_ELEMENTS, cache_blocks
+from gatepose.nn import generator as gen_mod
+from gatepose.nn.generator import GeneratorConfig, generator_forward, init_generator
+from gatepose.ops.activations import gelu_backward, gelu_forward, gelu_inplace
+from gatepose.ops.attention import VARIANTS
+from gatepose.ops.norm import layer_norm_forward
+from gatepose.ops.softmax import _NO_SHIFT_BOUND, softmax_forward
+
+
+# -- softmax ---------------------------------------------------------------------------------------
+def _softmax_ref(x):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# rtol for float32 inputs; the atol only forgives probabilities far below float32's resolution
+# (a shifted row rounds x - max, which moves exp(x - max) by |x - max| * 2^-24 relative).
+_TOL = {np.float32: dict(rtol=1e-6, atol=1e-10), np.float64: dict(rtol=1e-12, atol=1e-300)}
+
+
+def _check_softmax(x):
+    y, cache = softmax_forward(x.copy())
+    assert y.dtype == x.dtype and y.shape == x.shape
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, _softmax_ref(x), **_TOL[x.dtype.type])
+    np.testing.assert_allclose(y.astype(np.float64).sum(axis=-1), 1.0,
+                               rtol=0, atol=1e-5 if x.dtype == np.float32 else 1e-12)
+    assert cache is y
+
+
+shapes = st.tuples(st.lists(st.integers(1, 4), min_size=0, max_size=3), st.integers(1, 20))
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+@given(shape=shapes, scale=st.floats(0.0, 80.0), seed=st.integers(0, 2**31 - 1), dtype=dtypes)
+def test_softmax_no_shift_path(shape, scale, seed, dtype):
+    lead, n = shape
+    rng = np.random.default_rng(seed)
+    x = np.clip(rng.standard_normal((*lead, n)) * scale, -80.0, 80.0).astype(dtype)
+    assert max(float(x.max()), -float(x.min())) <= _NO_SHIFT_BOUND
+    _check_softmax(x)
+
+
+@given(shape=shapes, scale=st.floats(81.0, 5000.0), seed=st.integers(0, 2**31 - 1), dtype=dtypes)
+def test_softmax_shifted_path(shape, scale, seed, dtype):
+    lead, n = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*lead, n)) * 3.0
+    x.reshape(-1)[rng.integers(x.size)] = scale * rng.choice([-1.0, 1.0])  # at least one |x| > 80
+    _check_softmax(x.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_extremes(dtype):
+    rows = np.array([[500.0, 499.0, -500.0, 3.0],      # large values: the shifted path
+                     [-500.0, -501.0, -499.5, -600.0],
+                     [0.0, 0.0, 0.0, 0.0],
+                     [1.0, 2.0, 3.0, 4.0]], dtype)
+    _check_softmax(rows)
+    _check_softmax(np.full((3, 17), 80.0, dtype))      # the bound itself: no shift, no overflow
+    _check_softmax(np.full((3, 17), -80.0, dtype))     # ... and no underflow to 0/0
+    _check_softmax(np.array([[80.0, -80.0, 0.5] * 6], dtype))
+    _check_softmax(np.array([[7.0]], dtype))           # n = 1
+
+
+# -- GELU in place -------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(300, 512), (5, 3), (7, 17, 64), (1, 1), (3, 70000)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_gelu_inplace_matches_gelu_forward_bitwise(dtype, shape, with_bias):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    b = (rng.standard_normal(shape[-1]) * 0.5).astype(dtype) if with_bias else None
+    want, _ = gelu_forward(x + b if with_bias else x.copy())
+    target = x.copy()
+    out = gelu_inplace(target, b)
+    assert out is target                       # written into x itself
+    assert out.dtype == dtype and out.shape == shape
+    np.testing.assert_array_equal(out, want)
+
+
+def test_gelu_inplace_shape_spans_several_blocks():
+    """(300, 512) is split into several cache blocks, the last one short."""
+    blocks = cache_blocks(np, 300, 512)
+    assert len(blocks) >= 3 and blocks[-1].stop - blocks[-1].start < blocks[0].stop - blocks[0].start
+
+
+def test_gelu_inplace_non_contiguous_input():
+    rng = np.random.default_rng(0)
+    # (4, 5, 64) with its leading axes swapped: reshape(-1, 64) cannot be a view of it
+    x = rng.standard_normal((5, 4, 64)).astype(np.float32).transpose(1, 0, 2)
+    b = rng.standard_normal(64).astype(np.float32)
+    want, _ = gelu_forward(x + b)
+    out = gelu_inplace(x, b)
+    np.testing.assert_array_equal(out, want)
+
+
+# -- LayerNorm without a cache ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(6, 17, 16), (300, 512), (1, 3)])
+def test_layer_norm_without_cache_is_bitwise_the_same(dtype, shape):
+    rng = np.random.default_rng(len(shape))
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(shape[-1]).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype)
+    x_before = x.copy()
+    y_cached, cache = layer_norm_forward(x, g, b, 1e-5, need_cache=True)
+    y, none = layer_norm_forward(x, g, b, 1e-5, need_cache=False)
+    assert none is None and cache is not None
+    assert y.dtype == dtype and y.shape == shape
+    np.testing.assert_array_equal(y, y_cached)
+    np.testing.assert_array_equal(x, x_before)      # the input is never written
+
+
+# -- cache blocks ----------------------------------------------------------------------------------
+@given(n_rows=st.integers(0, 5000), row_len=st.integers(0, 3 * CACHE_BLOCK_ELEMENTS))
+def test_cache_blocks_cover_rows_in_order(n_rows, row_len):
+    blocks = cache_blocks(np, n_rows, row_len)
+    rows = [i for s in blocks for i in range(n_rows)[s]]
+    assert rows == list(range(n_rows))
+    limit = max(row_len, CACHE_BLOCK_ELEMENTS)
+    for s in blocks:
+        assert s.step is None and s.stop > s.start      # non-empty, unit step
+        assert (s.stop - s.start) * row_len <= limit
+
+
+def test_cache_blocks_on_a_gpu_is_one_slice(monkeypatch):
+    monkeypatch.setattr(backend, "is_gpu", lambda xp: True)
+    assert cache_blocks(object(), 1000, 512) == [slice(None)]
+
+
+# -- the blocked generator (inference) -----------------------------------------------------------------
+@pytest.mark.parametrize("attention", VARIANTS)
+def test_blocked_inference_matches_cached_forward(monkeypatch, attention):
+    monkeypatch.setattr(gen_mod, "INFER_BLOCK_TOKENS", 64)
+    calls = []
+    real_run_shards = gen_mod.run_shards
+
+    def spy(fn, args, *a, **kw):
+        calls.append(len(args))
+        return real_run_shards(fn, args, *a, **kw)
+
+    monkeypatch.setattr(gen_mod, "run_shards", spy)
+    cfg = GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8,
+                          attention=attention)
+    params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    W = np.random.default_rng(1).standard_normal((23, 17, 2)).astype(np.float32)
+    want, cache = generator_forward(params, W, cfg, need_cache=True)
+    assert cache is not None and not calls
+    got, none = generator_forward(params, W, cfg, need_cache=False)
+    assert none is None
+    assert calls and calls[0] >= 2, "the batch was not split into blocks"
+    assert got.dtype == np.float32 and got.shape == (23, 17, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # a batch below the block size takes the unblocked inference path: same numbers
+    small, _ = generator_forward(params, W[:3], cfg, need_cache=False)
+    assert small.dtype == np.float32 and len(calls) == 1
+    np.testing.assert_allclose(small, want[:3], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_forward_and_backward_on_non_contiguous_arrays(dtype):
+    # The blocked loops write through reshaped views: a transposed input must not defeat them.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4, 64)).astype(dtype)
+    dy = rng.standard_normal((5, 4, 64)).astype(dtype)
+    xt, dyt = x.transpose(1, 0, 2), dy.transpose(1, 0, 2)
+    y, cache = gelu_forward(xt)
+    y_ref, cache_ref = gelu_forward(np.ascontiguousarray(xt))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(gelu_backward(dyt, cache), gelu_backward(np.ascontiguousarray(dyt), cache_ref))
