@@ -30,12 +30,12 @@ _SET_NAMES = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threa
               "openblas_set_num_threads64_", "openblas_set_num_threads")
 _GET_NAMES = tuple(n.replace("set_", "get_") for n in _SET_NAMES)
 
-_blas = None          # (set, get) ctypes functions, False when not found
+_blas = None          # [(set, get) ctypes functions] of every OpenBLAS in the process; [] if none
 _blas_lock = threading.Lock()
 
 
 def _loaded_libraries() -> list[str]:
-    """Paths of the shared libraries mapped into this process (Linux), else NumPy's bundled ones."""
+    """Paths of the BLAS libraries mapped into this process (Linux), else NumPy's bundled ones."""
     paths = []
     try:
         with open("/proc/self/maps") as f:
@@ -50,10 +50,14 @@ def _loaded_libraries() -> list[str]:
     return [p for p in paths if "blas" in os.path.basename(p).lower()]
 
 
-def _find_blas():
+def _find_blas() -> list:
+    """Every OpenBLAS loaded now: NumPy's, and SciPy's own copy once scipy.linalg or scipy.special
+    is imported. All of them are set together, so it does not matter which one a product uses."""
     global _blas
     if _blas is None:
-        found = False
+        import scipy.special  # noqa: F401  (loads SciPy's BLAS now, so the list below is complete)
+
+        found = []
         for path in _loaded_libraries():
             try:
                 lib = ctypes.CDLL(path)
@@ -64,10 +68,8 @@ def _find_blas():
                     setter, getter = getattr(lib, set_name), getattr(lib, get_name)
                     setter.argtypes, setter.restype = [ctypes.c_int], None
                     getter.argtypes, getter.restype = [], ctypes.c_int
-                    found = (setter, getter)
+                    found.append((setter, getter))
                     break
-            if found:
-                break
         _blas = found
     return _blas
 
@@ -83,19 +85,17 @@ def blas_threads(n: int):
 
     A no-op where the BLAS cannot be controlled. Nested uses keep the innermost setting.
     """
-    blas = _find_blas()
-    if not blas:
-        yield
-        return
-    setter, getter = blas
+    libs = _find_blas()
     with _blas_lock:
-        old = getter()
-        setter(n)
+        old = [getter() for _, getter in libs]
+        for setter, _ in libs:
+            setter(n)
     try:
         yield
     finally:
         with _blas_lock:
-            setter(old)
+            for (setter, _), k in zip(libs, old):
+                setter(k)
 
 
 def cpu_threads() -> int:
