@@ -335,9 +335,13 @@ class Trainer:
         xp, opts, B = self.xp, self.opts, self.opts.batch_size
         # All interpolation weights of this iteration in one upload.
         eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
+        # The generator is frozen during the critic steps, so all their fakes come from one forward
+        # pass (the inference path: its matrices folded once, its blocks side by side on the cores).
+        W = xp.concatenate([self.s2d.next() for _ in range(opts.n_critic)])
+        X_fakes, _ = generator_forward(self.gen, W, self.gcfg, need_cache=False)
         for k in range(opts.n_critic):
-            W, X_real = self.s2d.next(), self.s3d.next()
-            L_D, grads_d, info_d = self._sharded(self._critic_shard, W, X_real, eps_all[k])
+            X_real, X_fake = self.s3d.next(), X_fakes[k * B:(k + 1) * B]
+            L_D, grads_d, info_d = self._sharded(self._critic_shard, X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
         W = self.s2d.next()
@@ -355,10 +359,9 @@ class Trainer:
         self.last = losses
         return losses
 
-    def _critic_shard(self, W, X_real, eps):
-        """One shard of a critic step: fresh fakes from the frozen generator, then L_D and its
-        gradients (the penalty's double backward included) as means over this shard."""
-        X_fake, _ = generator_forward(self.gen, W, self.gcfg, need_cache=False)
+    def _critic_shard(self, X_real, X_fake, eps):
+        """One shard of a critic step: L_D and its gradients (the penalty's double backward
+        included) as means over this shard."""
         return critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
     def _generator_shard(self, W):

@@ -98,13 +98,14 @@ def test_sharded_gradients_equal_unsharded(data, attention, batch):
     rng = np.random.default_rng(batch)
     W = np.asarray(data.W_train[:batch], np.float64)
     X_real = np.asarray(data.X_real[100:100 + batch], np.float64)
+    X_fake = np.asarray(data.X_real[300:300 + batch], np.float64)
     eps = rng.random(batch)
     tr.shards = 1
-    want_d = tr._sharded(tr._critic_shard, W, X_real, eps)
+    want_d = tr._sharded(tr._critic_shard, X_real, X_fake, eps)
     want_g = tr._sharded(tr._generator_shard, W)
     for shards in (2, 3):
         tr.shards = shards
-        got_d = tr._sharded(tr._critic_shard, W, X_real, eps)
+        got_d = tr._sharded(tr._critic_shard, X_real, X_fake, eps)
         got_g = tr._sharded(tr._generator_shard, W)
         _assert_tree_close(got_d, want_d)
         _assert_tree_close(got_g, want_g)

@@ -20,7 +20,7 @@ from typing import Mapping, NamedTuple
 
 import numpy as np
 
-from ..backend import get_xp
+from ..backend import get_xp, is_gpu
 from ..errors import GateposeError
 from . import config_from_dict
 from ..ops.activations import gelu_backward, gelu_forward, gelu_inplace
@@ -30,6 +30,7 @@ from ..ops.linear import linear_backward, linear_forward
 from ..ops.norm import layer_norm_backward, layer_norm_forward
 from ..ops.softmax import softmax_forward
 from ..parallel import run_shards, shard_bounds
+from .fused import fold_generator, fused_forward
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ def _check_input(W, cfg: GeneratorConfig):
 
 # Inference (need_cache=False) runs in blocks of at most this many tokens (B * J): small enough
 # that a block's intermediates stay in cache, large enough for full-speed GEMMs.
-INFER_BLOCK_TOKENS = 2048
+INFER_BLOCK_TOKENS = 1536
 
 
 def generator_forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool = True):
@@ -260,12 +261,18 @@ def generator_forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool
     """
     _check_input(W, cfg)
     B, J = W.shape[0], cfg.n_joints
+    xp = get_xp(W)
     if not need_cache and B * J > INFER_BLOCK_TOKENS:
-        xp = get_xp(W)
         # an even number of blocks, so that neither of two cores idles while the other runs the last
         n = -(-B * J // INFER_BLOCK_TOKENS)
         blocks = shard_bounds(B, n + n % 2)
-        outs = run_shards(lambda a, b: _forward(params, W[a:b], cfg, need_cache=False)[0], blocks, xp)
+        if is_gpu(xp):
+            outs = [_forward(params, W[a:b], cfg, need_cache=False)[0] for a, b in blocks]
+        else:
+            # the CPU's inference path (fused.py): elementwise passes folded into the products,
+            # folded once here for every block, and the blocks side by side on the cores
+            plan = fold_generator(params, cfg, run=lambda fn, args: run_shards(fn, args, xp))
+            outs = run_shards(lambda a, b: fused_forward(plan, W[a:b], cfg), blocks, xp)
         return xp.concatenate(outs), None
     return _forward(params, W, cfg, need_cache)
 

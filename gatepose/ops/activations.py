@@ -76,14 +76,17 @@ def gelu_forward(x):
 
 
 def gelu_inplace(x, b=None):
-    """Inference: x <- GELU(x + b) in place, x: (..., n) a fresh array of the caller's, b: (n,) or
-    None. The same arithmetic as gelu_forward (bit for bit), with the bias added while each block
+    """Inference: x <- GELU(x + b) in place, x: (..., n) a fresh array of the caller's (or a (R, n)
+    view with strided rows), b: (n,) or None. The same arithmetic as gelu_forward (bit for bit), with the bias added while each block
     is in cache and one block-sized scratch array instead of two full ones."""
     xp = get_xp(x)
-    if not x.flags.c_contiguous:  # reshape would copy, and the blocks below would miss x
+    if x.ndim == 2 and x.strides[-1] == x.itemsize:
+        x2 = x                    # rows may be strided (a view into a wider buffer)
+    elif x.flags.c_contiguous:
+        x2 = x.reshape(-1, x.shape[-1])
+    else:                         # reshape would copy, and the blocks below would miss x
         x[...] = gelu_forward(x if b is None else x + b)[0]
         return x
-    x2 = x.reshape(-1, x.shape[-1])
     blocks = cache_blocks(xp, *x2.shape)
     scratch = xp.empty_like(x2[blocks[0]])
     for r in blocks:

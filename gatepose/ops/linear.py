@@ -26,3 +26,4 @@ def linear_backward(dy, cache: LinearCache, need_dx: bool = True):
     db = dy2.sum(axis=0)
     dx = (dy2 @ W.T).reshape(x.shape) if need_dx else None
     return dx, dW, db
+

@@ -25,6 +25,17 @@ def _row_dot(a, b):
     return get_xp(a).einsum("rk,rk->r", a, b)
 
 
+def normalise_into(x2, out, eps: float = 1e-5):
+    """x2: (R, d) -> out[...] = (x2 - row mean) / sqrt(row var + eps); returns 1 / std: (R,)."""
+    xp = get_xp(x2)
+    d = x2.shape[-1]
+    mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
+    xp.subtract(x2, mu[:, None], out=out)
+    inv = 1.0 / xp.sqrt(_row_dot(out, out) * (1.0 / d) + eps)      # (R,)
+    out *= inv[:, None]
+    return inv
+
+
 def layer_norm_forward(x, gamma, beta, eps: float = 1e-5, need_cache: bool = True):
     """x: (..., d), gamma, beta: (d,) -> (x - mean) / sqrt(var + eps) * gamma + beta.
 
@@ -33,10 +44,8 @@ def layer_norm_forward(x, gamma, beta, eps: float = 1e-5, need_cache: bool = Tru
     xp = get_xp(x)
     d = x.shape[-1]
     x2 = x.reshape(-1, d)
-    mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
-    xhat = x2 - mu[:, None]                                        # fresh: x - mean, then scaled
-    inv = 1.0 / xp.sqrt(_row_dot(xhat, xhat) * (1.0 / d) + eps)    # (R,)
-    xhat *= inv[:, None]
+    xhat = xp.empty(x2.shape, dtype=x.dtype)
+    inv = normalise_into(x2, xhat, eps)
     if not need_cache:
         xhat *= gamma
         xhat += beta

@@ -1,0 +1,112 @@
+"""The generator's inference path on the CPU: the same function as ``generator_forward``, with
+the cheap elementwise passes folded into the matrix products (no backward, so nothing is cached).
+
+On two CPU cores a pass over a block's activations costs a good fraction of a GEMM on them, and the
+training forward makes a dozen such passes per layer besides its products. The rewrites here are
+exact algebra, so outputs agree with ``generator_forward`` to rounding:
+
+* LayerNorm's affine step goes into the next product: (xhat * gamma + beta) W + b =
+  xhat (gamma W) + (beta W + b), so the norm only normalises;
+* the gate's two first layers (A1, C1, each reading the flattened LN1 output) are one product;
+* the output projection's bias rides in the product as one more input row, x W + b = [x, 1] [W; b]:
+  the attention writes its heads straight into a buffer one column wider whose last column is ones;
+* the first feed-forward bias is added inside GELU's cache blocks (``gelu_inplace``).
+
+Buffers stay contiguous wherever elementwise work touches them: a ufunc over a row-strided view runs
+about four times slower on NumPy than over the same values stored contiguously.
+
+``fold_generator`` does the folding once per call (shared by every block); ``fused_forward`` runs
+one block of poses. Reading order: the plain forward in generator.py first; this is its shadow.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..backend import get_xp
+from ..ops.activations import gelu_inplace, sigmoid_forward
+from ..ops.attention import attention_forward
+from ..ops.norm import normalise_into
+
+
+def _fold_affine(W, b, gamma, beta):
+    """(gamma W, beta W + b): a Linear after LayerNorm's affine step, as a Linear after the norm."""
+    return gamma[:, None] * W, beta @ W + b
+
+
+def fold_layer(p: Mapping, cfg) -> dict:
+    """One encoder layer's parameters (local names) -> the matrices of the fused layer."""
+    xp = get_xp(p["attn.W_o"])
+    J, d = cfg.n_joints, cfg.d_model
+    g1, b1 = p["ln1.gamma"], p["ln1.beta"]
+    f = {}
+    f["qkv_W"], f["qkv_b"] = _fold_affine(p["attn.W_qkv"], p["attn.b_qkv"], g1, b1)
+    f["ffn1_W"], f["ffn1_b"] = _fold_affine(p["ffn.W1"], p["ffn.b1"], p["ln2.gamma"], p["ln2.beta"])
+    f["o"] = xp.concatenate([p["attn.W_o"], p["attn.b_o"][None]])     # [W_o; b_o]: (d + 1, d)
+    f["ffn2_W"], f["ffn2_b"] = p["ffn.W2"], p["ffn.b2"]
+    if cfg.attention == "gated":
+        # U_flat [A1 | C1] + [a1 | c1], U_flat = xhat_flat * tile(gamma) + tile(beta) (J copies)
+        AC = xp.concatenate([p["gate.A1"], p["gate.C1"]], axis=1)          # (J d, 2 hidden)
+        f["gate_W"], f["gate_b"] = _fold_affine(AC, xp.concatenate([p["gate.a1"], p["gate.c1"]]),
+                                                xp.tile(g1, J), xp.tile(b1, J))
+        f.update({k: p["gate." + k] for k in ("A2", "a2", "C2", "c2")})
+    if cfg.attention == "scalar-gate":
+        f["g"] = p["attn.g"]
+    return f
+
+
+def fold_generator(params: Mapping, cfg, run=None) -> dict:
+    """All matrices of the fused forward: 'layers' (one dict per layer), the embedding and the head
+    (LN_f folded into the output Linear). ``run(fn, args)`` may map the per-layer folds side by
+    side (gatepose.parallel.run_shards)."""
+    from .generator import layer_params
+
+    run = run or (lambda fn, args: [fn(*a) for a in args])
+    layers = run(lambda i: fold_layer(layer_params(params, i), cfg), [[i] for i in range(cfg.n_layers)])
+    head_W, head_b = _fold_affine(params["head.W"], params["head.b"], params["ln_f.gamma"],
+                                  params["ln_f.beta"])
+    return {"layers": layers, "E": params["embed.E"], "b_E": params["embed.b"], "P": params.get("embed.P"),
+            "head_W": head_W, "head_b": head_b}
+
+
+def fused_forward(plan: dict, W, cfg):
+    """W: (B, J, 2) normalised 2D poses, plan from fold_generator -> X: (B, J, 3).
+
+    Z (B J, d) is the residual stream, X the normalised (not yet affine) LayerNorm output, and Ha
+    the concatenated heads with a trailing column of ones (for the output projection's bias row).
+    """
+    xp = get_xp(W)
+    B, J, d, h = W.shape[0], cfg.n_joints, cfg.d_model, cfg.n_heads
+    R = B * J
+    Z = W.reshape(R, 2) @ plan["E"]
+    Z += plan["b_E"]
+    if plan["P"] is not None:
+        Z.reshape(B, J, d)[...] += plan["P"]
+    X = xp.empty((R, d), dtype=W.dtype)
+    Ha = xp.empty((R, d + 1), dtype=W.dtype)
+    Ha[:, d] = 1.0
+    for f in plan["layers"]:
+        # Z <- Z + MHA(LN1(Z)) W_o + b_o
+        normalise_into(Z, X, cfg.ln_eps)
+        qkv = X @ f["qkv_W"]
+        qkv += f["qkv_b"]
+        qkv = qkv.reshape(B, J, 3, h, d // h).transpose(2, 0, 3, 1, 4)
+        G = Bb = None
+        if cfg.attention == "gated":
+            hidden = X.reshape(B, J * d) @ f["gate_W"]                  # [zG | zB], (B, 2 hidden)
+            hidden += f["gate_b"]
+            hidden, _ = sigmoid_forward(hidden)
+            H = hidden.shape[1] // 2
+            G, _ = sigmoid_forward(hidden[:, :H] @ f["A2"] + f["a2"])
+            Bb, _ = sigmoid_forward(hidden[:, H:] @ f["C2"] + f["c2"])
+        attention_forward(qkv[0], qkv[1], qkv[2], G, Bb, cfg.attention, f.get("g"),
+                          out=Ha[:, :d].reshape(B, J, h, d // h))
+        Z += Ha @ f["o"]
+        # Z <- Z + GELU(LN2(Z) W1 + b1) W2 + b2
+        normalise_into(Z, X, cfg.ln_eps)
+        Hf = gelu_inplace(X @ f["ffn1_W"], f["ffn1_b"])
+        Z += Hf @ f["ffn2_W"]
+        Z += f["ffn2_b"]
+    normalise_into(Z, X, cfg.ln_eps)
+    out = X @ plan["head_W"]
+    out += plan["head_b"]
+    return out.reshape(B, J, 3)
