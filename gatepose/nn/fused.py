@@ -26,6 +26,7 @@ from ..backend import get_xp
 from ..ops.activations import gelu_inplace, sigmoid_forward
 from ..ops.attention import attention_forward
 from ..ops.norm import normalise_into
+from ..ops.softmax import softmax_unnormalised
 
 
 def _fold_affine(W, b, gamma, beta):
@@ -40,6 +41,9 @@ def fold_layer(p: Mapping, cfg) -> dict:
     g1, b1 = p["ln1.gamma"], p["ln1.beta"]
     f = {}
     f["qkv_W"], f["qkv_b"] = _fold_affine(p["attn.W_qkv"], p["attn.b_qkv"], g1, b1)
+    # the attention's 1 / sqrt(d_k) goes into the queries' columns
+    f["qkv_W"][:, :d] *= (d // cfg.n_heads) ** -0.5
+    f["qkv_b"][:d] *= (d // cfg.n_heads) ** -0.5
     f["ffn1_W"], f["ffn1_b"] = _fold_affine(p["ffn.W1"], p["ffn.b1"], p["ln2.gamma"], p["ln2.beta"])
     f["o"] = xp.concatenate([p["attn.W_o"], p["attn.b_o"][None]])     # [W_o; b_o]: (d + 1, d)
     f["ffn2_W"], f["ffn2_b"] = p["ffn.W2"], p["ffn.b2"]
@@ -68,6 +72,26 @@ def fold_generator(params: Mapping, cfg, run=None) -> dict:
             "head_W": head_W, "head_b": head_b}
 
 
+def _attention(Q, K, V, G, Bb, g, out):
+    """head = A V written into out (B, J, h, d_k), A as in ops/attention.py for 'gated' (G, Bb),
+    'scalar-gate' (g) or 'vanilla' (neither), with Q already scaled by 1 / sqrt(d_k). The softmax
+    normalisation and the gate share one pass: G (e / s + 1 - Bb) = e (G / s) + G (1 - Bb)."""
+    xp = get_xp(Q)
+    J = Q.shape[-2]
+    e, s = softmax_unnormalised(Q @ K.swapaxes(-1, -2), inplace=True)       # (B, h, J, J), (B, h, J)
+    if G is not None:
+        xp.divide(G[..., None], s, out=s)
+        e *= s[..., None]
+        e += (G * (1.0 - Bb))[..., None, None]
+    elif g is not None:
+        xp.divide(g, s, out=s)
+        e *= s[..., None]
+        e += g * (1.0 - 1.0 / J)
+    else:
+        e /= s[..., None]
+    return xp.matmul(e, V, out=out.transpose(0, 2, 1, 3))
+
+
 def fused_forward(plan: dict, W, cfg):
     """W: (B, J, 2) normalised 2D poses, plan from fold_generator -> X: (B, J, 3).
 
@@ -81,15 +105,19 @@ def fused_forward(plan: dict, W, cfg):
     Z += plan["b_E"]
     if plan["P"] is not None:
         Z.reshape(B, J, d)[...] += plan["P"]
+    # every intermediate lives in one buffer per block, reused by all layers (they stay in cache)
     X = xp.empty((R, d), dtype=W.dtype)
     Ha = xp.empty((R, d + 1), dtype=W.dtype)
     Ha[:, d] = 1.0
+    QKV = xp.empty((R, 3 * d), dtype=W.dtype)
+    Fh = xp.empty((R, cfg.d_ff), dtype=W.dtype)
+    T = xp.empty((R, d), dtype=W.dtype)
     for f in plan["layers"]:
         # Z <- Z + MHA(LN1(Z)) W_o + b_o
         normalise_into(Z, X, cfg.ln_eps)
-        qkv = X @ f["qkv_W"]
-        qkv += f["qkv_b"]
-        qkv = qkv.reshape(B, J, 3, h, d // h).transpose(2, 0, 3, 1, 4)
+        xp.matmul(X, f["qkv_W"], out=QKV)
+        QKV += f["qkv_b"]
+        qkv = QKV.reshape(B, J, 3, h, d // h).transpose(2, 0, 3, 1, 4)
         G = Bb = None
         if cfg.attention == "gated":
             hidden = X.reshape(B, J * d) @ f["gate_W"]                  # [zG | zB], (B, 2 hidden)
@@ -98,13 +126,16 @@ def fused_forward(plan: dict, W, cfg):
             H = hidden.shape[1] // 2
             G, _ = sigmoid_forward(hidden[:, :H] @ f["A2"] + f["a2"])
             Bb, _ = sigmoid_forward(hidden[:, H:] @ f["C2"] + f["c2"])
-        attention_forward(qkv[0], qkv[1], qkv[2], G, Bb, cfg.attention, f.get("g"),
-                          out=Ha[:, :d].reshape(B, J, h, d // h))
-        Z += Ha @ f["o"]
+        heads = Ha[:, :d].reshape(B, J, h, d // h)
+        if cfg.attention == "fixed":
+            attention_forward(qkv[0], qkv[1], qkv[2], variant="fixed", out=heads)
+        else:
+            _attention(qkv[0], qkv[1], qkv[2], G, Bb, f.get("g"), heads)
+        Z += xp.matmul(Ha, f["o"], out=T)
         # Z <- Z + GELU(LN2(Z) W1 + b1) W2 + b2
         normalise_into(Z, X, cfg.ln_eps)
-        Hf = gelu_inplace(X @ f["ffn1_W"], f["ffn1_b"])
-        Z += Hf @ f["ffn2_W"]
+        gelu_inplace(xp.matmul(X, f["ffn1_W"], out=Fh), f["ffn1_b"])
+        Z += xp.matmul(Fh, f["ffn2_W"], out=T)
         Z += f["ffn2_b"]
     normalise_into(Z, X, cfg.ln_eps)
     out = X @ plan["head_W"]
