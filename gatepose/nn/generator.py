@@ -247,32 +247,30 @@ def _check_input(W, cfg: GeneratorConfig):
                             f"(batch, {cfg.n_joints}, 2) normalised 2D poses")
 
 
-# Inference (need_cache=False) runs in blocks of at most this many tokens (B * J): small enough
-# that a block's intermediates stay in cache, large enough for full-speed GEMMs.
+# CPU inference (need_cache=False) runs in blocks of at most this many tokens (B * J): small enough
+# that a block's intermediates stay in cache, large enough for full-speed GEMMs (measured best of
+# 512 ... 4096 on the 2-core CPU; the batch of 1024 poses runs as 12 blocks).
 INFER_BLOCK_TOKENS = 1536
 
 
 def generator_forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool = True):
     """W: (B, J, 2) normalised 2D poses -> (X (B, J, 3), cache or None).
 
-    need_cache=False is the inference path: nothing is kept for a backward, so intermediates are
-    freed layer by layer, and large batches run in blocks of about INFER_BLOCK_TOKENS tokens, the
-    blocks side by side on the CPU's cores (gatepose.parallel; one after another on a GPU).
+    need_cache=False is the inference path: nothing is kept for a backward. On the CPU, batches
+    above INFER_BLOCK_TOKENS tokens take the fused inference path (nn/fused.py) in blocks side by
+    side on the cores (gatepose.parallel); the same function up to rounding.
     """
     _check_input(W, cfg)
     B, J = W.shape[0], cfg.n_joints
     xp = get_xp(W)
-    if not need_cache and B * J > INFER_BLOCK_TOKENS:
-        # an even number of blocks, so that neither of two cores idles while the other runs the last
+    if not need_cache and B * J > INFER_BLOCK_TOKENS and not is_gpu(xp):
+        # The CPU's inference path (fused.py): elementwise passes folded into the products, the
+        # folding done once here for every block, the blocks side by side on the cores; an even
+        # number of blocks, so that neither of two cores idles while the other runs the last one.
+        # (A GPU takes the whole batch in one pass: large kernels are what it wants.)
         n = -(-B * J // INFER_BLOCK_TOKENS)
-        blocks = shard_bounds(B, n + n % 2)
-        if is_gpu(xp):
-            outs = [_forward(params, W[a:b], cfg, need_cache=False)[0] for a, b in blocks]
-        else:
-            # the CPU's inference path (fused.py): elementwise passes folded into the products,
-            # folded once here for every block, and the blocks side by side on the cores
-            plan = fold_generator(params, cfg, run=lambda fn, args: run_shards(fn, args, xp))
-            outs = run_shards(lambda a, b: fused_forward(plan, W[a:b], cfg), blocks, xp)
+        plan = fold_generator(params, cfg, run=lambda fn, args: run_shards(fn, args, xp))
+        outs = run_shards(lambda a, b: fused_forward(plan, W[a:b], cfg), shard_bounds(B, n + n % 2), xp)
         return xp.concatenate(outs), None
     return _forward(params, W, cfg, need_cache)
 
