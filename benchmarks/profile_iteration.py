@@ -1,8 +1,12 @@
 """cProfile of hot paths at the default configuration (not a test; run by hand).
 
     python benchmarks/profile_iteration.py [--what train|infer] [--batch 256] [--iterations 3] [--top 25]
+                                           [--sequential]
 
 Prints the top functions by total (self) time; the lines quoted in performance reports come from here.
+cProfile sees only the thread it runs in, and the data-parallel shards (gatepose.parallel) run on
+worker threads: with --sequential they run one after another in this thread, each with
+single-threaded BLAS, so the profile shows every op (and the total is about twice the wall time).
 """
 from __future__ import annotations
 
@@ -24,7 +28,16 @@ def main(argv=None):
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--sort", default="tottime")
+    ap.add_argument("--sequential", action="store_true",
+                    help="run the shards in this thread (single-threaded BLAS) so cProfile sees them")
     a = ap.parse_args(argv)
+    if a.sequential:
+        from gatepose import parallel
+
+        single = parallel.blas_threads(1)       # entered for the rest of the process (kept referenced:
+        single.__enter__()                      # a collected context would restore the count)
+        parallel.cpu_threads = lambda: 1
+        main.single_blas = single
     opts = TrainOptions(batch_size=a.batch, steps=1)
     data = _random_train_data(17, max(4 * a.batch * 6, 1024))
     trainer = Trainer(opts, data, np, np.float32)

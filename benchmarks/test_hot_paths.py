@@ -70,6 +70,28 @@ def test_generator_forward_backward(benchmark, trainer):
     _run(benchmark, step)
 
 
+def test_generator_inference_one_block_fused(benchmark, trainer):
+    """One block of the CPU inference path (nn/fused.py), as each core runs it: single-threaded BLAS."""
+    from gatepose.nn.fused import fold_generator, fused_forward
+    from gatepose.parallel import blas_threads
+
+    W = trainer.data.W_train[:90]
+    plan = fold_generator(trainer.gen, trainer.gcfg)
+    with blas_threads(1):
+        _run(benchmark, lambda: fused_forward(plan, W, trainer.gcfg), rounds=20)
+
+
+def test_critic_step_sharded(benchmark, trainer):
+    X_real, X_fake = trainer.data.X_real[:B], trainer.data.X_real[B:2 * B]
+    eps = np.full(B, 0.5, np.float32)
+    _run(benchmark, lambda: trainer._sharded(trainer._critic_shard, X_real, X_fake, eps), rounds=10)
+
+
+def test_generator_step_sharded(benchmark, trainer):
+    W = trainer.data.W_train[:B]
+    _run(benchmark, lambda: trainer._sharded(trainer._generator_shard, W))
+
+
 def test_critic_step(benchmark, trainer):
     X_real, X_fake = trainer.data.X_real[:B], trainer.data.X_real[B:2 * B]
     eps = np.full(B, 0.5, np.float32)

@@ -43,6 +43,10 @@ from .common import device_option, pick_device
 @click.option("--log-every", type=int, default=10, show_default=True)
 @click.option("--eval-every", type=int, default=100, show_default=True, help="Validation (and best.npz) every N steps.")
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
+@click.option("--shards", type=int, default=None,
+              help="Cut each batch into this many shards that run side by side on the CPU's cores "
+                   "[default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another "
+                   "order), not on how many cores there are; a resumed run keeps its own.")
 @device_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="New run folder.")
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
@@ -50,7 +54,7 @@ from .common import device_option, pick_device
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(data, real_poses, attention, steps, epochs, batch_size, lr, lr_schedule, n_critic, lam, w_adv, w_rep, w_cam,
           n_layers, d_model, n_heads, d_ff, gate_hidden, camera_width, critic_pose_width, critic_kcs_width,
-          synth_subjects, synth_seed, seed, log_every, eval_every, checkpoint_every, device, out,
+          synth_subjects, synth_seed, seed, log_every, eval_every, checkpoint_every, shards, device, out,
           resume, quiet):
     """Train PoseGate-Former weakly supervised: 2D poses in, no 3D labels paired with them.
 
@@ -86,7 +90,7 @@ def train(data, real_poses, attention, steps, epochs, batch_size, lr, lr_schedul
                             gate_hidden=gate_hidden, camera_width=camera_width,
                             critic_pose_width=critic_pose_width, critic_kcs_width=critic_kcs_width,
                             synth_subjects=synth_subjects, synth_seed=synth_seed, seed=seed, log_every=log_every, eval_every=eval_every,
-                            checkpoint_every=checkpoint_every)
+                            checkpoint_every=checkpoint_every, shards=shards)
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work
     xp = pick_device(device)

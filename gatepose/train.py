@@ -554,6 +554,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     opts.validate()
     data = prepare_data(opts)
     trainer = Trainer(opts, data, xp)
+    opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
     best = math.inf
     if resume:
         arrays, meta = load_checkpoint(ckpt_path)

@@ -177,3 +177,12 @@ def test_good_shards_are_accepted():
     TrainOptions(shards=None).validate()
     TrainOptions(shards=1).validate()
     TrainOptions(shards=5).validate()
+
+
+def test_run_folder_records_the_shard_count(tiny_run):
+    """shards=None means 'the device's default'; the run records the count it used, so a resume on
+    another machine or device cuts its batches the same way."""
+    import json
+
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    assert cfg["options"]["shards"] == 2
