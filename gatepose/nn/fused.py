@@ -6,11 +6,14 @@ training forward makes a dozen such passes per layer besides its products. The r
 exact algebra, so outputs agree with ``generator_forward`` to rounding:
 
 * LayerNorm's affine step goes into the next product: (xhat * gamma + beta) W + b =
-  xhat (gamma W) + (beta W + b), so the norm only normalises;
+  xhat (gamma W) + (beta W + b), so the norm only normalises; 1 / sqrt(d_k) goes into the
+  queries' columns the same way;
 * the gate's two first layers (A1, C1, each reading the flattened LN1 output) are one product;
 * the output projection's bias rides in the product as one more input row, x W + b = [x, 1] [W; b]:
   the attention writes its heads straight into a buffer one column wider whose last column is ones;
-* the first feed-forward bias is added inside GELU's cache blocks (``gelu_inplace``).
+* the softmax normalisation and the gate share one pass: G (e / s + 1 - Bb) = e (G / s) + G (1 - Bb);
+* the first feed-forward bias is added inside GELU's cache blocks (``gelu_inplace``), and each
+  block's intermediates live in buffers that every layer reuses.
 
 Buffers stay contiguous wherever elementwise work touches them: a ufunc over a row-strided view runs
 about four times slower on NumPy than over the same values stored contiguously.
