@@ -120,8 +120,15 @@ def test_training_iteration_flops_match_counted_products():
     assert Counted.flops == training_iteration_flops(tr.gcfg, tr.ccfg, tr.dcfg, 8, 2)
 
 
-def test_training_iteration_keeps_float32_everywhere():
-    tr = _tiny_trainer()
+@pytest.mark.parametrize("batch", [8, 48])
+def test_training_iteration_keeps_float32_everywhere(batch, monkeypatch):
+    # batch 48: the critic steps' 96 fakes (1,632 tokens) take the fused CPU inference path in blocks
+    import gatepose.nn.generator as generator
+
+    fused_calls = []
+    real = generator.fused_forward
+    monkeypatch.setattr(generator, "fused_forward", lambda *a: fused_calls.append(1) or real(*a))
+    tr = _tiny_trainer(batch=batch)
     _count_everything(tr)
     seen = {}
     for name, opt in (("g", tr.opt_g), ("d", tr.opt_d)):
@@ -136,6 +143,7 @@ def test_training_iteration_keeps_float32_everywhere():
     assert {np.asarray(v).dtype for v in losses.values()} == {np.dtype(np.float32)}
     for d in (tr.gen, tr.cam, tr.critic, tr.opt_g.m, tr.opt_g.v, tr.opt_d.m, tr.opt_d.v):
         assert all(v.dtype == np.float32 for v in d.values())
+    assert bool(fused_calls) == (batch == 48)
 
 
 def test_bench_json_smoke():
