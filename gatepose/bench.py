@@ -22,6 +22,10 @@ real run, and the generator's against a hand count):
 * one training iteration: n_critic x (generator forward + critic step), then generator forward and
   backward, camera forward and backward, critic forward and input backward, the projection
   (forward 2 J 3 2, backward twice that) and the camera loss (M M^T and its backward, 24 + 24).
+
+The CPU inference path (nn/fused.py) forms the same products, except that the output projection
+multiplies one extra row (its bias, [x, 1] [W_o; b_o]: 1/d more of that product's FLOPs, not
+counted), so utilisation is never flattered by work the model does not need.
 """
 from __future__ import annotations
 
