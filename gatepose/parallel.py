@@ -11,7 +11,7 @@ sets that through OpenBLAS's own ``set_num_threads``, found in the process's loa
 Results depend on how a batch is cut (sums are taken in another order), never on how many threads
 run the shards: ``run_shards`` gives the same numbers on one core as on eight. Where OpenBLAS's
 thread control cannot be found (NumPy built on another BLAS), the shards run one after another in
-the calling thread: same results, no oversubscription. On CuPy the shards run in order on the one
+the calling thread: no oversubscription, and the same numbers up to that BLAS's own threading. On CuPy the shards run in order on the one
 GPU stream; the trainer uses a single shard there (large kernels are what a GPU wants).
 """
 from __future__ import annotations
