@@ -201,3 +201,15 @@ def test_fused_inference_is_the_same_function(attention, seed, B, J):
     want, _ = generator_forward(params, W, cfg)
     got = fused_forward(fold_generator(params, cfg), W, cfg)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gelu_backward_with_rows_wider_than_a_cache_block():
+    # A row longer than CACHE_BLOCK_ELEMENTS makes a block of one whole row: the scratch array
+    # must fit it (it was once sized by the constant and failed to reshape).
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, CACHE_BLOCK_ELEMENTS + 7)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    y, cache = gelu_forward(x)
+    got = gelu_backward(dy, cache)
+    ref = np.concatenate([gelu_backward(dy[i:i + 1], gelu_forward(x[i:i + 1])[1]) for i in range(3)])
+    np.testing.assert_array_equal(got, ref)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import CACHE_BLOCK_ELEMENTS, cache_blocks, get_xp, is_gpu
+from ..backend import cache_blocks, get_xp, is_gpu
 
 
 # -- sigmoid: keep the output, the backward needs only y (1 - y) -------------------------------
@@ -110,12 +110,13 @@ def gelu_backward(dy, cache):
     xp = get_xp(dy)
     dy = xp.ascontiguousarray(dy)
     # d/dx [0.5 x (1 + t)] = 0.5 (1 + t) + 0.5 c x (1 + 3 k x^2) (1 - t^2), block by block in a, b
-    a, b = xp.empty_like(x), xp.empty((min(x.size, CACHE_BLOCK_ELEMENTS) if not is_gpu(xp) else x.size,),
-                                      dtype=x.dtype)
+    a = xp.empty_like(x)
     x2, t2, a2, dy2 = (v.reshape(-1, x.shape[-1]) for v in (x, t, a, dy))
-    for r in cache_blocks(xp, *x2.shape):
+    blocks = cache_blocks(xp, *x2.shape)
+    b = xp.empty_like(x2[blocks[0]])          # the first block is the largest
+    for r in blocks:
         xb, tb, ab, dyb = x2[r], t2[r], a2[r], dy2[r]
-        bb = b[:ab.size].reshape(ab.shape)
+        bb = b[:ab.shape[0]]
         xp.multiply(xb, xb, out=ab)
         ab *= 3.0 * _K
         ab += 1.0
