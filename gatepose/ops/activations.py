@@ -54,6 +54,15 @@ _C = math.sqrt(2.0 / math.pi)
 _K = 0.044715
 
 
+def _tanh_term(xp, x, out):
+    """out = tanh(c (x + k x^3)), computed as tanh(x (c + c k x^2)) in out's memory."""
+    xp.multiply(x, x, out=out)
+    out *= _C * _K
+    out += _C
+    out *= x
+    xp.tanh(out, out=out)
+
+
 def gelu_forward(x):
     """x: any shape -> GELU(x) (tanh approximation). Cache: (x, tanh term)."""
     xp = get_xp(x)
@@ -62,12 +71,7 @@ def gelu_forward(x):
     x2, t2, y2 = (a.reshape(-1, x.shape[-1]) for a in (x, t, y))
     for r in cache_blocks(xp, *x2.shape):     # every pass over one block while it is in cache
         xb, tb, yb = x2[r], t2[r], y2[r]
-        # t = tanh(c (x + k x^3)) = tanh(x (c + c k x^2))
-        xp.multiply(xb, xb, out=tb)
-        tb *= _C * _K
-        tb += _C
-        tb *= xb
-        xp.tanh(tb, out=tb)
+        _tanh_term(xp, xb, tb)
         # y = 0.5 x (1 + t)
         xp.add(tb, 1.0, out=yb)
         yb *= xb
@@ -77,8 +81,9 @@ def gelu_forward(x):
 
 def gelu_inplace(x, b=None):
     """Inference: x <- GELU(x + b) in place, x: (..., n) a fresh array of the caller's (or a (R, n)
-    view with strided rows), b: (n,) or None. The same arithmetic as gelu_forward (bit for bit), with the bias added while each block
-    is in cache and one block-sized scratch array instead of two full ones."""
+    view with strided rows), b: (n,) or None. The same arithmetic as gelu_forward (bit for bit),
+    with the bias added while each block is in cache and one block-sized scratch array instead of
+    two full ones."""
     xp = get_xp(x)
     if x.ndim == 2 and x.strides[-1] == x.itemsize:
         x2 = x                    # rows may be strided (a view into a wider buffer)
@@ -94,11 +99,7 @@ def gelu_inplace(x, b=None):
         tb = scratch[:xb.shape[0]]
         if b is not None:
             xb += b
-        xp.multiply(xb, xb, out=tb)
-        tb *= _C * _K
-        tb += _C
-        tb *= xb
-        xp.tanh(tb, out=tb)
+        _tanh_term(xp, xb, tb)
         tb += 1.0
         xb *= tb
         xb *= 0.5
