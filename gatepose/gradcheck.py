@@ -181,6 +181,7 @@ CHECK_MODULES = (
     "gatepose.ops.checks",
     "gatepose.nn.generator_checks",
     "gatepose.nn.critic_checks",
+    "gatepose.losses3d_checks",
 )
 
 

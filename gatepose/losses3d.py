@@ -1,0 +1,150 @@
+"""Losses on 3D poses beyond the paper's weak supervision, each with its hand-written backward.
+
+* ``supervised_loss``: the full-supervision baseline (``train --supervision full``), the mean
+  per-joint Euclidean distance between the generator's pose and the paired ground truth, both
+  root-relative, the ground truth normalised like the critic's real poses (SPEC section 7: divided
+  by its Frobenius norm). It is MPJPE on the normalised scale, so it optimises what N-MPJPE
+  measures, and as a sum of norms it is robust to the few badly converted frames real mocap has.
+* ``consistency_loss``: geometric self-consistency (Chen et al., CVPR 2019; ElePose, CVPR 2022), a
+  departure from the paper (off in the ``paper`` preset): lift X1 = G(W), rotate it, Y = X1 R^T,
+  project it orthographically and normalise it like an input, W2 = n(Y[..., :2]), lift again,
+  X2 = G(W2), and ask X2 to match Y (both root-relative). Its gradient reaches the generator
+  through both passes and through X1 (the target and the second input both depend on it).
+
+Every loss returns a 0-d array of its input's dtype; backward functions take the upstream scalar
+``dL`` (a Python float such as the loss weight, or a 0-d array).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .backend import get_xp
+from .data.augment import pitch_matrices, rotate, yaw_matrices
+from .errors import GateposeError
+from .nn.generator import generator_backward, generator_forward
+
+# Smooths the distance at 0 (sqrt(d^2 + EPS^2)): the loss stays differentiable where a joint is
+# exactly right, and EPS is far below any error that matters (normalised poses have norm 1).
+EPS = 1e-6
+
+
+def _scalar(dL):
+    return float(dL) if get_xp(dL).__name__ == "numpy" else dL
+
+
+# -- root-relative poses and their backward ------------------------------------------------------
+def root_relative(P):
+    """P (B, J, D) -> P - P[:, :1] (joint 0, the pelvis, at the origin)."""
+    return P - P[:, :1]
+
+
+def root_relative_backward(dQ):
+    """dQ (B, J, D) -> dP: dQ, with the root's row less the sum over all joints."""
+    dP = dQ.copy()
+    dP[:, 0] -= dQ.sum(axis=1)
+    return dP
+
+
+# -- the mean per-joint distance ------------------------------------------------------------------
+class DistanceCache(NamedTuple):
+    unit: object   # (B, J, D) (A - C) / sqrt(|A - C|^2 + EPS^2)
+    shape: tuple
+
+
+def joint_distance(A, C):
+    """A, C: (B, J, D) -> (mean_{b,j} sqrt(|A_bj - C_bj|^2 + EPS^2) 0-d, cache)."""
+    if A.shape != C.shape or A.ndim != 3:
+        raise GateposeError(f"joint distance: both poses must be (B, J, D) of one shape, got {A.shape} and {C.shape}")
+    xp = get_xp(A, C)
+    D = A - C
+    n = xp.sqrt((D * D).sum(axis=2, keepdims=True) + EPS * EPS)
+    return n.mean(), DistanceCache(D / n, tuple(A.shape))
+
+
+def joint_distance_backward(dL, cache: DistanceCache):
+    """-> dA (B, J, D) = unit dL / (B J); dC is its negative."""
+    B, J = cache.shape[:2]
+    return cache.unit * (_scalar(dL) / (B * J))
+
+
+# -- full supervision -----------------------------------------------------------------------------
+def supervised_loss(X, X_gt):
+    """X: (B, J, 3) lifted poses, X_gt: (B, J, 3) paired ground truth, normalised (root-relative,
+    unit Frobenius norm) -> (L_sup 0-d, cache): the mean per-joint distance of the root-relative
+    poses (MPJPE in normalised units)."""
+    return joint_distance(root_relative(X), root_relative(X_gt))
+
+
+def supervised_loss_backward(dL, cache: DistanceCache):
+    """-> dX (B, J, 3)."""
+    return root_relative_backward(joint_distance_backward(dL, cache))
+
+
+# -- normalising a projected pose like an input (SPEC section 7) -----------------------------------
+class Normalize2dCache(NamedTuple):
+    Wn: object     # (B, J, 2) the normalised pose
+    scale: object  # (B, 1, 1) its Frobenius norm before normalising
+
+
+def normalize_2d_forward(Y, eps: float = 1e-6):
+    """Y (B, J, 2) -> (Wn = r(Y) / max(||r(Y)||_F, eps), cache), r = root-relative."""
+    xp = get_xp(Y)
+    C = root_relative(Y)
+    s = xp.maximum(xp.sqrt((C * C).sum(axis=(1, 2), keepdims=True)), eps)
+    Wn = C / s
+    return Wn, Normalize2dCache(Wn, s)
+
+
+def normalize_2d_backward(dWn, cache: Normalize2dCache):
+    """-> dY (B, J, 2): with Wn = C / ||C||, dC = (dWn - Wn <Wn, dWn>) / ||C||."""
+    Wn, s = cache
+    inner = (Wn * dWn).sum(axis=(1, 2), keepdims=True)
+    return root_relative_backward((dWn - Wn * inner) / s)
+
+
+# -- geometric self-consistency --------------------------------------------------------------------
+def consistency_rotations(rng, B: int, xp, dtype, elevation: float = 0.0, elevation_std: float = 0.0):
+    """(B, 3, 3) random rotations for the self-consistency loss: R = Rx(e2) Ry(theta) Rx(-e1).
+
+    theta uniform in [-pi, pi) turns the pose about the body's vertical axis as a camera at
+    elevation e1 sees it, then e2 views it from another elevation; e1, e2 ~ N(elevation,
+    elevation_std^2) (radians), the spread of the data's camera elevations. With both 0: a yaw.
+    """
+    e1 = elevation + elevation_std * rng.standard_normal(B)
+    e2 = elevation + elevation_std * rng.standard_normal(B)
+    theta = rng.uniform(-np.pi, np.pi, B)
+    R = (pitch_matrices(e2, np, np.float64) @ yaw_matrices(theta, np, np.float64)
+         @ pitch_matrices(-e1, np, np.float64))
+    return xp.asarray(R, dtype=dtype)
+
+
+class ConsistencyCache(NamedTuple):
+    R: object          # (B, 3, 3)
+    norm: Normalize2dCache
+    gen2: object       # GeneratorCache of the second lift
+    dist: DistanceCache
+
+
+def consistency_loss(gen: dict, gcfg, X1, R):
+    """gen: generator parameters, X1: (B, J, 3) the first lift G(W), R: (B, 3, 3) rotations ->
+    (L_geo 0-d, cache): the mean per-joint distance between r(G(n(Y[..., :2]))) and r(Y),
+    Y = X1 R^T, r = root-relative, n = normalise like an input."""
+    Y = rotate(X1, R)
+    W2, ncache = normalize_2d_forward(Y[..., :2])
+    X2, gcache = generator_forward(gen, W2, gcfg)
+    L, dcache = joint_distance(root_relative(X2), root_relative(Y))
+    return L, ConsistencyCache(R, ncache, gcache, dcache)
+
+
+def consistency_loss_backward(dL, cache: ConsistencyCache):
+    """-> (dX1 (B, J, 3), generator gradients of the second lift). The caller adds dX1 to the first
+    lift's upstream gradient, so the first pass's backward carries this loss's share too."""
+    dD = joint_distance_backward(dL, cache.dist)
+    dX2 = root_relative_backward(dD)
+    dY = -root_relative_backward(dD)
+    dW2, grads = generator_backward(dX2, cache.gen2)
+    dY[..., :2] += normalize_2d_backward(dW2, cache.norm)
+    # Y = X1 R^T, so dX1 = dY R
+    return dY @ cache.R, grads

@@ -1,0 +1,64 @@
+"""Gradient-check cases for the losses of ``gatepose.losses3d`` (full supervision, geometric
+self-consistency and the pieces they are made of). Registered for `gatepose gradcheck` and the
+tests; the tests call the builders with hypothesis sizes."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import losses3d as L3
+from .gradcheck import register_check
+from .nn.generator import GeneratorConfig
+from .nn.generator_checks import perturbed_params
+
+
+def _randn(xp, rng, *shape):
+    return xp.asarray(rng.standard_normal(shape))
+
+
+@register_check("supervised_loss", B=3, J=5)
+def _supervised(xp, rng, B, J):
+    inputs = {"X": _randn(xp, rng, B, J, 3), "X_gt": _randn(xp, rng, B, J, 3)}
+
+    def fwd(i):
+        return L3.supervised_loss(i["X"], i["X_gt"])
+
+    def bwd(d, c):
+        return {"X": L3.supervised_loss_backward(d, c)}
+
+    return fwd, bwd, inputs, ["X"]
+
+
+@register_check("normalize_2d", B=3, J=5)
+def _normalize(xp, rng, B, J):
+    inputs = {"Y": _randn(xp, rng, B, J, 2)}
+
+    def fwd(i):
+        return L3.normalize_2d_forward(i["Y"])
+
+    def bwd(d, c):
+        return {"Y": L3.normalize_2d_backward(d, c)}
+
+    return fwd, bwd, inputs
+
+
+@register_check("consistency_loss", B=2, J=4, h=2, d_k=3, L=1, attention="gated")
+def _consistency(xp, rng, B, J, h, d_k, L, attention):
+    """L_geo w.r.t. the first lift X1 and every generator parameter (the second lift's gradients)."""
+    d = h * d_k
+    cfg = GeneratorConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=2 * d, gate_hidden=5,
+                          attention=attention)
+    params = perturbed_params(cfg, xp, rng)
+    names = list(params)
+    R = L3.consistency_rotations(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
+    inputs = {"X1": _randn(xp, rng, B, J, 3), **params}
+
+    def fwd(i):
+        return L3.consistency_loss({k: i[k] for k in names}, cfg, i["X1"], R)
+
+    def bwd(dL, c):
+        dX1, g = L3.consistency_loss_backward(dL, c)
+        return {"X1": dX1, **g}
+
+    # head.b and ln_f.beta shift every joint of X2 alike, which the root-relative loss cancels:
+    # their gradient is exactly zero, and a relative error of finite-difference noise means nothing
+    return fwd, bwd, inputs, ["X1"] + [k for k in names if k not in ("head.b", "ln_f.beta")]

@@ -1,0 +1,150 @@
+"""The supervised and self-consistency losses against central differences (hypothesis sizes), the
+terms whose loss the checks must catch, and the mechanics of every augmentation."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from gatepose import losses3d as L3
+from gatepose.data.augment import (augment_poses_2d, augment_poses_3d, mirror, pitch_matrices, rotate,
+                                   yaw_matrices)
+from gatepose.data.skeleton import SKELETONS, get_skeleton
+from gatepose.gradcheck import all_checks, check_backward, run_check
+from helpers import assert_pass
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+# -- gradients ---------------------------------------------------------------------------------------
+@given(seed=seeds, B=st.integers(1, 5), J=st.integers(2, 17))
+def test_supervised_loss_gradient(seed, B, J):
+    assert_pass(run_check("supervised_loss", seed=seed, B=B, J=J))
+
+
+@given(seed=seeds, B=st.integers(1, 5), J=st.integers(2, 17))
+def test_normalize_2d_gradient(seed, B, J):
+    assert_pass(run_check("normalize_2d", seed=seed, B=B, J=J))
+
+
+# d_model >= 4: a LayerNorm over 2 features has a zero input gradient, nothing to check
+@settings(max_examples=10, deadline=None)
+@given(seed=seeds, B=st.integers(1, 3), J=st.integers(3, 6), h=st.just(2), d_k=st.integers(2, 3),
+       L=st.integers(1, 2), attention=st.sampled_from(["gated", "vanilla", "scalar-gate"]))
+def test_consistency_loss_gradient(seed, B, J, h, d_k, L, attention):
+    assert_pass(run_check("consistency_loss", seed=seed, B=B, J=J, h=h, d_k=d_k, L=L, attention=attention))
+
+
+def _broken_consistency(drop):
+    """The consistency case with one path of its backward dropped."""
+    case = all_checks()["consistency_loss"]
+    fwd, bwd, inputs, wrt = case.build(np, np.random.default_rng(3), **case.sizes)
+
+    def broken(dL, c):
+        dD = L3.joint_distance_backward(dL, c.dist)
+        dX2 = L3.root_relative_backward(dD)
+        dY = -L3.root_relative_backward(dD) if drop != "target" else np.zeros_like(dD)
+        dW2, g = L3.generator_backward(dX2, c.gen2)
+        if drop != "second input":
+            dY[..., :2] += L3.normalize_2d_backward(dW2, c.norm)
+        R = c.R.transpose(0, 2, 1) if drop == "transposed R" else c.R
+        return {"X1": dY @ R, **g}
+
+    return check_backward(fwd, broken, inputs, wrt=["X1"])[0].max_rel_error
+
+
+def test_consistency_check_catches_dropped_paths():
+    for drop in ("target", "second input", "transposed R"):
+        assert _broken_consistency(drop) > 1e-3, drop
+    assert _broken_consistency(None) < 1e-6
+
+
+def test_supervised_loss_is_mpjpe_of_root_relative_poses():
+    rng = np.random.default_rng(0)
+    X, G = rng.standard_normal((4, 17, 3)), rng.standard_normal((4, 17, 3))
+    L, _ = L3.supervised_loss(X + rng.standard_normal((4, 1, 3)), G)  # a global shift does not count
+    ref = np.linalg.norm((X - X[:, :1]) - (G - G[:, :1]), axis=-1).mean()
+    assert abs(float(L) - ref) < 1e-6   # the smoothing EPS at the root
+    assert float(L3.supervised_loss(G, G)[0]) < 1e-5
+
+
+def test_consistency_rotations_are_rotations():
+    R = L3.consistency_rotations(np.random.default_rng(0), 50, np, np.float64, 0.3, 0.2)
+    assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-12)
+    assert np.allclose(np.linalg.det(R), 1.0)
+    # with no elevation: a yaw, the vertical (y) axis unmoved
+    R0 = L3.consistency_rotations(np.random.default_rng(0), 50, np, np.float64)
+    assert np.allclose(R0[:, :, 1], [0, 1, 0]) and np.allclose(R0[:, 1, :], [0, 1, 0])
+
+
+# -- augmentation mechanics ---------------------------------------------------------------------------
+def _bones(X, sk):
+    return np.stack([np.linalg.norm(X[:, c] - X[:, p], axis=-1) for c, p in sk.bones], -1)
+
+
+@given(seed=seeds, name=st.sampled_from(sorted(SKELETONS)))
+def test_mirror_swaps_left_and_right_and_keeps_bones(seed, name):
+    sk = get_skeleton(name)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((6, sk.n_joints, 3))
+    M = mirror(X, sk.flip_permutation)
+    for l, r in sk.left_right_pairs:
+        assert np.allclose(M[:, l], X[:, r] * [-1, 1, 1]) and np.allclose(M[:, r], X[:, l] * [-1, 1, 1])
+    bx, bm = _bones(X, sk), _bones(M, sk)
+    perm = [k for k in range(sk.n_bones)]
+    for bl, br in sk.symmetric_bones:
+        perm[bl], perm[br] = br, bl
+    assert np.allclose(bm, bx[:, perm])        # a left bone takes its right partner's length
+    assert np.allclose(mirror(M, sk.flip_permutation), X)   # an involution
+    # a mask mirrors only the poses it selects
+    mask = np.array([True, False] * 3)
+    Mm = mirror(X, sk.flip_permutation, mask)
+    assert np.allclose(Mm[mask], M[mask]) and np.allclose(Mm[~mask], X[~mask])
+    W = X[..., :2]
+    assert np.allclose(mirror(W, sk.flip_permutation), M[..., :2])   # 2D: the same, in the image
+
+
+@given(seed=seeds)
+def test_yaw_keeps_bones_and_height(seed):
+    rng = np.random.default_rng(seed)
+    sk = get_skeleton("h36m17")
+    X = rng.standard_normal((5, 17, 3))
+    R = yaw_matrices(rng.uniform(-np.pi, np.pi, 5), np, np.float64)
+    Y = rotate(X, R)
+    assert np.allclose(_bones(Y, sk), _bones(X, sk))
+    assert np.allclose(Y[..., 1], X[..., 1])                  # y is the vertical axis
+    assert np.allclose(rotate(Y, R.transpose(0, 2, 1)), X)
+    assert np.allclose(yaw_matrices([np.pi / 2], np, np.float64)[0] @ [1, 0, 0], [0, 0, -1])
+    P = pitch_matrices(rng.uniform(-1, 1, 5), np, np.float64)
+    assert np.allclose(rotate(X, P)[..., 0], X[..., 0])
+
+
+@given(seed=seeds, scale=st.floats(0.0, 0.3))
+def test_augment_poses_3d(seed, scale):
+    sk = get_skeleton("h36m17")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((64, 17, 3)).astype(np.float32)
+    X -= X[:, :1]
+    A = augment_poses_3d(X, np.random.default_rng(seed), sk.flip_permutation, scale=scale)
+    assert A.dtype == np.float32 and A.shape == X.shape
+    assert np.allclose(A[:, 0], 0, atol=1e-6)                                     # still root-relative
+    ratio = np.linalg.norm(A, axis=(1, 2)) / np.linalg.norm(X, axis=(1, 2))
+    assert np.all(ratio >= 1 - scale - 1e-5) and np.all(ratio <= 1 + scale + 1e-5)
+    ref = _bones(X, sk)
+    got = _bones(A, sk) / ratio[:, None]
+    # each pose's bones are its own (possibly mirrored), scaled by its factor
+    swapped = ref.copy()
+    for bl, br in sk.symmetric_bones:
+        swapped[:, [bl, br]] = ref[:, [br, bl]]
+    assert np.all(np.isclose(got, ref, atol=1e-4).all(1) | np.isclose(got, swapped, atol=1e-4).all(1))
+    # heights (y) unchanged up to the scale and the mirror: a yaw never tilts a pose
+    assert np.allclose(np.sort(A[..., 1] / ratio[:, None], 1), np.sort(X[..., 1], 1), atol=1e-4)
+
+
+@given(seed=seeds, roll=st.floats(0.0, 0.5))
+def test_augment_poses_2d_keeps_normalisation(seed, roll):
+    from gatepose.data.normalize import normalize_2d
+
+    sk = get_skeleton("h36m17")
+    W, _ = normalize_2d(np.random.default_rng(seed).standard_normal((32, 17, 2)).astype(np.float32))
+    A = augment_poses_2d(W, np.random.default_rng(seed), sk.flip_permutation, roll=roll)
+    assert A.dtype == np.float32
+    assert np.allclose(A[:, 0], 0, atol=1e-6)
+    assert np.allclose(np.linalg.norm(A, axis=(1, 2)), 1, atol=1e-5)
