@@ -218,15 +218,20 @@ def read_metrics(path) -> list[dict]:
 
 
 def plot_curves(out, rows: list[dict], keys=CURVE_KEYS, title: str = "") -> Path:
-    """One panel per quantity against the step; log y where the values are positive and span decades."""
+    """One panel per quantity against the step; log y where the values are positive and span decades.
+    Where the rows carry ``minutes`` (wall-clock minutes of training), a last panel shows the
+    validation N-MPJPE against them: time to accuracy."""
     keys = [k for k in keys if any(k in r for r in rows)]
     if not keys:
         raise GateposeError(f"plot_curves: none of {', '.join(CURVE_KEYS)} is in the metrics")
-    cols = min(3, len(keys))
-    nrows = math.ceil(len(keys) / cols)
+    panels = [("step", k) for k in keys]
+    if any("minutes" in r and "val_n_mpjpe" in r for r in rows):
+        panels.append(("minutes", "val_n_mpjpe"))
+    cols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / cols)
     fig = _figure((4.2 * cols, 3.0 * nrows + 0.4))
-    for i, k in enumerate(keys):
-        pts = [(r["step"], r[k]) for r in rows if k in r and r[k] is not None and math.isfinite(r[k])]
+    for i, (x, k) in enumerate(panels):
+        pts = [(r[x], r[k]) for r in rows if k in r and x in r and r[k] is not None and math.isfinite(r[k])]
         ax = fig.add_subplot(nrows, cols, i + 1)
         if pts:
             s, v = np.array(pts, dtype=np.float64).T
@@ -235,8 +240,8 @@ def plot_curves(out, rows: list[dict], keys=CURVE_KEYS, title: str = "") -> Path
             # Wasserstein estimate and L_D change sign and stay linear
             if (v > 0).all() and v.max() >= 20 * v.min():
                 ax.set_yscale("log")
-        ax.set_title(_CURVE_LABELS.get(k, k), fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_title(_CURVE_LABELS.get(k, k) + (" vs wall clock" if x == "minutes" else ""), fontsize=9)
+        ax.set_xlabel("wall-clock minutes" if x == "minutes" else "step", fontsize=8)
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=7)
     fig.suptitle(title or "Training curves", fontsize=10)
