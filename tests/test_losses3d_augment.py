@@ -148,3 +148,18 @@ def test_augment_poses_2d_keeps_normalisation(seed, roll):
     assert A.dtype == np.float32
     assert np.allclose(A[:, 0], 0, atol=1e-6)
     assert np.allclose(np.linalg.norm(A, axis=(1, 2)), 1, atol=1e-5)
+
+
+@given(seed=seeds, e=st.floats(-0.6, 0.6))
+def test_estimate_elevation_recovers_a_pitch(seed, e):
+    from gatepose.data.augment import estimate_elevation
+
+    sk = get_skeleton("h36m17")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, 17, 3)) * 0.05
+    X[:, sk.index("thorax")] += [0.0, -1.0, 0.0]            # upright: the thorax above the pelvis
+    X[:, 0] = 0.0
+    Y = rotate(X, yaw_matrices(rng.uniform(-np.pi, np.pi, 40), np, np.float64))   # any heading
+    Y = rotate(Y, pitch_matrices(np.full(40, e), np, np.float64))
+    mean, std = estimate_elevation(Y, sk)
+    assert abs(mean - e) < 0.05 and std < 0.1

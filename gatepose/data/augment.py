@@ -92,3 +92,22 @@ def augment_poses_2d(W, rng: np.random.Generator, flip_permutation, *, flip: boo
         R = xp.asarray(np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2), dtype=W.dtype)
         W = W @ R.transpose(0, 2, 1)
     return W
+
+
+def estimate_elevation(X, skeleton) -> tuple[float, float]:
+    """The camera elevation the 3D poses X (N, J, 3), in camera coordinates, were seen from:
+    (mean, std) in radians of the tilt about the x axis of the body's up vector (pelvis to thorax,
+    or to the mean of the joints above the pelvis where there is no thorax). ``pitch_matrices(e)``
+    applied to an upright pose gives this tilt, so the self-consistency loss can undo it before
+    turning a pose about its vertical axis (ElePose samples elevations like the data's likewise).
+    Needs only unpaired 3D poses, the critic's."""
+    X = np.asarray(X, dtype=np.float64)
+    names = skeleton.joint_names
+    if "thorax" in names:
+        up = X[:, names.index("thorax")] - X[:, 0]
+    else:
+        upper = [i for i, n in enumerate(names) if n in ("neck", "head") or n.endswith("shoulder")]
+        up = X[:, upper].mean(axis=1) - X[:, 0]
+    # an upright pose's up vector is -y (y points down); pitch_matrices(e) turns it to (0, -cos e, -sin e)
+    e = np.arctan2(-up[:, 2], -up[:, 1])
+    return float(e.mean()), float(e.std())
