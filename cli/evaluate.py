@@ -84,7 +84,7 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
     """
     from gatepose.evaluate import evaluate_run, test_frames
     from gatepose.tables import H36M_ACTIONS, render, table_by_action, table_subject_action
-    from gatepose.train import load_run
+    from gatepose.runs import load_run
 
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)

@@ -56,7 +56,8 @@ def demo(steps, preset, out, seed, fmt, device):
     """
     from gatepose.evaluate import evaluate_run, test_frames
     from gatepose.tables import render, table_ablation
-    from gatepose.train import load_run, train
+    from gatepose.runs import load_run
+    from gatepose.train import train
 
     from .evaluate import baseline_table
 
@@ -116,7 +117,7 @@ def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
     from gatepose.ablation import run_ablation
     from gatepose.errors import GateposeError
     from gatepose.tables import render, table_ablation
-    from gatepose.train import ATTENTION_VARIANTS
+    from gatepose.ops.attention import VARIANTS as ATTENTION_VARIANTS
 
     names = [v.strip() for v in variants.split(",") if v.strip()]
     bad = [v for v in names if v not in ATTENTION_VARIANTS]

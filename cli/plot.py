@@ -56,7 +56,7 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
     from gatepose.evaluate import test_frames
     from gatepose.lift import lift
     from gatepose.metrics import mpjpe
-    from gatepose.train import load_run
+    from gatepose.runs import load_run
 
     viz.require()
     xp = pick_device(device)
@@ -107,7 +107,7 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     from gatepose.evaluate import test_frames
     from gatepose.errors import GateposeError
     from gatepose.nn.generator import attention_maps
-    from gatepose.train import load_run
+    from gatepose.runs import load_run
 
     viz.require()
     xp = pick_device(device)

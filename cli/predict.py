@@ -45,7 +45,7 @@ def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_th
       gatepose predict --run runs/a --input kp.npy --out lifted.npy --device gpu --batch 4096
     """
     from gatepose.lift import lift, output_format, read_poses_2d, write_poses_3d
-    from gatepose.train import load_run
+    from gatepose.runs import load_run
 
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
     xp = pick_device(device)

@@ -21,7 +21,8 @@ import numpy as np
 from gatepose.data.coco import load_keypoints
 from gatepose.data.skeleton import get_skeleton
 from gatepose.lift import lift
-from gatepose.train import TrainOptions, load_run, train
+from gatepose.runs import load_run
+from gatepose.train import TrainOptions, train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--run", default=None, help="run folder (default: train a tiny one)")

@@ -5,7 +5,9 @@ import dataclasses
 from pathlib import Path
 
 from .evaluate import evaluate_run, test_frames
-from .train import ATTENTION_VARIANTS, TrainOptions, load_run, train
+from .ops.attention import VARIANTS as ATTENTION_VARIANTS
+from .runs import load_run
+from .train import TrainOptions, train
 
 
 def run_ablation(opts: TrainOptions, out_dir, xp, variants=ATTENTION_VARIANTS, progress: bool = True,

@@ -15,7 +15,7 @@ real run, and the generator's against a hand count):
 * camera net: 2 (2J w + 2 n_blocks w^2 + 6 w), backward twice that;
 * critic, per pose: its Linear layers 2 (3J p + 3 p^2 + F k + 2 k^2 + (p + k) p_h + p_h), with
   F = nb (nb + 1) / 2, plus the KCS features 2 (J nb 3 + nb^2 3); its input backward costs the same;
-* one critic step (``losses.critic_loss``), with the real, fake and interpolated batches stacked
+* one critic step (``fast.critic_step.stacked_critic_loss``, the trainer's), with the real, fake and interpolated batches stacked
   (3B rows): forward and input backward over 3B rows, the tangent push of the double backward over
   the B interpolated rows (every layer but the last, and the KCS forward-mode product
   2 (2 J nb 3 + nb^2 3)), then weight gradients u^T delta and bias gradients r^T delta over 3B rows;
@@ -23,7 +23,7 @@ real run, and the generator's against a hand count):
   backward, camera forward and backward, critic forward and input backward, the projection
   (forward 2 J 3 2, backward twice that) and the camera loss (M M^T and its backward, 24 + 24).
 
-The CPU inference path (nn/fused.py) forms the same products, except that the output projection
+The CPU inference path (fast/fused.py) forms the same products, except that the output projection
 multiplies one extra row (its bias, [x, 1] [W_o; b_o]: 1/d more of that product's FLOPs, not
 counted), so utilisation is never flattered by work the model does not need.
 """
@@ -38,7 +38,8 @@ import numpy as np
 from .backend import get_xp, is_gpu, synchronize, to_device
 from .nn.camera import CameraConfig
 from .nn.critic import CriticConfig
-from .nn.generator import GeneratorConfig, generator_forward, init_generator
+from .fast.fused import generator_inference
+from .nn.generator import GeneratorConfig, init_generator
 
 
 # -- analytic FLOP counts ---------------------------------------------------------------------
@@ -81,7 +82,7 @@ def critic_flops(cfg: CriticConfig, batch: int) -> int:
 
 
 def critic_step_flops(cfg: CriticConfig, batch: int) -> int:
-    """One ``losses.critic_loss`` on real, fake and interpolated batches of ``batch`` poses each."""
+    """One stacked critic step (``fast.critic_step``) on real, fake and interpolated batches of ``batch`` poses each."""
     J, nb = cfg.n_joints, cfg.n_bones
     shapes = _critic_layer_shapes(cfg)
     rows = 3 * batch
@@ -149,7 +150,7 @@ def peak_memory_bytes(xp) -> int:
 
 def _random_train_data(n_joints: int, n: int, seed: int = 0):
     """Random normalised poses: throughput does not depend on what the poses look like."""
-    from .train import TrainData
+    from .data.prepare import TrainData
 
     rng = np.random.default_rng(seed)
 
@@ -194,9 +195,9 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
 
     # inference: batch poses/s, and single-pose latency
     W = to_device(xp, data.W_train[:infer_batch], dtype)
-    t_inf = float(np.median(_time(lambda: generator_forward(trainer.gen, W, gcfg, need_cache=False), xp, 5)))
+    t_inf = float(np.median(_time(lambda: generator_inference(trainer.gen, W, gcfg), xp, 5)))
     W1 = to_device(xp, data.W_train[:1], dtype)
-    t_one = float(np.median(_time(lambda: generator_forward(trainer.gen, W1, gcfg, need_cache=False), xp,
+    t_one = float(np.median(_time(lambda: generator_inference(trainer.gen, W1, gcfg), xp,
                                   latency_repeat, 5)))
 
     for n, v in matmul_samples(xp, matmul_sizes).items():

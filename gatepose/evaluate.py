@@ -17,7 +17,8 @@ from .data.archive import Dataset
 from .data.normalize import normalize_2d
 from .errors import GateposeError
 from .metrics import Result, aggregate, evaluate_predictions
-from .train import Run, load_source, predict_poses
+from .data.prepare import load_source
+from .runs import Run, predict_poses
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
 from .errors import DataError
-from .train import Run, predict_poses
+from .runs import Run, predict_poses
 
 
 @dataclass(frozen=True)

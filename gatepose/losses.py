@@ -1,5 +1,6 @@
-"""The losses, in the paper's order (SPEC sections 3 and 5): reprojection, camera, Wasserstein
-(the generator's adversarial term), the gradient penalty with its double backward, the critic loss.
+"""The losses, in the paper's order (SPEC sections 3, 5 and 6): reprojection, camera, Wasserstein
+(the generator's adversarial term), the gradient penalty with its double backward, and the two
+losses the trainer minimises: the critic loss L_D and the generator loss L_G.
 
 Every loss returns a 0-d array of its input's dtype (no host synchronisation; the trainer calls
 ``float`` once per logged step), and backward functions take the upstream scalar ``dL`` (a Python
@@ -11,8 +12,10 @@ from typing import NamedTuple
 
 from .backend import get_xp
 from .errors import GateposeError
-from .nn.critic import (CriticConfig, Layers, critic_forward, critic_input_backward, critic_param_grads,
-                        critic_rows, critic_tangents)
+from .nn.camera import camera_backward, camera_forward, project_backward, project_forward
+from .nn.critic import (CriticConfig, critic_backward, critic_forward, critic_input_backward,
+                        critic_param_grads, critic_tangents)
+from .nn.generator import generator_backward, generator_forward
 
 
 def _scalar(dL):
@@ -102,7 +105,10 @@ def adversarial_loss_backward(dL, cache):
     """-> dD (B,): -dL / B everywhere (in D's dtype and on D's device)."""
     D = cache
     xp = get_xp(D)
-    return xp.full(D.shape, -1.0 / D.shape[0], dtype=D.dtype) * _scalar(dL)
+    dL = _scalar(dL)
+    if isinstance(dL, float):   # a loss weight: one rounding, -dL / B
+        return xp.full(D.shape, -dL / D.shape[0], dtype=D.dtype)
+    return xp.full(D.shape, -1.0 / D.shape[0], dtype=D.dtype) * dL
 
 
 # -- the gradient penalty (WGAN-GP) and its double backward (SPEC section 5) --------------------
@@ -151,29 +157,45 @@ def critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, lam: float
     info: 'wasserstein' (mean D(real) - mean D(fake), the critic's estimate of the distance),
     'penalty', 'grad_norm' (mean ||g|| at X_hat), 'd_real', 'd_fake' (mean scores); 0-d arrays.
 
-    Same gradients as ``critic_backward`` on the real and fake batches plus ``gradient_penalty``
-    at X_hat, computed with the three batches stacked so that each layer is one GEMM over 3B rows.
+    The plain sum of SPEC section 5: the critic's backward on the real batch (seed -1/B) and on the
+    fake batch (seed +1/B), plus the gradient penalty at X_hat. The trainer's fast path computes the
+    same with the three batches stacked (``gatepose.fast.critic_step``).
     """
     xp = get_xp(X_real, X_fake)
     B, dtype = X_real.shape[0], X_real.dtype
     e = xp.asarray(eps, dtype=dtype).reshape(B, 1, 1)
     X_hat = e * X_real + (1.0 - e) * X_fake
-    D, cache = critic_forward(params, xp.concatenate([X_real, X_fake, X_hat]), cfg)
-    D_real, D_fake, hat = D[:B], D[B:2 * B], slice(2 * B, 3 * B)
-    # One backward seeded with ones. Each row's deltas are linear in its own seed, so the
-    # Wasserstein terms' deltas are these scaled per row by s (-1/B real, +1/B fake), and the
-    # X_hat rows give g = dD/dX for the penalty and the deltas of its double backward.
-    g_all, deltas = critic_input_backward(xp.ones_like(D), cache)
-    P, a_g, norm = _penalty_and_adjoint(g_all[hat], float(lam))
-    tangents = critic_tangents(a_g, critic_rows(cache, hat))
-    # dL_D/dW = left^T delta over all 3B rows: left = s u on the real and fake rows (first order),
-    # the tangent a_u on the X_hat rows (the penalty); the biases see the first-order terms only.
-    s = xp.concatenate([xp.full((B, 1), -1.0 / B, dtype=dtype), xp.full((B, 1), 1.0 / B, dtype=dtype)])
-    left = Layers(*(xp.concatenate([u[:2 * B] * s, a_u]) for u, a_u in zip(cache.inputs, tangents)))
-    bias_rows = xp.concatenate([s[:, 0], xp.zeros(B, dtype=dtype)])
-    grads = critic_param_grads(left, deltas, params, bias=bias_rows)
+    D_real, c_real = critic_forward(params, X_real, cfg)
+    D_fake, c_fake = critic_forward(params, X_fake, cfg)
+    _, g_real = critic_backward(xp.full(B, -1.0 / B, dtype=dtype), c_real)   # d(-mean D(X_r))
+    _, g_fake = critic_backward(xp.full(B, 1.0 / B, dtype=dtype), c_fake)    # d(+mean D(X_f))
+    P, g_pen, info = gradient_penalty(params, X_hat, cfg, lam)
+    grads = {k: g_real[k] + g_fake[k] + g_pen[k] for k in params}
     d_real, d_fake = D_real.mean(), D_fake.mean()
-    L = d_fake - d_real + P
-    info = {"wasserstein": d_real - d_fake, "penalty": P, "grad_norm": norm.mean(),
+    info = {"wasserstein": d_real - d_fake, "penalty": P, "grad_norm": info["grad_norm"],
             "d_real": d_real, "d_fake": d_fake}
-    return L, grads, info
+    return d_fake - d_real + P, grads, info
+
+
+# -- the generator's loss: L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (SPEC section 6) --------
+def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_adv: float = 1.0,
+                   w_rep: float = 1.0, w_cam: float = 1.0):
+    """W: (B, J, 2) 2D poses -> ((L_adv, L_rep, L_cam) 0-d, generator grads, camera grads) of
+    L_G, all means over the batch. The critic is frozen: only its input gradient is taken.
+
+    X = G(W), M = C(W), W' = X M^T; L_rep(W, W'), L_cam(M), L_adv = -mean D(X).
+    """
+    X, gcache = generator_forward(gen, W, gcfg)
+    M, ccache = camera_forward(cam, W, ccfg)
+    Wp, pcache = project_forward(X, M)
+    L_rep, rcache = reprojection_loss(W, Wp)
+    L_cam, mcache = camera_loss(M)
+    D, dcache = critic_forward(critic, X, dcfg)
+    L_adv, acache = adversarial_loss(D)
+    # Backward through the frozen critic: its input gradient only, no weight gradients.
+    dX_adv, _ = critic_input_backward(adversarial_loss_backward(w_adv, acache), dcache)
+    dX_rep, dM_rep = project_backward(reprojection_loss_backward(w_rep, rcache), pcache)
+    dM = dM_rep + camera_loss_backward(w_cam, mcache)
+    _, grads_gen = generator_backward(dX_adv + dX_rep, gcache)
+    _, grads_cam = camera_backward(dM, ccache)
+    return (L_adv, L_rep, L_cam), grads_gen, grads_cam

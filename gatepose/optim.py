@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_xp
-from .parallel import map_balanced
+from .fast.parallel import map_balanced
 
 
 class Adam:
@@ -25,7 +25,7 @@ class Adam:
         """One update of every parameter that has a gradient (all must be finite: the trainer checks).
 
         The update is elementwise, so on the CPU the parameters are dealt to the cores in groups
-        (gatepose.parallel.map_balanced): the same numbers, in about half the time on two cores."""
+        (gatepose.fast.parallel.map_balanced): the same numbers, in about half the time on two cores."""
         self.t += 1
         # Python floats keep float32 parameters float32 (a NumPy float64 scalar would upcast).
         c1 = 1.0 - self.b1 ** self.t
@@ -70,6 +70,3 @@ class Adam:
             self.m[k][...] = arrays[f"m/{k}"]
             self.v[k][...] = arrays[f"v/{k}"]
         self.t = int(t)
-
-    def hyper(self) -> dict:
-        return {"lr": self.lr, "betas": [self.b1, self.b2], "eps": self.eps}

@@ -3,18 +3,17 @@
 Two models are trained alternately, Improved-WGAN style:
 
 * the discriminator model: generator (frozen, forward only) + KCS critic, trained on
-  ``L_D = mean D(X_fake) - mean D(X_real) + lambda * GP`` for ``n_critic`` steps;
+  ``L_D = mean D(X_fake) - mean D(X_real) + lambda * GP`` (``losses.critic_loss``) for ``n_critic`` steps;
 * the adversarial model: generator + camera net (trained) + projection + critic (frozen),
-  trained on ``L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam`` for one step.
+  trained on ``L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam`` (``losses.generator_loss``) for one step.
 
 Real 3D poses for the critic are never paired with the 2D batch: by default they are the training
 subjects' 3D poses drawn by their own shuffled iterator, or any other archive (``real_poses``).
 
-A run is a folder: ``config.json`` (every option, the model sizes, skeleton and normalisation
-constants), ``metrics.jsonl`` (one line per logged step), ``checkpoint.npz`` (parameters, both
-optimisers' states, the step and every RNG state; written atomically) and ``best.npz`` (the
-generator and camera with the lowest validation N-MPJPE). Resuming restores all of it, so N steps
-straight and N/2 + resume + N/2 give identical parameters.
+Speed enters at exactly two marked doors, ``Trainer.fakes`` and ``Trainer.batch_mean``; with
+``reference=True`` (``train --reference``) both run the plain code and this file is the algorithm
+and nothing else. The run folder (config, checkpoints, resume, metrics) is ``runs.py``'s; the data
+preparation and the sampler are ``data/prepare.py`` and ``data/batches.py``.
 """
 from __future__ import annotations
 
@@ -29,20 +28,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import get_xp, is_gpu, synchronize, to_device, to_host
-from .checkpoint import (load_checkpoint, save_checkpoint, split_prefix, with_prefix,
-                         write_json_atomic)
+from . import runs
+from .backend import is_gpu, synchronize, to_device
+from .data.batches import Sampler
+from .data.prepare import TrainData, prepare_data
 from .errors import GateposeError, TrainingDiverged
-from .losses import (camera_loss, camera_loss_backward, critic_loss, reprojection_loss,
-                     reprojection_loss_backward)
-from .nn.camera import (CameraConfig, camera_backward, camera_forward, init_camera,
-                        project_backward, project_forward)
-from .nn.critic import CriticConfig, critic_forward, critic_input_backward, init_critic
-from .nn.generator import GeneratorConfig, generator_backward, generator_forward, init_generator
+from .fast.critic_step import stacked_critic_loss
+from .fast.fused import generator_inference
+from .fast.parallel import sharded
+from .losses import critic_loss, generator_loss
+from .nn.camera import CameraConfig, init_camera
+from .nn.critic import CriticConfig, init_critic
+from .nn.generator import GeneratorConfig, generator_forward, init_generator
+from .ops.attention import VARIANTS as ATTENTION_VARIANTS
 from .optim import Adam
-from .parallel import map_balanced, run_shards, shard_bounds
-
-ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
+from .progress import Progress
+from .runs import predict_poses, with_prefix
 
 # Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
 # trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
@@ -55,46 +56,52 @@ PRESETS = {
 }
 
 
+def option(default, help: str = "", flag: str | None = None, type=None, choices=None, path: bool = False,
+           cli: bool = True):
+    """A TrainOptions field: its default and help text stated once; ``gatepose train``'s click
+    option is generated from it (``flag`` overrides the --name derived from the field's name)."""
+    return field(default=default, metadata=dict(help=help, flag=flag, type=type, choices=choices,
+                                                path=path, cli=cli))
+
+
 @dataclass
 class TrainOptions:
-    """Every option of a run; all of it lands in ``config.json``."""
+    """Every option of a run; all of it lands in ``config.json``. One line per option: the CLI's
+    ``gatepose train`` options are generated from these fields (cli/train.py)."""
 
-    data: str | None = None          # archive path; None = the built-in synthetic dataset
-    real_poses: str | None = None    # archive whose 3D poses feed the critic; None = training subjects'
-    attention: str = "gated"
-    steps: int | None = None         # generator steps in total (a resumed run continues to this)
-    epochs: float | None = None      # alternative to steps: passes of the 2D training set
-    batch_size: int = 256
-    lr: float = 1e-4
-    lr_schedule: str = "constant"    # or "cosine": lr * (1 + cos(pi * step / steps)) / 2
-    betas: tuple = (0.5, 0.9)
-    n_critic: int = 5
-    lam: float = 10.0
-    w_adv: float = 1.0
-    w_rep: float = 1.0
-    w_cam: float = 1.0
-    seed: int = 0
+    data: str | None = option(None, "Dataset archive (gatepose data synth / import-*). Default: the built-in synthetic data.", path=True)
+    real_poses: str | None = option(None, "Archive whose 3D poses the critic sees as real. Default: the training subjects' own, shuffled independently.", path=True)
+    attention: str = option("gated", "Attention variant (the paper's Table 3).", choices=ATTENTION_VARIANTS)
+    steps: int | None = option(None, "Generator steps in total (default 2000). A resumed run continues up to this.", type=int)
+    epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
+    batch_size: int = option(256, "Poses per batch (both models).")
+    lr: float = option(1e-4, "Adam learning rate (both models).")
+    lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
+    betas: tuple = option((0.5, 0.9), "Adam's betas.", cli=False)
+    n_critic: int = option(5, "Critic steps per generator step.")
+    lam: float = option(10.0, "Gradient-penalty weight lambda.")
+    w_adv: float = option(1.0, "Weight of the adversarial loss.")
+    w_rep: float = option(1.0, "Weight of the reprojection loss.")
+    w_cam: float = option(1.0, "Weight of the camera loss.")
+    seed: int = option(0, "Seed of the initial weights and of every draw of the training.")
     # model sizes (SPEC section 1 defaults)
-    d_model: int = 256
-    n_heads: int = 8
-    n_layers: int = 4
-    d_ff: int = 512
-    gate_hidden: int = 100
-    camera_width: int = 1000
-    critic_pose_width: int = 100
-    critic_kcs_width: int = 1000
-    # synthetic data (used when data is None)
-    synth_subjects: int = 8
-    synth_seed: int = 0
+    d_model: int = option(256, "Model width d.")
+    n_heads: int = option(8, "Attention heads h.", flag="--heads")
+    n_layers: int = option(4, "Encoder layers L.", flag="--layers")
+    d_ff: int = option(512, "Feed-forward width.")
+    gate_hidden: int = option(100, "Hidden width of the gate paths.")
+    camera_width: int = option(1000, "Camera net width.")
+    critic_pose_width: int = option(100, "Critic pose-path width.")
+    critic_kcs_width: int = option(1000, "Critic KCS-path width.")
+    synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
+    synth_seed: int = option(0, "Seed of the synthetic data.")
     # bookkeeping
-    log_every: int = 10
-    eval_every: int = 100
-    checkpoint_every: int = 100
-    val_frames: int = 2048
-    # data parallelism (gatepose.parallel): each batch is cut into this many shards that run side by
-    # side on the CPU's cores; None = 2 on the CPU, 1 on a GPU. The numbers depend on this count (sums
-    # are taken in another order), never on how many cores run the shards.
-    shards: int | None = None
+    log_every: int = option(10, "A metrics.jsonl line every N steps.")
+    eval_every: int = option(100, "Validation (and best.npz) every N steps.")
+    checkpoint_every: int = option(100, "checkpoint.npz every N steps.")
+    val_frames: int = option(2048, "Frames held out of the training subjects for validation.", cli=False)
+    shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
+    reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
 
     def validate(self) -> None:
         """Raise a GateposeError naming the first bad option, before any work starts."""
@@ -145,120 +152,8 @@ class TrainOptions:
         return cls(**d)
 
 
-# -- data -------------------------------------------------------------------------------------
-
-@dataclass
-class TrainData:
-    """Host arrays for one run: normalised 2D inputs, real 3D poses, a validation set, constants."""
-
-    skeleton: str
-    W_train: np.ndarray        # (N, J, 2) normalised 2D inputs
-    X_real: np.ndarray         # (M, J, 3) normalised real 3D poses, unpaired with W_train
-    W_val: np.ndarray          # (V, J, 2)
-    X_val_mm: np.ndarray       # (V, J, 3) root-relative ground truth in mm
-    scale_3d: float            # mean Frobenius norm of the centred training 3D poses, mm
-    source: str
-    mean_pose: np.ndarray      # (J, 3) mean normalised real pose (the "mean pose" baseline)
-
-
-def load_source(data: str | None, synth_subjects: int = 8, synth_seed: int = 0):
-    """The run's dataset: an archive, or the built-in synthetic data regenerated from its seed.
-
-    Returns ``(Dataset, description)``.
-    """
-    from .data.archive import load_archive
-
-    if data is None:
-        from .data.synthetic import generate
-
-        return (generate(n_subjects=synth_subjects, seed=synth_seed),
-                f"synthetic(subjects={synth_subjects}, seed={synth_seed})")
-    return load_archive(data), str(data)
-
-
-def prepare_data(opts: TrainOptions) -> TrainData:
-    """Load (or generate) the archive, split it and normalise it (SPEC section 7).
-
-    The validation set is ``val_frames`` frames of the *training* split, held out of both the 2D
-    inputs and the critic's real poses: model selection never looks at the test subjects.
-    """
-    from .data.archive import load_archive
-    from .data.normalize import normalize_2d, normalize_3d
-
-    ds, source = load_source(opts.data, opts.synth_subjects, opts.synth_seed)
-    if ds.poses_3d is None and opts.real_poses is None:
-        raise GateposeError(f"{source}: has no 3D poses; pass --real-poses ARCHIVE for the critic")
-    train = ds.subset(ds.split == "train") if ds.split is not None else ds
-    if len(train) < opts.batch_size:
-        raise GateposeError(f"{source}: {len(train)} training frames, fewer than --batch-size {opts.batch_size}")
-
-    rng = np.random.default_rng(opts.seed + 7919)  # fixed per seed, independent of training draws
-    n_val = min(opts.val_frames, len(train) // 10) if train.poses_3d is not None else 0
-    perm = rng.permutation(len(train))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-
-    W_train, _ = normalize_2d(train.poses_2d[train_idx])
-    W_val, _ = normalize_2d(train.poses_2d[val_idx])
-    if train.poses_3d is not None:
-        X_tr, scales = normalize_3d(train.poses_3d[train_idx])
-        scale_3d = float(np.mean(scales))
-        X_val_mm = train.poses_3d[val_idx] - train.poses_3d[val_idx][:, :1]
-    else:
-        X_tr, scale_3d, X_val_mm = None, float("nan"), np.zeros((0, W_train.shape[1], 3), np.float32)
-    if opts.real_poses is not None:
-        real = load_archive(opts.real_poses)
-        if real.poses_3d is None:
-            raise GateposeError(f"{opts.real_poses}: field 'poses_3d' is missing; --real-poses needs 3D poses")
-        if real.skeleton != ds.skeleton:
-            raise GateposeError(f"{opts.real_poses}: skeleton {real.skeleton!r} differs from the data's {ds.skeleton!r}")
-        X_real, real_scales = normalize_3d(real.poses_3d)
-        if not math.isfinite(scale_3d):
-            scale_3d = float(np.mean(real_scales))
-    else:
-        X_real = X_tr
-    return TrainData(ds.skeleton, W_train.astype(np.float32), X_real.astype(np.float32),
-                     W_val.astype(np.float32), X_val_mm.astype(np.float32), scale_3d, source,
-                     X_real.mean(axis=0).astype(np.float32))
-
-
-class Sampler:
-    """Shuffled batches from a device array, reshuffled each epoch by a host RNG.
-
-    Indices are drawn on the host (a (B,) int array, the one explicit upload per batch); the gather
-    runs on the device. The saved state is the RNG state *before* the current epoch's shuffle plus
-    the position, so a resumed sampler redraws the same permutation and goes on identically.
-    """
-
-    def __init__(self, data, batch_size: int, seed: int):
-        self.data, self.B = data, batch_size
-        self.rng = np.random.default_rng(seed)
-        self.epoch = 0
-        self._reshuffle()
-
-    def _reshuffle(self):
-        self.rng_before = self.rng.bit_generator.state
-        self.perm = self.rng.permutation(len(self.data))
-        self.pos = 0
-
-    def next(self):
-        if self.pos + self.B > len(self.perm):
-            self.epoch += 1
-            self._reshuffle()
-        idx = self.perm[self.pos:self.pos + self.B]
-        self.pos += self.B
-        return self.data[get_xp(self.data).asarray(idx)]
-
-    def state(self) -> dict:
-        return {"rng_before_shuffle": self.rng_before, "pos": self.pos, "epoch": self.epoch}
-
-    def load_state(self, s: dict) -> None:
-        self.rng.bit_generator.state = s["rng_before_shuffle"]
-        self._reshuffle()
-        self.pos, self.epoch = int(s["pos"]), int(s["epoch"])
-
 
 # -- the model bundle ---------------------------------------------------------------------------
-
 def model_configs(opts: TrainOptions, skeleton_name: str):
     from .data.skeleton import get_skeleton
 
@@ -275,35 +170,6 @@ def model_configs(opts: TrainOptions, skeleton_name: str):
 def _grad_norm(grads: dict):
     """sqrt(sum of squares) as a device scalar (no synchronisation until it is read)."""
     return sum((g * g).sum() for g in grads.values() if g is not None) ** 0.5
-
-
-def _weighted_mean(results: list, weights: list):
-    """sum_i weights[i] * results[i], through nested tuples and dicts of arrays (None stays None).
-    A dict's arrays (gradients) are averaged side by side on the CPU's cores."""
-    first = results[0]
-    if first is None:
-        return None
-    if isinstance(first, tuple):
-        return tuple(_weighted_mean(list(parts), weights) for parts in zip(*results))
-    if isinstance(first, dict):
-        out = {}
-
-        def mean_of(k):
-            out[k] = _weighted_mean([r[k] for r in results], weights)
-
-        keys = list(first)
-        map_balanced(mean_of, keys, [getattr(first[k], "size", 1) for k in keys], get_xp(*first.values()))
-        return {k: out[k] for k in keys}
-    if all(w == weights[0] for w in weights):      # equal shards: one sum, one scaling
-        out = results[0] + results[1] if len(results) > 1 else results[0] * 1.0
-        for r in results[2:]:
-            out += r
-        out *= weights[0]
-        return out
-    out = first * weights[0]
-    for r, w in zip(results[1:], weights[1:]):
-        out += r * w
-    return out
 
 
 class Trainer:
@@ -327,25 +193,23 @@ class Trainer:
         self.s3d = Sampler(X, opts.batch_size, opts.seed + 2)
         self.rng_eps = np.random.default_rng(opts.seed + 3)
         self.step = 0
-        self.last: dict = {}
-        self.shards = opts.shards or (1 if is_gpu(xp) else 2)
+        self.shards = 1 if opts.reference else opts.shards or (1 if is_gpu(xp) else 2)
 
     # one generator step preceded by n_critic critic steps --------------------------------------
     def iteration(self, want_stats: bool = False) -> dict:
         xp, opts, B = self.xp, self.opts, self.opts.batch_size
         # All interpolation weights of this iteration in one upload.
         eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
-        # The generator is frozen during the critic steps, so all their fakes come from one forward
-        # pass (the inference path: its matrices folded once, its blocks side by side on the cores).
-        W = xp.concatenate([self.s2d.next() for _ in range(opts.n_critic)])
-        X_fakes, _ = generator_forward(self.gen, W, self.gcfg, need_cache=False)
+        # The generator is frozen during the critic steps, so all their fakes come from one pass.
+        X_fakes = self.fakes(xp.concatenate([self.s2d.next() for _ in range(opts.n_critic)]))
         for k in range(opts.n_critic):
             X_real, X_fake = self.s3d.next(), X_fakes[k * B:(k + 1) * B]
-            L_D, grads_d, info_d = self._sharded(self._critic_shard, X_real, X_fake, eps_all[k])
+            L_D, grads_d, info_d = self.batch_mean(self._critic_loss, self._stacked_critic_loss,
+                                                   X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
-        W = self.s2d.next()
-        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self._sharded(self._generator_shard, W)
+        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self._generator_loss, self._generator_loss,
+                                                                      self.s2d.next())
         grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
         self.opt_g.step(self.adv, grads_g)
         self.step += 1
@@ -356,43 +220,40 @@ class Trainer:
         if want_stats:
             losses.update(grad_norm_critic=_grad_norm(grads_d), grad_norm_gen=_grad_norm(grads_gen),
                           grad_norm_cam=_grad_norm(grads_cam))
-        self.last = losses
         return losses
 
-    def _critic_shard(self, X_real, X_fake, eps):
-        """One shard of a critic step: L_D and its gradients (the penalty's double backward
-        included) as means over this shard."""
+    def _critic_loss(self, X_real, X_fake, eps):
         return critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def _generator_shard(self, W):
-        """One shard of the generator + camera step: (L_adv, L_rep, L_cam), generator and camera
-        gradients of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, all means over this shard."""
-        xp, opts, B = self.xp, self.opts, W.shape[0]
-        X, gcache = generator_forward(self.gen, W, self.gcfg)
-        M, ccache = camera_forward(self.cam, W, self.ccfg)
-        Wp, pcache = project_forward(X, M)
-        L_rep, rcache = reprojection_loss(W, Wp)
-        L_cam, mcache = camera_loss(M)
-        D, dcache = critic_forward(self.critic, X, self.dcfg)
-        L_adv = -D.mean()
-        # Backward through the frozen critic: its input gradient only, no weight gradients.
-        dX_adv, _ = critic_input_backward(xp.full(D.shape, -opts.w_adv / B, dtype=self.dtype), dcache)
-        dX_rep, dM_rep = project_backward(reprojection_loss_backward(opts.w_rep, rcache), pcache)
-        dM = dM_rep + camera_loss_backward(opts.w_cam, mcache)
-        _, grads_gen = generator_backward(dX_adv + dX_rep, gcache)
-        _, grads_cam = camera_backward(dM, ccache)
-        return (L_adv, L_rep, L_cam), grads_gen, grads_cam
+    def _stacked_critic_loss(self, X_real, X_fake, eps):
+        return stacked_critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def _sharded(self, fn, *batches):
-        """fn over the batch cut into ``self.shards`` shards (side by side on the CPU's cores), the
-        results averaged with weights shard size / batch size: every loss and gradient is a mean
-        over the batch, so this is the whole batch's value. One shard: fn(*batches) itself."""
-        n = batches[0].shape[0]
-        bounds = shard_bounds(n, self.shards)
-        if len(bounds) == 1:
-            return fn(*batches)
-        results = run_shards(fn, [[x[a:b] for x in batches] for a, b in bounds], self.xp)
-        return _weighted_mean(results, [(b - a) / n for a, b in bounds])
+    def _generator_loss(self, W):
+        o = self.opts
+        return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
+                              o.w_adv, o.w_rep, o.w_cam)
+
+    # the two doors to the speed machinery (gatepose/fast/) ---------------------------------------
+    def fakes(self, W):
+        """FAST DOOR 1. The generator's output for W (B, J, 2), nothing kept for a backward.
+        Plain: ``generator_forward(need_cache=False)``. Fast: ``fast.fused.generator_inference``
+        (folded matrices, blocks side by side on the cores); equal up to rounding,
+        tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward."""
+        if self.opts.reference:
+            return generator_forward(self.gen, W, self.gcfg, need_cache=False)[0]
+        return generator_inference(self.gen, W, self.gcfg)
+
+    def batch_mean(self, plain, fast, *batches):
+        """FAST DOOR 2. A loss and its gradients as means over the batch: ``plain(*batches)``
+        (``losses.critic_loss`` or ``losses.generator_loss`` on this trainer's models).
+        Fast: ``fast`` (the critic's stacked step, ``fast.critic_step``) over the batch cut into
+        shards side by side on the cores (``fast.parallel.sharded``), the shards' means weighted by
+        their sizes. Equal up to rounding: tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum,
+        tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded and
+        tests/test_train.py::test_reference_path_matches_the_fast_path."""
+        if self.opts.reference:
+            return plain(*batches)
+        return sharded(fast, list(batches), self.shards, self.xp)
 
     def set_lr(self, lr: float) -> None:
         self.opt_g.lr = self.opt_d.lr = float(lr)
@@ -400,7 +261,7 @@ class Trainer:
     # validation ---------------------------------------------------------------------------------
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D (N, J, 2) host -> normalised 3D (N, J, 3) host, in batches."""
-        return predict_poses(self.gen, self.gcfg, W_host, self.xp, self.dtype, batch)
+        return predict_poses(self.gen, self.gcfg, W_host, self.xp, self.dtype, batch, reference=self.opts.reference)
 
     def validate(self) -> dict:
         from .metrics import mpjpe, n_mpjpe
@@ -412,74 +273,10 @@ class Trainer:
         gt = self.data.X_val_mm
         return {"val_mpjpe": float(np.mean(mpjpe(pred, gt))), "val_n_mpjpe": float(np.mean(n_mpjpe(pred, gt)))}
 
-    # state --------------------------------------------------------------------------------------
-    def state_arrays(self) -> dict:
-        arrays = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/"),
-                  **with_prefix(self.critic, "critic/")}
-        arrays.update(with_prefix(self.opt_g.state_arrays(), "opt_g/"))
-        arrays.update(with_prefix(self.opt_d.state_arrays(), "opt_d/"))
-        return arrays
-
-    def state_meta(self) -> dict:
-        return {"step": self.step, "opt_g_t": self.opt_g.t, "opt_d_t": self.opt_d.t,
-                "sampler_2d": self.s2d.state(), "sampler_3d": self.s3d.state(),
-                "rng_eps": self.rng_eps.bit_generator.state}
-
-    def load_state(self, arrays: dict, meta: dict) -> None:
-        xp = self.xp
-        for prefix, params in (("gen/", self.gen), ("cam/", self.cam), ("critic/", self.critic)):
-            saved = split_prefix(arrays, prefix)
-            missing = sorted(set(params) - set(saved))
-            if missing:
-                raise GateposeError(f"checkpoint lacks parameters {missing[:3]} (a different model configuration?)")
-            for k in params:
-                if tuple(saved[k].shape) != tuple(params[k].shape):
-                    raise GateposeError(f"checkpoint parameter {prefix}{k} has shape {saved[k].shape}, "
-                                        f"the model expects {params[k].shape}")
-                params[k][...] = xp.asarray(saved[k])
-        self.opt_g.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_g/").items()},
-                                     meta["opt_g_t"])
-        self.opt_d.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_d/").items()},
-                                     meta["opt_d_t"])
-        self.s2d.load_state(meta["sampler_2d"])
-        self.s3d.load_state(meta["sampler_3d"])
-        self.rng_eps.bit_generator.state = meta["rng_eps"]
-        self.step = int(meta["step"])
-
     def params_finite(self) -> bool:
         xp = self.xp
         return all(bool(xp.isfinite(p).all()) for p in self.adv.values()) and \
             all(bool(xp.isfinite(p).all()) for p in self.critic.values())
-
-
-def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, batch: int = 1024) -> np.ndarray:
-    """Run the generator (inference path, no cache) over host 2D poses in batches; host 3D out."""
-    outs = []
-    for i in range(0, len(W_host), batch):
-        W = to_device(xp, W_host[i:i + batch], dtype)
-        X, _ = generator_forward(gen, W, gcfg, need_cache=False)
-        outs.append(to_host(X))
-    J = gcfg.n_joints
-    return np.concatenate(outs) if outs else np.zeros((0, J, 3), np.float32)
-
-
-# -- the run folder ---------------------------------------------------------------------------
-
-def run_config(opts: TrainOptions, trainer: Trainer) -> dict:
-    d = trainer.data
-    return {
-        "format": "gatepose-run/1",
-        "options": opts.to_dict(),
-        "generator": trainer.gcfg.to_dict(),
-        "camera": trainer.ccfg.to_dict(),
-        "critic": trainer.dcfg.to_dict(),
-        "skeleton": d.skeleton,
-        "normalisation": {"scale_3d_mm": d.scale_3d, "root_joint": 0,
-                          "mean_pose_3d": np.round(d.mean_pose.astype(np.float64), 6).tolist(),
-                          "method": "root-relative, divided by the Frobenius norm of the centred pose"},
-        "data_source": d.source,
-        "n_train_2d": int(len(d.W_train)), "n_real_3d": int(len(d.X_real)), "n_val": int(len(d.W_val)),
-    }
 
 
 def total_steps(opts: TrainOptions, n_train: int) -> int:
@@ -506,35 +303,6 @@ def _finite_or_raise(values: dict, step: int, run_dir: Path):
                                f"(try a lower --lr)")
 
 
-class _Progress:
-    """A one-line progress bar on a terminal; plain periodic lines otherwise."""
-
-    def __init__(self, total: int, stream=None, every_s: float = 10.0):
-        self.total, self.stream = total, stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every_s, self.last = every_s, -math.inf  # a log file gets a line every 10 s, not every step
-
-    def update(self, step: int, row: dict):
-        keys = ("loss_rep", "loss_cam", "wasserstein", "val_n_mpjpe", "poses_per_s")
-        text = "  ".join(f"{k}={row[k]:.4g}" for k in keys if k in row)
-        now = time.monotonic()
-        if not self.tty and now - self.last < self.every_s and step != self.total:
-            return
-        self.last = now
-        if self.tty:
-            width = 24
-            done = int(width * step / max(self.total, 1))
-            self.stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{self.total}  {text}\033[K")
-        else:
-            self.stream.write(f"step {step}/{self.total}  {text}\n")
-        self.stream.flush()
-
-    def close(self):
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool = True,
           log=None) -> dict:
     """Train into ``run_dir`` (a new or empty folder, or an existing run with ``resume``).
@@ -544,41 +312,30 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / "checkpoint.npz"
-    if resume:
-        if not (run_dir / "config.json").is_file() or not ckpt_path.is_file():
-            raise GateposeError(f"{run_dir}: not a run folder to resume (config.json and checkpoint.npz expected)")
-    elif ckpt_path.exists():
-        raise GateposeError(f"{run_dir}: already holds a run; use --resume {run_dir} to continue it, "
-                            f"or choose another --out")
+    runs.check_run_dir(run_dir, resume)
     opts.validate()
     data = prepare_data(opts)
     trainer = Trainer(opts, data, xp)
     opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
     best = math.inf
     if resume:
-        arrays, meta = load_checkpoint(ckpt_path)
-        trainer.load_state(arrays, meta)
+        meta = runs.resume(run_dir, trainer)
         best = meta.get("best_val_n_mpjpe")
         best = math.inf if best is None else float(best)
-        _truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
         log(f"resumed {run_dir} at step {trainer.step}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = run_config(opts, trainer)
-    write_json_atomic(run_dir / "config.json", config)
+    runs.write_json_atomic(run_dir / runs.CONFIG, runs.run_config(opts, trainer))
     n_total = total_steps(opts, len(data.W_train))
     if trainer.step >= n_total:
         log(f"{run_dir}: already at step {trainer.step} >= {n_total}; nothing to do (raise --steps)")
         return {}
 
     def checkpoint():
-        meta = trainer.state_meta()
-        meta["best_val_n_mpjpe"] = best if math.isfinite(best) else None
-        meta["options"] = opts.to_dict()
-        save_checkpoint(ckpt_path, trainer.state_arrays(), meta)
+        runs.save_state(run_dir, trainer, {"best_val_n_mpjpe": best if math.isfinite(best) else None,
+                                           "options": opts.to_dict()})
 
-    bar = _Progress(n_total) if progress else None
-    metrics_f = open(run_dir / "metrics.jsonl", "a")
+    bar = Progress(n_total) if progress else None
+    metrics_f = open(run_dir / runs.METRICS, "a")
     row: dict = {}
     t_last, steps_since = time.perf_counter(), 0
     # Ctrl-C is turned into a flag so the step in flight finishes and the checkpoint is consistent.
@@ -608,9 +365,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
                     row.update(trainer.validate())
                     if row.get("val_n_mpjpe", math.inf) < best:
                         best = row["val_n_mpjpe"]
-                        save_checkpoint(run_dir / "best.npz",
-                                        {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
-                                        {"step": step, "val_n_mpjpe": best, "val_mpjpe": row.get("val_mpjpe")})
+                        runs.save_best(run_dir, trainer, {"step": step, "val_n_mpjpe": best,
+                                                          "val_mpjpe": row.get("val_mpjpe")})
                 metrics_f.write(json.dumps(row) + "\n")
                 metrics_f.flush()
                 if bar:
@@ -631,77 +387,12 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     if interrupted["flag"]:
         log(f"interrupted at step {trainer.step}: checkpoint saved; continue with --resume {run_dir}")
         raise KeyboardInterrupt
-    if not (run_dir / "best.npz").exists():
-        save_checkpoint(run_dir / "best.npz",
-                        {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
-                        {"step": trainer.step, "val_n_mpjpe": None})
+    if not (run_dir / runs.BEST).exists():
+        runs.save_best(run_dir, trainer, {"step": trainer.step, "val_n_mpjpe": None})
     return row
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop the lines a crashed run logged after its last checkpoint (they are logged again)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                keep.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a half-written last line
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
 
 
 def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-# -- loading a finished run (eval, predict, plot) ----------------------------------------------
-
-@dataclass
-class Run:
-    path: Path
-    config: dict
-    gcfg: GeneratorConfig
-    gen: dict
-    cam: dict = field(default_factory=dict)
-    step: int = 0
-
-    @property
-    def skeleton(self) -> str:
-        return self.config["skeleton"]
-
-    @property
-    def scale_3d(self) -> float:
-        return float(self.config["normalisation"]["scale_3d_mm"])
-
-
-def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
-    """Load a run folder's generator (and camera). ``which``: 'best' (best.npz) or 'last' (checkpoint.npz)."""
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise GateposeError(f"{run_dir}: not a run folder (no config.json)")
-    try:
-        config = json.loads(cfg_path.read_text())
-        gcfg = GeneratorConfig.from_dict(config["generator"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GateposeError(f"{cfg_path}: malformed run config ({type(exc).__name__}: {exc})") from None
-    name = {"best": "best.npz", "last": "checkpoint.npz"}.get(which)
-    if name is None:
-        raise GateposeError(f"unknown checkpoint {which!r}: expected best or last")
-    path = run_dir / name
-    if which == "best" and not path.is_file():
-        path = run_dir / "checkpoint.npz"
-    arrays, meta = load_checkpoint(path)
-    gen = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "gen/").items()}
-    cam = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "cam/").items()}
-    expected = init_generator(gcfg, np.random.default_rng(0), np, dtype)
-    missing = sorted(set(expected) - set(gen))
-    if missing:
-        raise GateposeError(f"{path}: missing generator parameters {missing[:3]}")
-    return Run(run_dir, config, gcfg, gen, cam, int(meta.get("step", 0)))

@@ -1,92 +1,45 @@
-"""A seeded, shuffled batch iterator over arrays that already live on the device.
+"""The training sampler: shuffled batches from an array that already lives on the device.
 
-Each epoch's order is ``numpy.random.default_rng([seed, epoch]).permutation(N)``: computed on the
-host, copied to the device once per epoch, and the gather (``a[idx]``) happens on the device. The
-state is just (seed, epoch, position), so a resumed run draws exactly the batches it would have.
+Indices are drawn on the host (a (B,) int array, the one explicit upload per batch); the gather
+runs on the device. Each epoch is one permutation drawn from the sampler's own RNG; a short tail
+that does not fill a batch is skipped. The saved state is the RNG state *before* the current
+epoch's shuffle plus the position, so a resumed sampler redraws the same permutation and goes on
+identically.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from gatepose.backend import get_xp
-from gatepose.errors import GateposeError
 
 
-class BatchIterator:
-    """Shuffled batches from ``arrays`` (a dict of (N, ...) device arrays with one N).
+class Sampler:
+    """``next()``: the next (B, ...) batch of ``data`` (N, ...), reshuffling when an epoch is used up."""
 
-    ``next()`` returns the next batch (a dict keyed like ``arrays``), moving on to a freshly
-    shuffled epoch when one is used up; iterating (``for batch in it``) yields the rest of the
-    current epoch. With ``drop_last`` a short final batch is skipped, so every batch has
-    ``batch_size`` rows.
-    """
+    def __init__(self, data, batch_size: int, seed: int):
+        self.data, self.B = data, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.epoch = 0
+        self._reshuffle()
 
-    def __init__(self, arrays: dict, batch_size: int, seed: int = 0, drop_last: bool = True,
-                 epoch: int = 0, position: int = 0):
-        if not arrays:
-            raise GateposeError("BatchIterator needs at least one array")
-        sizes = {k: int(a.shape[0]) for k, a in arrays.items()}
-        if len(set(sizes.values())) != 1:
-            raise GateposeError(f"BatchIterator: arrays differ in length: {sizes}")
-        self.n = next(iter(sizes.values()))
-        if batch_size < 1:
-            raise GateposeError(f"batch size must be positive, got {batch_size}")
-        if drop_last and batch_size > self.n:
-            raise GateposeError(f"batch size {batch_size} is larger than the dataset ({self.n} poses)")
-        self.arrays = dict(arrays)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
-        self.xp = get_xp(*arrays.values())
-        self.epoch, self.position = int(epoch), int(position)
-        self._order_epoch, self._order = None, None
+    def _reshuffle(self):
+        self.rng_before = self.rng.bit_generator.state
+        self.perm = self.rng.permutation(len(self.data))
+        self.pos = 0
 
-    @property
-    def batches_per_epoch(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest and not self.drop_last else 0)
-
-    def order(self, epoch: int) -> np.ndarray:
-        """The host permutation (N,) of ``epoch``."""
-        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
-
-    def _device_order(self):
-        if self._order_epoch != self.epoch:
-            self._order = self.xp.asarray(self.order(self.epoch))
-            self._order_epoch = self.epoch
-        return self._order
-
-    def _epoch_done(self) -> bool:
-        left = self.n - self.position
-        return left <= 0 or (self.drop_last and left < self.batch_size)
-
-    def next(self) -> dict:
-        if self._epoch_done():
-            self.epoch, self.position = self.epoch + 1, 0
-        idx = self._device_order()[self.position:self.position + self.batch_size]
-        self.position += self.batch_size
-        return {k: a[idx] for k, a in self.arrays.items()}
-
-    __next__ = next
-
-    def __iter__(self):
-        """The remaining batches of the current epoch (the next epoch's if this one is used up)."""
-        if self._epoch_done():
-            self.epoch, self.position = self.epoch + 1, 0
-        epoch = self.epoch
-        while self.epoch == epoch and not self._epoch_done():
-            yield self.next()
+    def next(self):
+        if self.pos + self.B > len(self.perm):
+            self.epoch += 1
+            self._reshuffle()
+        idx = self.perm[self.pos:self.pos + self.B]
+        self.pos += self.B
+        return self.data[get_xp(self.data).asarray(idx)]
 
     def state(self) -> dict:
-        """JSON-able state for checkpoints."""
-        return {"seed": self.seed, "epoch": self.epoch, "position": self.position, "n": self.n,
-                "batch_size": self.batch_size, "drop_last": self.drop_last}
+        """JSON-serialisable: the RNG state before this epoch's shuffle, the position, the epoch."""
+        return {"rng_before_shuffle": self.rng_before, "pos": self.pos, "epoch": self.epoch}
 
-    @classmethod
-    def from_state(cls, arrays: dict, state: dict) -> "BatchIterator":
-        """Resume: the same arrays (same N) and a :meth:`state`; continues with the next batch."""
-        it = cls(arrays, state["batch_size"], state["seed"], state["drop_last"], state["epoch"], state["position"])
-        if it.n != state["n"]:
-            raise GateposeError(f"cannot resume the batch iterator: the data has {it.n} poses, "
-                                f"the checkpoint was made with {state['n']}")
-        return it
+    def load_state(self, s: dict) -> None:
+        self.rng.bit_generator.state = s["rng_before_shuffle"]
+        self._reshuffle()
+        self.pos, self.epoch = int(s["pos"]), int(s["epoch"])

@@ -10,6 +10,10 @@
 
 Parameters live in one flat dict (names below); ``generator_backward`` returns gradients keyed the
 same way, so one optimiser serves every model. Every linear runs as one 2-D GEMM over all B*J tokens.
+
+This is the plain forward, the one the backward inverts. Inference on the CPU has a faster shadow,
+``gatepose.fast.fused.generator_inference`` (the same function up to rounding); this module does not
+know about it.
 """
 from __future__ import annotations
 
@@ -20,17 +24,15 @@ from typing import Mapping, NamedTuple
 
 import numpy as np
 
-from ..backend import get_xp, is_gpu
+from ..backend import get_xp
 from ..errors import GateposeError
 from . import config_from_dict
-from ..ops.activations import gelu_backward, gelu_forward, gelu_inplace
+from ..ops.activations import gelu_backward, gelu_forward
 from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attention_forward,
                              gate_backward, gate_forward)
 from ..ops.linear import linear_backward, linear_forward
 from ..ops.norm import layer_norm_backward, layer_norm_forward
 from ..ops.softmax import softmax_forward
-from ..parallel import run_shards, shard_bounds
-from .fused import fold_generator, fused_forward
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -150,7 +152,8 @@ def _split_qkv(qkv, h):
 
 
 def _merge_heads(x):
-    """(B, h, J, d_k) -> (B, J, h*d_k), the concatenation of the heads (one copy)."""
+    """(B, h, J, d_k) -> (B, J, h*d_k), the concatenation of the heads. No copy when x is what
+    attention_forward returns: it writes the heads into (B, J, h, d_k) memory, so this is a view."""
     B, h, J, d_k = x.shape
     return x.transpose(0, 2, 1, 3).reshape(B, J, h * d_k)
 
@@ -184,16 +187,12 @@ def encoder_layer_forward(Z, p: Mapping, cfg: GeneratorConfig, need_cache: bool 
     Z1 += Z
     # feed-forward block: Z2 = Z1 + GELU(LN2(Z1) W1 + b1) W2 + b2
     U2, ln2 = layer_norm_forward(Z1, p["ln2.gamma"], p["ln2.beta"], eps, need_cache)
-    if not need_cache:
-        # inference: the same arithmetic with the bias and GELU applied in place, block by block
-        Hf = gelu_inplace(linear_forward(U2, p["ffn.W1"])[0], p["ffn.b1"])
-        Z2, _ = linear_forward(Hf, p["ffn.W2"], p["ffn.b2"])
-        Z2 += Z1
-        return Z2, None
     F1, ffn1 = linear_forward(U2, p["ffn.W1"], p["ffn.b1"])
     Hf, gelu = gelu_forward(F1)
     Z2, ffn2 = linear_forward(Hf, p["ffn.W2"], p["ffn.b2"])
     Z2 += Z1
+    if not need_cache:
+        return Z2, None
     return Z2, EncoderLayerCache(ln1, lin_qkv, gate, attn, proj, ln2, ffn1, gelu, ffn2)
 
 
@@ -241,41 +240,18 @@ class GeneratorCache(NamedTuple):
     head: object    # LinearCache of LN_f(Z) W_head + b_head
 
 
-def _check_input(W, cfg: GeneratorConfig):
+def check_input(W, cfg: GeneratorConfig):
     if getattr(W, "ndim", None) != 3 or W.shape[1] != cfg.n_joints or W.shape[2] != 2:
         raise GateposeError(f"generator input: shape {getattr(W, 'shape', None)}, expected "
                             f"(batch, {cfg.n_joints}, 2) normalised 2D poses")
 
 
-# CPU inference (need_cache=False) runs in blocks of at most this many tokens (B * J): small enough
-# that a block's intermediates stay in cache, large enough for full-speed GEMMs (measured best of
-# 512 ... 4096 on the 2-core CPU; the batch of 1024 poses runs as 12 blocks).
-INFER_BLOCK_TOKENS = 1536
-
-
 def generator_forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool = True):
     """W: (B, J, 2) normalised 2D poses -> (X (B, J, 3), cache or None).
 
-    need_cache=False is the inference path: nothing is kept for a backward. On the CPU, batches
-    above INFER_BLOCK_TOKENS tokens take the fused inference path (nn/fused.py) in blocks side by
-    side on the cores (gatepose.parallel); the same function up to rounding.
+    need_cache=False: the same computation, with nothing returned for a backward (the cache is None).
     """
-    _check_input(W, cfg)
-    B, J = W.shape[0], cfg.n_joints
-    xp = get_xp(W)
-    if not need_cache and B * J > INFER_BLOCK_TOKENS and not is_gpu(xp):
-        # The CPU's inference path (fused.py): elementwise passes folded into the products, the
-        # folding done once here for every block, the blocks side by side on the cores; an even
-        # number of blocks, so that neither of two cores idles while the other runs the last one.
-        # (A GPU takes the whole batch in one pass: large kernels are what it wants.)
-        n = -(-B * J // INFER_BLOCK_TOKENS)
-        plan = fold_generator(params, cfg, run=lambda fn, args: run_shards(fn, args, xp))
-        outs = run_shards(lambda a, b: fused_forward(plan, W[a:b], cfg), shard_bounds(B, n + n % 2), xp)
-        return xp.concatenate(outs), None
-    return _forward(params, W, cfg, need_cache)
-
-
-def _forward(params: Mapping, W, cfg: GeneratorConfig, need_cache: bool):
+    check_input(W, cfg)
     Z, embed = linear_forward(W, params["embed.E"], params["embed.b"])
     if cfg.pos_embedding:
         Z += params["embed.P"]  # (J, d), broadcast over the batch

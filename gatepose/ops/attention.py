@@ -83,7 +83,7 @@ class AttentionCache(NamedTuple):
     variant: str
     Q: object   # (B, h, J, d_k)     (for 'fixed' kept only so plots can show the unused scores)
     K: object   # (B, h, J, d_k)
-    V: object   # (B, h, J, d_k)     only its shape/dtype is needed by the backward
+    V: object   # (B, h, J, d_k)     the backward reads its values (dA = dhead V^T) and its shape
     S: object   # (B, h, J, J)       softmax scores; None for 'fixed'
     A: object   # (B, h, J, J)       the attention actually applied; None for 'fixed' (all 1/J)
     G: object   # (B, h)             'gated' only

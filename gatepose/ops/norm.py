@@ -39,19 +39,17 @@ def normalise_into(x2, out, eps: float = 1e-5):
 def layer_norm_forward(x, gamma, beta, eps: float = 1e-5, need_cache: bool = True):
     """x: (..., d), gamma, beta: (d,) -> (x - mean) / sqrt(var + eps) * gamma + beta.
 
-    need_cache=False (inference): the affine step runs in place and the cache is None.
+    need_cache=False: the same arithmetic, and the cache is None.
     """
     xp = get_xp(x)
     d = x.shape[-1]
     x2 = x.reshape(-1, d)
     xhat = xp.empty(x2.shape, dtype=x.dtype)
     inv = normalise_into(x2, xhat, eps)
-    if not need_cache:
-        xhat *= gamma
-        xhat += beta
-        return xhat.reshape(x.shape), None
     y = xhat * gamma
     y += beta
+    if not need_cache:
+        return y.reshape(x.shape), None
     return y.reshape(x.shape), LayerNormCache(xhat.reshape(x.shape), inv.reshape(*x.shape[:-1], 1), gamma)
 
 
@@ -65,7 +63,10 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     t = dy2 * xhat2
     dgamma = t.sum(axis=0)
     g = dy2 * gamma
-    # dx = inv * (g - mean(g) - xhat * mean(g * xhat)): the two projections LayerNorm removes.
+    # dx = inv * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma: the three terms of the
+    # derivation, with d xhat_k / d x_i = inv (delta_ik - 1/d - xhat_i xhat_k / d): the direct term
+    # g (through x_i itself), the mean term mean(g) (through the row mean) and the variance term
+    # xhat mean(g xhat) (through the row's 1 / std).
     mean_g = g.mean(axis=-1)                                       # (R,)
     mean_gx = _row_dot(g, xhat2) * (1.0 / d)                       # (R,)
     xp.multiply(xhat2, mean_gx[:, None], out=t)                    # t is free again after dgamma

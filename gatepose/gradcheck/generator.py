@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import register_check
 from ..ops import attention as attn_ops
 from ..ops.attention import GATE_PARAMS, VARIANTS
-from . import generator as gen
-from .generator import GeneratorConfig, init_generator
+from ..nn import generator as gen
+from ..nn.generator import GeneratorConfig, init_generator
+from .checker import register_check
 
 
 def _randn(xp, rng, *shape, scale=1.0):

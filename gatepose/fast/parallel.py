@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..backend import get_xp
+
 # OpenBLAS exports its thread control under the build's symbol prefix/suffix: NumPy's and SciPy's
 # wheels use scipy_openblas (64-bit ints: suffix 64_), a system OpenBLAS the plain name.
 _SET_NAMES = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
@@ -200,3 +202,44 @@ def map_balanced(fn, items: list, sizes: list, xp=np) -> None:
         load[j] += sizes[i]
     run_shards(lambda group: [fn(item) for item in group], [[g] for g in groups], xp)
 
+
+def weighted_mean(results: list, weights: list):
+    """sum_i weights[i] * results[i], through nested tuples and dicts of arrays (None stays None).
+    A dict's arrays (gradients) are averaged side by side on the CPU's cores."""
+    first = results[0]
+    if first is None:
+        return None
+    if isinstance(first, tuple):
+        return tuple(weighted_mean(list(parts), weights) for parts in zip(*results))
+    if isinstance(first, dict):
+        out = {}
+
+        def mean_of(k):
+            out[k] = weighted_mean([r[k] for r in results], weights)
+
+        keys = list(first)
+        map_balanced(mean_of, keys, [getattr(first[k], "size", 1) for k in keys], get_xp(*first.values()))
+        return {k: out[k] for k in keys}
+    if all(w == weights[0] for w in weights):      # equal shards: one sum, one scaling
+        out = results[0] + results[1] if len(results) > 1 else results[0] * 1.0
+        for r in results[2:]:
+            out += r
+        out *= weights[0]
+        return out
+    out = first * weights[0]
+    for r, w in zip(results[1:], weights[1:]):
+        out += r * w
+    return out
+
+
+def sharded(fn, batches: list, shards: int, xp=np):
+    """fn over the batches cut into ``shards`` shards (side by side on the CPU's cores), the results
+    averaged with weights shard size / batch size: when fn returns means over its batch (losses and
+    their gradients), this is the whole batch's value up to the order of the sums. One shard:
+    fn(*batches) itself."""
+    n = batches[0].shape[0]
+    bounds = shard_bounds(n, shards)
+    if len(bounds) == 1:
+        return fn(*batches)
+    results = run_shards(fn, [[x[a:b] for x in batches] for a, b in bounds], xp)
+    return weighted_mean(results, [(b - a) / n for a, b in bounds])

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import losses3d as L3
-from .gradcheck import register_check
-from .nn.generator import GeneratorConfig
-from .nn.generator_checks import perturbed_params
+from .. import losses3d as L3
+from ..nn.generator import GeneratorConfig
+from .checker import register_check
+from .generator import perturbed_params
 
 
 def _randn(xp, rng, *shape):

@@ -1,12 +1,12 @@
 """Gradient-check cases for the basic ops (registered for `gatepose gradcheck` and the tests)."""
 from __future__ import annotations
 
-from ..gradcheck import register_check
-from .activations import (gelu_backward, gelu_forward, leaky_relu_backward, leaky_relu_forward,
+from ..ops.activations import (gelu_backward, gelu_forward, leaky_relu_backward, leaky_relu_forward,
                           sigmoid_backward, sigmoid_forward)
-from .linear import linear_backward, linear_forward
-from .norm import layer_norm_backward, layer_norm_forward
-from .softmax import softmax_backward, softmax_forward
+from ..ops.linear import linear_backward, linear_forward
+from ..ops.norm import layer_norm_backward, layer_norm_forward
+from ..ops.softmax import softmax_backward, softmax_forward
+from .checker import register_check
 
 
 def _randn(xp, rng, *shape, scale=1.0):

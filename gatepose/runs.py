@@ -1,0 +1,244 @@
+"""Run folders, the one place that reads and writes them.
+
+A run is a folder: ``config.json`` (every option, the model sizes, skeleton and normalisation
+constants), ``metrics.jsonl`` (one line per logged step), ``checkpoint.npz`` (parameters, both
+optimisers' states, the step and every RNG state) and ``best.npz`` (the generator and camera with
+the lowest validation N-MPJPE). Training writes them (``train.train``); evaluate, predict, plot and
+the ablation read a finished run through :func:`load_run` and :func:`predict_poses`.
+
+Checkpoints: plain ``.npz`` arrays (never pickle) plus JSON metadata, written atomically.
+
+A checkpoint is one file, so one ``os.replace`` makes it appear whole or not at all: an interrupted
+write leaves the previous checkpoint untouched. The metadata (step, options, RNG states) travels
+inside the same file as a unicode scalar array, which ``np.load(..., allow_pickle=False)`` reads.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .backend import to_device, to_host
+from .errors import GateposeError
+from .fast.fused import generator_inference
+from .files import atomic_open
+from .nn.generator import GeneratorConfig, generator_forward, init_generator
+
+_META_KEY = "__meta__"
+
+
+def save_checkpoint(path, arrays: dict, meta: dict) -> None:
+    """Write ``arrays`` (host or device; copied to host here, an I/O boundary) and ``meta`` to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host = {k: to_host(v) for k, v in arrays.items()}
+    host[_META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **host)
+
+
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`. Returns ``(arrays on host, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise GateposeError(f"{path}: checkpoint not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise GateposeError(f"{path}: not a readable gatepose checkpoint ({type(exc).__name__}: {exc})") from None
+    if _META_KEY not in arrays:
+        raise GateposeError(f"{path}: not a gatepose checkpoint (no metadata)")
+    meta = json.loads(str(arrays.pop(_META_KEY)))
+    return arrays, meta
+
+
+def write_json_atomic(path, obj) -> None:
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def split_prefix(arrays: dict, prefix: str) -> dict:
+    """{'gen/a': x, 'cam/b': y} -> {'a': x} for prefix 'gen/'."""
+    n = len(prefix)
+    return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def with_prefix(arrays: dict, prefix: str) -> dict:
+    return {prefix + k: v for k, v in arrays.items()}
+
+
+# -- writing a run (train) ----------------------------------------------------------------------
+CONFIG, CHECKPOINT, BEST, METRICS = "config.json", "checkpoint.npz", "best.npz", "metrics.jsonl"
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """A new run needs a folder without a run in it; a resumed one needs config and checkpoint."""
+    if resume:
+        if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
+            raise GateposeError(f"{run_dir}: not a run folder to resume (config.json and checkpoint.npz expected)")
+    elif (run_dir / CHECKPOINT).exists():
+        raise GateposeError(f"{run_dir}: already holds a run; use --resume {run_dir} to continue it, "
+                            f"or choose another --out")
+
+
+def read_options(run_dir) -> dict:
+    """The options a run was started with (``config.json``'s "options"), for ``train --resume``."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise GateposeError(f"{run_dir}: not a run folder (no config.json)")
+    try:
+        return json.loads(path.read_text())["options"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise GateposeError(f"{path}: malformed run config ({type(exc).__name__}: {exc})") from None
+
+
+def run_config(opts, trainer) -> dict:
+    """config.json's content: every option, the three models' configurations, the normalisation."""
+    d = trainer.data
+    return {
+        "format": "gatepose-run/1",
+        "options": opts.to_dict(),
+        "generator": trainer.gcfg.to_dict(),
+        "camera": trainer.ccfg.to_dict(),
+        "critic": trainer.dcfg.to_dict(),
+        "skeleton": d.skeleton,
+        "normalisation": {"scale_3d_mm": d.scale_3d, "root_joint": 0,
+                          "mean_pose_3d": np.round(d.mean_pose.astype(np.float64), 6).tolist(),
+                          "method": "root-relative, divided by the Frobenius norm of the centred pose"},
+        "data_source": d.source,
+        "n_train_2d": int(len(d.W_train)), "n_real_3d": int(len(d.X_real)), "n_val": int(len(d.W_val)),
+    }
+
+
+def save_state(run_dir: Path, trainer, extra_meta: dict) -> None:
+    """checkpoint.npz: every parameter, both optimisers' moments, the step and every RNG state."""
+    arrays = {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/"),
+              **with_prefix(trainer.critic, "critic/")}
+    arrays.update(with_prefix(trainer.opt_g.state_arrays(), "opt_g/"))
+    arrays.update(with_prefix(trainer.opt_d.state_arrays(), "opt_d/"))
+    meta = {"step": trainer.step, "opt_g_t": trainer.opt_g.t, "opt_d_t": trainer.opt_d.t,
+            "sampler_2d": trainer.s2d.state(), "sampler_3d": trainer.s3d.state(),
+            "rng_eps": trainer.rng_eps.bit_generator.state, **extra_meta}
+    save_checkpoint(run_dir / CHECKPOINT, arrays, meta)
+
+
+def resume(run_dir: Path, trainer) -> dict:
+    """Restore ``trainer`` from run_dir's checkpoint.npz exactly (parameters, optimisers, samplers,
+    RNGs, step) and drop the metrics lines logged after it. Returns the checkpoint's metadata."""
+    arrays, meta = load_checkpoint(run_dir / CHECKPOINT)
+    restore(trainer, arrays, meta)
+    truncate_metrics(run_dir / METRICS, trainer.step)
+    return meta
+
+
+def restore(trainer, arrays: dict, meta: dict) -> None:
+    """Load a checkpoint's arrays and metadata into ``trainer``; a missing or misshapen parameter
+    is a GateposeError."""
+    xp = trainer.xp
+    for prefix, params in (("gen/", trainer.gen), ("cam/", trainer.cam), ("critic/", trainer.critic)):
+        saved = split_prefix(arrays, prefix)
+        missing = sorted(set(params) - set(saved))
+        if missing:
+            raise GateposeError(f"checkpoint lacks parameters {missing[:3]} (a different model configuration?)")
+        for k in params:
+            if tuple(saved[k].shape) != tuple(params[k].shape):
+                raise GateposeError(f"checkpoint parameter {prefix}{k} has shape {saved[k].shape}, "
+                                    f"the model expects {params[k].shape}")
+            params[k][...] = xp.asarray(saved[k])
+    trainer.opt_g.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_g/").items()},
+                                    meta["opt_g_t"])
+    trainer.opt_d.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_d/").items()},
+                                    meta["opt_d_t"])
+    trainer.s2d.load_state(meta["sampler_2d"])
+    trainer.s3d.load_state(meta["sampler_3d"])
+    trainer.rng_eps.bit_generator.state = meta["rng_eps"]
+    trainer.step = int(meta["step"])
+
+
+def save_best(run_dir: Path, trainer, meta: dict) -> None:
+    """best.npz: the generator and camera only (what evaluation and prediction need)."""
+    save_checkpoint(run_dir / BEST, {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
+                    meta)
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop the lines a crashed run logged after its last checkpoint (they are logged again)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a half-written last line
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
+
+
+
+# -- reading a finished run (eval, predict, plot) ------------------------------------------------
+def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, batch: int = 1024,
+                  reference: bool = False) -> np.ndarray:
+    """Run the generator over host 2D poses in batches; host 3D out. Speed: the CPU's fused
+    inference path (``fast.fused.generator_inference``, equal to the plain forward up to rounding);
+    ``reference``: the plain forward."""
+    outs = []
+    for i in range(0, len(W_host), batch):
+        W = to_device(xp, W_host[i:i + batch], dtype)
+        X = generator_forward(gen, W, gcfg, need_cache=False)[0] if reference else generator_inference(gen, W, gcfg)
+        outs.append(to_host(X))
+    J = gcfg.n_joints
+    return np.concatenate(outs) if outs else np.zeros((0, J, 3), np.float32)
+
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict
+    gcfg: GeneratorConfig
+    gen: dict
+    cam: dict = field(default_factory=dict)
+    step: int = 0
+
+    @property
+    def skeleton(self) -> str:
+        return self.config["skeleton"]
+
+    @property
+    def scale_3d(self) -> float:
+        return float(self.config["normalisation"]["scale_3d_mm"])
+
+
+def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
+    """Load a run folder's generator (and camera). ``which``: 'best' (best.npz) or 'last' (checkpoint.npz)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise GateposeError(f"{run_dir}: not a run folder (no config.json)")
+    try:
+        config = json.loads(cfg_path.read_text())
+        gcfg = GeneratorConfig.from_dict(config["generator"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise GateposeError(f"{cfg_path}: malformed run config ({type(exc).__name__}: {exc})") from None
+    name = {"best": "best.npz", "last": "checkpoint.npz"}.get(which)
+    if name is None:
+        raise GateposeError(f"unknown checkpoint {which!r}: expected best or last")
+    path = run_dir / name
+    if which == "best" and not path.is_file():
+        path = run_dir / "checkpoint.npz"
+    arrays, meta = load_checkpoint(path)
+    gen = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "gen/").items()}
+    cam = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "cam/").items()}
+    expected = init_generator(gcfg, np.random.default_rng(0), np, dtype)
+    missing = sorted(set(expected) - set(gen))
+    if missing:
+        raise GateposeError(f"{path}: missing generator parameters {missing[:3]}")
+    return Run(run_dir, config, gcfg, gen, cam, int(meta.get("step", 0)))
