@@ -4,7 +4,7 @@
                                            [--sequential]
 
 Prints the top functions by total (self) time; the lines quoted in performance reports come from here.
-cProfile sees only the thread it runs in, and the data-parallel shards (gatepose.parallel) run on
+cProfile sees only the thread it runs in, and the data-parallel shards (gatepose.fast.parallel) run on
 worker threads: with --sequential they run one after another in this thread, each with
 single-threaded BLAS, so the profile shows every op (and the total is about twice the wall time).
 """
@@ -17,7 +17,7 @@ import pstats
 import numpy as np
 
 from gatepose.bench import _random_train_data
-from gatepose.nn.generator import generator_forward
+from gatepose.fast.fused import generator_inference
 from gatepose.train import Trainer, TrainOptions
 
 
@@ -32,7 +32,7 @@ def main(argv=None):
                     help="run the shards in this thread (single-threaded BLAS) so cProfile sees them")
     a = ap.parse_args(argv)
     if a.sequential:
-        from gatepose import parallel
+        from gatepose.fast import parallel
 
         single = parallel.blas_threads(1)       # entered for the rest of the process (kept referenced:
         single.__enter__()                      # a collected context would restore the count)
@@ -46,7 +46,7 @@ def main(argv=None):
         fn = trainer.iteration
     else:
         def fn():
-            generator_forward(trainer.gen, W, trainer.gcfg, need_cache=False)
+            generator_inference(trainer.gen, W, trainer.gcfg)
     fn()  # warm-up: first-touch page faults and BLAS start-up out of the profile
     prof = cProfile.Profile()
     prof.enable()

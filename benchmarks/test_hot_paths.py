@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 from gatepose.bench import _random_train_data  # noqa: E402
-from gatepose.losses import critic_loss  # noqa: E402
+from gatepose.fast.critic_step import stacked_critic_loss  # noqa: E402
+from gatepose.fast.fused import generator_inference  # noqa: E402
 from gatepose.nn.generator import generator_backward, generator_forward  # noqa: E402
 from gatepose.ops.activations import gelu_backward, gelu_forward  # noqa: E402
 from gatepose.ops.norm import layer_norm_backward, layer_norm_forward  # noqa: E402
@@ -53,12 +54,12 @@ def test_training_iteration(benchmark, trainer):
 
 def test_generator_forward_inference_1024(benchmark, trainer):
     W = trainer.data.W_train[:1024]
-    _run(benchmark, lambda: generator_forward(trainer.gen, W, trainer.gcfg, need_cache=False))
+    _run(benchmark, lambda: generator_inference(trainer.gen, W, trainer.gcfg))
 
 
 def test_generator_forward_single_pose(benchmark, trainer):
     W = trainer.data.W_train[:1]
-    _run(benchmark, lambda: generator_forward(trainer.gen, W, trainer.gcfg, need_cache=False), rounds=50)
+    _run(benchmark, lambda: generator_inference(trainer.gen, W, trainer.gcfg), rounds=50)
 
 
 def test_generator_forward_backward(benchmark, trainer):
@@ -72,8 +73,8 @@ def test_generator_forward_backward(benchmark, trainer):
 
 def test_generator_inference_one_block_fused(benchmark, trainer):
     """One block of the CPU inference path (nn/fused.py), as each core runs it: single-threaded BLAS."""
-    from gatepose.nn.fused import fold_generator, fused_forward
-    from gatepose.parallel import blas_threads
+    from gatepose.fast.fused import fold_generator, fused_forward
+    from gatepose.fast.parallel import blas_threads
 
     W = trainer.data.W_train[:90]
     plan = fold_generator(trainer.gen, trainer.gcfg)
@@ -84,18 +85,18 @@ def test_generator_inference_one_block_fused(benchmark, trainer):
 def test_critic_step_sharded(benchmark, trainer):
     X_real, X_fake = trainer.data.X_real[:B], trainer.data.X_real[B:2 * B]
     eps = np.full(B, 0.5, np.float32)
-    _run(benchmark, lambda: trainer._sharded(trainer._critic_shard, X_real, X_fake, eps), rounds=10)
+    _run(benchmark, lambda: trainer.batch_mean(trainer.critic_loss, trainer.stacked_critic_loss, X_real, X_fake, eps), rounds=10)
 
 
 def test_generator_step_sharded(benchmark, trainer):
     W = trainer.data.W_train[:B]
-    _run(benchmark, lambda: trainer._sharded(trainer._generator_shard, W))
+    _run(benchmark, lambda: trainer.batch_mean(trainer.generator_loss, trainer.generator_loss, W))
 
 
 def test_critic_step(benchmark, trainer):
     X_real, X_fake = trainer.data.X_real[:B], trainer.data.X_real[B:2 * B]
     eps = np.full(B, 0.5, np.float32)
-    _run(benchmark, lambda: critic_loss(trainer.critic, X_real, X_fake, eps, trainer.dcfg), rounds=10)
+    _run(benchmark, lambda: stacked_critic_loss(trainer.critic, X_real, X_fake, eps, trainer.dcfg), rounds=10)
 
 
 def test_adam_step_generator_and_camera(benchmark, trainer):

@@ -115,12 +115,18 @@ def run_config(opts, trainer) -> dict:
     }
 
 
-def save_state(run_dir: Path, trainer, extra_meta: dict) -> None:
-    """checkpoint.npz: every parameter, both optimisers' moments, the step and every RNG state."""
+def state_arrays(trainer) -> dict:
+    """Every array of a training state: the three models' parameters and both optimisers' moments."""
     arrays = {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/"),
               **with_prefix(trainer.critic, "critic/")}
     arrays.update(with_prefix(trainer.opt_g.state_arrays(), "opt_g/"))
     arrays.update(with_prefix(trainer.opt_d.state_arrays(), "opt_d/"))
+    return arrays
+
+
+def save_state(run_dir: Path, trainer, extra_meta: dict) -> None:
+    """checkpoint.npz: every parameter, both optimisers' moments, the step and every RNG state."""
+    arrays = state_arrays(trainer)
     meta = {"step": trainer.step, "opt_g_t": trainer.opt_g.t, "opt_d_t": trainer.opt_d.t,
             "sampler_2d": trainer.s2d.state(), "sampler_3d": trainer.s3d.state(),
             "rng_eps": trainer.rng_eps.bit_generator.state, **extra_meta}

@@ -204,11 +204,11 @@ class Trainer:
         X_fakes = self.fakes(xp.concatenate([self.s2d.next() for _ in range(opts.n_critic)]))
         for k in range(opts.n_critic):
             X_real, X_fake = self.s3d.next(), X_fakes[k * B:(k + 1) * B]
-            L_D, grads_d, info_d = self.batch_mean(self._critic_loss, self._stacked_critic_loss,
+            L_D, grads_d, info_d = self.batch_mean(self.critic_loss, self.stacked_critic_loss,
                                                    X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
-        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self._generator_loss, self._generator_loss,
+        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, self.generator_loss,
                                                                       self.s2d.next())
         grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
         self.opt_g.step(self.adv, grads_g)
@@ -222,13 +222,14 @@ class Trainer:
                           grad_norm_cam=_grad_norm(grads_cam))
         return losses
 
-    def _critic_loss(self, X_real, X_fake, eps):
+    # the two losses on this trainer's models (means over the batch given)
+    def critic_loss(self, X_real, X_fake, eps):
         return critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def _stacked_critic_loss(self, X_real, X_fake, eps):
+    def stacked_critic_loss(self, X_real, X_fake, eps):
         return stacked_critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def _generator_loss(self, W):
+    def generator_loss(self, W):
         o = self.opts
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
                               o.w_adv, o.w_rep, o.w_cam)

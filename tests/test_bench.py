@@ -123,11 +123,11 @@ def test_training_iteration_flops_match_counted_products():
 @pytest.mark.parametrize("batch", [8, 48])
 def test_training_iteration_keeps_float32_everywhere(batch, monkeypatch):
     # batch 48: the critic steps' 96 fakes (1,632 tokens) take the fused CPU inference path in blocks
-    import gatepose.nn.generator as generator
+    import gatepose.fast.fused as fused
 
     fused_calls = []
-    real = generator.fused_forward
-    monkeypatch.setattr(generator, "fused_forward", lambda *a: fused_calls.append(1) or real(*a))
+    real = fused.fused_forward
+    monkeypatch.setattr(fused, "fused_forward", lambda *a: fused_calls.append(1) or real(*a))
     tr = _tiny_trainer(batch=batch)
     _count_everything(tr)
     seen = {}

@@ -51,7 +51,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "--resume" in err
-    from gatepose.checkpoint import load_checkpoint
+    from gatepose.runs import load_checkpoint
 
     _, meta = load_checkpoint(run / "checkpoint.npz")
     assert meta["step"] >= 3

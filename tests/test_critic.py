@@ -9,7 +9,7 @@ import gatepose.nn.critic as critic_mod
 from gatepose.errors import GateposeError
 from gatepose.gradcheck import check_backward, run_check
 from gatepose.nn.critic import CriticConfig, critic_backward, critic_forward, init_critic
-from gatepose.nn.critic_checks import random_parents
+from gatepose.gradcheck.critic import random_parents
 from gatepose.nn.kcs import (_triu_flat_indices, incidence_from_parents, kcs_backward, kcs_forward,
                              kcs_jvp, kcs_psi)
 from helpers import assert_pass, random_rotation

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from gatepose import backend
 from gatepose.backend import CACHE_BLOCK_ELEMENTS, cache_blocks
-from gatepose.nn import generator as gen_mod
+from gatepose.fast import fused as fused_mod
+from gatepose.fast.fused import generator_inference
 from gatepose.nn.generator import GeneratorConfig, generator_forward, init_generator
 from gatepose.ops.activations import gelu_backward, gelu_forward, gelu_inplace
 from gatepose.ops.attention import VARIANTS
@@ -141,29 +142,28 @@ def test_cache_blocks_on_a_gpu_is_one_slice(monkeypatch):
 # -- the blocked generator (inference) -----------------------------------------------------------------
 @pytest.mark.parametrize("attention", VARIANTS)
 def test_blocked_inference_matches_cached_forward(monkeypatch, attention):
-    monkeypatch.setattr(gen_mod, "INFER_BLOCK_TOKENS", 64)
+    monkeypatch.setattr(fused_mod, "INFER_BLOCK_TOKENS", 64)
     calls = []
-    real_run_shards = gen_mod.run_shards
+    real_run_shards = fused_mod.run_shards
 
     def spy(fn, args, *a, **kw):
         calls.append(len(args))
         return real_run_shards(fn, args, *a, **kw)
 
-    monkeypatch.setattr(gen_mod, "run_shards", spy)
+    monkeypatch.setattr(fused_mod, "run_shards", spy)
     cfg = GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8,
                           attention=attention)
     params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
     W = np.random.default_rng(1).standard_normal((23, 17, 2)).astype(np.float32)
     want, cache = generator_forward(params, W, cfg, need_cache=True)
     assert cache is not None and not calls
-    got, none = generator_forward(params, W, cfg, need_cache=False)
-    assert none is None
+    got = generator_inference(params, W, cfg)
     assert calls and calls[-1] >= 2, "the batch was not split into blocks"
     assert got.dtype == np.float32 and got.shape == (23, 17, 3)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # a batch below the block size takes the unblocked inference path: same numbers
     n_calls = len(calls)
-    small, _ = generator_forward(params, W[:3], cfg, need_cache=False)
+    small = generator_inference(params, W[:3], cfg)
     assert small.dtype == np.float32 and len(calls) == n_calls
     np.testing.assert_allclose(small, want[:3], rtol=1e-5, atol=1e-6)
 
@@ -185,10 +185,10 @@ def test_gelu_forward_and_backward_on_non_contiguous_arrays(dtype):
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), B=st.integers(1, 9), J=st.integers(2, 17))
 def test_fused_inference_is_the_same_function(attention, seed, B, J):
-    """fused.py folds LayerNorm's affine step, the biases and the gate's first layers into the
+    """fast/fused.py folds LayerNorm's affine step, the biases and the gate's first layers into the
     products: exact algebra, so in float64 it must agree with the plain forward to rounding, for
     LayerNorm parameters and biases away from their initial values (ones and zeros)."""
-    from gatepose.nn.fused import fold_generator, fused_forward
+    from gatepose.fast.fused import fold_generator, fused_forward
 
     rng = np.random.default_rng(seed)
     cfg = GeneratorConfig(n_joints=J, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,

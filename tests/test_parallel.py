@@ -1,4 +1,4 @@
-"""gatepose.parallel: shard bounds, threaded shards (same numbers as a sequential loop), BLAS thread
+"""gatepose.fast.parallel: shard bounds, threaded shards (same numbers as a sequential loop), BLAS thread
 control, the fallback where BLAS cannot be controlled, and the malloc settings."""
 import threading
 import types
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatepose import parallel
-from gatepose.parallel import (blas_controllable, blas_threads, keep_freed_memory, run_shards,
+from gatepose.fast import parallel
+from gatepose.fast.parallel import (blas_controllable, blas_threads, keep_freed_memory, run_shards,
                                shard_bounds)
 
 

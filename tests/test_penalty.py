@@ -6,11 +6,12 @@ from hypothesis import given, strategies as st
 
 import gatepose.losses as losses
 import gatepose.nn.critic as critic_mod
+from gatepose.fast.critic_step import stacked_critic_loss
 from gatepose.gradcheck import run_check
 from gatepose.losses import critic_loss, gradient_penalty
 from gatepose.nn.critic import (CriticConfig, Layers, critic_backward, critic_forward, init_critic,
                                 kcs_jvp)
-from gatepose.nn.critic_checks import critic_case
+from gatepose.gradcheck.critic import critic_case
 from helpers import assert_pass
 
 seeds = st.integers(0, 2**31 - 1)
@@ -120,13 +121,32 @@ def test_critic_loss_is_the_sum_of_its_terms(seed, B):
     assert abs(float(grads["head.out.b"][0])) < 1e-12     # fake and real terms cancel exactly
 
 
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7))
+def test_stacked_critic_loss_equals_the_plain_sum(seed, B, J):
+    """The trainer's fast critic step (three batches stacked in one forward and one backward) is
+    losses.critic_loss, the plain sum of SPEC section 5, up to rounding."""
+    rng = np.random.default_rng(seed)
+    cfg, params, (X_r, X_f) = critic_case(np, rng, B, J, **WIDTHS, n_inputs=2)
+    eps = rng.uniform(0, 1, B)
+    L, grads, info = critic_loss(params, X_r, X_f, eps, cfg, lam=10.0)
+    L_s, grads_s, info_s = stacked_critic_loss(params, X_r, X_f, eps, cfg, lam=10.0)
+    assert float(L_s) == pytest.approx(float(L), rel=1e-10, abs=1e-12)
+    assert set(info_s) == set(info)
+    for k in info:
+        assert float(info_s[k]) == pytest.approx(float(info[k]), rel=1e-10, abs=1e-12), k
+    assert list(grads_s) == list(params)
+    for k in params:
+        np.testing.assert_allclose(grads_s[k], grads[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
 def test_critic_loss_and_penalty_keep_float32():
     cfg = CriticConfig.from_parents([-1, 0, 1, 2, 0], **WIDTHS)
     params = init_critic(cfg, np.random.default_rng(0), np, np.float32)
     rng = np.random.default_rng(1)
     X_r, X_f = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
-    L, grads, info = critic_loss(params, X_r, X_f, rng.uniform(0, 1, 4), cfg)   # float64 eps
-    assert L.dtype == np.float32 and all(v.dtype == np.float32 for v in info.values())
-    assert all(grads[k].dtype == np.float32 and grads[k].shape == params[k].shape for k in params)
+    for loss in (critic_loss, stacked_critic_loss):
+        L, grads, info = loss(params, X_r, X_f, rng.uniform(0, 1, 4), cfg)   # float64 eps
+        assert L.dtype == np.float32 and all(v.dtype == np.float32 for v in info.values())
+        assert all(grads[k].dtype == np.float32 and grads[k].shape == params[k].shape for k in params)
     P, grads, info = gradient_penalty(params, X_r, cfg)
     assert P.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())

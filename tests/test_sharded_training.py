@@ -5,14 +5,16 @@ import threading
 import numpy as np
 import pytest
 
-from gatepose import parallel
+from gatepose.fast import parallel
 from gatepose.errors import GateposeError
-from gatepose.parallel import blas_threads
-from gatepose.train import TrainOptions, Trainer, _weighted_mean, prepare_data
+from gatepose.fast.parallel import blas_threads, weighted_mean
+from gatepose.data.prepare import prepare_data
+from gatepose.runs import state_arrays
+from gatepose.train import TrainOptions, Trainer
 from helpers import TINY_TRAIN
 
 
-# -- _weighted_mean --------------------------------------------------------------------------------
+# -- weighted_mean --------------------------------------------------------------------------------
 def test_weighted_mean_through_nested_tuples_and_dicts():
     rng = np.random.default_rng(0)
 
@@ -24,7 +26,7 @@ def test_weighted_mean_through_nested_tuples_and_dicts():
     results = [result(s) for s in (1.0, 2.0, 3.0)]
     weights = [0.5, 0.25, 0.25]
     originals = [[r[0][1].copy(), r[1]["a"].copy()] for r in results]
-    out = _weighted_mean(results, weights)
+    out = weighted_mean(results, weights)
     assert isinstance(out, tuple) and len(out) == 3
     assert isinstance(out[0], tuple) and isinstance(out[1], dict) and isinstance(out[2], dict)
     np.testing.assert_allclose(out[0][0], 0.5 * 1 + 0.25 * 2 + 0.25 * 3)
@@ -41,7 +43,7 @@ def test_weighted_mean_through_nested_tuples_and_dicts():
 
 def test_weighted_mean_of_one_result_is_that_result():
     r = ((np.float32(1.5), np.arange(4, dtype=np.float32)), {"g": np.ones((2, 3)), "none": None})
-    out = _weighted_mean([r], [1.0])
+    out = weighted_mean([r], [1.0])
     assert out[0][0] == r[0][0]
     np.testing.assert_array_equal(out[0][1], r[0][1])
     assert out[0][1].dtype == np.float32
@@ -101,12 +103,12 @@ def test_sharded_gradients_equal_unsharded(data, attention, batch):
     X_fake = np.asarray(data.X_real[300:300 + batch], np.float64)
     eps = rng.random(batch)
     tr.shards = 1
-    want_d = tr._sharded(tr._critic_shard, X_real, X_fake, eps)
-    want_g = tr._sharded(tr._generator_shard, W)
+    want_d = tr.batch_mean(tr.critic_loss, tr.stacked_critic_loss, X_real, X_fake, eps)
+    want_g = tr.batch_mean(tr.generator_loss, tr.generator_loss, W)
     for shards in (2, 3):
         tr.shards = shards
-        got_d = tr._sharded(tr._critic_shard, X_real, X_fake, eps)
-        got_g = tr._sharded(tr._generator_shard, W)
+        got_d = tr.batch_mean(tr.critic_loss, tr.stacked_critic_loss, X_real, X_fake, eps)
+        got_g = tr.batch_mean(tr.generator_loss, tr.generator_loss, W)
         _assert_tree_close(got_d, want_d)
         _assert_tree_close(got_g, want_g)
     # the sharded call read the batch without writing to it
@@ -122,7 +124,7 @@ def test_shards_option_sets_the_trainer(data):
 def _run(data, iterations=3, record=None, **kw):
     tr = Trainer(_opts(shards=2, **kw), data, np)
     if record is not None:
-        for name in ("_critic_shard", "_generator_shard"):
+        for name in ("stacked_critic_loss", "generator_loss"):
             fn = getattr(tr, name)
 
             def wrapped(*a, _fn=fn):
@@ -136,7 +138,7 @@ def _run(data, iterations=3, record=None, **kw):
 
 
 def _assert_same_state(a, b):
-    sa, sb = a.state_arrays(), b.state_arrays()
+    sa, sb = state_arrays(a), state_arrays(b)
     assert set(sa) == set(sb)
     for k in sa:
         assert sa[k].dtype == np.float32, k
