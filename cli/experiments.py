@@ -32,14 +32,16 @@ def _opts(preset: str, **overrides):
 
 @click.command()
 @click.option("--steps", type=int, default=2000, show_default=True, help="Generator steps.")
-@click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="small: d=64, h=4, L=2, batch 128, n_critic 1, lr 5e-4 (minutes on a CPU); paper: SPEC section 1 sizes.")
+@click.option("--preset", type=click.Choice(["small-weak", "small", "paper"]), default="small-weak", show_default=True,
+              help="small-weak: the recommended recipe (README); small: d=64, h=4, L=2, batch 128, n_critic 1, lr 5e-4, the paper's losses; paper: SPEC section 1 sizes.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the run here (default: a temporary folder, deleted afterwards).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+@click.option("--supervised/--no-supervised", default=True, show_default=True,
+              help="Also train the same model with full supervision (paired 3D poses) and print it beside the weak one.")
 @device_option
-def demo(steps, preset, out, seed, fmt, device):
+def demo(steps, preset, out, seed, fmt, supervised, device):
     """Synthetic data, a small PoseGate-Former trained weakly supervised, and its error table.
 
     Generates the built-in synthetic motion dataset (8 subjects, 10 actions, 4 cameras; the last
@@ -61,21 +63,33 @@ def demo(steps, preset, out, seed, fmt, device):
 
     from .evaluate import baseline_table
 
+    import dataclasses
+    from pathlib import Path
+
     opts = _opts(preset, steps=steps, seed=seed)
     xp = pick_device(device)
     keep = out is not None
     with _run_folder(out, "gatepose-demo-") as out:
         t0 = time.perf_counter()
-        click.echo(f"training PoseGate-Former ({preset} preset, {steps} steps) on synthetic data...", err=True)
+        weak_dir, full_dir = Path(out) / "weak", Path(out) / "full"
+        click.echo(f"training PoseGate-Former weakly supervised ({preset} preset, {steps} steps) on "
+                   f"synthetic data...", err=True)
         try:
-            train(opts, out, xp, progress=True)
+            train(opts, weak_dir, xp, progress=True)
+            if supervised:
+                click.echo(f"training the same model with full supervision (paired 3D; {steps} steps) "
+                           f"for comparison...", err=True)
+                train(dataclasses.replace(opts, supervision="full"), full_dir, xp, progress=True)
         except KeyboardInterrupt:
             sys.exit(130)
-        run = load_run(out, xp)
+        run = load_run(weak_dir, xp)
         ds, split, source = test_frames(run, None)
         res = evaluate_run(run, ds, xp)
+        named = {"PoseGate-Former (weak)": res["model"]}
+        if supervised:
+            named["same, fully supervised"] = evaluate_run(load_run(full_dir, xp), ds, xp)["model"]
+        named.update({"mean pose": res["mean pose"], "zero depth": res["zero depth"]})
         minutes = (time.perf_counter() - t0) / 60
-        named = {"PoseGate-Former": res["model"], "mean pose": res["mean pose"], "zero depth": res["zero depth"]}
         for metric, label in (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("p_mpjpe", "P-MPJPE")):
             t = table_ablation(named, metric=metric,
                                title=f"{label} per action on the held-out synthetic subjects (mm)")
@@ -90,17 +104,21 @@ def demo(steps, preset, out, seed, fmt, device):
 @click.option("--steps", type=int, default=300, show_default=True, help="Generator steps per variant.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive (default: the built-in synthetic data).")
-@click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="Model sizes and schedule shared by all four variants.")
+@click.option("--preset", type=click.Choice(["small", "small-weak", "paper"]), default="small", show_default=True,
+              help="Model sizes and schedule shared by all four variants (small: the paper's losses; small-weak: the recommended recipe).")
 @click.option("--variants", default="gated,vanilla,fixed,scalar-gate", show_default=True,
               help="Comma-separated attention variants to train.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the runs in OUT/<variant> (re-running resumes them). Default: a temporary folder.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="The (first) training seed.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train every variant with this many seeds (--seed, --seed + 1, ...) and print mean and "
+                   "standard deviation per variant and metric, and whether each difference to the gated "
+                   "model is beyond the seed-to-seed spread.")
 @click.option("--metric", type=click.Choice(["mpjpe", "n_mpjpe", "p_mpjpe"]), default="mpjpe", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @device_option
-def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
+def ablate(steps, data, preset, variants, out, seed, seeds, metric, fmt, device):
     """The paper's Table 3: train the attention variants under one seed, data and budget.
 
     Variants: gated (PoseGate-Former), vanilla (plain softmax attention), fixed (every score
@@ -113,6 +131,7 @@ def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
       gatepose ablate --steps 300
       gatepose ablate --steps 2000 --out runs/ablation --format markdown
       gatepose ablate --data h36m.npz --preset paper --steps 20000 --device gpu --out runs/h36m-abl
+      gatepose ablate --seeds 3 --steps 500 --out runs/abl3           # mean +- std over 3 seeds
     """
     from gatepose.ablation import run_ablation
     from gatepose.errors import GateposeError
@@ -126,6 +145,8 @@ def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
                             f"expected some of {', '.join(ATTENTION_VARIANTS)}")
     opts = _opts(preset, steps=steps, seed=seed, data=data)
     xp = pick_device(device)
+    if seeds > 1:
+        return _ablate_seeds(opts, out, xp, names, range(seed, seed + seeds), fmt)
     with _run_folder(out, "gatepose-ablate-") as out:
         try:
             results = run_ablation(opts, out, xp, variants=names,
@@ -137,3 +158,31 @@ def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
     named = {labels.get(k, k): v for k, v in results.items()}
     t = table_ablation(named, metric=metric, title=f"Ablation ({steps} steps, {preset} preset, seed {seed})")
     click.echo(render(t, fmt))
+
+
+def _ablate_seeds(opts, out, xp, names, seeds, fmt):
+    """ablate --seeds N: mean +- std over the seeds, per variant and metric, and the verdicts."""
+    import json
+
+    from gatepose.ablation import run_seeded_ablation
+    from gatepose.seeds import format_seed_table, seed_table
+
+    t0 = time.perf_counter()
+    with _run_folder(out, "gatepose-ablate-") as out:
+        try:
+            per_variant, baselines = run_seeded_ablation(opts, out, xp, seeds, variants=names,
+                                                         log=lambda m: click.echo(m, err=True))
+        except KeyboardInterrupt:
+            sys.exit(130)
+    metrics = ("mpjpe", "n_mpjpe", "p_mpjpe")
+    # the baselines' rows carry no difference: they are not trained, their errors do not vary
+    rows = seed_table(per_variant, metrics, reference="gated") + seed_table(baselines, metrics, reference="")
+    if fmt == "json":
+        click.echo(json.dumps({"seeds": list(seeds), "steps": opts.steps, "rows": rows}, indent=2))
+        return
+    seeds = list(seeds)
+    click.echo(f"Ablation over {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), {opts.steps} steps each; "
+               f"errors in mm over all test frames (mean +- sample std over seeds). A difference is "
+               f"'beyond spread' when it exceeds twice its standard error, 2 sqrt(s1^2/n1 + s2^2/n2).")
+    click.echo(format_seed_table(rows, "markdown" if fmt == "markdown" else "text"))
+    click.echo(f"\n{len(seeds) * len(names)} runs in {(time.perf_counter() - t0) / 60:.1f} min", err=True)

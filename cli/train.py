@@ -10,6 +10,10 @@ import click
 from .common import device_option, pick_device
 
 
+# the names of gatepose.train.PRESETS (kept here so that --help does not import the package)
+PRESET_NAMES = ("paper", "small", "small-weak", "small-full")
+
+
 def train_options(command):
     """One click option per TrainOptions field (its default and help text stated there, once)."""
     from gatepose.train import TrainOptions
@@ -39,7 +43,10 @@ def train_options(command):
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue the run in this folder exactly where it stopped (other options come from its config, except --steps/--epochs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def train(device, out, resume, quiet, **options):
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
+              help="Start from a named option set (README: presets); options given explicitly override it.")
+@click.pass_context
+def train(ctx, device, out, resume, quiet, preset, **options):
     """Train PoseGate-Former weakly supervised: 2D poses in, no 3D labels paired with them.
 
     Each iteration runs --n-critic critic steps (WGAN-GP on KCS features, real 3D poses unpaired
@@ -48,12 +55,17 @@ def train(device, out, resume, quiet, **options):
     logged step), checkpoint.npz (atomic; Ctrl-C saves one) and best.npz (lowest validation
     N-MPJPE on frames held out of the training subjects).
 
+    --supervision full trains the same generator on the paired 3D poses instead (no camera net,
+    no critic): the supervised baseline to compare the weak model with.
+
     \b
     Examples:
       gatepose train --steps 200 --out runs/first              # built-in synthetic data
       gatepose train --resume runs/first --steps 400           # continues from step 200
       gatepose train --data h36m.npz --epochs 5 --out runs/h36m --device gpu
       gatepose train --attention vanilla --steps 1000 --out runs/vanilla
+      gatepose train --preset small-weak --data cmu.npz --steps 1500 --out runs/weak
+      gatepose train --preset small-full --data cmu.npz --steps 1500 --out runs/full   # the supervised baseline
       gatepose train --reference --steps 20 --out runs/plain    # the plain algorithm, no speed paths
     """
     from gatepose.runs import read_options
@@ -70,6 +82,12 @@ def train(device, out, resume, quiet, **options):
             opts.steps, opts.epochs = options["steps"], options["epochs"]
         run_dir = resume
     else:
+        if preset is not None:
+            from gatepose.train import PRESETS
+
+            for k, v in PRESETS[preset].items():
+                if ctx.get_parameter_source(k) is click.core.ParameterSource.DEFAULT:
+                    options[k] = v
         opts = TrainOptions(**options)
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work

@@ -1,4 +1,5 @@
-"""The paper's ablation (Table 3): the four attention variants under one seed, data and budget."""
+"""The paper's ablation (Table 3): the four attention variants under one data set and budget, with one
+seed or several (``run_seeded_ablation``: mean and spread per variant, gatepose.seeds)."""
 from __future__ import annotations
 
 import dataclasses
@@ -30,3 +31,20 @@ def run_ablation(opts: TrainOptions, out_dir, xp, variants=ATTENTION_VARIANTS, p
         if not baselines:
             baselines = {k: v for k, v in res.items() if k != "model"}
     return {**results, **baselines}
+
+
+def run_seeded_ablation(opts: TrainOptions, out_dir, xp, seeds, variants=ATTENTION_VARIANTS,
+                        progress: bool = True, max_frames: int | None = None, log=print) -> tuple[dict, dict]:
+    """Every variant trained once per seed, into ``out_dir/seed<S>/<variant>`` (resuming any that
+    exist). Returns (variant -> [{metric: all-frames error}, one per seed], baselines name -> the
+    same for 'mean pose' and 'zero depth', from the first seed)."""
+    per_variant: dict = {v: [] for v in variants}
+    baselines: dict = {}
+    for seed in seeds:
+        res = run_ablation(dataclasses.replace(opts, seed=int(seed)), Path(out_dir) / f"seed{seed}", xp,
+                           variants=variants, progress=progress, max_frames=max_frames, log=log)
+        for v in variants:
+            per_variant[v].append(dict(res[v].all_frames))
+        if not baselines:
+            baselines = {k: [dict(res[k].all_frames)] for k in ("mean pose", "zero depth")}
+    return per_variant, baselines

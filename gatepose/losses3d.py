@@ -148,3 +148,27 @@ def consistency_loss_backward(dL, cache: ConsistencyCache):
     dY[..., :2] += normalize_2d_backward(dW2, cache.norm)
     # Y = X1 R^T, so dX1 = dY R
     return dY @ cache.R, grads
+
+
+# -- whole steps: the generator's forward, the loss, both backwards ---------------------------------
+def supervised_step(gen: dict, gcfg, W, X_gt):
+    """W: (B, J, 2) normalised 2D poses, X_gt: (B, J, 3) their normalised 3D poses -> (L_sup 0-d,
+    generator gradients of L_sup), means over the batch. ``train --supervision full``."""
+    X, gcache = generator_forward(gen, W, gcfg)
+    L, cache = supervised_loss(X, X_gt)
+    _, grads = generator_backward(supervised_loss_backward(1.0, cache), gcache)
+    return L, grads
+
+
+def consistency_step(gen: dict, gcfg, W, R, weight: float = 1.0):
+    """W: (B, J, 2), R: (B, 3, 3) -> (L_geo 0-d, generator gradients of weight * L_geo through both
+    lifts). The first lift is run here again (with a cache) rather than shared with the
+    adversarial step's: the generator is the small part of a weak step, and the two losses stay
+    separate functions."""
+    X1, gcache = generator_forward(gen, W, gcfg)
+    L, cache = consistency_loss(gen, gcfg, X1, R)
+    dX1, grads = consistency_loss_backward(weight, cache)
+    _, grads1 = generator_backward(dX1, gcache)
+    for k, g in grads1.items():
+        grads[k] = grads[k] + g
+    return L, grads

@@ -121,6 +121,8 @@ def state_arrays(trainer) -> dict:
               **with_prefix(trainer.critic, "critic/")}
     arrays.update(with_prefix(trainer.opt_g.state_arrays(), "opt_g/"))
     arrays.update(with_prefix(trainer.opt_d.state_arrays(), "opt_d/"))
+    if trainer.ema is not None:
+        arrays.update(with_prefix(trainer.ema, "ema/"))
     return arrays
 
 
@@ -129,7 +131,8 @@ def save_state(run_dir: Path, trainer, extra_meta: dict) -> None:
     arrays = state_arrays(trainer)
     meta = {"step": trainer.step, "opt_g_t": trainer.opt_g.t, "opt_d_t": trainer.opt_d.t,
             "sampler_2d": trainer.s2d.state(), "sampler_3d": trainer.s3d.state(),
-            "rng_eps": trainer.rng_eps.bit_generator.state, **extra_meta}
+            "rng_eps": trainer.rng_eps.bit_generator.state, "rng_aug": trainer.rng_aug.bit_generator.state,
+            **extra_meta}
     save_checkpoint(run_dir / CHECKPOINT, arrays, meta)
 
 
@@ -163,13 +166,33 @@ def restore(trainer, arrays: dict, meta: dict) -> None:
     trainer.s2d.load_state(meta["sampler_2d"])
     trainer.s3d.load_state(meta["sampler_3d"])
     trainer.rng_eps.bit_generator.state = meta["rng_eps"]
+    if "rng_aug" in meta:
+        trainer.rng_aug.bit_generator.state = meta["rng_aug"]
+    if trainer.ema is not None:
+        saved = split_prefix(arrays, "ema/")
+        for k in trainer.ema:
+            trainer.ema[k][...] = xp.asarray(saved[k]) if k in saved else trainer.gen[k]
     trainer.step = int(meta["step"])
 
 
 def save_best(run_dir: Path, trainer, meta: dict) -> None:
-    """best.npz: the generator and camera only (what evaluation and prediction need)."""
-    save_checkpoint(run_dir / BEST, {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
+    """best.npz: the generator (its moving average with --ema) and camera only (what evaluation and
+    prediction need)."""
+    save_checkpoint(run_dir / BEST, {**with_prefix(trainer.eval_gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
                     meta)
+
+
+def logged_minutes(run_dir) -> float:
+    """The wall-clock minutes of the last metrics.jsonl row that has them (0 if none)."""
+    path = Path(run_dir) / METRICS
+    minutes = 0.0
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                minutes = float(json.loads(line).get("minutes", minutes))
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                continue
+    return minutes
 
 
 def truncate_metrics(path: Path, step: int) -> None:

@@ -36,7 +36,10 @@ from .errors import GateposeError, TrainingDiverged
 from .fast.critic_step import stacked_critic_loss
 from .fast.fused import generator_inference
 from .fast.parallel import sharded
+from .data.augment import estimate_elevation, mirror
+from .data.skeleton import get_skeleton
 from .losses import critic_loss, generator_loss
+from .losses3d import consistency_rotations, consistency_step, supervised_step
 from .nn.camera import CameraConfig, init_camera
 from .nn.critic import CriticConfig, init_critic
 from .nn.generator import GeneratorConfig, generator_forward, init_generator
@@ -54,6 +57,12 @@ PRESETS = {
     "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                   n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
 }
+# "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
+# generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
+# three times the steps in the same minutes) and geometric self-consistency (a departure).
+PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 1.0}
+# "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
+PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
 
 
 def option(default, help: str = "", flag: str | None = None, type=None, choices=None, path: bool = False,
@@ -93,6 +102,12 @@ class TrainOptions:
     camera_width: int = option(1000, "Camera net width.")
     critic_pose_width: int = option(100, "Critic pose-path width.")
     critic_kcs_width: int = option(1000, "Critic KCS-path width.")
+    # departures from the paper, each off in the "paper" preset (README: Departures)
+    supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
+    w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
+    aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
+    aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
+    ema: float = option(0.0, "Decay of an exponential moving average of the generator's weights that validation, best.npz and evaluation use (e.g. 0.99; 0 = off).")
     synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
     synth_seed: int = option(0, "Seed of the synthetic data.")
     # bookkeeping
@@ -133,6 +148,12 @@ class TrainOptions:
             bad("betas", f"each must be in [0, 1), got {self.betas}")
         if self.lam < 0:
             bad("lam", f"must be non-negative, got {self.lam}")
+        if self.supervision not in ("weak", "full"):
+            bad("supervision", f"expected weak or full, got {self.supervision!r}")
+        if not (self.w_geo >= 0 and math.isfinite(self.w_geo)):
+            bad("w_geo", f"must be a non-negative number, got {self.w_geo}")
+        if not 0 <= self.ema < 1:
+            bad("ema", f"must be in [0, 1), got {self.ema}")
         for name in ("data", "real_poses"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
@@ -174,42 +195,98 @@ def _grad_norm(grads: dict):
 
 class Trainer:
     """Holds the three models, two optimisers and the samplers; one :meth:`iteration` is one
-    generator step preceded by ``n_critic`` critic steps."""
+    generator step preceded by ``n_critic`` critic steps. With ``supervision="full"`` it holds the
+    generator alone, and an iteration is one step on the paired 3D poses (``losses3d``)."""
 
     def __init__(self, opts: TrainOptions, data: TrainData, xp, dtype=np.float32):
         self.opts, self.data, self.xp, self.dtype = opts, data, xp, dtype
         self.gcfg, self.ccfg, self.dcfg = model_configs(opts, data.skeleton)
         rng = np.random.default_rng(opts.seed)
         self.gen = init_generator(self.gcfg, rng, xp, dtype)
-        self.cam = init_camera(self.ccfg, rng, xp, dtype)
-        self.critic = init_critic(self.dcfg, rng, xp, dtype)
+        self.full = opts.supervision == "full"
+        # full supervision: no camera net and no critic (empty parameter sets)
+        self.cam = {} if self.full else init_camera(self.ccfg, rng, xp, dtype)
+        self.critic = {} if self.full else init_critic(self.dcfg, rng, xp, dtype)
         # The adversarial model's optimiser sees generator and camera as one flat dict (same arrays).
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         self.opt_g = Adam(self.adv, lr=opts.lr, betas=opts.betas)
         self.opt_d = Adam(self.critic, lr=opts.lr, betas=opts.betas)
         W = to_device(xp, data.W_train, dtype)
         X = to_device(xp, data.X_real, dtype)
+        if self.full:  # pairs: one sampler over (N, J, 2 + 3) rows, so a 2D pose keeps its 3D pose
+            W = xp.concatenate([W, to_device(xp, data.X_train, dtype)], axis=2)
         self.s2d = Sampler(W, opts.batch_size, opts.seed + 1)
         self.s3d = Sampler(X, opts.batch_size, opts.seed + 2)
         self.rng_eps = np.random.default_rng(opts.seed + 3)
+        self.rng_aug = np.random.default_rng(opts.seed + 4)   # augmentations, self-consistency rotations
+        self.flip = get_skeleton(data.skeleton).flip_permutation
+        # the data's camera elevation, from the unpaired real poses (augment.estimate_elevation)
+        self.elevation = estimate_elevation(data.X_real, get_skeleton(data.skeleton)) \
+            if (opts.w_geo or opts.aug_real) else (0.0, 0.0)
+        self.ema = {k: v.copy() for k, v in self.gen.items()} if opts.ema else None
         self.step = 0
         self.shards = 1 if opts.reference else opts.shards or (1 if is_gpu(xp) else 2)
 
     # one generator step preceded by n_critic critic steps --------------------------------------
     def iteration(self, want_stats: bool = False) -> dict:
+        losses = self._full_iteration(want_stats) if self.full else self._weak_iteration(want_stats)
+        if self.ema is not None:   # ema <- d ema + (1 - d) gen
+            d = self.opts.ema
+            for k, p in self.gen.items():
+                self.ema[k] *= d
+                self.ema[k] += (1.0 - d) * p
+        return losses
+
+    def _full_iteration(self, want_stats: bool) -> dict:
+        """One step of the generator alone on a batch of paired (2D, 3D) poses."""
+        xp = self.xp
+        WX = self.s2d.next()
+        W, X = WX[..., :2], WX[..., 2:]
+        if self.opts.aug_flip_2d:
+            mask = self.rng_aug.random(W.shape[0]) < 0.5
+            W, X = mirror(W, self.flip, mask), mirror(X, self.flip, mask)
+        L_sup, grads = self.batch_mean(self.supervised_loss, self.supervised_loss, xp.ascontiguousarray(W),
+                                       xp.ascontiguousarray(X))
+        self.opt_g.step(self.adv, with_prefix(grads, "gen/"))
+        self.step += 1
+        losses = {"loss_sup": L_sup}
+        if want_stats:
+            losses["grad_norm_gen"] = _grad_norm(grads)
+        return losses
+
+    def supervised_loss(self, W, X):
+        return supervised_step(self.gen, self.gcfg, W, X)
+
+    def _real_poses(self):
+        X = self.s3d.next()
+        if self.opts.aug_real:
+            B = X.shape[0]
+            X = mirror(X, self.flip, self.rng_aug.random(B) < 0.5)
+            # a turn about the body's vertical axis as the data's cameras see it (elevation undone, redone)
+            R = consistency_rotations(self.rng_aug, B, self.xp, self.dtype, self.elevation[0], 0.0)
+            X = X @ R.transpose(0, 2, 1)
+        return X
+
+    def _weak_iteration(self, want_stats: bool) -> dict:
         xp, opts, B = self.xp, self.opts, self.opts.batch_size
         # All interpolation weights of this iteration in one upload.
         eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
         # The generator is frozen during the critic steps, so all their fakes come from one pass.
-        X_fakes = self.fakes(xp.concatenate([self.s2d.next() for _ in range(opts.n_critic)]))
+        X_fakes = self.fakes(xp.concatenate([self._inputs() for _ in range(opts.n_critic)]))
         for k in range(opts.n_critic):
-            X_real, X_fake = self.s3d.next(), X_fakes[k * B:(k + 1) * B]
+            X_real, X_fake = self._real_poses(), X_fakes[k * B:(k + 1) * B]
             L_D, grads_d, info_d = self.batch_mean(self.critic_loss, self.stacked_critic_loss,
                                                    X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
-        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, self.generator_loss,
-                                                                      self.s2d.next())
+        W = self._inputs()
+        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, self.generator_loss, W)
+        if opts.w_geo:
+            # geometric self-consistency (a departure, losses3d): its gradients join the generator's
+            R = consistency_rotations(self.rng_aug, B, xp, self.dtype, *self.elevation)
+            L_geo, grads_geo = self.batch_mean(self.consistency_loss, self.consistency_loss, W, R)
+            for k, g in grads_geo.items():
+                grads_gen[k] += g
         grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
         self.opt_g.step(self.adv, grads_g)
         self.step += 1
@@ -217,6 +294,8 @@ class Trainer:
         losses = {"loss_d": L_D, "wasserstein": info_d["wasserstein"], "penalty": info_d["penalty"],
                   "critic_input_grad_norm": info_d["grad_norm"], "loss_adv": L_adv,
                   "loss_rep": L_rep, "loss_cam": L_cam}
+        if opts.w_geo:
+            losses["loss_geo"] = L_geo
         if want_stats:
             losses.update(grad_norm_critic=_grad_norm(grads_d), grad_norm_gen=_grad_norm(grads_gen),
                           grad_norm_cam=_grad_norm(grads_cam))
@@ -233,6 +312,21 @@ class Trainer:
         o = self.opts
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
                               o.w_adv, o.w_rep, o.w_cam)
+
+    def consistency_loss(self, W, R):
+        return consistency_step(self.gen, self.gcfg, W, R, self.opts.w_geo)
+
+    def _inputs(self):
+        """The next batch of 2D inputs, half of them mirrored with --aug-flip-2d."""
+        W = self.s2d.next()
+        if self.opts.aug_flip_2d:
+            W = mirror(W, self.flip, self.rng_aug.random(W.shape[0]) < 0.5)
+        return W
+
+    @property
+    def eval_gen(self) -> dict:
+        """The generator that validation, best.npz and evaluation use: the moving average with --ema."""
+        return self.ema if self.ema is not None else self.gen
 
     # the two doors to the speed machinery (gatepose/fast/) ---------------------------------------
     def fakes(self, W):
@@ -262,7 +356,7 @@ class Trainer:
     # validation ---------------------------------------------------------------------------------
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D (N, J, 2) host -> normalised 3D (N, J, 3) host, in batches."""
-        return predict_poses(self.gen, self.gcfg, W_host, self.xp, self.dtype, batch, reference=self.opts.reference)
+        return predict_poses(self.eval_gen, self.gcfg, W_host, self.xp, self.dtype, batch, reference=self.opts.reference)
 
     def validate(self) -> dict:
         from .metrics import mpjpe, n_mpjpe
@@ -339,6 +433,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     metrics_f = open(run_dir / runs.METRICS, "a")
     row: dict = {}
     t_last, steps_since = time.perf_counter(), 0
+    # wall-clock minutes of training so far (a resumed run goes on from its last logged row)
+    t_start, minutes_before = t_last, (runs.logged_minutes(run_dir) if resume else 0.0)
     # Ctrl-C is turned into a flag so the step in flight finishes and the checkpoint is consistent.
     interrupted = {"flag": False}
 
@@ -360,6 +456,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
                 now = time.perf_counter()
                 row = {"step": step, **{k: float(v) for k, v in losses.items()}}
                 row["poses_per_s"] = steps_since * opts.batch_size / max(now - t_last, 1e-9)
+                row["minutes"] = minutes_before + (now - t_start) / 60.0
                 t_last, steps_since = now, 0
                 _finite_or_raise(row, step, run_dir)
                 if step % opts.eval_every == 0 or step == n_total:

@@ -60,9 +60,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
     from gatepose import train as train_mod
 
-    monkeypatch.setitem(train_mod.PRESETS, "small", dict(
-        d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16, critic_pose_width=8,
-        critic_kcs_width=16, batch_size=32, synth_subjects=4, val_frames=64, eval_every=1, log_every=1))
+    tiny = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16, critic_pose_width=8,
+                critic_kcs_width=16, batch_size=32, synth_subjects=4, val_frames=64, eval_every=1, log_every=1)
+    monkeypatch.setitem(train_mod.PRESETS, "small", tiny)
+    monkeypatch.setitem(train_mod.PRESETS, "small-weak", {**tiny, "w_geo": 1.0})
     r = CliRunner().invoke(cli, ["ablate", "--steps", "2", "--format", "markdown", "--device", "cpu",
                                  "--out", str(tmp_path / "abl")])
     assert r.exit_code == 0, r.output
@@ -71,4 +72,23 @@ def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
     assert "| Avg." in r.output
     r = CliRunner().invoke(cli, ["demo", "--steps", "2", "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    assert "zero depth" in r.output and "mean pose" in r.output
+    assert "zero depth" in r.output and "mean pose" in r.output and "fully supervised" in r.output
+    r = CliRunner().invoke(cli, ["ablate", "--steps", "2", "--seeds", "2", "--variants", "gated,vanilla",
+                                 "--device", "cpu", "--out", str(tmp_path / "abl2")])
+    assert r.exit_code == 0, r.output
+    assert "gated" in r.output and "+-" in r.output and "spread" in r.output
+    assert (tmp_path / "abl2" / "seed1" / "vanilla" / "best.npz").is_file()
+
+
+def test_train_preset_and_explicit_options(tmp_path, monkeypatch):
+    from gatepose import train as train_mod
+
+    monkeypatch.setitem(train_mod.PRESETS, "small-full", dict(
+        d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, batch_size=32, synth_subjects=4,
+        val_frames=64, supervision="full", lr=1e-3))
+    run = tmp_path / "full"
+    r = CliRunner().invoke(cli, ["train", "--preset", "small-full", "--lr", "2e-3", "--steps", "2",
+                                 "--device", "cpu", "--quiet", "--out", str(run)])
+    assert r.exit_code == 0, r.output
+    opts = json.loads((run / "config.json").read_text())["options"]
+    assert opts["supervision"] == "full" and opts["d_model"] == 16 and opts["lr"] == 2e-3

@@ -163,3 +163,28 @@ def test_estimate_elevation_recovers_a_pitch(seed, e):
     Y = rotate(Y, pitch_matrices(np.full(40, e), np, np.float64))
     mean, std = estimate_elevation(Y, sk)
     assert abs(mean - e) < 0.05 and std < 0.1
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=seeds, B=st.integers(1, 2), J=st.integers(3, 5), d_k=st.just(2))
+def test_whole_steps_gradients(seed, B, J, d_k):
+    assert_pass(run_check("supervised_step", seed=seed, B=B, J=J, h=2, d_k=d_k))
+    assert_pass(run_check("consistency_step", seed=seed, B=B, J=J, h=2, d_k=d_k))
+
+
+def test_whole_step_check_catches_a_missing_first_lift():
+    """consistency_step without the first lift's backward (the target treated as a constant) fails."""
+    from gatepose.gradcheck.checker import check_scalar_gradient
+    from gatepose.gradcheck.generator import perturbed_params
+    from gatepose.nn.generator import GeneratorConfig, generator_forward
+
+    rng = np.random.default_rng(1)
+    cfg = GeneratorConfig(n_joints=4, d_model=4, n_heads=2, n_layers=1, d_ff=8, gate_hidden=5)
+    p = perturbed_params(cfg, np, rng)
+    W = rng.standard_normal((2, 4, 2))
+    R = L3.consistency_rotations(rng, 2, np, np.float64, 0.2, 0.3)
+    X1, _ = generator_forward(p, W, cfg)
+    _, grads_second_only = L3.consistency_loss_backward(1.0, L3.consistency_loss(p, cfg, X1, R)[1])
+    res = check_scalar_gradient(lambda q: float(L3.consistency_step(q, cfg, W, R)[0]), grads_second_only, p,
+                                wrt=["embed.E", "layers.0.ffn.W1"])
+    assert max(r.max_rel_error for r in res) > 1e-3

@@ -26,6 +26,7 @@ class TrainData:
     scale_3d: float            # mean Frobenius norm of the centred training 3D poses, mm
     source: str
     mean_pose: np.ndarray      # (J, 3) mean normalised real pose (the "mean pose" baseline)
+    X_train: np.ndarray | None = None  # (N, J, 3) normalised 3D poses paired with W_train (full supervision only)
 
 
 def load_source(data: str | None, synth_subjects: int = 8, synth_seed: int = 0):
@@ -49,6 +50,8 @@ def prepare_data(opts) -> TrainData:
     inputs and the critic's real poses: model selection never looks at the test subjects.
     """
     ds, source = load_source(opts.data, opts.synth_subjects, opts.synth_seed)
+    if getattr(opts, "supervision", "weak") == "full" and ds.poses_3d is None:
+        raise GateposeError(f"{source}: has no 3D poses; --supervision full needs the paired 3D poses")
     if ds.poses_3d is None and opts.real_poses is None:
         raise GateposeError(f"{source}: has no 3D poses; pass --real-poses ARCHIVE for the critic")
     train = ds.subset(ds.split == "train") if ds.split is not None else ds
@@ -81,4 +84,5 @@ def prepare_data(opts) -> TrainData:
         X_real = X_tr
     return TrainData(ds.skeleton, W_train.astype(np.float32), X_real.astype(np.float32),
                      W_val.astype(np.float32), X_val_mm.astype(np.float32), scale_3d, source,
-                     X_real.mean(axis=0).astype(np.float32))
+                     X_real.mean(axis=0).astype(np.float32),
+                     None if X_tr is None else X_tr.astype(np.float32))

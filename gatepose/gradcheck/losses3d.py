@@ -62,3 +62,34 @@ def _consistency(xp, rng, B, J, h, d_k, L, attention):
     # head.b and ln_f.beta shift every joint of X2 alike, which the root-relative loss cancels:
     # their gradient is exactly zero, and a relative error of finite-difference noise means nothing
     return fwd, bwd, inputs, ["X1"] + [k for k in names if k not in ("head.b", "ln_f.beta")]
+
+
+def _whole_step(xp, rng, B, J, h, d_k, which):
+    """A whole step's generator gradients against central differences of its loss (both lifts for
+    the self-consistency step)."""
+    from .checker import check_scalar_gradient
+
+    d = h * d_k
+    cfg = GeneratorConfig(n_joints=J, d_model=d, n_heads=h, n_layers=1, d_ff=2 * d, gate_hidden=5)
+    params = perturbed_params(cfg, xp, rng)
+    W = _randn(xp, rng, B, J, 2)
+    if which == "supervised":
+        X_gt = _randn(xp, rng, B, J, 3)
+        step = lambda p: L3.supervised_step(p, cfg, W, X_gt)   # noqa: E731
+    else:
+        R = L3.consistency_rotations(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
+        step = lambda p: L3.consistency_step(p, cfg, W, R)     # noqa: E731
+    _, grads = step(params)
+    # both losses are root-relative: head.b and ln_f.beta (a shift of every joint) have zero gradient
+    wrt = [k for k in params if k not in ("head.b", "ln_f.beta")]
+    return check_scalar_gradient(lambda p: float(step(p)[0]), grads, params, wrt=wrt, seed=int(rng.integers(1 << 30)))
+
+
+@register_check("supervised_step", B=3, J=4, h=2, d_k=2)
+def _supervised_step(xp, rng, B, J, h, d_k):
+    return _whole_step(xp, rng, B, J, h, d_k, "supervised")
+
+
+@register_check("consistency_step", B=2, J=4, h=2, d_k=2)
+def _consistency_step(xp, rng, B, J, h, d_k):
+    return _whole_step(xp, rng, B, J, h, d_k, "consistency")
