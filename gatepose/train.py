@@ -60,7 +60,7 @@ PRESETS = {
 # "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
 # generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
 # three times the steps in the same minutes) and geometric self-consistency (a departure).
-PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 1.0}
+PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0}
 # "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
 
