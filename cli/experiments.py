@@ -42,11 +42,13 @@ def _opts(preset: str, **overrides):
               help="Also train the same model with full supervision (paired 3D poses) and print it beside the weak one.")
 @device_option
 def demo(steps, preset, out, seed, fmt, supervised, device):
-    """Synthetic data, a small PoseGate-Former trained weakly supervised, and its error table.
+    """Synthetic data, a small PoseGate-Former trained weakly supervised, and its error table
+    beside the same model trained with full supervision.
 
     Generates the built-in synthetic motion dataset (8 subjects, 10 actions, 4 cameras; the last
-    two subjects held out), trains for --steps generator steps with a progress bar (about five
-    minutes on a 2-core CPU with the defaults), and prints per-action errors on the held-out
+    two subjects held out), trains for --steps generator steps with a progress bar, weakly
+    supervised (--preset) and then, unless --no-supervised, the same model on the paired 3D poses
+    (--supervision full, the same steps), and prints per-action errors of both on the held-out
     subjects next to two trivial baselines on the same frames: the mean training pose, and the
     input 2D pose lifted with zero depth.
 
