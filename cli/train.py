@@ -12,7 +12,7 @@ from .common import device_option, pick_device
 
 def train_options(command):
     """One click option per TrainOptions field (its default and help text stated there, once)."""
-    from gatepose.train import TrainOptions
+    from gatepose.options import TrainOptions
 
     for f in reversed(dataclasses.fields(TrainOptions)):
         m = f.metadata
@@ -57,7 +57,7 @@ def train(device, out, resume, quiet, **options):
       gatepose train --reference --steps 20 --out runs/plain    # the plain algorithm, no speed paths
     """
     from gatepose.runs import read_options
-    from gatepose.train import TrainOptions, train as run_training
+    from gatepose.train import TrainOptions, train as run_training  # noqa: F401
 
     if (out is None) == (resume is None):
         raise click.UsageError("give exactly one of --out RUN_DIR (a new run) or --resume RUN_DIR")

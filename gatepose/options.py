@@ -1,0 +1,119 @@
+"""Every option of a training run, declared once: ``TrainOptions``' fields carry their default and
+help text, ``gatepose train``'s click options are generated from them (cli/train.py), and the
+whole dataclass lands in the run's ``config.json``. A new option is one line here (plus the code
+that reads it)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import GateposeError
+from .ops.attention import VARIANTS as ATTENTION_VARIANTS
+
+# Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
+# trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
+PRESETS = {
+    "paper": {},
+    # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
+    # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
+    "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
+                  n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
+}
+
+
+def option(default, help: str = "", flag: str | None = None, type=None, choices=None, path: bool = False,
+           cli: bool = True):
+    """A TrainOptions field: its default and help text stated once; ``gatepose train``'s click
+    option is generated from it (``flag`` overrides the --name derived from the field's name)."""
+    return field(default=default, metadata=dict(help=help, flag=flag, type=type, choices=choices,
+                                                path=path, cli=cli))
+
+
+@dataclass
+class TrainOptions:
+    """Every option of a run; all of it lands in ``config.json``. One line per option: the CLI's
+    ``gatepose train`` options are generated from these fields (cli/train.py)."""
+
+    data: str | None = option(None, "Dataset archive (gatepose data synth / import-*). Default: the built-in synthetic data.", path=True)
+    real_poses: str | None = option(None, "Archive whose 3D poses the critic sees as real. Default: the training subjects' own, shuffled independently.", path=True)
+    attention: str = option("gated", "Attention variant (the paper's Table 3).", choices=ATTENTION_VARIANTS)
+    steps: int | None = option(None, "Generator steps in total (default 2000). A resumed run continues up to this.", type=int)
+    epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
+    batch_size: int = option(256, "Poses per batch (both models).")
+    lr: float = option(1e-4, "Adam learning rate (both models).")
+    lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
+    betas: tuple = option((0.5, 0.9), "Adam's betas.", cli=False)
+    n_critic: int = option(5, "Critic steps per generator step.")
+    lam: float = option(10.0, "Gradient-penalty weight lambda.")
+    w_adv: float = option(1.0, "Weight of the adversarial loss.")
+    w_rep: float = option(1.0, "Weight of the reprojection loss.")
+    w_cam: float = option(1.0, "Weight of the camera loss.")
+    seed: int = option(0, "Seed of the initial weights and of every draw of the training.")
+    # model sizes (SPEC section 1 defaults)
+    d_model: int = option(256, "Model width d.")
+    n_heads: int = option(8, "Attention heads h.", flag="--heads")
+    n_layers: int = option(4, "Encoder layers L.", flag="--layers")
+    d_ff: int = option(512, "Feed-forward width.")
+    gate_hidden: int = option(100, "Hidden width of the gate paths.")
+    camera_width: int = option(1000, "Camera net width.")
+    critic_pose_width: int = option(100, "Critic pose-path width.")
+    critic_kcs_width: int = option(1000, "Critic KCS-path width.")
+    synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
+    synth_seed: int = option(0, "Seed of the synthetic data.")
+    # bookkeeping
+    log_every: int = option(10, "A metrics.jsonl line every N steps.")
+    eval_every: int = option(100, "Validation (and best.npz) every N steps.")
+    checkpoint_every: int = option(100, "checkpoint.npz every N steps.")
+    val_frames: int = option(2048, "Frames held out of the training subjects for validation.", cli=False)
+    shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
+    reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
+
+    def validate(self) -> None:
+        """Raise a GateposeError naming the first bad option, before any work starts."""
+        def bad(opt, msg):
+            raise GateposeError(f"--{opt.replace('_', '-')}: {msg}")
+
+        if self.attention not in ATTENTION_VARIANTS:
+            bad("attention", f"expected one of {', '.join(ATTENTION_VARIANTS)}, got {self.attention!r}")
+        if self.steps is not None and self.epochs is not None:
+            bad("steps", "give --steps or --epochs, not both")
+        if self.steps is not None and self.steps < 1:
+            bad("steps", f"must be at least 1, got {self.steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            bad("epochs", f"must be positive, got {self.epochs}")
+        for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
+                     "camera_width", "critic_pose_width", "critic_kcs_width", "log_every",
+                     "eval_every", "checkpoint_every", "synth_subjects"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.shards is not None and self.shards < 1:
+            bad("shards", f"must be at least 1, got {self.shards}")
+        if self.d_model % self.n_heads:
+            bad("d_model", f"{self.d_model} is not divisible by --n-heads {self.n_heads}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            bad("lr_schedule", f"expected constant or cosine, got {self.lr_schedule!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            bad("lr", f"must be a positive number, got {self.lr}")
+        if not all(0 <= b < 1 for b in self.betas):
+            bad("betas", f"each must be in [0, 1), got {self.betas}")
+        if self.lam < 0:
+            bad("lam", f"must be non-negative, got {self.lam}")
+        for name in ("data", "real_poses"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                bad(name, f"no such file: {path}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainOptions":
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
