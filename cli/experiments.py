@@ -67,10 +67,7 @@ def demo(steps, preset, out, seed, fmt, device):
     with _run_folder(out, "gatepose-demo-") as out:
         t0 = time.perf_counter()
         click.echo(f"training PoseGate-Former ({preset} preset, {steps} steps) on synthetic data...", err=True)
-        try:
-            train(opts, out, xp, progress=True)
-        except KeyboardInterrupt:
-            sys.exit(130)
+        train(opts, out, xp, progress=True)
         run = load_run(out, xp)
         ds, split, source = test_frames(run, None)
         res = evaluate_run(run, ds, xp)
@@ -127,11 +124,7 @@ def ablate(steps, data, preset, variants, out, seed, metric, fmt, device):
     opts = _opts(preset, steps=steps, seed=seed, data=data)
     xp = pick_device(device)
     with _run_folder(out, "gatepose-ablate-") as out:
-        try:
-            results = run_ablation(opts, out, xp, variants=names,
-                                   log=lambda m: click.echo(m, err=True))
-        except KeyboardInterrupt:
-            sys.exit(130)
+        results = run_ablation(opts, out, xp, variants=names, log=lambda m: click.echo(m, err=True))
     labels = {"gated": "PoseGate-Former", "vanilla": "Vanilla", "fixed": "Fix-attn",
               "scalar-gate": "Fix-bias"}
     named = {labels.get(k, k): v for k, v in results.items()}

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
-from .common import device_option, pick_device
+from gatepose.backend import resolve_device
+
+from .common import device_option
 
 
 @click.command()
@@ -47,10 +49,14 @@ def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_th
     from gatepose.lift import lift, output_format, read_poses_2d, write_poses_3d
     from gatepose.runs import load_run
 
+    from gatepose.files import check_output_file
+
+    check_output_file(out_path, [input_path])
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
-    xp = pick_device(device)
+    xp, device_desc = resolve_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
+    click.echo(f"device: {device_desc}", err=True)  # only once the inputs are known to be good
     if inp.note:
         where = " (each listed in the output's 'low_confidence')" if fmt == "json" else ""
         click.echo(f"warning: {inp.note}{where}", err=True)

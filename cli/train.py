@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import click
 
@@ -62,10 +60,7 @@ def train(device, out, resume, quiet, **options):
     if (out is None) == (resume is None):
         raise click.UsageError("give exactly one of --out RUN_DIR (a new run) or --resume RUN_DIR")
     if resume is not None:
-        cfg_path = Path(resume) / "config.json"
-        if not cfg_path.is_file():
-            raise click.BadParameter(f"{resume}: not a run folder (no config.json)", param_hint="--resume")
-        opts = TrainOptions.from_dict(read_options(resume))
+        opts = TrainOptions.from_dict(read_options(resume), f"{resume}/config.json")
         if options["steps"] is not None or options["epochs"] is not None:
             opts.steps, opts.epochs = options["steps"], options["epochs"]
         run_dir = resume
@@ -74,10 +69,7 @@ def train(device, out, resume, quiet, **options):
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work
     xp = pick_device(device)
-    try:
-        row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet)
     if row:
         keys = ("step", "loss_rep", "loss_cam", "wasserstein", "val_mpjpe", "val_n_mpjpe")
         click.echo("finished: " + "  ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"

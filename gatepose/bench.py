@@ -123,6 +123,9 @@ def _time(fn, xp, repeat: int, warmup: int = 1) -> list[float]:
 # smaller product runs faster on a given machine. The rate used is the larger of the medians, so
 # utilisation is measured against the best this machine showed, not against a slow size.
 MATMUL_SIZES = (1024, 2048)
+# The two rounds of the matmul rate (before and after the model timings) may differ by this
+# fraction before a run is called noisy (the machine's load changed while it ran).
+NOISE_TOLERANCE = 0.10
 
 
 def matmul_samples(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> dict:
@@ -175,9 +178,11 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
 
     ``sizes`` overrides TrainOptions' model sizes (d_model, d_ff, camera_width, ...; default: SPEC
     section 1). Order: the matmul rate, then training (so the reported training peak memory is
-    training's own), then inference, then the matmul rate again: the machine may be shared, and
-    the rate used is the median over both rounds of the larger size's samples (see MATMUL_SIZES).
-    Times are medians of repeated runs.
+    training's own), then inference, then the matmul rate again. The machine may be shared, so the
+    rate used is the higher of the two rounds (each round: the best per-size median, see
+    MATMUL_SIZES), and the run is flagged ``noisy`` when the rounds differ by more than
+    NOISE_TOLERANCE or when a model timing beat the measured rate; a utilisation is never reported
+    above 1. Times are medians of repeated runs.
     """
     from .train import Trainer, TrainOptions
 
@@ -200,13 +205,18 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     t_one = float(np.median(_time(lambda: generator_inference(trainer.gen, W1, gcfg), xp,
                                   latency_repeat, 5)))
 
-    for n, v in matmul_samples(xp, matmul_sizes).items():
-        samples[n] += v
-    rates = {n: float(np.median(v)) for n, v in samples.items()}
-    rate = max(rates.values())
+    after = matmul_samples(xp, matmul_sizes)
+    rates = {n: max(float(np.median(samples[n])), float(np.median(after[n]))) for n in samples}
+    before_rate = max(float(np.median(v)) for v in samples.values())
+    after_rate = max(float(np.median(v)) for v in after.values())
+    rate = max(before_rate, after_rate)
     f_inf = generator_flops(gcfg, infer_batch)
     f_train = training_iteration_flops(gcfg, trainer.ccfg, trainer.dcfg, batch, n_critic)
+    u_inf, u_train = f_inf / t_inf / rate, f_train / t_train / rate
+    noisy = abs(before_rate - after_rate) > NOISE_TOLERANCE * rate or max(u_inf, u_train) > 1.0
     return {
+        "noisy": bool(noisy),
+        "matmul_flops_per_s_before_after": [before_rate, after_rate],
         "device": "gpu" if is_gpu(xp) else "cpu",
         "config": {"generator": gcfg.to_dict(), "camera": trainer.ccfg.to_dict(),
                    "critic": {k: v for k, v in trainer.dcfg.to_dict().items() if k != "incidence"},
@@ -214,10 +224,10 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
         "matmul_flops_per_s": rate,
         "matmul_flops_per_s_by_size": {str(n): r for n, r in rates.items()},
         "inference": {"poses_per_s": infer_batch / t_inf, "seconds_per_batch": t_inf,
-                      "flops": f_inf, "flops_per_s": f_inf / t_inf, "utilisation": f_inf / t_inf / rate},
+                      "flops": f_inf, "flops_per_s": f_inf / t_inf, "utilisation": min(u_inf, 1.0)},
         "latency_single_pose_ms": 1e3 * t_one,
         "training": {"poses_per_s": batch / t_train, "seconds_per_iteration": t_train,
-                     "flops": f_train, "flops_per_s": f_train / t_train, "utilisation": f_train / t_train / rate,
+                     "flops": f_train, "flops_per_s": f_train / t_train, "utilisation": min(u_train, 1.0),
                      "peak_memory_bytes": mem_train},
         "peak_memory_bytes": peak_memory_bytes(xp),
     }
@@ -241,4 +251,10 @@ def format_bench(r: dict) -> str:
     lines = [head, "", "  ".join(h.ljust(w[i]) for i, h in enumerate(("what", "throughput", "achieved", "utilisation")))]
     lines.append("  ".join("-" * x for x in w))
     lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(row)) for row in rows]
+    before, after = r["matmul_flops_per_s_before_after"]
+    lines.append(f"\nmatmul rate before / after the model timings: {before / 1e9:.1f} / {after / 1e9:.1f} GFLOP/s")
+    if r["noisy"]:
+        lines.append(f"noisy: the machine's load changed during the run (the two rates differ by more than "
+                     f"{NOISE_TOLERANCE:.0%}, or a model timing beat the measured rate); run it again on an "
+                     "idle machine before comparing figures")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.archive import MIN_SPREAD
 from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
@@ -102,8 +103,18 @@ def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
             i, j = np.argwhere(bad)[0]
             raise DataError(f"{path}: expected finite coordinates, got NaN or inf at pose {i}, joint "
                             f"{sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
+        _check_extent(path, a)
         return Poses2D(a.astype(np.float32), "poses")
     return _coco(path, skeleton, threshold)
+
+
+def _check_extent(path: Path, poses: np.ndarray) -> None:
+    """Refuse poses whose joints all sit at one point (all zeros, say): they have no shape to lift,
+    and would normalise to a pose of zeros that the model lifts to an arbitrary answer."""
+    flat = (np.ptp(poses, axis=1).max(axis=1) < MIN_SPREAD).nonzero()[0]
+    if flat.size:
+        raise DataError(f"{path}: pose {int(flat[0])} has all its joints at one point ({flat.size} such pose(s)); "
+                        "remove poses without a detected person")
 
 
 def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
@@ -113,6 +124,11 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
         raise DataError(f"{path}: COCO keypoints map to the h36m17 skeleton, but the run was trained on "
                         f"{skeleton!r}; give (N, {get_skeleton(skeleton).n_joints}, 2) poses in its layout")
     kp = load_keypoints(path, threshold=threshold)
+    missing = (kp.confidence <= 0).all(axis=1).nonzero()[0]
+    if missing.size:
+        raise DataError(f"{path}: detection {int(missing[0])} has no detected joint (every keypoint missing or "
+                        f"of confidence 0; {missing.size} such detection(s)); remove them before lifting")
+    _check_extent(path, kp.poses_2d)
     note = ""
     if kp.low_confidence:
         note = f"{path}: {kp.summary()}; they are lifted as detected"
@@ -129,7 +145,11 @@ def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024) -> np.ndarray
         raise DataError(f"lift: expected poses of shape (N, {run.gcfg.n_joints}, 2), got {poses_2d.shape}")
     W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
     pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch)
-    return ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
+    out = ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
+    if not np.isfinite(out).all():  # never write NaN poses with a success code
+        raise DataError(f"{run.path}: the run's generator gave NaN or inf poses; its weights or "
+                        "normalisation constants are not usable")
+    return out
 
 
 def output_format(path, fmt: str = "auto") -> str:

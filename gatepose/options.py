@@ -72,6 +72,14 @@ class TrainOptions:
 
     def validate(self) -> None:
         """Raise a GateposeError naming the first bad option, before any work starts."""
+        self.validate_values()
+        for name in ("data", "real_poses"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise GateposeError(f"--{name.replace('_', '-')}: no such file: {path}")
+
+    def validate_values(self) -> None:
+        """The checks of :meth:`validate` that do not look at the disk (a stored run's options)."""
         def bad(opt, msg):
             raise GateposeError(f"--{opt.replace('_', '-')}: {msg}")
 
@@ -81,8 +89,11 @@ class TrainOptions:
             bad("steps", "give --steps or --epochs, not both")
         if self.steps is not None and self.steps < 1:
             bad("steps", f"must be at least 1, got {self.steps}")
-        if self.epochs is not None and not self.epochs > 0:
-            bad("epochs", f"must be positive, got {self.epochs}")
+        if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
+            bad("epochs", f"must be a positive finite number, got {self.epochs}")
+        for name in ("lam", "w_adv", "w_rep", "w_cam"):
+            if not math.isfinite(getattr(self, name)):
+                bad(name, f"must be a finite number, got {getattr(self, name)}")
         for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
                      "camera_width", "critic_pose_width", "critic_kcs_width", "log_every",
                      "eval_every", "checkpoint_every", "synth_subjects"):
@@ -100,10 +111,6 @@ class TrainOptions:
             bad("betas", f"each must be in [0, 1), got {self.betas}")
         if self.lam < 0:
             bad("lam", f"must be non-negative, got {self.lam}")
-        for name in ("data", "real_poses"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                bad(name, f"no such file: {path}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -111,9 +118,51 @@ class TrainOptions:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainOptions":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
+    def from_dict(cls, d: dict, where: str = "options") -> "TrainOptions":
+        """Options read back from a run's config.json, each checked against its field's type (a
+        hand-edited or damaged config is one GateposeError naming the field, never a traceback).
+        Unknown keys are ignored (a run written by a later version); missing ones take the default."""
+        if not isinstance(d, dict):
+            raise GateposeError(f"{where}: expected a JSON object of options, got {type(d).__name__}")
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name == "betas":
+                ok = isinstance(v, list) and len(v) == 2 and all(_is_number(b) for b in v)
+                v = tuple(float(b) for b in v) if ok else v
+            else:
+                ok = _fits(v, f.default, f.metadata.get("type"))
+            if not ok:
+                raise GateposeError(f"{where}: option '{f.name}': expected {_type_name(f)}, got {v!r}"[:300])
+            out[f.name] = float(v) if isinstance(f.default, float) else v
+        return cls(**out)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _fits(v, default, declared) -> bool:
+    """Does a JSON value fit a field whose default is ``default`` (and declared type, for None)?"""
+    if v is None:
+        return default is None
+    kind = declared if default is None else type(default)
+    if kind is bool:
+        return isinstance(v, bool)
+    if kind is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind is float:
+        return _is_number(v)
+    if kind is str or default is None:
+        return isinstance(v, str)
+    return False
+
+
+def _type_name(f) -> str:
+    if f.name == "betas":
+        return "a list of two numbers"
+    kind = f.metadata.get("type") if f.default is None else type(f.default)
+    name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, "a string")
+    return name + (" or null" if f.default is None else "")

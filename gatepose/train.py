@@ -187,12 +187,17 @@ def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
     return opts.lr
 
 
+def _kept(run_dir: Path) -> str:
+    if (run_dir / runs.CHECKPOINT).is_file():
+        return f"the last good checkpoint in {run_dir} is kept"
+    return f"no checkpoint had been written yet ({run_dir} keeps config.json and metrics.jsonl)"
+
+
 def _finite_or_raise(values: dict, step: int, run_dir: Path):
     bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:
         names = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise TrainingDiverged(f"step {step}: {names}; stopped, the last good checkpoint in {run_dir} is kept "
-                               f"(try a lower --lr)")
+        raise TrainingDiverged(f"step {step}: {names}; stopped, {_kept(run_dir)} (try a lower --lr)")
 
 
 def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool = True,
@@ -206,16 +211,24 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     run_dir = Path(run_dir)
     runs.check_run_dir(run_dir, resume)
     opts.validate()
-    data = prepare_data(opts)
-    trainer = Trainer(opts, data, xp)
-    opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
-    best = math.inf
-    if resume:
-        meta = runs.resume(run_dir, trainer)
-        best = meta.get("best_val_n_mpjpe")
-        best = math.inf if best is None else float(best)
-        log(f"resumed {run_dir} at step {trainer.step}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # A new run's folder is made first, so that an unwritable --out fails before the data is
+    # loaded; if anything fails before config.json is written, the folders made here go again.
+    created = [] if resume else runs.make_run_dir(run_dir)
+    try:
+        data = prepare_data(opts)
+        trainer = Trainer(opts, data, xp)
+        opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
+        best = math.inf
+        if resume:   # everything is loaded and checked before the first byte is written
+            meta = runs.resume(run_dir, trainer)
+            best = meta.get("best_val_n_mpjpe")
+            best = math.inf if not isinstance(best, (int, float)) else float(best)
+            stale = runs.remove_stale_temporaries(run_dir)
+            log(f"resumed {run_dir} at step {trainer.step}"
+                + (f" (removed {len(stale)} unfinished temporary file(s) of a killed run)" if stale else ""))
+    except BaseException:
+        runs.remove_created(created)
+        raise
     runs.write_json_atomic(run_dir / runs.CONFIG, runs.run_config(opts, trainer))
     n_total = total_steps(opts, len(data.W_train))
     if trainer.step >= n_total:
@@ -268,8 +281,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         if trainer.params_finite():
             checkpoint()
         else:
-            raise TrainingDiverged(f"step {trainer.step}: parameters became NaN/inf; the last good "
-                                   f"checkpoint in {run_dir} is kept (try a lower --lr)")
+            raise TrainingDiverged(f"step {trainer.step}: parameters became NaN/inf; {_kept(run_dir)} "
+                                   "(try a lower --lr)")
     finally:
         if bar:
             bar.close()
@@ -277,8 +290,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
     if interrupted["flag"]:
-        log(f"interrupted at step {trainer.step}: checkpoint saved; continue with --resume {run_dir}")
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(f"interrupted at step {trainer.step}: checkpoint saved; continue with "
+                                f"--resume {run_dir}")
     if not (run_dir / runs.BEST).exists():
         runs.save_best(run_dir, trainer, {"step": trainer.step, "val_n_mpjpe": None})
     return row

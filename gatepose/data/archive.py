@@ -226,6 +226,7 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
         if a is not None and not np.isfinite(a).all():
             i = int(np.argwhere(~np.isfinite(a))[0][0])
             raise DataError(f"{where}: field '{key}': expected finite values, got NaN or inf at frame {i}")
+    _check_plausible(W, X, image_size, where)
     if conf is not None and ((conf < 0) | (conf > 1)).any():
         raise DataError(f"{where}: field 'confidence': expected values in [0, 1]")
     if (image_size <= 0).any():
@@ -241,6 +242,36 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
     return Dataset(poses_2d=W, poses_3d=X, image_size=image_size.astype(np.int32), subject=subject,
                    action=action, camera=camera.astype(np.int32), frame=frame.astype(np.int32),
                    skeleton=skeleton, split=split, confidence=conf)
+
+
+# A 2D joint may lie outside its image (a person partly out of frame), but not this many image
+# sizes away: such values are wrong units or garbage, and would normalise to a flat line.
+MAX_2D_IMAGE_SIZES = 10.0
+MAX_3D_MM = 1e6          # 1 km from the camera: no motion capture volume is that large
+MIN_SPREAD = 1e-3        # a pose whose joints all lie within this (pixels / mm) has no shape to lift
+
+
+def _check_plausible(W, X, image_size, where: str) -> None:
+    """2D poses within reach of their image, 3D poses within 1 km, and no pose collapsed to a point."""
+    limit = MAX_2D_IMAGE_SIZES * image_size.max(axis=1).astype(np.float64)          # (N,)
+    far = (np.abs(W.astype(np.float64)).max(axis=(1, 2)) > limit).nonzero()[0]
+    if far.size:
+        i = int(far[0])
+        raise DataError(f"{where}: field 'poses_2d': frame {i} has a coordinate of "
+                        f"{float(np.abs(W[i]).max()):.3g} px, more than {MAX_2D_IMAGE_SIZES:g} times its image size "
+                        f"{tuple(int(v) for v in image_size[i])} ({far.size} such frame(s)); wrong units?")
+    if X is not None:
+        far = (np.abs(X).max(axis=(1, 2)) > MAX_3D_MM).nonzero()[0]
+        if far.size:
+            raise DataError(f"{where}: field 'poses_3d': frame {int(far[0])} has a coordinate beyond "
+                            f"{MAX_3D_MM:g} mm ({far.size} such frame(s)); expected millimetres")
+    for key, P in (("poses_2d", W), ("poses_3d", X)):
+        if P is None:
+            continue
+        flat = (np.ptp(P, axis=1).max(axis=1) < MIN_SPREAD).nonzero()[0]
+        if flat.size:
+            raise DataError(f"{where}: field '{key}': frame {int(flat[0])} has all its joints at one point "
+                            f"({flat.size} such frame(s)); a pose without extent cannot be normalised")
 
 
 def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton="h36m17",
