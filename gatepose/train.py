@@ -321,6 +321,8 @@ class Trainer:
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         self.opt_g = Adam(self.adv, lr=opts.lr, betas=opts.betas)
         self.opt_d = Adam(self.critic, lr=opts.lr, betas=opts.betas)
+        # Adam moved the parameters into one flat buffer per model: the models see its views.
+        self.gen, self.cam = split_prefix(self.adv, "gen/"), split_prefix(self.adv, "cam/")
         W = to_device(xp, data.W_train, dtype)
         X = to_device(xp, data.X_real, dtype)
         self.s2d = Sampler(W, opts.batch_size, opts.seed + 1)
@@ -447,9 +449,8 @@ class Trainer:
         self.step = int(meta["step"])
 
     def params_finite(self) -> bool:
-        xp = self.xp
-        return all(bool(xp.isfinite(p).all()) for p in self.adv.values()) and \
-            all(bool(xp.isfinite(p).all()) for p in self.critic.values())
+        """One reduction per model over its flat buffer, one host read."""
+        return bool(self.opt_g.all_finite() & self.opt_d.all_finite())
 
 
 def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, batch: int = 1024) -> np.ndarray:
