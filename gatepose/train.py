@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import get_xp, is_gpu, synchronize, to_device, to_host
+from .backend import get_xp, is_gpu, to_device, to_host
 from .checkpoint import (load_checkpoint, save_checkpoint, split_prefix, with_prefix,
                          write_json_atomic)
 from .errors import GateposeError, TrainingDiverged
@@ -499,6 +499,18 @@ def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
     return opts.lr
 
 
+def host_scalars(values: dict) -> dict:
+    """{name: 0-d array or number} -> {name: float}, the device's values brought over in one copy
+    (one host synchronisation on a GPU instead of one per value)."""
+    arrays = {k: v for k, v in values.items() if hasattr(v, "shape")}
+    out = {k: float(v) for k, v in values.items() if k not in arrays}
+    if arrays:
+        xp = get_xp(*arrays.values())
+        stacked = to_host(xp.stack([xp.asarray(v).reshape(()) for v in arrays.values()]))
+        out.update(zip(arrays, (float(v) for v in stacked)))
+    return {k: out[k] for k in values}
+
+
 def _finite_or_raise(values: dict, step: int, run_dir: Path):
     bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:
@@ -599,9 +611,9 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
             steps_since += 1
             step = trainer.step
             if logging or step % opts.eval_every == 0 or step % opts.checkpoint_every == 0:
-                synchronize(xp)
+                values = host_scalars(losses)    # one copy, which waits for the queued work
                 now = time.perf_counter()
-                row = {"step": step, **{k: float(v) for k, v in losses.items()}}
+                row = {"step": step, **values}
                 row["poses_per_s"] = steps_since * opts.batch_size / max(now - t_last, 1e-9)
                 t_last, steps_since = now, 0
                 _finite_or_raise(row, step, run_dir)
