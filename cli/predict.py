@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import click
 
-from gatepose.backend import resolve_device
-
+from . import common
 from .common import device_option
 
 
@@ -53,7 +52,7 @@ def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_th
 
     check_output_file(out_path, [input_path])
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
-    xp, device_desc = resolve_device(device)
+    xp, device_desc = common.resolve_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
     click.echo(f"device: {device_desc}", err=True)  # only once the inputs are known to be good
