@@ -34,7 +34,7 @@ from gatepose.errors import DataError
 
 from .tree import MotionTree
 
-AMC_FPS = 120.0   # the CMU database's rate; AMC files do not state one (--source-fps overrides)
+AMC_FPS = 120.0   # the CMU database's rate; AMC files do not state one
 
 
 @dataclass(frozen=True, eq=False)
