@@ -124,3 +124,54 @@ def _print_import_summary(clips, ds, rig, seconds, out) -> None:
     _table(["bone", "mean", "min clip", "max clip", "max std in a clip"],
            [[n, f"{means[:, k].mean():.1f}", f"{means[:, k].min():.1f}", f"{means[:, k].max():.1f}",
              f"{stds[:, k].max():.2f}"] for k, n in enumerate(names)])
+
+
+@click.command("export-bvh")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="BVH file to write.")
+@click.option("--clip", default=None,
+              help="Clip to export: its 'clip' name (mocap archives) or SUBJECT/ACTION. [default: the first]")
+@click.option("--camera", default=0, show_default=True, type=click.IntRange(0), help="Camera whose frame is used.")
+@click.option("--units", type=click.Choice(["mm", "cm", "m", "inch"]), default="mm", show_default=True,
+              help="Length unit of the BVH file.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Frame rate written to the file.")
+def export_bvh(archive, out, clip, camera, units, fps):
+    """Write one sequence of an archive's 3D poses (h36m17) as a BVH file.
+
+    The sequence is the rows of one clip seen by one camera, in frame order; the BVH has the
+    h36m17 hierarchy with the sequence's median bone lengths and joint rotations solved so that
+    every bone points where the archive's pose points (Y up).
+
+    \b
+    Examples:
+      gatepose export-bvh cmu.npz --clip 02_01 --out 02_01.bvh
+      gatepose export-bvh h36m.npz --clip S9/Walking --camera 1 --units cm --out walk.bvh
+    """
+    from pathlib import Path
+
+    from gatepose.data.archive import load_archive
+    from gatepose.data.mocap.export import write_poses_bvh
+    from gatepose.errors import DataError
+
+    if not Path(out).parent.is_dir():
+        raise DataError(f"{out}: the folder {Path(out).parent} does not exist")
+    ds = load_archive(archive)
+    if ds.poses_3d is None:
+        raise DataError(f"{archive}: has no 3D poses (field 'poses_3d') to export")
+    if ds.skeleton != "h36m17":
+        raise DataError(f"{archive}: BVH export needs the h36m17 skeleton, the archive has {ds.skeleton!r}")
+    keys = ds.clip if ds.clip is not None else np.char.add(np.char.add(ds.subject, "/"), ds.action)
+    clip = str(keys[0]) if clip is None else clip
+    sel = (keys == clip) & (ds.camera == camera)
+    if not sel.any():
+        have = ", ".join(list(dict.fromkeys(keys.tolist()))[:8])
+        raise DataError(f"{archive}: no rows of clip {clip!r} with camera {camera} (clips: {have} ...)")
+    seq = ds.sequence_ids()[sel]
+    rows = np.flatnonzero(sel)[seq == seq[0]]
+    if len(np.unique(seq)) > 1:
+        click.echo(f"warning: clip {clip!r} camera {camera} holds {len(np.unique(seq))} sequences; "
+                   f"exported the first ({len(rows)} frames)", err=True)
+    rows = rows[np.argsort(ds.frame[rows], kind="stable")]
+    write_poses_bvh(out, ds.poses_3d[rows], units=units, fps=fps)
+    click.echo(f"wrote {out}: {len(rows)} frames of {clip} (camera {camera}), {units}, {fps:g} fps")
