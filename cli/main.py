@@ -64,6 +64,9 @@ def _register():
     cli.add_command(_gradcheck.gradcheck)
     from . import data as _data
     cli.add_command(_data.data)
+    from . import mocap as _mocap
+    _data.data.add_command(_mocap.import_mocap)
+    cli.add_command(_mocap.export_bvh)
     from . import train as _train
 
     cli.add_command(_train.train)

@@ -156,22 +156,33 @@ def output_format(path, fmt: str = "auto") -> str:
     """'npy' or 'json' for an output path (``fmt`` 'auto': by suffix); checks the folder exists."""
     path = Path(path)
     if fmt == "auto":
-        fmt = {".npy": "npy", ".json": "json"}.get(path.suffix.lower())
+        fmt = {".npy": "npy", ".json": "json", ".bvh": "bvh"}.get(path.suffix.lower())
         if fmt is None:
             raise DataError(f"{path}: cannot tell the output format from the suffix "
-                            f"{path.suffix or '(none)'!r}; expected .npy or .json, or pass --format")
-    if fmt not in ("npy", "json"):
-        raise DataError(f"{path}: unknown output format {fmt!r}; expected npy or json")
+                            f"{path.suffix or '(none)'!r}; expected .npy, .json or .bvh, or pass --format")
+    if fmt not in ("npy", "json", "bvh"):
+        raise DataError(f"{path}: unknown output format {fmt!r}; expected npy, json or bvh")
     if not path.parent.is_dir():
         raise DataError(f"{path}: the folder {path.parent} does not exist")
     return fmt
 
 
 def write_poses_3d(path, poses_mm: np.ndarray, skeleton: str, fmt: str = "auto",
-                   inp: Poses2D | None = None) -> str:
-    """Write (N, J, 3) mm poses as .npy or JSON (``fmt`` 'auto' picks by suffix). Returns the format."""
+                   inp: Poses2D | None = None, units: str = "mm", fps: float = 30.0) -> str:
+    """Write (N, J, 3) mm poses as .npy, JSON or BVH (``fmt`` 'auto' picks by suffix). Returns the format.
+
+    BVH (h36m17 only; the N poses as one sequence at ``fps``, lengths in ``units``): see
+    :mod:`gatepose.data.mocap.export`.
+    """
     path = Path(path)
     fmt = output_format(path, fmt)
+    if fmt == "bvh":
+        from .data.mocap.export import write_poses_bvh
+
+        if skeleton != "h36m17":
+            raise DataError(f"{path}: BVH export needs h36m17 poses, got {skeleton!r}")
+        write_poses_bvh(path, poses_mm, units=units, fps=fps)
+        return fmt
     try:
         # Through a file object (np.save would append '.npy' to a path), written atomically.
         with atomic_open(path, "wb" if fmt == "npy" else "w") as f:

@@ -173,9 +173,10 @@ def test_bench_flags_a_noisy_run_and_caps_utilisation(monkeypatch):
 @pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
 def test_ctrl_c_at_startup_is_one_line_and_exit_130(tmp_path, delay):
     """SIGINT while Python imports NumPy, SciPy and the commands, or while a run loads its data.
-    (Before the interpreter runs any of gatepose's code a signal cannot be caught: the child says
-    when it starts, and the delay counts from there.)"""
-    code = "import sys; print('started', file=sys.stderr, flush=True); import cli; cli.main()"
+    (Before the interpreter has imported the entry point a signal cannot be caught: the child says
+    when it has, and the delay counts from there.)"""
+    # the console script's first step, `from cli import main`, imports one small module
+    code = "import sys, cli; print('started', file=sys.stderr, flush=True); cli.main()"
     cmd = [sys.executable, "-c", code, "train", "--steps", "3", "--quiet", "--device", "cpu",
            "--out", str(tmp_path / "run")]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

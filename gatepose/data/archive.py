@@ -18,6 +18,9 @@ Extensions to the SPEC's archive (both optional, both written by gatepose's own 
 - ``split`` unicode (N,), each ``train`` or ``test``: the subject-wise split of the source
   (the synthetic generator's held-out subjects, Human3.6M's S9/S11, HumanEva-I's Validate/*).
 - ``confidence`` float32 (N, J) in [0, 1]: per-joint 2D confidence, for detector keypoints.
+- ``clip`` unicode (N,) and ``source_frame`` integer (N,) >= 0: the source file's name (without
+  extension) and the frame's index in that file, written by the mocap importer so that every row
+  can be traced back (a change of ``clip`` also ends a sequence).
 
 Rows of one sequence are stored contiguously with ``frame`` rising by one; a sequence ends where
 subject, action or camera changes or the frame count breaks (:meth:`Dataset.sequence_ids`).
@@ -39,7 +42,7 @@ from gatepose.files import atomic_open
 from .skeleton import SKELETONS, Skeleton, get_skeleton
 
 REQUIRED = ("poses_2d", "image_size", "subject", "action", "camera", "frame", "skeleton")
-OPTIONAL = ("poses_3d", "split", "confidence")
+OPTIONAL = ("poses_3d", "split", "confidence", "clip", "source_frame")
 SPLITS = ("train", "test")
 
 
@@ -61,6 +64,8 @@ class Dataset:
     skeleton: str
     split: np.ndarray | None = None       # (N,) unicode 'train' | 'test'
     confidence: np.ndarray | None = None  # (N, J) float32
+    clip: np.ndarray | None = None        # (N,) unicode, source file name without extension
+    source_frame: np.ndarray | None = None  # (N,) int32, frame index in the source file
 
     def __len__(self) -> int:
         return int(self.poses_2d.shape[0])
@@ -109,6 +114,8 @@ class Dataset:
                    | (self.frame[1:].astype(np.int64) != self.frame[:-1].astype(np.int64) + 1))
         if self.split is not None:
             new[1:] |= self.split[1:] != self.split[:-1]
+        if self.clip is not None:
+            new[1:] |= self.clip[1:] != self.clip[:-1]
         return np.cumsum(new) - 1
 
 
@@ -216,6 +223,8 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
     camera = check("camera", "iu", (N,), "integer")
     frame = check("frame", "iu", (N,), "integer")
     split = check("split", "U", (N,), "unicode") if "split" in arrays else None
+    clip = check("clip", "U", (N,), "unicode") if "clip" in arrays else None
+    source_frame = check("source_frame", "iu", (N,), "integer") if "source_frame" in arrays else None
     conf = None
     if "confidence" in arrays:
         conf = arrays["confidence"]
@@ -231,7 +240,9 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
         raise DataError(f"{where}: field 'confidence': expected values in [0, 1]")
     if (image_size <= 0).any():
         raise DataError(f"{where}: field 'image_size': expected positive width and height")
-    for key, a in (("camera", camera), ("frame", frame)):
+    for key, a in (("camera", camera), ("frame", frame), ("source_frame", source_frame)):
+        if a is None:
+            continue
         if (a < 0).any():
             raise DataError(f"{where}: field '{key}': expected values >= 0")
         if a.size and a.max() > np.iinfo(np.int32).max:
@@ -241,7 +252,8 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
 
     return Dataset(poses_2d=W, poses_3d=X, image_size=image_size.astype(np.int32), subject=subject,
                    action=action, camera=camera.astype(np.int32), frame=frame.astype(np.int32),
-                   skeleton=skeleton, split=split, confidence=conf)
+                   skeleton=skeleton, split=split, confidence=conf, clip=clip,
+                   source_frame=None if source_frame is None else source_frame.astype(np.int32))
 
 
 # A 2D joint may lie outside its image (a person partly out of frame), but not this many image
@@ -275,7 +287,8 @@ def _check_plausible(W, X, image_size, where: str) -> None:
 
 
 def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton="h36m17",
-                 poses_3d=None, split=None, confidence=None, where="<dataset>") -> Dataset:
+                 poses_3d=None, split=None, confidence=None, where="<dataset>", clip=None,
+                 source_frame=None) -> Dataset:
     """Build and validate a :class:`Dataset` from array-likes, casting to the archive's dtypes.
 
     ``image_size`` may be one (width, height) for all frames.
@@ -294,6 +307,10 @@ def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton=
         arrays["split"] = np.asarray(split, dtype=np.str_)
     if confidence is not None:
         arrays["confidence"] = np.asarray(confidence, dtype=np.float32)
+    if clip is not None:
+        arrays["clip"] = np.asarray(clip, dtype=np.str_)
+    if source_frame is not None:
+        arrays["source_frame"] = np.asarray(source_frame, dtype=np.int32)
     return validate_arrays(arrays, where)
 
 
