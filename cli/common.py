@@ -14,9 +14,24 @@ device_option = click.option(
 )
 
 
-def pick_device(name: str, quiet: bool = False):
-    """Resolve --device and tell the user which backend runs (on stderr, so stdout stays data)."""
+def pick_device(name: str, quiet: bool = False, defer: bool = False):
+    """Resolve --device and tell the user which backend runs (on stderr, so stdout stays data).
+
+    ``defer``: hold the line until :func:`announce_device`, which a command calls once its inputs
+    have been read and checked, so that a bad input is reported by its ``error:`` line alone."""
     xp, desc = resolve_device(name)
+    _pending.clear()
     if not quiet:
-        click.echo(f"device: {desc}", err=True)
+        _pending.append(f"device: {desc}")
+        if not defer:
+            announce_device()
     return xp
+
+
+_pending: list = []
+
+
+def announce_device() -> None:
+    """Print the line :func:`pick_device` held back (once; nothing if there is none)."""
+    while _pending:
+        click.echo(_pending.pop(0), err=True)

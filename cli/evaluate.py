@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import device_option, pick_device
+from .common import announce_device, device_option, pick_device
 
 HUMANEVA_SUBJECTS = {"S1", "S2", "S3"}
 
@@ -86,9 +86,10 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
     from gatepose.tables import H36M_ACTIONS, render, table_by_action, table_subject_action
     from gatepose.runs import load_run
 
-    xp = pick_device(device)
+    xp = pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, split, source = test_frames(run, data)
+    announce_device()
     layout = detect_layout(ds)
     n_eval = min(len(ds), max_frames) if max_frames else len(ds)
     which = "test split" if split == "test" else "all frames: no test split"

@@ -60,10 +60,10 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
 
     check_output_file(out_path, [input_path])
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
-    xp, device_desc = common.resolve_device(device)
+    xp = common.pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
-    click.echo(f"device: {device_desc}", err=True)  # only once the inputs are known to be good
+    common.announce_device()
     if inp.note:
         where = " (each listed in the output's 'low_confidence')" if fmt == "json" else ""
         click.echo(f"warning: {inp.note}{where}", err=True)

@@ -5,7 +5,7 @@ import dataclasses
 
 import click
 
-from .common import device_option, pick_device
+from .common import announce_device, device_option, pick_device
 
 
 def train_options(command):
@@ -68,8 +68,8 @@ def train(device, out, resume, quiet, **options):
         opts = TrainOptions(**options)
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work
-    xp = pick_device(device)
-    row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet)
+    xp = pick_device(device, defer=True)
+    row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet, ready=announce_device)
     if row:
         keys = ("step", "loss_rep", "loss_cam", "wasserstein", "val_mpjpe", "val_n_mpjpe")
         click.echo("finished: " + "  ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"

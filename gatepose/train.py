@@ -214,10 +214,11 @@ def _finite_or_raise(values: dict, step: int, run_dir: Path):
 
 
 def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool = True,
-          log=None) -> dict:
+          log=None, ready=None) -> dict:
     """Train into ``run_dir`` (a new or empty folder, or an existing run with ``resume``).
 
-    Returns the last logged metrics. Ctrl-C saves a checkpoint and raises KeyboardInterrupt after
+    ``ready()``, if given, is called once the data and (with ``resume``) the checkpoint have been
+    loaded and checked, before anything is written. Returns the last logged metrics. Ctrl-C saves a checkpoint and raises KeyboardInterrupt after
     it; a NaN or inf loss raises :class:`TrainingDiverged` and leaves the last good checkpoint.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -236,12 +237,15 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
             meta = runs.resume(run_dir, trainer)
             best = meta.get("best_val_n_mpjpe")
             best = math.inf if not isinstance(best, (int, float)) else float(best)
-            stale = runs.remove_stale_temporaries(run_dir)
-            log(f"resumed {run_dir} at step {trainer.step}"
-                + (f" (removed {len(stale)} unfinished temporary file(s) of a killed run)" if stale else ""))
     except BaseException:
         runs.remove_created(created)
         raise
+    if ready is not None:
+        ready()
+    if resume:
+        stale = runs.remove_stale_temporaries(run_dir)
+        log(f"resumed {run_dir} at step {trainer.step}"
+            + (f" (removed {len(stale)} unfinished temporary file(s) of a killed run)" if stale else ""))
     runs.write_json_atomic(run_dir / runs.CONFIG, runs.run_config(opts, trainer))
     n_total = total_steps(opts, len(data.W_train))
     if trainer.step >= n_total:
