@@ -214,9 +214,10 @@ def _finite_or_raise(values: dict, step: int, run_dir: Path):
 
 
 def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool = True,
-          log=None, ready=None) -> dict:
+          log=None, ready=None, dtype=np.float32) -> dict:
     """Train into ``run_dir`` (a new or empty folder, or an existing run with ``resume``).
 
+    ``dtype``: float32 for training; the tests run float64 where they compare two runs.
     ``ready()``, if given, is called once the data and (with ``resume``) the checkpoint have been
     loaded and checked, before anything is written. Returns the last logged metrics. Ctrl-C saves a checkpoint and raises KeyboardInterrupt after
     it; a NaN or inf loss raises :class:`TrainingDiverged` and leaves the last good checkpoint.
@@ -230,7 +231,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     created = [] if resume else runs.make_run_dir(run_dir)
     try:
         data = prepare_data(opts)
-        trainer = Trainer(opts, data, xp)
+        trainer = Trainer(opts, data, xp, dtype)
         opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
         best = math.inf
         if resume:   # everything is loaded and checked before the first byte is written
