@@ -55,11 +55,9 @@ def demo(steps, preset, out, seed, fmt, device):
       gatepose demo --device gpu --preset paper --steps 2000
     """
     from gatepose.evaluate import evaluate_run, test_frames
-    from gatepose.tables import render, table_ablation
     from gatepose.runs import load_run
+    from gatepose.tables import baseline_table, render, table_ablation
     from gatepose.train import train
-
-    from .evaluate import baseline_table
 
     opts = _opts(preset, steps=steps, seed=seed)
     xp = pick_device(device)

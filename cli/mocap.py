@@ -5,7 +5,8 @@ import sys
 import time
 
 import click
-import numpy as np
+
+from .common import echo_data_warnings, echo_table
 
 
 @click.command("import-mocap")
@@ -54,9 +55,8 @@ def import_mocap(paths, out, asf, joint_map, units, fps, n_cameras, camera_rig, 
     from gatepose.data.archive import save_archive
     from gatepose.data.mocap.importer import build_dataset, find_files, read_clip, read_index
     from gatepose.data.mocap.rigs import load_joint_map
+    from gatepose.data.summary import mocap_import_summary, unmatched_subjects
     from gatepose.errors import DataError
-
-    from .data import _echo_warnings
 
     if test_subjects and test_every:
         raise DataError("give --test-subjects or --test-every, not both")
@@ -66,7 +66,7 @@ def import_mocap(paths, out, asf, joint_map, units, fps, n_cameras, camera_rig, 
     idx = read_index(index) if index else None
     tests = [s.strip() for s in test_subjects.split(",") if s.strip()] if test_subjects else None
     clips, cache = [], {}
-    with _echo_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=sys.stderr,
+    with echo_data_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=sys.stderr,
                                              item_show_func=lambda f: f[1].name if f else "") as bar:
         for kind, path, asf_path in bar:
             clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
@@ -74,56 +74,39 @@ def import_mocap(paths, out, asf, joint_map, units, fps, n_cameras, camera_rig, 
     ds = build_dataset(clips, n_cameras=n_cameras, rig=camera_rig, seed=seed, test_subjects=tests,
                        test_every=test_every)
     if tests:
-        unknown = sorted(set(tests) - {s for c in clips for s in (c.subject, c.subject.lstrip("0"))})
+        unknown = unmatched_subjects(clips, tests)
         if unknown:
             click.echo(f"warning: --test-subjects {', '.join(unknown)}: no clip of such a subject", err=True)
     save_archive(out, ds)
-    _print_import_summary(clips, ds, camera_rig, time.perf_counter() - t0, out)
+    _print_import_summary(mocap_import_summary(clips, ds), camera_rig, time.perf_counter() - t0, out)
 
 
-def _print_import_summary(clips, ds, rig, seconds, out) -> None:
-    from gatepose.data.mocap.importer import clip_bone_lengths
-    from gatepose.data.skeleton import get_skeleton
-
-    from .data import _natural, _table
-
+def _print_import_summary(s: dict, rig, seconds, out) -> None:
     echo = click.echo
-    kinds = {k: sum(c.kind == k for c in clips) for k in ("bvh", "amc")}
-    echo(f"wrote {out}: {len(ds):,} poses from {len(clips)} clips ({kinds['bvh']} BVH, {kinds['amc']} ASF/AMC), "
-         f"{ds.poses_3d.shape[1]} joints (h36m17), {len(np.unique(ds.camera))} camera(s) per clip "
+    echo(f"wrote {out}: {s['frames']:,} poses from {s['clips']} clips ({s['kinds']['bvh']} BVH, "
+         f"{s['kinds']['amc']} ASF/AMC), {s['joints']} joints (h36m17), {s['cameras']} camera(s) per clip "
          f"({rig}), in {seconds:.1f} s")
-    rates = sorted({(round(c.source_fps, 2), c.step) for c in clips})
-    echo("frames      " + "; ".join(f"{fps:g} fps source -> every {s}th frame ({fps / s:g} fps)" if s > 1
-                                    else f"{fps:g} fps source -> every frame" for fps, s in rates))
-    echo("units       " + "; ".join(f"{u}: {sum(c.units == u for c in clips)} clips"
-                                    for u in sorted({c.units for c in clips})))
-    maps = {}
-    for c in clips:
-        maps.setdefault(tuple(c.rig.items()), []).append(c.name)
-    for m, names in maps.items():
+    echo("frames      " + "; ".join(f"{fps:g} fps source -> every {k}th frame ({fps / k:g} fps)" if k > 1
+                                    else f"{fps:g} fps source -> every frame" for fps, k in s["rates"]))
+    echo("units       " + "; ".join(f"{u}: {n} clips" for u, n in s["units"].items()))
+    for m, names in s["rigs"]:
         echo(f"rig of {len(names)} clip(s): " + ", ".join(f"{k}<-{v}" for k, v in m))
-    n_test = int((ds.split == "test").sum())
-    test_subj = sorted(np.unique(ds.subject[ds.split == "test"]).tolist(), key=_natural)
-    echo(f"split       train {len(ds) - n_test:,}; test {n_test:,} ({', '.join(test_subj) or '-'})")
+    split = s["split"]
+    echo(f"split       train {split['train']:,}; test {split['test']:,} ({', '.join(split['test_subjects']) or '-'})")
     echo("")
-    subjects = sorted({c.subject for c in clips}, key=_natural)
     rows = []
-    for s in subjects:
-        cs = [c for c in clips if c.subject == s]
-        h = [c.height_mm / 1000 for c in cs]
-        rows.append([s, str(len(cs)), f"{sum(len(c.world) for c in cs):,}",
-                     f"{min(h):.2f}" + ("" if max(h) - min(h) < 0.005 else f"-{max(h):.2f}"),
-                     "test" if s in test_subj else "train"])
-    rows.append(["total", str(len(clips)), f"{sum(len(c.world) for c in clips):,}", "", ""])
+    for su in s["subjects"]:
+        lo, hi = su["height_m"]
+        rows.append([su["subject"], str(su["clips"]), f"{su['frames']:,}",
+                     f"{lo:.2f}" + ("" if hi - lo < 0.005 else f"-{hi:.2f}"), su["split"]])
+    rows.append(["total", str(s["clips"]), f"{sum(su['frames'] for su in s['subjects']):,}", "", ""])
     echo("clips per subject (frames kept, height ankle to head top in m)")
-    _table(["subject", "clips", "frames", "height", "split"], rows)
+    echo_table(["subject", "clips", "frames", "height", "split"], rows)
     echo("")
-    means, stds = clip_bone_lengths(clips)
-    names = get_skeleton("h36m17").bone_names
     echo("bone lengths (mm; per clip: mean over its frames)")
-    _table(["bone", "mean", "min clip", "max clip", "max std in a clip"],
-           [[n, f"{means[:, k].mean():.1f}", f"{means[:, k].min():.1f}", f"{means[:, k].max():.1f}",
-             f"{stds[:, k].max():.2f}"] for k, n in enumerate(names)])
+    echo_table(["bone", "mean", "min clip", "max clip", "max std in a clip"],
+               [[b["bone"], f"{b['mean']:.1f}", f"{b['min_clip']:.1f}", f"{b['max_clip']:.1f}",
+                 f"{b['max_within_clip_std']:.2f}"] for b in s["bones"]])
 
 
 @click.command("export-bvh")
@@ -151,27 +134,15 @@ def export_bvh(archive, out, clip, camera, units, fps):
     from pathlib import Path
 
     from gatepose.data.archive import load_archive
-    from gatepose.data.mocap.export import write_poses_bvh
+    from gatepose.data.mocap.export import clip_sequence, write_poses_bvh
     from gatepose.errors import DataError
 
     if not Path(out).parent.is_dir():
         raise DataError(f"{out}: the folder {Path(out).parent} does not exist")
     ds = load_archive(archive)
-    if ds.poses_3d is None:
-        raise DataError(f"{archive}: has no 3D poses (field 'poses_3d') to export")
-    if ds.skeleton != "h36m17":
-        raise DataError(f"{archive}: BVH export needs the h36m17 skeleton, the archive has {ds.skeleton!r}")
-    keys = ds.clip if ds.clip is not None else np.char.add(np.char.add(ds.subject, "/"), ds.action)
-    clip = str(keys[0]) if clip is None else clip
-    sel = (keys == clip) & (ds.camera == camera)
-    if not sel.any():
-        have = ", ".join(list(dict.fromkeys(keys.tolist()))[:8])
-        raise DataError(f"{archive}: no rows of clip {clip!r} with camera {camera} (clips: {have} ...)")
-    seq = ds.sequence_ids()[sel]
-    rows = np.flatnonzero(sel)[seq == seq[0]]
-    if len(np.unique(seq)) > 1:
-        click.echo(f"warning: clip {clip!r} camera {camera} holds {len(np.unique(seq))} sequences; "
+    rows, clip, n_seq = clip_sequence(ds, archive, clip, camera)
+    if n_seq > 1:
+        click.echo(f"warning: clip {clip!r} camera {camera} holds {n_seq} sequences; "
                    f"exported the first ({len(rows)} frames)", err=True)
-    rows = rows[np.argsort(ds.frame[rows], kind="stable")]
     write_poses_bvh(out, ds.poses_3d[rows], units=units, fps=fps)
     click.echo(f"wrote {out}: {len(rows)} frames of {clip} (camera {camera}), {units}, {fps:g} fps")

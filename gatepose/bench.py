@@ -188,8 +188,9 @@ def peak_memory_bytes(xp) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def _random_train_data(n_joints: int, n: int, seed: int = 0):
-    """Random normalised poses: throughput does not depend on what the poses look like."""
+def random_train_data(n_joints: int, n: int, seed: int = 0):
+    """A TrainData of ``n`` random normalised poses of ``n_joints`` joints (2D and unpaired 3D):
+    throughput does not depend on what the poses look like."""
     from .data.prepare import TrainData
 
     rng = np.random.default_rng(seed)
@@ -230,7 +231,7 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     reset_peak_memory(xp)          # the matmul operands out: training's peak is training's own
     opts = TrainOptions(batch_size=batch, n_layers=n_layers, attention=attention, n_critic=n_critic,
                         seed=seed, steps=1, **(sizes or {}))
-    data = _random_train_data(17, max(4 * batch * (n_critic + 1), infer_batch), seed)
+    data = random_train_data(17, max(4 * batch * (n_critic + 1), infer_batch), seed)
     trainer = Trainer(opts, data, xp, dtype)
     gcfg = trainer.gcfg
 

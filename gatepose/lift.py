@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import to_device, to_host
 from .data.archive import MIN_SPREAD
 from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
 from .errors import DataError
+from .nn.generator import attention_maps
 from .runs import Run, predict_poses
 
 
@@ -150,6 +152,14 @@ def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024) -> np.ndarray
         raise DataError(f"{run.path}: the run's generator gave NaN or inf poses; its weights or "
                         "normalisation constants are not usable")
     return out
+
+
+def lift_attention(run: Run, pose_2d: np.ndarray, xp=np) -> dict:
+    """The attention maps of every layer for one 2D pose (J, 2), any unit, on the host:
+    :func:`gatepose.nn.generator.attention_maps` for a batch of one ('S', 'A': (L, 1, h, J, J), ...)."""
+    W, _ = normalize_2d(np.asarray(pose_2d, dtype=np.float64)[None])
+    maps = attention_maps(run.gen, to_device(xp, W, np.float32), run.gcfg)
+    return {k: to_host(v) for k, v in maps.items()}
 
 
 def output_format(path, fmt: str = "auto") -> str:

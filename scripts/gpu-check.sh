@@ -69,11 +69,11 @@ step iteration-cpu-vs-gpu 120 "$PY" - <<'PYEOF'
 import time
 import numpy as np
 from gatepose.backend import resolve_device, synchronize
-from gatepose.bench import _random_train_data
+from gatepose.bench import random_train_data
 from gatepose.train import Trainer, TrainOptions
 
 opts = TrainOptions(steps=1)                    # SPEC sizes: batch 256, n_critic 5, d 256, 4 layers
-data = _random_train_data(17, 4 * opts.batch_size * (opts.n_critic + 1))
+data = random_train_data(17, 4 * opts.batch_size * (opts.n_critic + 1))
 for name in ("cpu", "gpu"):
     xp, desc = resolve_device(name)
     tr = Trainer(opts, data, xp)

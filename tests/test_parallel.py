@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatepose.fast import parallel
-from gatepose.fast.parallel import (blas_controllable, blas_threads, keep_freed_memory, run_shards,
-                               shard_bounds)
+from gatepose.fast.parallel import (blas_controllable, blas_thread_counts, blas_threads, keep_freed_memory,
+                                    run_shards, shard_bounds)
 
 
 # -- shard_bounds --------------------------------------------------------------------------------
@@ -139,10 +139,8 @@ def test_exception_in_a_shard_propagates(threads):
 # -- BLAS thread control ---------------------------------------------------------------------------
 @pytest.mark.skipif(not blas_controllable(), reason="this NumPy's BLAS thread count cannot be set")
 def test_blas_threads_restores_previous_count():
-    getters = [g for _, g in parallel._find_blas()]   # NumPy's OpenBLAS and SciPy's: set together
-
     def getter():
-        counts = {g() for g in getters}
+        counts = set(blas_thread_counts())   # NumPy's OpenBLAS and SciPy's: set together
         assert len(counts) == 1, counts
         return counts.pop()
 

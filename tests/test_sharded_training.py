@@ -181,10 +181,13 @@ def test_bad_shards_is_refused(shards):
         TrainOptions(shards=shards).validate()
 
 
-def test_good_shards_are_accepted():
-    TrainOptions(shards=None).validate()
-    TrainOptions(shards=1).validate()
-    TrainOptions(shards=5).validate()
+@pytest.mark.parametrize("shards", [None, 1, 5])
+def test_good_shards_are_accepted_and_kept(shards):
+    """None (the device's default) or any count >= 1 passes validation and survives the run
+    folder's round trip through config.json's options."""
+    opts = TrainOptions(shards=shards)
+    assert opts.validate() is None                      # a bad value raises instead
+    assert TrainOptions.from_dict(opts.to_dict()).shards == shards
 
 
 def test_run_folder_records_the_shard_count(tiny_run):

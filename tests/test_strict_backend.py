@@ -119,10 +119,10 @@ def test_cli_train_eval_predict_bench_on_the_gpu_path(tmp_path, on_stand_in):
 
 @pytest.fixture(scope="module")
 def spec_trainer():
-    from gatepose.bench import _random_train_data
+    from gatepose.bench import random_train_data
 
     opts = TrainOptions(steps=2)          # SPEC section 1 and 6 sizes
-    trainer = Trainer(opts, _random_train_data(17, 4 * opts.batch_size * (opts.n_critic + 1)), sxp)
+    trainer = Trainer(opts, random_train_data(17, 4 * opts.batch_size * (opts.n_critic + 1)), sxp)
     trainer.iteration()                   # first-call work (caches) out of the way
     return trainer
 

@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 
 from gatepose.errors import DataError
 
+from ..archive import Dataset
 from .bvh import write_bvh
 from .rigs import H36M_NAMES
 
@@ -162,3 +163,27 @@ def write_poses_bvh(path, poses_cam_mm: np.ndarray, units: str = "mm", fps: floa
     motion = motion.copy()
     motion[:, :3] *= k
     write_bvh(path, names, parents, offsets * k, channels, motion, 1.0 / fps)
+
+
+def clip_sequence(ds: Dataset, source: str, clip: str | None = None, camera: int = 0):
+    """The rows of ``ds`` (archive ``source``) that `gatepose export-bvh` writes: the first sequence
+    of ``clip`` (its 'clip' name in mocap archives, else SUBJECT/ACTION; default: the first row's)
+    seen by ``camera``, in frame order.
+
+    Returns (rows (T,) int, the clip's name, how many sequences the clip holds for that camera).
+    A DataError when ``ds`` has no 3D poses, is not h36m17, or has no such rows.
+    """
+    if ds.poses_3d is None:
+        raise DataError(f"{source}: has no 3D poses (field 'poses_3d') to export")
+    if ds.skeleton != "h36m17":
+        raise DataError(f"{source}: BVH export needs the h36m17 skeleton, the archive has {ds.skeleton!r}")
+    keys = ds.clip if ds.clip is not None else np.char.add(np.char.add(ds.subject, "/"), ds.action)
+    clip = str(keys[0]) if clip is None else clip
+    sel = (keys == clip) & (ds.camera == camera)
+    if not sel.any():
+        have = ", ".join(list(dict.fromkeys(keys.tolist()))[:8])
+        raise DataError(f"{source}: no rows of clip {clip!r} with camera {camera} (clips: {have} ...)")
+    seq = ds.sequence_ids()[sel]
+    rows = np.flatnonzero(sel)[seq == seq[0]]
+    rows = rows[np.argsort(ds.frame[rows], kind="stable")]
+    return rows, clip, len(np.unique(seq))

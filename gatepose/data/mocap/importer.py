@@ -35,6 +35,7 @@ from gatepose.errors import DataError
 
 from ..archive import Dataset
 from ..skeleton import get_skeleton
+from ..summary import natural_key
 from . import cameras as camlib
 from .asf import AMC_FPS, amc_tree, read_asf
 from .bvh import bvh_tree, read_bvh
@@ -91,7 +92,7 @@ def find_files(paths, asf: str | None = None) -> list[tuple[str, Path, Path | No
         else:
             raise DataError(f"{p}: not a mocap file: expected .bvh or .amc (with its .asf), or a folder")
         found += files
-    found = sorted(dict.fromkeys(found), key=lambda f: _natural(str(f)))
+    found = sorted(dict.fromkeys(found), key=natural_key)
     out = []
     for f in found:
         if f.suffix.lower() == ".bvh":
@@ -248,18 +249,3 @@ def build_dataset(clips: list[Clip], n_cameras: int = 2, rig: str = "virtual", s
 def _subject_key(s: str) -> str:
     s = str(s).strip()
     return str(int(s)) if s.isdigit() else s.lower()
-
-
-def clip_bone_lengths(clips: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
-    """(mean (n_clips, nb), std within each clip (n_clips, nb)) of the h36m17 bone lengths, mm."""
-    bones = np.array(get_skeleton("h36m17").bones)
-    means, stds = [], []
-    for c in clips:
-        L = np.linalg.norm(c.world[:, bones[:, 0]] - c.world[:, bones[:, 1]], axis=-1)
-        means.append(L.mean(0))
-        stds.append(L.std(0))
-    return np.array(means), np.array(stds)
-
-
-def _natural(s: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
