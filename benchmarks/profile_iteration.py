@@ -16,7 +16,7 @@ import pstats
 
 import numpy as np
 
-from gatepose.bench import _random_train_data
+from gatepose.bench import random_train_data
 from gatepose.fast.fused import generator_inference
 from gatepose.train import Trainer, TrainOptions
 
@@ -39,7 +39,7 @@ def main(argv=None):
         parallel.cpu_threads = lambda: 1
         main.single_blas = single
     opts = TrainOptions(batch_size=a.batch, steps=1)
-    data = _random_train_data(17, max(4 * a.batch * 6, 1024))
+    data = random_train_data(17, max(4 * a.batch * 6, 1024))
     trainer = Trainer(opts, data, np, np.float32)
     W = data.W_train[:a.batch]
     if a.what == "train":

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("pytest_benchmark")
 
-from gatepose.bench import _random_train_data  # noqa: E402
+from gatepose.bench import random_train_data  # noqa: E402
 from gatepose.fast.critic_step import stacked_critic_loss  # noqa: E402
 from gatepose.fast.fused import generator_inference  # noqa: E402
 from gatepose.nn.generator import generator_backward, generator_forward  # noqa: E402
@@ -30,7 +30,7 @@ B = 256
 
 @pytest.fixture(scope="module")
 def trainer():
-    return Trainer(TrainOptions(batch_size=B, steps=1), _random_train_data(17, 8192), np, np.float32)
+    return Trainer(TrainOptions(batch_size=B, steps=1), random_train_data(17, 8192), np, np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,9 @@
 """Options and helpers shared by every command."""
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
 import click
 
 from gatepose.backend import resolve_device
@@ -14,9 +17,49 @@ device_option = click.option(
 )
 
 
-def pick_device(name: str, quiet: bool = False):
-    """Resolve --device and tell the user which backend runs (on stderr, so stdout stays data)."""
+def pick_device(name: str, quiet: bool = False, defer: bool = False):
+    """Resolve --device and tell the user which backend runs (on stderr, so stdout stays data).
+
+    ``defer``: hold the line until :func:`announce_device`, which a command calls once its inputs
+    have been read and checked, so that a bad input is reported by its ``error:`` line alone."""
     xp, desc = resolve_device(name)
+    _pending.clear()
     if not quiet:
-        click.echo(f"device: {desc}", err=True)
+        _pending.append(f"device: {desc}")
+        if not defer:
+            announce_device()
     return xp
+
+
+_pending: list = []
+
+
+def announce_device() -> None:
+    """Print the line :func:`pick_device` held back (once; nothing if there is none)."""
+    while _pending:
+        click.echo(_pending.pop(0), err=True)
+
+
+def echo_table(header, rows) -> None:
+    """Print rows under header in aligned columns, the first left-aligned, the others right."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths)))
+    click.echo(fmt(header))
+    for r in rows:
+        click.echo(fmt(r))
+
+
+@contextmanager
+def echo_data_warnings():
+    """Print each DataWarning as one 'warning: ...' line on stderr."""
+    from gatepose.data.archive import DataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, DataWarning):
+                    click.echo(f"warning: {w.message}", err=True)

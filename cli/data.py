@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
-from contextlib import contextmanager
 
 import click
 import numpy as np
+
+from .common import echo_data_warnings, echo_table
 
 
 @click.group()
@@ -98,7 +98,7 @@ def import_h36m_cmd(data_3d, data_2d, out, trust_pickle, subjects):
     from gatepose.data.h36m import import_h36m
 
     subj = None if subjects is None else [s.strip() for s in subjects.split(",") if s.strip()]
-    with _echo_warnings():
+    with echo_data_warnings():
         ds = import_h36m(data_3d, data_2d, trust_pickle=trust_pickle, subjects=subj)
     save_archive(out, ds)
     click.echo(f"wrote {out}: {len(ds):,} poses, {len(np.unique(ds.subject))} subjects, "
@@ -129,7 +129,7 @@ def import_humaneva_cmd(data_3d, data_2d, out, trust_pickle, all_actions):
     from gatepose.data.archive import save_archive
     from gatepose.data.humaneva import TABLE2_ACTIONS, import_humaneva
 
-    with _echo_warnings():
+    with echo_data_warnings():
         ds = import_humaneva(data_3d, data_2d, trust_pickle=trust_pickle,
                              actions=None if all_actions else TABLE2_ACTIONS)
     save_archive(out, ds)
@@ -154,54 +154,13 @@ def info(file, as_json):
       gatepose data info h36m.npz --json
     """
     from gatepose.data.archive import load_archive
+    from gatepose.data.summary import archive_summary
 
-    ds = load_archive(file)
-    summary = _summary(ds, file)
+    summary = archive_summary(load_archive(file), file)
     if as_json:
         click.echo(json.dumps(summary, indent=1))
         return
     _print_summary(summary)
-
-
-def _summary(ds, file) -> dict:
-    skel = ds.skel
-    seq = ds.sequence_ids()
-    subj_names, subj_idx = np.unique(ds.subject, return_inverse=True)
-    act_names, act_idx = np.unique(ds.action, return_inverse=True)
-    table = np.bincount(act_idx * len(subj_names) + subj_idx,
-                        minlength=len(act_names) * len(subj_names)).reshape(len(act_names), len(subj_names))
-    order = sorted(range(len(subj_names)), key=lambda i: _natural(str(subj_names[i])))
-    counts = {str(a): {str(subj_names[i]): int(table[ai, i]) for i in order} for ai, a in enumerate(act_names)}
-    out = {
-        "file": str(file), "skeleton": ds.skeleton, "joints": skel.n_joints, "bones": skel.n_bones,
-        "frames": len(ds), "sequences": int(seq[-1]) + 1,
-        "poses_2d": True, "poses_3d": ds.poses_3d is not None, "confidence": ds.confidence is not None,
-        "image_size": {"min": ds.image_size.min(0).tolist(), "max": ds.image_size.max(0).tolist()},
-        "split": None, "frames_per_action_subject": counts,
-    }
-    if ds.split is not None:
-        out["split"] = {sp: {"frames": int((ds.split == sp).sum()),
-                             "subjects": sorted(np.unique(ds.subject[ds.split == sp]).tolist(), key=_natural)}
-                        for sp in ("train", "test")}
-    if ds.poses_3d is not None:
-        out["bone_lengths_mm"] = _bone_stats(ds, seq)
-    return out
-
-
-def _bone_stats(ds, seq) -> list:
-    """Per bone: mean and std of its length over all frames, and the largest std in one sequence."""
-    skel = ds.skel
-    child, parent = np.array(skel.bones).T
-    X = ds.poses_3d.astype(np.float64)
-    length = np.linalg.norm(X[:, child] - X[:, parent], axis=-1)              # (N, nb)
-    n_seq = int(seq[-1]) + 1
-    count = np.bincount(seq, minlength=n_seq)[:, None]
-    mean = np.stack([np.bincount(seq, length[:, k], n_seq) for k in range(skel.n_bones)], 1) / count
-    dev = length - mean[seq]
-    var = np.stack([np.bincount(seq, dev[:, k] ** 2, n_seq) for k in range(skel.n_bones)], 1) / count
-    within = np.sqrt(var).max(axis=0)
-    return [{"bone": name, "mean": float(length[:, k].mean()), "std": float(length[:, k].std()),
-             "max_within_sequence_std": float(within[k])} for k, name in enumerate(skel.bone_names)]
 
 
 def _print_summary(s: dict) -> None:
@@ -224,42 +183,12 @@ def _print_summary(s: dict) -> None:
     rows.append(["total"] + [f"{sum(counts[a][su] for a in counts):,}" for su in subjects] + [f"{s['frames']:,}"])
     echo("")
     echo("frames per action and subject")
-    _table(["action"] + subjects + ["total"], rows)
+    echo_table(["action"] + subjects + ["total"], rows)
     echo("")
     if "bone_lengths_mm" in s:
         echo("bone lengths (mm)")
-        _table(["bone", "mean", "std", "max std in a sequence"],
-               [[b["bone"], f"{b['mean']:.1f}", f"{b['std']:.1f}", f"{b['max_within_sequence_std']:.2f}"]
-                for b in s["bone_lengths_mm"]])
+        echo_table(["bone", "mean", "std", "max std in a sequence"],
+                   [[b["bone"], f"{b['mean']:.1f}", f"{b['std']:.1f}", f"{b['max_within_sequence_std']:.2f}"]
+                    for b in s["bone_lengths_mm"]])
     else:
         echo("bone lengths: no 3D poses")
-
-
-def _table(header, rows) -> None:
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths)))
-    click.echo(fmt(header))
-    for r in rows:
-        click.echo(fmt(r))
-
-
-def _natural(s: str):
-    import re
-
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
-
-
-@contextmanager
-def _echo_warnings():
-    """Print each DataWarning as one 'warning: ...' line on stderr."""
-    from gatepose.data.archive import DataWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        try:
-            yield
-        finally:
-            for w in caught:
-                if issubclass(w.category, DataWarning):
-                    click.echo(f"warning: {w.message}", err=True)

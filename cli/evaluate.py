@@ -5,47 +5,7 @@ import json
 
 import click
 
-from .common import device_option, pick_device
-
-HUMANEVA_SUBJECTS = {"S1", "S2", "S3"}
-
-
-def detect_layout(ds) -> str:
-    """'h36m' (every action a Human3.6M family), 'humaneva' (HumanEva-I subjects S1-S3 with its
-    actions Walk/Jog/Box...), or 'generic'."""
-    from gatepose.tables import h36m_action_family, humaneva_action_family, humaneva_subject
-
-    actions = sorted(set(ds.action.tolist()))
-    if actions and all(h36m_action_family(a) for a in actions):
-        return "h36m"
-    subjects = {humaneva_subject(s) for s in set(ds.subject.tolist())}
-    if actions and all(humaneva_action_family(a) for a in actions) and subjects <= HUMANEVA_SUBJECTS:
-        return "humaneva"
-    return "generic"
-
-
-def baseline_table(results: dict, title: str = "Model and trivial baselines on the same frames (mm)"):
-    """Rows model / mean pose / zero depth; per metric its Avg. (over the by-action table's actions,
-    families merged as there) and All frames."""
-    from gatepose.metrics import METRIC_LABELS, METRICS
-    from gatepose.tables import Table, table_by_action
-
-    columns, groups, rows = ["Method"], [], []
-    for m in METRICS:
-        columns += ["Avg.", "All frames"]
-        groups += [METRIC_LABELS[m]] * 2
-    for name, res in results.items():
-        t = table_by_action(res)
-        row = [name]
-        for m in METRICS:
-            r = next(r for r in t.rows if r[0] == METRIC_LABELS[m])
-            row += [r[-2], r[-1]]
-        rows.append(row)
-    n = next(iter(results.values())).n_frames
-    notes = [f"Avg. = unweighted mean over actions; All frames = mean over all {n} frames. "
-             "mean pose: the training set's mean 3D pose for every frame; zero depth: the input 2D pose "
-             "with z = 0. Both scaled to mm like the model."]
-    return Table(title=title, columns=columns, rows=rows, groups=groups, notes=notes)
+from .common import announce_device, device_option, pick_device
 
 
 @click.command("eval")
@@ -83,32 +43,21 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
       gatepose eval --run runs/a --checkpoint last --max-frames 5000 --format json > a.json
     """
     from gatepose.evaluate import evaluate_run, test_frames
-    from gatepose.tables import H36M_ACTIONS, render, table_by_action, table_subject_action
     from gatepose.runs import load_run
+    from gatepose.tables import detect_layout, evaluation_by_layout, evaluation_tables, render
 
-    xp = pick_device(device)
+    xp = pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, split, source = test_frames(run, data)
-    layout = detect_layout(ds)
+    announce_device()
+    layout = detect_layout(ds.action, ds.subject)
     n_eval = min(len(ds), max_frames) if max_frames else len(ds)
     which = "test split" if split == "test" else "all frames: no test split"
     click.echo(f"evaluating {run_dir} ({checkpoint} checkpoint, step {run.step}) on {n_eval} frames of "
                f"{source} ({which}; layout {layout})", err=True)
-    by = ("subject", "action") if layout == "humaneva" else ("action",)
-    results = evaluate_run(run, ds, xp, by=by, batch=batch, max_frames=max_frames)
+    results = evaluate_run(run, ds, xp, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames)
     model = results["model"]
-
-    tables = {}
-    if layout == "h36m":
-        tables["by_action"] = table_by_action(model, action_order=[f for f, _ in H36M_ACTIONS],
-                                              title="Human3.6M, per action (mm), as in the paper's Table 1")
-    elif layout == "humaneva":
-        tables["subject_action"] = table_subject_action(
-            model, "p_mpjpe", title="HumanEva-I, P-MPJPE per subject and action (mm), as in the paper's Table 2")
-        tables["by_action"] = table_by_action(model, title="HumanEva-I, per action, subjects merged (mm)")
-    else:
-        tables["by_action"] = table_by_action(model, title="Per-action error (mm)")
-    tables["baselines"] = baseline_table(results)
+    tables = evaluation_tables(results, layout)
 
     if fmt == "json":
         out = {

@@ -1,7 +1,6 @@
 """`gatepose demo` and `gatepose ablate`: training and evaluation in one command."""
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -59,11 +58,9 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
       gatepose demo --device gpu --preset paper --steps 2000
     """
     from gatepose.evaluate import evaluate_run, test_frames
-    from gatepose.tables import render, table_ablation
     from gatepose.runs import load_run
+    from gatepose.tables import baseline_table, render, table_ablation
     from gatepose.train import train
-
-    from .evaluate import baseline_table
 
     import dataclasses
     from pathlib import Path
@@ -76,14 +73,11 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
         weak_dir, full_dir = Path(out) / "weak", Path(out) / "full"
         click.echo(f"training PoseGate-Former weakly supervised ({preset} preset, {steps} steps) on "
                    f"synthetic data...", err=True)
-        try:
-            train(opts, weak_dir, xp, progress=True)
-            if supervised:
-                click.echo(f"training the same model with full supervision (paired 3D; {steps} steps) "
-                           f"for comparison...", err=True)
-                train(dataclasses.replace(opts, supervision="full"), full_dir, xp, progress=True)
-        except KeyboardInterrupt:
-            sys.exit(130)
+        train(opts, weak_dir, xp, progress=True)
+        if supervised:
+            click.echo(f"training the same model with full supervision (paired 3D; {steps} steps) "
+                       f"for comparison...", err=True)
+            train(dataclasses.replace(opts, supervision="full"), full_dir, xp, progress=True)
         run = load_run(weak_dir, xp)
         ds, split, source = test_frames(run, None)
         res = evaluate_run(run, ds, xp)
@@ -150,11 +144,7 @@ def ablate(steps, data, preset, variants, out, seed, seeds, metric, fmt, device)
     if seeds > 1:
         return _ablate_seeds(opts, out, xp, names, range(seed, seed + seeds), fmt)
     with _run_folder(out, "gatepose-ablate-") as out:
-        try:
-            results = run_ablation(opts, out, xp, variants=names,
-                                   log=lambda m: click.echo(m, err=True))
-        except KeyboardInterrupt:
-            sys.exit(130)
+        results = run_ablation(opts, out, xp, variants=names, log=lambda m: click.echo(m, err=True))
     labels = {"gated": "PoseGate-Former", "vanilla": "Vanilla", "fixed": "Fix-attn",
               "scalar-gate": "Fix-bias"}
     named = {labels.get(k, k): v for k, v in results.items()}
@@ -171,11 +161,8 @@ def _ablate_seeds(opts, out, xp, names, seeds, fmt):
 
     t0 = time.perf_counter()
     with _run_folder(out, "gatepose-ablate-") as out:
-        try:
-            per_variant, baselines = run_seeded_ablation(opts, out, xp, seeds, variants=names,
-                                                         log=lambda m: click.echo(m, err=True))
-        except KeyboardInterrupt:
-            sys.exit(130)
+        per_variant, baselines = run_seeded_ablation(opts, out, xp, seeds, variants=names,
+                                                     log=lambda m: click.echo(m, err=True))
     metrics = ("mpjpe", "n_mpjpe", "p_mpjpe")
     # the baselines' rows carry no difference: they are not trained, their errors do not vary
     rows = seed_table(per_variant, metrics, reference="gated") + seed_table(baselines, metrics, reference="")

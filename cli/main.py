@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -10,14 +11,35 @@ from gatepose.errors import GateposeError
 
 
 class GateposeGroup(click.Group):
-    """Turns a GateposeError anywhere below into one line on stderr and exit code 2."""
+    """The one place where a command's failure becomes what the user reads.
+
+    * a GateposeError anywhere below: one ``error:`` line on stderr, exit code 2;
+    * an OSError (a folder that cannot be written, a full disk): the same, naming the path;
+    * Ctrl-C at any moment: one line (the library's message, e.g. where the checkpoint is), exit 130;
+    * warnings (NumPy's RuntimeWarnings on bad input among them) are held back: a command that
+      fails prints its one ``error:`` line alone; one that succeeds prints them afterwards as
+      ``warning:`` lines.
+    """
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except GateposeError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                result = super().invoke(ctx)
+            except GateposeError as exc:
+                _fail(f"error: {exc}", 2)
+            except OSError as exc:
+                _fail(f"error: {str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror or exc}", 2)
+            except KeyboardInterrupt as exc:
+                _fail(str(exc) or "interrupted", 130)
+        for w in caught:
+            click.echo(f"warning: {w.message}", err=True)
+        return result
+
+
+def _fail(line: str, code: int):
+    click.echo(line, err=True)
+    sys.exit(code)
 
 
 @click.group(cls=GateposeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +64,9 @@ def _register():
     cli.add_command(_gradcheck.gradcheck)
     from . import data as _data
     cli.add_command(_data.data)
+    from . import mocap as _mocap
+    _data.data.add_command(_mocap.import_mocap)
+    cli.add_command(_mocap.export_bvh)
     from . import train as _train
 
     cli.add_command(_train.train)

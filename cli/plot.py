@@ -50,26 +50,15 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
       gatepose plot poses --run runs/a --out poses.png
       gatepose plot poses --run runs/h36m --data h36m.npz --n 6 --seed 3 --out fig3.png
     """
-    import numpy as np
-
     from gatepose import viz
-    from gatepose.evaluate import test_frames
-    from gatepose.lift import lift
-    from gatepose.metrics import mpjpe
+    from gatepose.evaluate import example_frames, test_frames
     from gatepose.runs import load_run
 
     viz.require()
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, _, source = test_frames(run, data)
-    rng = np.random.default_rng(seed)
-    actions = sorted(set(ds.action.tolist()))
-    # n actions spread over the sorted list (repeating when there are fewer), one random frame each
-    chosen = [actions[i % len(actions)] for i in np.linspace(0, len(actions), n, endpoint=False).astype(int)]
-    idx = np.array([rng.choice(np.flatnonzero(ds.action == a)) for a in chosen])
-    pred = lift(run, ds.poses_2d[idx], xp)
-    gt = ds.poses_3d[idx] - ds.poses_3d[idx][:, :1]
-    err = mpjpe(pred.astype(np.float64), gt.astype(np.float64))
+    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed, xp)
     viz.plot_poses(out, gt, pred, run.skeleton, inputs_2d=ds.poses_2d[idx],
                    labels=[f"{a} #{i}" for a, i in zip(chosen, idx)], errors=err,
                    title=f"{Path(run_dir).name} (step {run.step}) on {source}")
@@ -99,14 +88,10 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
       gatepose plot attention --run runs/a --out attention.png
       gatepose plot attention --run runs/a --index 500 --layer 0 --applied --out a0.png
     """
-    import numpy as np
-
     from gatepose import viz
-    from gatepose.backend import to_device, to_host
-    from gatepose.data.normalize import normalize_2d
     from gatepose.evaluate import test_frames
     from gatepose.errors import GateposeError
-    from gatepose.nn.generator import attention_maps
+    from gatepose.lift import lift_attention
     from gatepose.runs import load_run
 
     viz.require()
@@ -118,9 +103,7 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     L = run.gcfg.n_layers
     if not -L <= layer < L:
         raise GateposeError(f"--layer {layer}: the model has {L} layer(s) (0 to {L - 1}, or -1 for the last)")
-    W, _ = normalize_2d(ds.poses_2d[index:index + 1].astype(np.float64))
-    maps = attention_maps(run.gen, to_device(xp, W, np.float32), run.gcfg)
-    maps = {k: to_host(v) for k, v in maps.items()}
+    maps = lift_attention(run, ds.poses_2d[index], xp)
     title = (f"{Path(run_dir).name} ({run.gcfg.attention}), test frame {index} ({ds.action[index]}), "
              f"layer {layer % L + 1} of {L}: {'attention applied A' if applied else 'softmax scores S'}")
     viz.plot_attention(out, maps, run.skeleton, layer=layer, which="A" if applied else "S", title=title)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .common import device_option, pick_device
+from . import common
+from .common import device_option
 
 
 @click.command()
@@ -13,9 +14,13 @@ from .common import device_option, pick_device
               help="2D poses: .npy (N, J, 2) in the run's skeleton layout, or COCO keypoints "
                    "(.json results, or .npy (N, 17, 3) with confidence).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the 3D poses (.npy or .json).")
-@click.option("--format", "fmt", type=click.Choice(["auto", "npy", "json"]), default="auto", show_default=True,
-              help="Output format; auto picks by the suffix of --out.")
+              help="Where to write the 3D poses (.npy, .json or .bvh).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "npy", "json", "bvh"]), default="auto",
+              show_default=True, help="Output format; auto picks by the suffix of --out.")
+@click.option("--units", type=click.Choice(["mm", "cm", "m", "inch"]), default="mm", show_default=True,
+              help="BVH output: length unit.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="BVH output: frame rate of the sequence (the input poses in order).")
 @click.option("--batch", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Poses per forward pass.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
@@ -24,7 +29,7 @@ from .common import device_option, pick_device
               help="COCO input: joints below this confidence are reported on stderr (and listed in "
                    "JSON output); they are still lifted as detected.")
 @device_option
-def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_threshold, device):
+def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, confidence_threshold, device):
     """Lift 2D poses to 3D with a trained run.
 
     Input is either 2D poses in the run's skeleton layout, a .npy of shape (N, J, 2) in pixels or
@@ -35,7 +40,10 @@ def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_th
     Output: 3D poses in millimetres, root-relative (pelvis at the origin), camera axes of the input
     (x right, y down, z away from the camera); the scale is the training set's mean pose size. A
     .npy holds (N, J, 3) float32; a .json holds {"skeleton", "joints": [names], "units": "mm",
-    "poses": [[[x, y, z], ...], ...]} plus "image_ids" and confidences for COCO input.
+    "poses": [[[x, y, z], ...], ...]} plus "image_ids" and confidences for COCO input. A .bvh
+    holds the poses as one animation (h36m17 runs): bone lengths fixed to their medians, joint
+    rotations solved so that every bone points where the prediction points, Y up, in --units
+    at --fps, for Blender and other mocap tools.
 
     \b
     Examples:
@@ -43,18 +51,23 @@ def predict(run_dir, input_path, out_path, fmt, batch, checkpoint, confidence_th
       gatepose predict --run runs/a --input poses2d.npy --out poses3d.json
       gatepose predict --run runs/a --input person_keypoints_results.json --out lifted.json
       gatepose predict --run runs/a --input kp.npy --out lifted.npy --device gpu --batch 4096
+      gatepose predict --run runs/a --input video_kp.npy --out lifted.bvh --fps 25 --units cm
     """
     from gatepose.lift import lift, output_format, read_poses_2d, write_poses_3d
     from gatepose.runs import load_run
 
+    from gatepose.files import check_output_file
+
+    check_output_file(out_path, [input_path])
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
-    xp = pick_device(device)
+    xp = common.pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
+    common.announce_device()
     if inp.note:
         where = " (each listed in the output's 'low_confidence')" if fmt == "json" else ""
         click.echo(f"warning: {inp.note}{where}", err=True)
     poses = lift(run, inp.poses, xp, batch=batch)
-    written = write_poses_3d(out_path, poses, run.skeleton, fmt, inp)
+    written = write_poses_3d(out_path, poses, run.skeleton, fmt, inp, units=units, fps=fps)
     click.echo(f"lifted {len(poses)} poses ({run.skeleton}, {checkpoint} checkpoint of {run_dir}) -> "
                f"{out_path} ({written}, mm)", err=True)

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import click
 
-from .common import device_option, pick_device
+from .common import announce_device, device_option, pick_device
 
 
 # the names of gatepose.train.PRESETS (kept here so that --help does not import the package)
@@ -16,7 +14,7 @@ PRESET_NAMES = ("paper", "small", "small-weak", "small-full")
 
 def train_options(command):
     """One click option per TrainOptions field (its default and help text stated there, once)."""
-    from gatepose.train import TrainOptions
+    from gatepose.options import TrainOptions
 
     for f in reversed(dataclasses.fields(TrainOptions)):
         m = f.metadata
@@ -69,15 +67,12 @@ def train(ctx, device, out, resume, quiet, preset, **options):
       gatepose train --reference --steps 20 --out runs/plain    # the plain algorithm, no speed paths
     """
     from gatepose.runs import read_options
-    from gatepose.train import TrainOptions, train as run_training
+    from gatepose.train import TrainOptions, train as run_training  # noqa: F401
 
     if (out is None) == (resume is None):
         raise click.UsageError("give exactly one of --out RUN_DIR (a new run) or --resume RUN_DIR")
     if resume is not None:
-        cfg_path = Path(resume) / "config.json"
-        if not cfg_path.is_file():
-            raise click.BadParameter(f"{resume}: not a run folder (no config.json)", param_hint="--resume")
-        opts = TrainOptions.from_dict(read_options(resume))
+        opts = TrainOptions.from_dict(read_options(resume), f"{resume}/config.json")
         if options["steps"] is not None or options["epochs"] is not None:
             opts.steps, opts.epochs = options["steps"], options["epochs"]
         run_dir = resume
@@ -91,11 +86,8 @@ def train(ctx, device, out, resume, quiet, preset, **options):
         opts = TrainOptions(**options)
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work
-    xp = pick_device(device)
-    try:
-        row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    xp = pick_device(device, defer=True)
+    row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet, ready=announce_device)
     if row:
         keys = ("step", "loss_rep", "loss_cam", "wasserstein", "val_mpjpe", "val_n_mpjpe")
         click.echo("finished: " + "  ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"

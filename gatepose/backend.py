@@ -69,23 +69,43 @@ def resolve_device(name: str = "auto"):
 
 
 def get_xp(*arrays):
-    """The array module (numpy or cupy) of the given arrays; numpy for host arrays and scalars."""
+    """The array module (numpy or cupy) of the given arrays; numpy for host arrays and scalars.
+
+    An array type may name its own namespace in ``__gatepose_xp__``: the tests' strict stand-in
+    for CuPy (tests/strict_xp.py) does, and is then treated as a GPU namespace everywhere."""
     if _cupy is not None:
         for a in arrays:
             if isinstance(a, _cupy.ndarray):
                 return _cupy
-    else:
-        for a in arrays:
-            mod = type(a).__module__
-            if mod.startswith("cupy"):
-                import cupy
+    for a in arrays:
+        t = type(a)
+        if t.__module__.startswith("cupy"):
+            import cupy
 
-                return cupy
+            return cupy
+        ns = getattr(t, "__gatepose_xp__", None)
+        if ns is not None:
+            return ns
     return np
 
 
 def is_gpu(xp) -> bool:
     return xp is not np
+
+
+def special(xp):
+    """``scipy.special`` for xp's arrays: SciPy's on NumPy, ``cupyx.scipy.special`` on CuPy (a
+    stand-in namespace brings its own as ``__gatepose_special__``)."""
+    if not is_gpu(xp):
+        import scipy.special
+
+        return scipy.special
+    own = getattr(xp, "__gatepose_special__", None)
+    if own is not None:
+        return own
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special
 
 
 def to_host(a):

@@ -114,6 +114,7 @@ def _time(fn, xp, repeat: int, warmup: int = 1) -> list[float]:
         fn()
         synchronize(xp)
         times.append(time.perf_counter() - t)
+        _sample_pool(xp)
     return times
 
 
@@ -123,6 +124,23 @@ def _time(fn, xp, repeat: int, warmup: int = 1) -> list[float]:
 # smaller product runs faster on a given machine. The rate used is the larger of the medians, so
 # utilisation is measured against the best this machine showed, not against a slow size.
 MATMUL_SIZES = (1024, 2048)
+# The two rounds of the matmul rate (before and after the model timings) may differ by this
+# fraction before a run is called noisy (the machine's load changed while it ran).
+NOISE_TOLERANCE = 0.10
+# A GPU reaches its rate only on a product large enough to fill every SM for a while: 4096 and 8192
+# (0.1 and 1.1 TFLOP per product; a fraction of a second on a data-centre GPU).
+GPU_MATMUL_SIZES = (4096, 8192)
+
+
+def tf32_enabled(xp) -> bool | None:
+    """Whether CuPy may run float32 products on TF32 tensor cores (CuPy does when CUPY_TF32=1 is set
+    before it is imported); None on the CPU. TF32 keeps a 10-bit mantissa: a faster but coarser
+    matmul rate to measure utilisation against."""
+    if not is_gpu(xp):
+        return None
+    import os
+
+    return os.environ.get("CUPY_TF32", "0") == "1"
 
 
 def matmul_samples(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> dict:
@@ -141,15 +159,38 @@ def matmul_rate(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> float:
     return max(float(np.median(v)) for v in matmul_samples(xp, sizes, repeat).values())
 
 
-def peak_memory_bytes(xp) -> int:
-    """Host: the process's peak RSS; GPU: the bytes CuPy's memory pool holds (its high-water mark)."""
+_pool_high_water = 0
+
+
+def _sample_pool(xp) -> None:
+    """Remember the most CuPy's pool has held (called after every timed call)."""
+    global _pool_high_water
     if is_gpu(xp):
-        return int(xp.get_default_memory_pool().total_bytes())
+        _pool_high_water = max(_pool_high_water, int(xp.get_default_memory_pool().total_bytes()))
+
+
+def reset_peak_memory(xp) -> None:
+    """GPU: hand the pool's cached blocks back and restart its high-water mark; CPU: nothing (RSS
+    peaks cannot be reset)."""
+    global _pool_high_water
+    if is_gpu(xp):
+        xp.get_default_memory_pool().free_all_blocks()
+        _pool_high_water = 0
+
+
+def peak_memory_bytes(xp) -> int:
+    """Host: the process's peak RSS; GPU: the high-water mark of the bytes CuPy's memory pool held
+    since :func:`reset_peak_memory`, sampled after every timed call (the pool keeps freed blocks
+    for reuse, so between samples what it holds only grows), not what it holds at the end."""
+    if is_gpu(xp):
+        _sample_pool(xp)
+        return _pool_high_water
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def _random_train_data(n_joints: int, n: int, seed: int = 0):
-    """Random normalised poses: throughput does not depend on what the poses look like."""
+def random_train_data(n_joints: int, n: int, seed: int = 0):
+    """A TrainData of ``n`` random normalised poses of ``n_joints`` joints (2D and unpaired 3D):
+    throughput does not depend on what the poses look like."""
     from .data.prepare import TrainData
 
     rng = np.random.default_rng(seed)
@@ -170,22 +211,27 @@ TINY_SIZES = dict(d_model=16, n_heads=2, d_ff=32, gate_hidden=8, camera_width=16
 
 def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, attention: str = "gated",
               iterations: int = 3, n_critic: int = 5, seed: int = 0, sizes: dict | None = None,
-              matmul_sizes=MATMUL_SIZES, latency_repeat: int = 50) -> dict:
+              matmul_sizes=None, latency_repeat: int = 50) -> dict:
     """Measure everything `gatepose bench` reports; returns a JSON-able dict.
 
     ``sizes`` overrides TrainOptions' model sizes (d_model, d_ff, camera_width, ...; default: SPEC
     section 1). Order: the matmul rate, then training (so the reported training peak memory is
-    training's own), then inference, then the matmul rate again: the machine may be shared, and
-    the rate used is the median over both rounds of the larger size's samples (see MATMUL_SIZES).
-    Times are medians of repeated runs.
+    training's own), then inference, then the matmul rate again. The machine may be shared, so the
+    rate used is the higher of the two rounds (each round: the best per-size median, see
+    MATMUL_SIZES), and the run is flagged ``noisy`` when the rounds differ by more than
+    NOISE_TOLERANCE or when a model timing beat the measured rate; a utilisation is never reported
+    above 1. Times are medians of repeated runs.
     """
     from .train import Trainer, TrainOptions
 
     dtype = np.float32
+    if matmul_sizes is None:
+        matmul_sizes = GPU_MATMUL_SIZES if is_gpu(xp) else MATMUL_SIZES
     samples = matmul_samples(xp, matmul_sizes)
+    reset_peak_memory(xp)          # the matmul operands out: training's peak is training's own
     opts = TrainOptions(batch_size=batch, n_layers=n_layers, attention=attention, n_critic=n_critic,
                         seed=seed, steps=1, **(sizes or {}))
-    data = _random_train_data(17, max(4 * batch * (n_critic + 1), infer_batch), seed)
+    data = random_train_data(17, max(4 * batch * (n_critic + 1), infer_batch), seed)
     trainer = Trainer(opts, data, xp, dtype)
     gcfg = trainer.gcfg
 
@@ -200,24 +246,31 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     t_one = float(np.median(_time(lambda: generator_inference(trainer.gen, W1, gcfg), xp,
                                   latency_repeat, 5)))
 
-    for n, v in matmul_samples(xp, matmul_sizes).items():
-        samples[n] += v
-    rates = {n: float(np.median(v)) for n, v in samples.items()}
-    rate = max(rates.values())
+    after = matmul_samples(xp, matmul_sizes)
+    rates = {n: max(float(np.median(samples[n])), float(np.median(after[n]))) for n in samples}
+    before_rate = max(float(np.median(v)) for v in samples.values())
+    after_rate = max(float(np.median(v)) for v in after.values())
+    rate = max(before_rate, after_rate)
     f_inf = generator_flops(gcfg, infer_batch)
     f_train = training_iteration_flops(gcfg, trainer.ccfg, trainer.dcfg, batch, n_critic)
+    u_inf, u_train = f_inf / t_inf / rate, f_train / t_train / rate
+    noisy = abs(before_rate - after_rate) > NOISE_TOLERANCE * rate or max(u_inf, u_train) > 1.0
     return {
+        "noisy": bool(noisy),
+        "matmul_flops_per_s_before_after": [before_rate, after_rate],
         "device": "gpu" if is_gpu(xp) else "cpu",
         "config": {"generator": gcfg.to_dict(), "camera": trainer.ccfg.to_dict(),
                    "critic": {k: v for k, v in trainer.dcfg.to_dict().items() if k != "incidence"},
                    "batch": batch, "infer_batch": infer_batch, "n_critic": n_critic, "dtype": "float32"},
         "matmul_flops_per_s": rate,
+        "matmul_sizes": list(matmul_sizes),
+        "tf32": tf32_enabled(xp),
         "matmul_flops_per_s_by_size": {str(n): r for n, r in rates.items()},
         "inference": {"poses_per_s": infer_batch / t_inf, "seconds_per_batch": t_inf,
-                      "flops": f_inf, "flops_per_s": f_inf / t_inf, "utilisation": f_inf / t_inf / rate},
+                      "flops": f_inf, "flops_per_s": f_inf / t_inf, "utilisation": min(u_inf, 1.0)},
         "latency_single_pose_ms": 1e3 * t_one,
         "training": {"poses_per_s": batch / t_train, "seconds_per_iteration": t_train,
-                     "flops": f_train, "flops_per_s": f_train / t_train, "utilisation": f_train / t_train / rate,
+                     "flops": f_train, "flops_per_s": f_train / t_train, "utilisation": min(u_train, 1.0),
                      "peak_memory_bytes": mem_train},
         "peak_memory_bytes": peak_memory_bytes(xp),
     }
@@ -226,7 +279,8 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
 def format_bench(r: dict) -> str:
     g = r["config"]["generator"]
     rows = [
-        ("matmul (float32)", "", f"{r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s", "1.00"),
+        (f"matmul (float32, n={max(r.get('matmul_sizes', [0]))})", "",
+         f"{r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s", "1.00"),
         (f"inference, batch {r['config']['infer_batch']}", f"{r['inference']['poses_per_s']:.0f} poses/s",
          f"{r['inference']['flops_per_s'] / 1e9:.1f} GFLOP/s", f"{r['inference']['utilisation']:.2f}"),
         ("inference, one pose", f"{r['latency_single_pose_ms']:.2f} ms", "", ""),
@@ -237,8 +291,16 @@ def format_bench(r: dict) -> str:
     ]
     head = (f"gatepose bench on {r['device']}: d={g['d_model']} h={g['n_heads']} L={g['n_layers']} "
             f"d_ff={g['d_ff']} attention={g['attention']} n_critic={r['config']['n_critic']} float32")
+    if r.get("tf32") is not None:
+        head += f", TF32 {'on' if r['tf32'] else 'off'} (CUPY_TF32)"
     w = [max(len(x[i]) for x in rows + [("what", "throughput", "achieved", "utilisation")]) for i in range(4)]
     lines = [head, "", "  ".join(h.ljust(w[i]) for i, h in enumerate(("what", "throughput", "achieved", "utilisation")))]
     lines.append("  ".join("-" * x for x in w))
     lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(row)) for row in rows]
+    before, after = r["matmul_flops_per_s_before_after"]
+    lines.append(f"\nmatmul rate before / after the model timings: {before / 1e9:.1f} / {after / 1e9:.1f} GFLOP/s")
+    if r["noisy"]:
+        lines.append(f"noisy: the machine's load changed during the run (the two rates differ by more than "
+                     f"{NOISE_TOLERANCE:.0%}, or a model timing beat the measured rate); run it again on an "
+                     "idle machine before comparing figures")
     return "\n".join(lines)

@@ -16,7 +16,8 @@ import numpy as np
 from .data.archive import Dataset
 from .data.normalize import normalize_2d
 from .errors import GateposeError
-from .metrics import Result, aggregate, evaluate_predictions
+from .lift import lift
+from .metrics import Result, aggregate, evaluate_predictions, mpjpe
 from .data.prepare import load_source
 from .runs import Run, predict_poses
 
@@ -69,3 +70,21 @@ def evaluate_run(run: Run, ds: Dataset, xp=np, by=("action",), batch: int = 1024
         per = evaluate_predictions(np.ascontiguousarray(P), gt, scale)
         out[name] = aggregate(per, ds.action, subjects, by=by)
     return out
+
+
+def example_frames(run: Run, ds: Dataset, n: int, seed: int = 0, xp=np):
+    """``n`` frames of ``ds`` to draw beside their ground truth (the paper's Fig. 3): actions spread
+    over the sorted list (repeating when there are fewer than ``n``), one frame of each drawn by
+    ``seed``.
+
+    Returns (rows (n,), their actions, predictions (n, J, 3) mm root-relative, ground truth
+    (n, J, 3) mm root-relative, MPJPE per frame (n,) mm).
+    """
+    rng = np.random.default_rng(seed)
+    actions = sorted(set(ds.action.tolist()))
+    chosen = [actions[i % len(actions)] for i in np.linspace(0, len(actions), n, endpoint=False).astype(int)]
+    idx = np.array([rng.choice(np.flatnonzero(ds.action == a)) for a in chosen])
+    pred = lift(run, ds.poses_2d[idx], xp)
+    gt = ds.poses_3d[idx] - ds.poses_3d[idx][:, :1]
+    err = mpjpe(pred.astype(np.float64), gt.astype(np.float64))
+    return idx, chosen, pred, gt, err

@@ -6,6 +6,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import GateposeError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -34,3 +36,21 @@ def atomic_open(path, mode: str = "wb"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_output_file(path, inputs=(), option: str = "--out") -> Path:
+    """Refuse, before any work, an output file that would overwrite one of ``inputs`` or that
+    cannot be created: its folder must exist and be writable. Returns the path."""
+    path = Path(path)
+    for src in inputs:
+        if src is not None and path.exists() and Path(src).exists() and os.path.samefile(path, src):
+            raise GateposeError(f"{option} {path}: is the input file {src}; gatepose never overwrites an input "
+                                "(choose another output name)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise GateposeError(f"{option} {path}: is a folder; expected a file name")
+    if not folder.is_dir():
+        raise GateposeError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise GateposeError(f"{option} {path}: the folder {folder} is not writable")
+    return path

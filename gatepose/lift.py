@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import to_device, to_host
+from .data.archive import MIN_SPREAD
 from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
 from .errors import DataError
+from .nn.generator import attention_maps
 from .runs import Run, predict_poses
 
 
@@ -102,8 +105,18 @@ def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
             i, j = np.argwhere(bad)[0]
             raise DataError(f"{path}: expected finite coordinates, got NaN or inf at pose {i}, joint "
                             f"{sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
+        _check_extent(path, a)
         return Poses2D(a.astype(np.float32), "poses")
     return _coco(path, skeleton, threshold)
+
+
+def _check_extent(path: Path, poses: np.ndarray) -> None:
+    """Refuse poses whose joints all sit at one point (all zeros, say): they have no shape to lift,
+    and would normalise to a pose of zeros that the model lifts to an arbitrary answer."""
+    flat = (np.ptp(poses, axis=1).max(axis=1) < MIN_SPREAD).nonzero()[0]
+    if flat.size:
+        raise DataError(f"{path}: pose {int(flat[0])} has all its joints at one point ({flat.size} such pose(s)); "
+                        "remove poses without a detected person")
 
 
 def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
@@ -113,6 +126,11 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
         raise DataError(f"{path}: COCO keypoints map to the h36m17 skeleton, but the run was trained on "
                         f"{skeleton!r}; give (N, {get_skeleton(skeleton).n_joints}, 2) poses in its layout")
     kp = load_keypoints(path, threshold=threshold)
+    missing = (kp.confidence <= 0).all(axis=1).nonzero()[0]
+    if missing.size:
+        raise DataError(f"{path}: detection {int(missing[0])} has no detected joint (every keypoint missing or "
+                        f"of confidence 0; {missing.size} such detection(s)); remove them before lifting")
+    _check_extent(path, kp.poses_2d)
     note = ""
     if kp.low_confidence:
         note = f"{path}: {kp.summary()}; they are lifted as detected"
@@ -129,29 +147,52 @@ def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024) -> np.ndarray
         raise DataError(f"lift: expected poses of shape (N, {run.gcfg.n_joints}, 2), got {poses_2d.shape}")
     W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
     pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch)
-    return ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
+    out = ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
+    if not np.isfinite(out).all():  # never write NaN poses with a success code
+        raise DataError(f"{run.path}: the run's generator gave NaN or inf poses; its weights or "
+                        "normalisation constants are not usable")
+    return out
+
+
+def lift_attention(run: Run, pose_2d: np.ndarray, xp=np) -> dict:
+    """The attention maps of every layer for one 2D pose (J, 2), any unit, on the host:
+    :func:`gatepose.nn.generator.attention_maps` for a batch of one ('S', 'A': (L, 1, h, J, J), ...)."""
+    W, _ = normalize_2d(np.asarray(pose_2d, dtype=np.float64)[None])
+    maps = attention_maps(run.gen, to_device(xp, W, np.float32), run.gcfg)
+    return {k: to_host(v) for k, v in maps.items()}
 
 
 def output_format(path, fmt: str = "auto") -> str:
     """'npy' or 'json' for an output path (``fmt`` 'auto': by suffix); checks the folder exists."""
     path = Path(path)
     if fmt == "auto":
-        fmt = {".npy": "npy", ".json": "json"}.get(path.suffix.lower())
+        fmt = {".npy": "npy", ".json": "json", ".bvh": "bvh"}.get(path.suffix.lower())
         if fmt is None:
             raise DataError(f"{path}: cannot tell the output format from the suffix "
-                            f"{path.suffix or '(none)'!r}; expected .npy or .json, or pass --format")
-    if fmt not in ("npy", "json"):
-        raise DataError(f"{path}: unknown output format {fmt!r}; expected npy or json")
+                            f"{path.suffix or '(none)'!r}; expected .npy, .json or .bvh, or pass --format")
+    if fmt not in ("npy", "json", "bvh"):
+        raise DataError(f"{path}: unknown output format {fmt!r}; expected npy, json or bvh")
     if not path.parent.is_dir():
         raise DataError(f"{path}: the folder {path.parent} does not exist")
     return fmt
 
 
 def write_poses_3d(path, poses_mm: np.ndarray, skeleton: str, fmt: str = "auto",
-                   inp: Poses2D | None = None) -> str:
-    """Write (N, J, 3) mm poses as .npy or JSON (``fmt`` 'auto' picks by suffix). Returns the format."""
+                   inp: Poses2D | None = None, units: str = "mm", fps: float = 30.0) -> str:
+    """Write (N, J, 3) mm poses as .npy, JSON or BVH (``fmt`` 'auto' picks by suffix). Returns the format.
+
+    BVH (h36m17 only; the N poses as one sequence at ``fps``, lengths in ``units``): see
+    :mod:`gatepose.data.mocap.export`.
+    """
     path = Path(path)
     fmt = output_format(path, fmt)
+    if fmt == "bvh":
+        from .data.mocap.export import write_poses_bvh
+
+        if skeleton != "h36m17":
+            raise DataError(f"{path}: BVH export needs h36m17 poses, got {skeleton!r}")
+        write_poses_bvh(path, poses_mm, units=units, fps=fps)
+        return fmt
     try:
         # Through a file object (np.save would append '.npy' to a path), written atomically.
         with atomic_open(path, "wb" if fmt == "npy" else "w") as f:

@@ -15,6 +15,7 @@ inside the same file as a unicode scalar array, which ``np.load(..., allow_pickl
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,31 @@ def load_checkpoint(path) -> tuple[dict, dict]:
         raise GateposeError(f"{path}: not a readable gatepose checkpoint ({type(exc).__name__}: {exc})") from None
     if _META_KEY not in arrays:
         raise GateposeError(f"{path}: not a gatepose checkpoint (no metadata)")
-    meta = json.loads(str(arrays.pop(_META_KEY)))
+    meta = _parse_json(str(arrays.pop(_META_KEY)), f"{path}: metadata")
+    if not isinstance(meta, dict):
+        raise GateposeError(f"{path}: metadata: expected a JSON object, got {type(meta).__name__}")
+    bad = [k for k, v in arrays.items() if v.dtype.kind not in "fiu" or not np.isfinite(v).all()]
+    if bad:
+        raise GateposeError(f"{path}: array '{bad[0]}' holds NaN, inf or non-numbers ({len(bad)} such array(s)); "
+                            "the checkpoint is not usable")
     return arrays, meta
+
+
+def _parse_json(text: str, where: str):
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise GateposeError(f"{where}: not valid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def read_json(path) -> object:
+    """A JSON file gatepose wrote (config.json), read back; any damage is one GateposeError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GateposeError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    return _parse_json(text, str(path))
 
 
 def write_json_atomic(path, obj) -> None:
@@ -77,24 +101,94 @@ CONFIG, CHECKPOINT, BEST, METRICS = "config.json", "checkpoint.npz", "best.npz",
 
 
 def check_run_dir(run_dir: Path, resume: bool) -> None:
-    """A new run needs a folder without a run in it; a resumed one needs config and checkpoint."""
+    """A new run needs a new or empty folder (nothing is ever overwritten); a resumed one needs
+    config.json and checkpoint.npz. Checked before any data is loaded."""
     if resume:
+        if not run_dir.is_dir():
+            raise GateposeError(f"{run_dir}: no such run folder to resume")
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise GateposeError(f"{run_dir}: not a run folder to resume (config.json and checkpoint.npz expected)")
-    elif (run_dir / CHECKPOINT).exists():
-        raise GateposeError(f"{run_dir}: already holds a run; use --resume {run_dir} to continue it, "
-                            f"or choose another --out")
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GateposeError(f"--out {run_dir}: exists and is not a folder")
+    there = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+    if there:
+        hint = (f"; it holds a run: continue it with --resume {run_dir}" if CHECKPOINT in there
+                else "; choose a new folder")
+        raise GateposeError(f"--out {run_dir}: not empty ({', '.join(there[:5])}{', ...' if len(there) > 5 else ''})"
+                            f"{hint}")
 
 
-def read_options(run_dir) -> dict:
-    """The options a run was started with (``config.json``'s "options"), for ``train --resume``."""
+def make_run_dir(run_dir: Path) -> list:
+    """Create a new run's folder (and missing parents) before the data is loaded, so that an
+    unwritable --out fails first. Returns the folders created, for :func:`remove_created`."""
+    created = []
+    for p in reversed([run_dir, *run_dir.parents]):
+        if not p.exists():
+            created.append(p)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".gatepose-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        remove_created(created)
+        raise GateposeError(f"--out {run_dir}: cannot be written ({exc.strerror or exc})") from None
+    return created
+
+
+def remove_created(created: list) -> None:
+    """Remove the folders :func:`make_run_dir` created if they are still empty (a run that failed
+    before writing anything leaves nothing behind)."""
+    for p in reversed(created):
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
+def remove_stale_temporaries(run_dir: Path) -> list:
+    """Delete the temporary files of atomic writes that a killed process left (``.NAME.*.tmp``,
+    ``metrics.jsonl.tmp``): they are never complete files. Returns their names."""
+    stale = [p for p in run_dir.glob(".*.tmp") if p.is_file()] + [p for p in run_dir.glob("*.jsonl.tmp")]
+    for p in stale:
+        p.unlink()
+    return [p.name for p in stale]
+
+
+def read_config(run_dir) -> dict:
+    """config.json, checked: a JSON object with options, generator, skeleton and normalisation of
+    the right types. Any damage is one GateposeError naming the file and the field."""
+    from .data.skeleton import SKELETONS
+    from .options import TrainOptions
+
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise GateposeError(f"{run_dir}: not a run folder (no config.json)")
-    try:
-        return json.loads(path.read_text())["options"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GateposeError(f"{path}: malformed run config ({type(exc).__name__}: {exc})") from None
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise GateposeError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    for key, kind in (("options", dict), ("generator", dict), ("skeleton", str), ("normalisation", dict)):
+        if not isinstance(config.get(key), kind):
+            got = "nothing" if key not in config else type(config[key]).__name__
+            raise GateposeError(f"{path}: field '{key}': expected a JSON {'object' if kind is dict else 'string'}, "
+                                f"got {got}")
+    if config["skeleton"] not in SKELETONS:
+        raise GateposeError(f"{path}: field 'skeleton': expected one of {', '.join(SKELETONS)}, got {config['skeleton']!r}")
+    scale = config["normalisation"].get("scale_3d_mm")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+        raise GateposeError(f"{path}: field 'normalisation.scale_3d_mm': expected a positive number of mm, got {scale!r}")
+    TrainOptions.from_dict(config["options"], f"{path}: field 'options'").validate_values()
+    gcfg = GeneratorConfig.from_dict(config["generator"])
+    if gcfg.n_joints != SKELETONS[config["skeleton"]].n_joints:
+        raise GateposeError(f"{path}: the generator has {gcfg.n_joints} joints, the skeleton "
+                            f"{config['skeleton']!r} {SKELETONS[config['skeleton']].n_joints}")
+    return config
+
+
+def read_options(run_dir) -> dict:
+    """The options a run was started with (``config.json``'s "options", checked), for ``train --resume``."""
+    return read_config(run_dir)["options"]
 
 
 def run_config(opts, trainer) -> dict:
@@ -149,6 +243,12 @@ def restore(trainer, arrays: dict, meta: dict) -> None:
     """Load a checkpoint's arrays and metadata into ``trainer``; a missing or misshapen parameter
     is a GateposeError."""
     xp = trainer.xp
+    missing = [k for k in ("step", "opt_g_t", "opt_d_t", "sampler_2d", "sampler_3d", "rng_eps") if k not in meta]
+    if missing:
+        raise GateposeError(f"checkpoint metadata lacks {', '.join(missing)}; it cannot be resumed")
+    if not all(isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] >= 0
+               for k in ("step", "opt_g_t", "opt_d_t")):
+        raise GateposeError("checkpoint metadata: step, opt_g_t and opt_d_t must be non-negative integers")
     for prefix, params in (("gen/", trainer.gen), ("cam/", trainer.cam), ("critic/", trainer.critic)):
         saved = split_prefix(arrays, prefix)
         missing = sorted(set(params) - set(saved))
@@ -163,11 +263,15 @@ def restore(trainer, arrays: dict, meta: dict) -> None:
                                     meta["opt_g_t"])
     trainer.opt_d.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_d/").items()},
                                     meta["opt_d_t"])
-    trainer.s2d.load_state(meta["sampler_2d"])
-    trainer.s3d.load_state(meta["sampler_3d"])
-    trainer.rng_eps.bit_generator.state = meta["rng_eps"]
-    if "rng_aug" in meta:
-        trainer.rng_aug.bit_generator.state = meta["rng_aug"]
+    try:
+        trainer.s2d.load_state(meta["sampler_2d"])
+        trainer.s3d.load_state(meta["sampler_3d"])
+        trainer.rng_eps.bit_generator.state = meta["rng_eps"]
+        if "rng_aug" in meta:
+            trainer.rng_aug.bit_generator.state = meta["rng_aug"]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise GateposeError(f"checkpoint metadata: a sampler or RNG state is damaged ({type(exc).__name__}: "
+                            f"{str(exc)[:120]}); it cannot be resumed") from None
     if trainer.ema is not None:
         saved = split_prefix(arrays, "ema/")
         for k in trainer.ema:
@@ -249,14 +353,8 @@ class Run:
 def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
     """Load a run folder's generator (and camera). ``which``: 'best' (best.npz) or 'last' (checkpoint.npz)."""
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise GateposeError(f"{run_dir}: not a run folder (no config.json)")
-    try:
-        config = json.loads(cfg_path.read_text())
-        gcfg = GeneratorConfig.from_dict(config["generator"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GateposeError(f"{cfg_path}: malformed run config ({type(exc).__name__}: {exc})") from None
+    config = read_config(run_dir)
+    gcfg = GeneratorConfig.from_dict(config["generator"])
     name = {"best": "best.npz", "last": "checkpoint.npz"}.get(which)
     if name is None:
         raise GateposeError(f"unknown checkpoint {which!r}: expected best or last")
@@ -270,4 +368,8 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
     missing = sorted(set(expected) - set(gen))
     if missing:
         raise GateposeError(f"{path}: missing generator parameters {missing[:3]}")
+    for k, v in expected.items():   # config.json and the weights must describe the same model
+        if tuple(gen[k].shape) != v.shape:
+            raise GateposeError(f"{path}: parameter gen/{k} has shape {tuple(gen[k].shape)}, but config.json's "
+                                f"generator {gcfg.to_dict()} needs {v.shape}")
     return Run(run_dir, config, gcfg, gen, cam, int(meta.get("step", 0)))

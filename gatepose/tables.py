@@ -6,6 +6,9 @@
   each, then 'Avg.' (unweighted over the subject x action cells) and 'All frames'.
 - :func:`table_ablation`: Table 3: rows = actions, then 'Avg.' and 'All frames'; one column per
   attention variant.
+- :func:`baseline_table`: the model beside the two trivial baselines, Avg. and All frames per metric.
+- :func:`detect_layout` picks a test set's layout from its labels; :func:`evaluation_tables`
+  builds what `gatepose eval` prints for it.
 Human3.6M action names ('Directions 1', 'TakingPhoto', 'WalkDog', ...) are merged into the paper's
 15 families with frame-weighted means; HumanEva-I names ('Walking 1 chunk0') into Walk, Jog, Box.
 Any other action set keeps its labels, in sorted order.
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from .errors import GateposeError
-from .metrics import METRIC_LABELS, Result
+from .metrics import METRIC_LABELS, METRICS, Result
 
 # The paper's Table 1 order: (family, short column name).
 H36M_ACTIONS = (
@@ -36,6 +39,7 @@ _H36M_ALIASES.update({
 })
 
 HUMANEVA_ACTIONS = ("Walk", "Jog", "Box")
+HUMANEVA_SUBJECTS = ("S1", "S2", "S3")
 _HUMANEVA_ALIASES = {"walking": "Walk", "walk": "Walk", "jog": "Jog", "jogging": "Jog",
                      "box": "Box", "boxing": "Box", "gestures": "Gestures", "throwcatch": "ThrowCatch"}
 
@@ -216,6 +220,70 @@ def table_ablation(results: Mapping[str, Result], metric: str = "mpjpe", title: 
              f"All frames = mean over all its frames.", "Errors in mm."]
     return Table(title=title or f"Ablation: {METRIC_LABELS.get(metric, metric)} per action (mm)",
                  columns=["Action"] + names, rows=rows, notes=notes)
+
+
+def baseline_table(results: Mapping[str, Result],
+                   title: str = "Model and trivial baselines on the same frames (mm)") -> Table:
+    """Rows: one per result (the model, then 'mean pose' and 'zero depth' as evaluate_run names
+    them); per metric two columns, its Avg. (over the by-action table's actions, families merged
+    as there) and All frames."""
+    columns, groups, rows = ["Method"], [], []
+    for m in METRICS:
+        columns += ["Avg.", "All frames"]
+        groups += [METRIC_LABELS[m]] * 2
+    for name, res in results.items():
+        t = table_by_action(res)
+        row = [name]
+        for m in METRICS:
+            r = next(r for r in t.rows if r[0] == METRIC_LABELS[m])
+            row += [r[-2], r[-1]]
+        rows.append(row)
+    n = next(iter(results.values())).n_frames
+    notes = [f"Avg. = unweighted mean over actions; All frames = mean over all {n} frames. "
+             "mean pose: the training set's mean 3D pose for every frame; zero depth: the input 2D pose "
+             "with z = 0. Both scaled to mm like the model."]
+    return Table(title=title, columns=columns, rows=rows, groups=groups, notes=notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which layout a test set gets
+
+
+def detect_layout(actions: Sequence[str], subjects: Sequence[str]) -> str:
+    """'h36m' (every action a Human3.6M family), 'humaneva' (HumanEva-I subjects S1-S3 with its
+    actions Walk/Jog/Box...), or 'generic', for a test set's action and subject labels."""
+    actions = sorted(set(map(str, actions)))
+    if actions and all(h36m_action_family(a) for a in actions):
+        return "h36m"
+    subjects = {humaneva_subject(s) for s in set(map(str, subjects))}
+    if actions and all(humaneva_action_family(a) for a in actions) and subjects <= set(HUMANEVA_SUBJECTS):
+        return "humaneva"
+    return "generic"
+
+
+def evaluation_by_layout(layout: str) -> tuple[str, ...]:
+    """How evaluate_run should aggregate for ``layout``: by subject and action for HumanEva-I
+    (Table 2), by action otherwise."""
+    return ("subject", "action") if layout == "humaneva" else ("action",)
+
+
+def evaluation_tables(results: Mapping[str, Result], layout: str) -> dict[str, Table]:
+    """The tables `gatepose eval` prints for evaluate_run's ``results`` ('model' and the baselines):
+    the model's errors in ``layout``'s paper table ('by_action', and for HumanEva-I first
+    'subject_action'), then 'baselines'."""
+    model = results["model"]
+    tables = {}
+    if layout == "h36m":
+        tables["by_action"] = table_by_action(model, action_order=[f for f, _ in H36M_ACTIONS],
+                                              title="Human3.6M, per action (mm), as in the paper's Table 1")
+    elif layout == "humaneva":
+        tables["subject_action"] = table_subject_action(
+            model, "p_mpjpe", title="HumanEva-I, P-MPJPE per subject and action (mm), as in the paper's Table 2")
+        tables["by_action"] = table_by_action(model, title="HumanEva-I, per action, subjects merged (mm)")
+    else:
+        tables["by_action"] = table_by_action(model, title="Per-action error (mm)")
+    tables["baselines"] = baseline_table(results)
+    return tables
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Two models are trained alternately, Improved-WGAN style:
 Real 3D poses for the critic are never paired with the 2D batch: by default they are the training
 subjects' 3D poses drawn by their own shuffled iterator, or any other archive (``real_poses``).
 
+The options (one declaration, from which the CLI is generated) are in ``options.py``.
 Speed enters at exactly two marked doors, ``Trainer.fakes`` and ``Trainer.batch_mean``; with
 ``reference=True`` (``train --reference``) both run the plain code and this file is the algorithm
 and nothing else. The run folder (config, checkpoints, resume, metrics) is ``runs.py``'s; the data
@@ -17,22 +18,20 @@ preparation and the sampler are ``data/prepare.py`` and ``data/batches.py``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import runs
-from .backend import is_gpu, synchronize, to_device
+from .backend import get_xp, is_gpu, to_device, to_host
 from .data.batches import Sampler
 from .data.prepare import TrainData, prepare_data
-from .errors import GateposeError, TrainingDiverged
+from .errors import TrainingDiverged
 from .fast.critic_step import stacked_critic_loss
 from .fast.fused import generator_inference
 from .fast.parallel import sharded
@@ -43,136 +42,10 @@ from .losses3d import consistency_rotations, consistency_step, supervised_step
 from .nn.camera import CameraConfig, init_camera
 from .nn.critic import CriticConfig, init_critic
 from .nn.generator import GeneratorConfig, generator_forward, init_generator
-from .ops.attention import VARIANTS as ATTENTION_VARIANTS
 from .optim import Adam
+from .options import ATTENTION_VARIANTS, PRESETS, TrainOptions  # noqa: F401  (the run's options, re-exported)
 from .progress import Progress
 from .runs import predict_poses, with_prefix
-
-# Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
-# trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
-PRESETS = {
-    "paper": {},
-    # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
-    # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
-    "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
-                  n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
-}
-# "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
-# generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
-# three times the steps in the same minutes) and geometric self-consistency (a departure).
-PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0}
-# "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
-PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
-
-
-def option(default, help: str = "", flag: str | None = None, type=None, choices=None, path: bool = False,
-           cli: bool = True):
-    """A TrainOptions field: its default and help text stated once; ``gatepose train``'s click
-    option is generated from it (``flag`` overrides the --name derived from the field's name)."""
-    return field(default=default, metadata=dict(help=help, flag=flag, type=type, choices=choices,
-                                                path=path, cli=cli))
-
-
-@dataclass
-class TrainOptions:
-    """Every option of a run; all of it lands in ``config.json``. One line per option: the CLI's
-    ``gatepose train`` options are generated from these fields (cli/train.py)."""
-
-    data: str | None = option(None, "Dataset archive (gatepose data synth / import-*). Default: the built-in synthetic data.", path=True)
-    real_poses: str | None = option(None, "Archive whose 3D poses the critic sees as real. Default: the training subjects' own, shuffled independently.", path=True)
-    attention: str = option("gated", "Attention variant (the paper's Table 3).", choices=ATTENTION_VARIANTS)
-    steps: int | None = option(None, "Generator steps in total (default 2000). A resumed run continues up to this.", type=int)
-    epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
-    batch_size: int = option(256, "Poses per batch (both models).")
-    lr: float = option(1e-4, "Adam learning rate (both models).")
-    lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
-    betas: tuple = option((0.5, 0.9), "Adam's betas.", cli=False)
-    n_critic: int = option(5, "Critic steps per generator step.")
-    lam: float = option(10.0, "Gradient-penalty weight lambda.")
-    w_adv: float = option(1.0, "Weight of the adversarial loss.")
-    w_rep: float = option(1.0, "Weight of the reprojection loss.")
-    w_cam: float = option(1.0, "Weight of the camera loss.")
-    seed: int = option(0, "Seed of the initial weights and of every draw of the training.")
-    # model sizes (SPEC section 1 defaults)
-    d_model: int = option(256, "Model width d.")
-    n_heads: int = option(8, "Attention heads h.", flag="--heads")
-    n_layers: int = option(4, "Encoder layers L.", flag="--layers")
-    d_ff: int = option(512, "Feed-forward width.")
-    gate_hidden: int = option(100, "Hidden width of the gate paths.")
-    camera_width: int = option(1000, "Camera net width.")
-    critic_pose_width: int = option(100, "Critic pose-path width.")
-    critic_kcs_width: int = option(1000, "Critic KCS-path width.")
-    # departures from the paper, each off in the "paper" preset (README: Departures)
-    supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
-    w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
-    aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
-    aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
-    ema: float = option(0.0, "Decay of an exponential moving average of the generator's weights that validation, best.npz and evaluation use (e.g. 0.99; 0 = off).")
-    synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
-    synth_seed: int = option(0, "Seed of the synthetic data.")
-    # bookkeeping
-    log_every: int = option(10, "A metrics.jsonl line every N steps.")
-    eval_every: int = option(100, "Validation (and best.npz) every N steps.")
-    checkpoint_every: int = option(100, "checkpoint.npz every N steps.")
-    val_frames: int = option(2048, "Frames held out of the training subjects for validation.", cli=False)
-    shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
-    reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
-
-    def validate(self) -> None:
-        """Raise a GateposeError naming the first bad option, before any work starts."""
-        def bad(opt, msg):
-            raise GateposeError(f"--{opt.replace('_', '-')}: {msg}")
-
-        if self.attention not in ATTENTION_VARIANTS:
-            bad("attention", f"expected one of {', '.join(ATTENTION_VARIANTS)}, got {self.attention!r}")
-        if self.steps is not None and self.epochs is not None:
-            bad("steps", "give --steps or --epochs, not both")
-        if self.steps is not None and self.steps < 1:
-            bad("steps", f"must be at least 1, got {self.steps}")
-        if self.epochs is not None and not self.epochs > 0:
-            bad("epochs", f"must be positive, got {self.epochs}")
-        for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
-                     "camera_width", "critic_pose_width", "critic_kcs_width", "log_every",
-                     "eval_every", "checkpoint_every", "synth_subjects"):
-            if getattr(self, name) < 1:
-                bad(name, f"must be at least 1, got {getattr(self, name)}")
-        if self.shards is not None and self.shards < 1:
-            bad("shards", f"must be at least 1, got {self.shards}")
-        if self.d_model % self.n_heads:
-            bad("d_model", f"{self.d_model} is not divisible by --n-heads {self.n_heads}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            bad("lr_schedule", f"expected constant or cosine, got {self.lr_schedule!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            bad("lr", f"must be a positive number, got {self.lr}")
-        if not all(0 <= b < 1 for b in self.betas):
-            bad("betas", f"each must be in [0, 1), got {self.betas}")
-        if self.lam < 0:
-            bad("lam", f"must be non-negative, got {self.lam}")
-        if self.supervision not in ("weak", "full"):
-            bad("supervision", f"expected weak or full, got {self.supervision!r}")
-        if not (self.w_geo >= 0 and math.isfinite(self.w_geo)):
-            bad("w_geo", f"must be a non-negative number, got {self.w_geo}")
-        if not 0 <= self.ema < 1:
-            bad("ema", f"must be in [0, 1), got {self.ema}")
-        for name in ("data", "real_poses"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                bad(name, f"no such file: {path}")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainOptions":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
-
-
 
 # -- the model bundle ---------------------------------------------------------------------------
 def model_configs(opts: TrainOptions, skeleton_name: str):
@@ -211,6 +84,8 @@ class Trainer:
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         self.opt_g = Adam(self.adv, lr=opts.lr, betas=opts.betas)
         self.opt_d = Adam(self.critic, lr=opts.lr, betas=opts.betas)
+        # Adam moved the parameters into one flat buffer per model: the models see its views.
+        self.gen, self.cam = runs.split_prefix(self.adv, "gen/"), runs.split_prefix(self.adv, "cam/")
         W = to_device(xp, data.W_train, dtype)
         X = to_device(xp, data.X_real, dtype)
         if self.full:  # pairs: one sampler over (N, J, 2 + 3) rows, so a 2D pose keeps its 3D pose
@@ -369,9 +244,8 @@ class Trainer:
         return {"val_mpjpe": float(np.mean(mpjpe(pred, gt))), "val_n_mpjpe": float(np.mean(n_mpjpe(pred, gt)))}
 
     def params_finite(self) -> bool:
-        xp = self.xp
-        return all(bool(xp.isfinite(p).all()) for p in self.adv.values()) and \
-            all(bool(xp.isfinite(p).all()) for p in self.critic.values())
+        """One reduction per model over its flat buffer, one host read."""
+        return bool(self.opt_g.all_finite() & self.opt_d.all_finite())
 
 
 def total_steps(opts: TrainOptions, n_train: int) -> int:
@@ -390,35 +264,65 @@ def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
     return opts.lr
 
 
+def host_scalars(values: dict) -> dict:
+    """{name: 0-d array or number} -> {name: float}, the device's values brought over in one copy
+    (one host synchronisation on a GPU instead of one per value)."""
+    arrays = {k: v for k, v in values.items() if hasattr(v, "shape")}
+    out = {k: float(v) for k, v in values.items() if k not in arrays}
+    if arrays:
+        xp = get_xp(*arrays.values())
+        stacked = to_host(xp.stack([xp.asarray(v).reshape(()) for v in arrays.values()]))
+        out.update(zip(arrays, (float(v) for v in stacked)))
+    return {k: out[k] for k in values}
+
+
+def _kept(run_dir: Path) -> str:
+    if (run_dir / runs.CHECKPOINT).is_file():
+        return f"the last good checkpoint in {run_dir} is kept"
+    return f"no checkpoint had been written yet ({run_dir} keeps config.json and metrics.jsonl)"
+
+
 def _finite_or_raise(values: dict, step: int, run_dir: Path):
     bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:
         names = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise TrainingDiverged(f"step {step}: {names}; stopped, the last good checkpoint in {run_dir} is kept "
-                               f"(try a lower --lr)")
+        raise TrainingDiverged(f"step {step}: {names}; stopped, {_kept(run_dir)} (try a lower --lr)")
 
 
 def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool = True,
-          log=None) -> dict:
+          log=None, ready=None, dtype=np.float32) -> dict:
     """Train into ``run_dir`` (a new or empty folder, or an existing run with ``resume``).
 
-    Returns the last logged metrics. Ctrl-C saves a checkpoint and raises KeyboardInterrupt after
+    ``dtype``: float32 for training; the tests run float64 where they compare two runs.
+    ``ready()``, if given, is called once the data and (with ``resume``) the checkpoint have been
+    loaded and checked, before anything is written. Returns the last logged metrics. Ctrl-C saves a checkpoint and raises KeyboardInterrupt after
     it; a NaN or inf loss raises :class:`TrainingDiverged` and leaves the last good checkpoint.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = Path(run_dir)
     runs.check_run_dir(run_dir, resume)
     opts.validate()
-    data = prepare_data(opts)
-    trainer = Trainer(opts, data, xp)
-    opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
-    best = math.inf
+    # A new run's folder is made first, so that an unwritable --out fails before the data is
+    # loaded; if anything fails before config.json is written, the folders made here go again.
+    created = [] if resume else runs.make_run_dir(run_dir)
+    try:
+        data = prepare_data(opts)
+        trainer = Trainer(opts, data, xp, dtype)
+        opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
+        best = math.inf
+        if resume:   # everything is loaded and checked before the first byte is written
+            meta = runs.resume(run_dir, trainer)
+            best = meta.get("best_val_n_mpjpe")
+            best = math.inf if not isinstance(best, (int, float)) else float(best)
+    except BaseException:
+        runs.remove_created(created)
+        raise
+    if ready is not None:
+        ready()
     if resume:
-        meta = runs.resume(run_dir, trainer)
-        best = meta.get("best_val_n_mpjpe")
-        best = math.inf if best is None else float(best)
-        log(f"resumed {run_dir} at step {trainer.step}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+        stale = runs.remove_stale_temporaries(run_dir)
+        log(f"resumed {run_dir} at step {trainer.step}"
+            + (f" (removed {len(stale)} unfinished temporary file(s) of a killed run)" if stale else ""))
     runs.write_json_atomic(run_dir / runs.CONFIG, runs.run_config(opts, trainer))
     n_total = total_steps(opts, len(data.W_train))
     if trainer.step >= n_total:
@@ -452,9 +356,9 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
             steps_since += 1
             step = trainer.step
             if logging or step % opts.eval_every == 0 or step % opts.checkpoint_every == 0:
-                synchronize(xp)
+                values = host_scalars(losses)    # one copy, which waits for the queued work
                 now = time.perf_counter()
-                row = {"step": step, **{k: float(v) for k, v in losses.items()}}
+                row = {"step": step, **values}
                 row["poses_per_s"] = steps_since * opts.batch_size / max(now - t_last, 1e-9)
                 row["minutes"] = minutes_before + (now - t_start) / 60.0
                 t_last, steps_since = now, 0
@@ -474,8 +378,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         if trainer.params_finite():
             checkpoint()
         else:
-            raise TrainingDiverged(f"step {trainer.step}: parameters became NaN/inf; the last good "
-                                   f"checkpoint in {run_dir} is kept (try a lower --lr)")
+            raise TrainingDiverged(f"step {trainer.step}: parameters became NaN/inf; {_kept(run_dir)} "
+                                   "(try a lower --lr)")
     finally:
         if bar:
             bar.close()
@@ -483,8 +387,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
     if interrupted["flag"]:
-        log(f"interrupted at step {trainer.step}: checkpoint saved; continue with --resume {run_dir}")
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(f"interrupted at step {trainer.step}: checkpoint saved; continue with "
+                                f"--resume {run_dir}")
     if not (run_dir / runs.BEST).exists():
         runs.save_best(run_dir, trainer, {"step": trainer.step, "val_n_mpjpe": None})
     return row

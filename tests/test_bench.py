@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from gatepose.bench import (_random_train_data, camera_flops, critic_flops, generator_flops,
+from gatepose.bench import (camera_flops, critic_flops, generator_flops, random_train_data,
                             training_iteration_flops)
 from gatepose.nn.camera import CameraConfig, camera_forward, init_camera
 from gatepose.nn.critic import CriticConfig, critic_forward, init_critic
@@ -100,7 +100,7 @@ def test_camera_and_critic_flops_match_counted_products():
 def _tiny_trainer(batch=8, n_critic=2):
     opts = TrainOptions(batch_size=batch, n_critic=n_critic, steps=1, n_layers=1, d_model=8, n_heads=2,
                         d_ff=16, gate_hidden=6, camera_width=12, critic_pose_width=6, critic_kcs_width=10)
-    return Trainer(opts, _random_train_data(17, 64), np, np.float32)
+    return Trainer(opts, random_train_data(17, 64), np, np.float32)
 
 
 def _count_everything(tr):

@@ -223,7 +223,7 @@ def test_coco_needs_an_h36m17_run(tmp_path):
     from gatepose.lift import read_poses_2d
 
     src = tmp_path / "det.json"
-    src.write_text(json.dumps(_coco_entries(np.zeros((1, 17, 2)) + 5)))
+    src.write_text(json.dumps(_coco_entries(np.random.default_rng(0).uniform(5, 200, (1, 17, 2)))))
     with pytest.raises(DataError, match="COCO keypoints map to the h36m17 skeleton.*humaneva15"):
         read_poses_2d(src, "humaneva15")
     assert read_poses_2d(src, "h36m17").poses.shape == (1, 17, 2)

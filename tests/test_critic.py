@@ -10,7 +10,7 @@ from gatepose.errors import GateposeError
 from gatepose.gradcheck import check_backward, run_check
 from gatepose.nn.critic import CriticConfig, critic_backward, critic_forward, init_critic
 from gatepose.gradcheck.critic import random_parents
-from gatepose.nn.kcs import (_triu_flat_indices, incidence_from_parents, kcs_backward, kcs_forward,
+from gatepose.nn.kcs import (incidence_from_parents, kcs_backward, kcs_forward,
                              kcs_jvp, kcs_psi)
 from helpers import assert_pass, random_rotation
 
@@ -22,9 +22,9 @@ def _kcs_backward_without_transpose(dfeat, cache):
     """A plausible bug: S = T instead of T + T^T (the lower triangle's share is lost)."""
     bones, C = cache
     B, nb = bones.shape[:2]
-    T = np.zeros((B, nb * nb))
-    T[:, _triu_flat_indices(nb, np)] = dfeat
-    return C @ (T.reshape(B, nb, nb) @ bones)
+    T = np.zeros((B, nb, nb))
+    T[(slice(None), *np.triu_indices(nb))] = dfeat          # the features: Psi's upper triangle, row-major
+    return C @ (T @ bones)
 
 
 # -- KCS ------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ LAYERS = {
     "gatepose": 0,                               # the package's __init__ (version only)
     "gatepose.ops": 1, "gatepose.data": 1, "gatepose.metrics": 1,
     "gatepose.nn": 2, "gatepose.tables": 2, "gatepose.viz": 2,
-    "gatepose.losses": 3, "gatepose.losses3d": 3, "gatepose.seeds": 1,
+    "gatepose.losses": 3, "gatepose.options": 3, "gatepose.losses3d": 3, "gatepose.seeds": 1,
     "gatepose.fast": 4, "gatepose.optim": 4,     # speed machinery: over the plain code it shadows
     "gatepose.runs": 5,
     "gatepose.train": 6, "gatepose.evaluate": 6, "gatepose.lift": 6,

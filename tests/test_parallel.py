@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatepose.fast import parallel
-from gatepose.fast.parallel import (blas_controllable, blas_threads, keep_freed_memory, run_shards,
-                               shard_bounds)
+from gatepose.fast.parallel import (blas_controllable, blas_thread_counts, blas_threads, keep_freed_memory,
+                                    run_shards, shard_bounds)
 
 
 # -- shard_bounds --------------------------------------------------------------------------------
@@ -50,13 +50,18 @@ def _args(n_shards, seed=0):
              np.float32(0.25 * (i + 1))] for i in range(n_shards)]
 
 
-def _assert_same(got, want):
+def _assert_close(got, want):
+    """Same structure, float32 kept, values equal up to float32 rounding.
+
+    Not bitwise: a thread's arrays sit at other addresses than the calling thread's, and NumPy's
+    and OpenBLAS's SIMD loops may order a sum differently for differently aligned data (seen on
+    AVX-512 machines, with and without OPENBLAS_CORETYPE). Nothing in the code can promise more."""
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert isinstance(g, tuple) and len(g) == len(w)
         for a, b in zip(g, w):
             assert a.dtype == b.dtype == np.float32
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
@@ -66,7 +71,7 @@ def test_run_shards_matches_sequential_bitwise(threads, n_shards):
     with blas_threads(1):
         want = [_work(*a) for a in args]
     got = run_shards(_work, args, np, threads=threads)
-    _assert_same(got, want)
+    _assert_close(got, want)
 
 
 def test_run_shards_keeps_order_and_calls_each_once():
@@ -107,9 +112,11 @@ def test_nested_run_shards_completes_and_is_correct():
     assert "error" not in result, result.get("error")
     with blas_threads(1):
         for (A, B, c), (P, inner) in zip(outer_args, result["out"]):
-            np.testing.assert_array_equal(P, A @ B)
+            # Row blocks of a product equal the whole product only up to rounding: BLAS may pick
+            # another kernel (another summation order) for another number of rows.
+            np.testing.assert_allclose(P, A @ B, rtol=1e-5, atol=1e-5)
             want = [_work(A[a:b], B, c) for a, b in shard_bounds(A.shape[0], 3)]
-            _assert_same(inner, want)
+            _assert_close(inner, want)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
@@ -132,10 +139,8 @@ def test_exception_in_a_shard_propagates(threads):
 # -- BLAS thread control ---------------------------------------------------------------------------
 @pytest.mark.skipif(not blas_controllable(), reason="this NumPy's BLAS thread count cannot be set")
 def test_blas_threads_restores_previous_count():
-    getters = [g for _, g in parallel._find_blas()]   # NumPy's OpenBLAS and SciPy's: set together
-
     def getter():
-        counts = {g() for g in getters}
+        counts = set(blas_thread_counts())   # NumPy's OpenBLAS and SciPy's: set together
         assert len(counts) == 1, counts
         return counts.pop()
 

@@ -1,5 +1,6 @@
 """The gradient penalty's double backward and the critic loss, against central differences of the
-penalty and of the loss themselves; dropped terms of the double backward must be caught."""
+penalty and of the loss themselves; the tangent push against the derivative of the critic's layer
+inputs; a wrong tangent or a dropped term of the double backward must be caught."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -9,8 +10,8 @@ import gatepose.nn.critic as critic_mod
 from gatepose.fast.critic_step import stacked_critic_loss
 from gatepose.gradcheck import run_check
 from gatepose.losses import critic_loss, gradient_penalty
-from gatepose.nn.critic import (CriticConfig, Layers, critic_backward, critic_forward, init_critic,
-                                kcs_jvp)
+from gatepose.nn.critic import (CriticConfig, Layers, critic_backward, critic_forward, critic_tangents,
+                                init_critic)
 from gatepose.gradcheck.critic import critic_case
 from helpers import assert_pass
 
@@ -53,37 +54,74 @@ def test_penalty_value_matches_its_definition():
     assert float(info["grad_norm"]) == pytest.approx(norms.mean(), rel=1e-12)
 
 
-# -- a check that can fail: drop one term of the double backward -----------------------------------
-def _tangents_with_a_term_dropped(drop):
-    """critic_tangents, written out again with one term left out (the bugs the check must catch)."""
-
-    def tangents(a_X, cache):
-        p, m = cache.params, cache.masks
-        B = a_X.shape[0]
-        a_x = a_X.reshape(B, -1) * (0.0 if drop == "pose path" else 1.0)
-        a_h1 = (a_x @ p["pose.in.W"]) * m.h1
-        a_h2 = (a_h1 @ p["pose.fc1.W"]) * m.h2
-        a_h3 = (a_h2 @ p["pose.fc2.W"] + (0.0 if drop == "pose residual" else a_h1)) * m.h3
-        a_p = a_h3 @ p["pose.out.W"]
-        a_feat = kcs_jvp(cache.X, cache.C, a_X)
-        a_k1 = (a_feat @ p["kcs.in.W"]) * m.k1
-        a_k2 = (a_k1 @ p["kcs.fc1.W"]) * m.k2
-        a_k = a_k2 @ p["kcs.fc2.W"] + (0.0 if drop == "kcs residual" else a_k1)
-        a_c = np.concatenate([a_p, a_k], axis=1)
-        a_hh = (a_c @ p["head.fc.W"]) * (1.0 if drop == "head mask" else m.hh)
-        return Layers(a_x, a_h1, a_h2, a_h3, a_feat, a_k1, a_k2, a_c, a_hh)
-
-    return tangents
+# -- the tangent push, formulated independently: the derivative of the layer inputs -------------
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8))
+def test_critic_tangents_are_the_derivative_of_every_layer_input(seed, B, J):
+    """critic_tangents(a_X) is, per Linear layer, d/dt of that layer's input in critic_forward at
+    X + t a_X (masks fixed: the step below moves no pre-activation across zero, which is checked)."""
+    rng = np.random.default_rng(seed)
+    cfg, params, (X,) = critic_case(np, rng, B, J, **WIDTHS)
+    a_X = rng.standard_normal(X.shape)
+    _, cache = critic_forward(params, X, cfg)
+    tangents = critic_tangents(a_X, cache)
+    e = 1e-6
+    _, plus = critic_forward(params, X + e * a_X, cfg)
+    _, minus = critic_forward(params, X - e * a_X, cfg)
+    for c in (plus, minus):
+        assert all(np.array_equal(m0, m1) for m0, m1 in zip(cache.masks, c.masks))
+    for field, t, u_plus, u_minus in zip(Layers._fields, tangents, plus.inputs, minus.inputs):
+        # central differences of a piecewise linear map (and of the quadratic KCS): exact up to rounding
+        np.testing.assert_allclose(t, (u_plus - u_minus) / (2 * e), rtol=1e-6, atol=1e-6 * np.abs(t).max(),
+                                   err_msg=field)
 
 
-@pytest.mark.parametrize("drop", [None, "pose path", "pose residual", "kcs residual", "head mask"])
-def test_dropping_a_term_of_the_double_backward_is_caught(monkeypatch, drop):
-    monkeypatch.setattr(losses, "critic_tangents", _tangents_with_a_term_dropped(drop))
-    results = run_check("gradient_penalty", seed=11)
-    if drop is None:            # the copy itself is right: the failures below are the dropped term's
-        assert_pass(results)
-    else:
-        assert _worst(results) > 1e-3, drop
+# -- a check that can fail: a wrong tangent or a dropped term of the double backward --------------
+def _param_of(field):
+    """'pose_fc1' -> 'pose.fc1.W': the weights whose penalty gradient a layer's input tangent meets."""
+    return field.replace("_", ".", 1) + ".W"
+
+
+def test_the_penalty_check_passes_with_the_library_tangents():
+    assert_pass(run_check("gradient_penalty", seed=11))
+
+
+@pytest.mark.parametrize("field", Layers._fields)
+def test_a_wrong_tangent_is_caught_in_its_own_layer(monkeypatch, field):
+    """dP/dW = a_u^T delta per layer: a zero tangent at one layer's input fails exactly that
+    layer's weights and leaves every other gradient right."""
+    real = losses.critic_tangents
+
+    def one_wrong(a_X, cache):
+        t = real(a_X, cache)
+        return t._replace(**{field: np.zeros_like(getattr(t, field))})
+
+    monkeypatch.setattr(losses, "critic_tangents", one_wrong)
+    errors = {r.name: r.max_rel_error for r in run_check("gradient_penalty", seed=11)}
+    assert errors[_param_of(field)] > 1e-3
+    assert all(err < 1e-6 for name, err in errors.items() if name != _param_of(field)), errors
+
+
+def test_dropping_the_head_mask_of_the_double_backward_is_caught(monkeypatch):
+    """The tangent push through head.fc's LeakyReLU without its slope mask."""
+    real = losses.critic_tangents
+    monkeypatch.setattr(losses, "critic_tangents", lambda a_X, cache: real(
+        a_X, cache._replace(masks=cache.masks._replace(hh=np.ones_like(cache.masks.hh)))))
+    errors = {r.name: r.max_rel_error for r in run_check("gradient_penalty", seed=11)}
+    assert errors["head.out.W"] > 1e-3
+
+
+def test_dropping_the_pose_path_of_the_double_backward_is_caught(monkeypatch):
+    """The tangent push with the pose path left out (only the KCS path carries a_X)."""
+    real = losses.critic_tangents
+
+    def no_pose_path(a_X, cache):
+        params = {**cache.params, "pose.in.W": np.zeros_like(cache.params["pose.in.W"])}
+        t = real(a_X, cache._replace(params=params))
+        return t._replace(pose_in=np.zeros_like(t.pose_in))
+
+    monkeypatch.setattr(losses, "critic_tangents", no_pose_path)
+    errors = {r.name: r.max_rel_error for r in run_check("gradient_penalty", seed=11)}
+    assert all(errors[k] > 1e-3 for k in ("pose.in.W", "pose.fc1.W", "pose.fc2.W", "pose.out.W"))
 
 
 def test_dropping_the_kcs_path_of_the_double_backward_is_caught(monkeypatch):

@@ -194,3 +194,15 @@ def test_render_paper_table_in_all_formats():
     assert header.startswith("| Metric | Direct | Disc. | Eat |") and header.endswith("| Avg. | All frames |")
     assert json.loads(render(t, "json"))["columns"][-2:] == ["Avg.", "All frames"]
     assert "WalkT" in render(t, "text")
+
+
+def test_detect_layout_from_the_labels():
+    from gatepose.tables import detect_layout, evaluation_by_layout
+
+    assert detect_layout(["Directions 1", "TakingPhoto", "WalkDog"], ["S9", "S11"]) == "h36m"
+    assert detect_layout(["Walking 1 chunk0", "Box 1"], ["Validate/S1", "Validate/S3"]) == "humaneva"
+    assert detect_layout(["Walking 1 chunk0"], ["S4"]) == "generic"          # not a HumanEva-I subject
+    assert detect_layout(["walk", "kick"], ["S1"]) == "generic"
+    assert detect_layout([], []) == "generic"
+    assert evaluation_by_layout("humaneva") == ("subject", "action")
+    assert evaluation_by_layout("h36m") == evaluation_by_layout("generic") == ("action",)

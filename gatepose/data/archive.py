@@ -18,6 +18,9 @@ Extensions to the SPEC's archive (both optional, both written by gatepose's own 
 - ``split`` unicode (N,), each ``train`` or ``test``: the subject-wise split of the source
   (the synthetic generator's held-out subjects, Human3.6M's S9/S11, HumanEva-I's Validate/*).
 - ``confidence`` float32 (N, J) in [0, 1]: per-joint 2D confidence, for detector keypoints.
+- ``clip`` unicode (N,) and ``source_frame`` integer (N,) >= 0: the source file's name (without
+  extension) and the frame's index in that file, written by the mocap importer so that every row
+  can be traced back (a change of ``clip`` also ends a sequence).
 
 Rows of one sequence are stored contiguously with ``frame`` rising by one; a sequence ends where
 subject, action or camera changes or the frame count breaks (:meth:`Dataset.sequence_ids`).
@@ -39,7 +42,7 @@ from gatepose.files import atomic_open
 from .skeleton import SKELETONS, Skeleton, get_skeleton
 
 REQUIRED = ("poses_2d", "image_size", "subject", "action", "camera", "frame", "skeleton")
-OPTIONAL = ("poses_3d", "split", "confidence")
+OPTIONAL = ("poses_3d", "split", "confidence", "clip", "source_frame")
 SPLITS = ("train", "test")
 
 
@@ -61,6 +64,8 @@ class Dataset:
     skeleton: str
     split: np.ndarray | None = None       # (N,) unicode 'train' | 'test'
     confidence: np.ndarray | None = None  # (N, J) float32
+    clip: np.ndarray | None = None        # (N,) unicode, source file name without extension
+    source_frame: np.ndarray | None = None  # (N,) int32, frame index in the source file
 
     def __len__(self) -> int:
         return int(self.poses_2d.shape[0])
@@ -109,6 +114,8 @@ class Dataset:
                    | (self.frame[1:].astype(np.int64) != self.frame[:-1].astype(np.int64) + 1))
         if self.split is not None:
             new[1:] |= self.split[1:] != self.split[:-1]
+        if self.clip is not None:
+            new[1:] |= self.clip[1:] != self.clip[:-1]
         return np.cumsum(new) - 1
 
 
@@ -216,6 +223,8 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
     camera = check("camera", "iu", (N,), "integer")
     frame = check("frame", "iu", (N,), "integer")
     split = check("split", "U", (N,), "unicode") if "split" in arrays else None
+    clip = check("clip", "U", (N,), "unicode") if "clip" in arrays else None
+    source_frame = check("source_frame", "iu", (N,), "integer") if "source_frame" in arrays else None
     conf = None
     if "confidence" in arrays:
         conf = arrays["confidence"]
@@ -226,11 +235,14 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
         if a is not None and not np.isfinite(a).all():
             i = int(np.argwhere(~np.isfinite(a))[0][0])
             raise DataError(f"{where}: field '{key}': expected finite values, got NaN or inf at frame {i}")
+    _check_plausible(W, X, image_size, where)
     if conf is not None and ((conf < 0) | (conf > 1)).any():
         raise DataError(f"{where}: field 'confidence': expected values in [0, 1]")
     if (image_size <= 0).any():
         raise DataError(f"{where}: field 'image_size': expected positive width and height")
-    for key, a in (("camera", camera), ("frame", frame)):
+    for key, a in (("camera", camera), ("frame", frame), ("source_frame", source_frame)):
+        if a is None:
+            continue
         if (a < 0).any():
             raise DataError(f"{where}: field '{key}': expected values >= 0")
         if a.size and a.max() > np.iinfo(np.int32).max:
@@ -240,11 +252,43 @@ def validate_arrays(arrays: dict, where: str) -> Dataset:
 
     return Dataset(poses_2d=W, poses_3d=X, image_size=image_size.astype(np.int32), subject=subject,
                    action=action, camera=camera.astype(np.int32), frame=frame.astype(np.int32),
-                   skeleton=skeleton, split=split, confidence=conf)
+                   skeleton=skeleton, split=split, confidence=conf, clip=clip,
+                   source_frame=None if source_frame is None else source_frame.astype(np.int32))
+
+
+# A 2D joint may lie outside its image (a person partly out of frame), but not this many image
+# sizes away: such values are wrong units or garbage, and would normalise to a flat line.
+MAX_2D_IMAGE_SIZES = 10.0
+MAX_3D_MM = 1e6          # 1 km from the camera: no motion capture volume is that large
+MIN_SPREAD = 1e-3        # a pose whose joints all lie within this (pixels / mm) has no shape to lift
+
+
+def _check_plausible(W, X, image_size, where: str) -> None:
+    """2D poses within reach of their image, 3D poses within 1 km, and no pose collapsed to a point."""
+    limit = MAX_2D_IMAGE_SIZES * image_size.max(axis=1).astype(np.float64)          # (N,)
+    far = (np.abs(W.astype(np.float64)).max(axis=(1, 2)) > limit).nonzero()[0]
+    if far.size:
+        i = int(far[0])
+        raise DataError(f"{where}: field 'poses_2d': frame {i} has a coordinate of "
+                        f"{float(np.abs(W[i]).max()):.3g} px, more than {MAX_2D_IMAGE_SIZES:g} times its image size "
+                        f"{tuple(int(v) for v in image_size[i])} ({far.size} such frame(s)); wrong units?")
+    if X is not None:
+        far = (np.abs(X).max(axis=(1, 2)) > MAX_3D_MM).nonzero()[0]
+        if far.size:
+            raise DataError(f"{where}: field 'poses_3d': frame {int(far[0])} has a coordinate beyond "
+                            f"{MAX_3D_MM:g} mm ({far.size} such frame(s)); expected millimetres")
+    for key, P in (("poses_2d", W), ("poses_3d", X)):
+        if P is None:
+            continue
+        flat = (np.ptp(P, axis=1).max(axis=1) < MIN_SPREAD).nonzero()[0]
+        if flat.size:
+            raise DataError(f"{where}: field '{key}': frame {int(flat[0])} has all its joints at one point "
+                            f"({flat.size} such frame(s)); a pose without extent cannot be normalised")
 
 
 def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton="h36m17",
-                 poses_3d=None, split=None, confidence=None, where="<dataset>") -> Dataset:
+                 poses_3d=None, split=None, confidence=None, where="<dataset>", clip=None,
+                 source_frame=None) -> Dataset:
     """Build and validate a :class:`Dataset` from array-likes, casting to the archive's dtypes.
 
     ``image_size`` may be one (width, height) for all frames.
@@ -263,6 +307,10 @@ def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton=
         arrays["split"] = np.asarray(split, dtype=np.str_)
     if confidence is not None:
         arrays["confidence"] = np.asarray(confidence, dtype=np.float32)
+    if clip is not None:
+        arrays["clip"] = np.asarray(clip, dtype=np.str_)
+    if source_frame is not None:
+        arrays["source_frame"] = np.asarray(source_frame, dtype=np.int32)
     return validate_arrays(arrays, where)
 
 

@@ -128,6 +128,9 @@ def _read_json(path: Path):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not a COCO results JSON file ({type(exc).__name__}: "
                         f"{(str(exc).splitlines() or [''])[0]})") from None
+    except RecursionError:  # the parser recurses once per nesting level
+        raise DataError(f"{path}: not a COCO results JSON file (nested too deeply; expected a list of "
+                        "{'image_id', 'keypoints', ...} objects)") from None
     if isinstance(data, dict) and "annotations" in data:   # a COCO ground-truth file also works
         data = data["annotations"]
     if not isinstance(data, list):

@@ -81,6 +81,11 @@ def blas_controllable() -> bool:
     return bool(_find_blas())
 
 
+def blas_thread_counts() -> list[int]:
+    """The thread count each loaded BLAS uses now (empty where none can be controlled)."""
+    return [getter() for _, getter in _find_blas()]
+
+
 @contextlib.contextmanager
 def blas_threads(n: int):
     """Run the block with BLAS limited to ``n`` threads (process-wide; restored afterwards).

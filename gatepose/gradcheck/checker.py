@@ -81,7 +81,9 @@ def check_backward(
     ]
     out, cache = forward(inputs)
     outs = _as_tuple(out)
-    xp = get_xp(*outs)
+    # The inputs decide the namespace: a scalar loss comes back as a Python float, whose namespace
+    # would be NumPy's, and the directions below must live where the inputs do.
+    xp = get_xp(*outs, *inputs.values())
     outs = tuple(xp.asarray(o) for o in outs)
     rng = np.random.default_rng(seed)
     seeds = tuple(xp.asarray(rng.standard_normal(o.shape)) for o in outs)

@@ -105,7 +105,7 @@ def _critic_loss_case(critic_loss, xp, rng, B, J, pose_width, kcs_width, head_wi
     # on the real and fake rows), and a relative error per layer would then weigh rounding noise
     # against zero. Normalised by the largest bias gradient, a wrong term still shows at order 1.
     biases = [k for k in params if k.endswith(".b")]
-    cuts = np.cumsum([params[k].shape[0] for k in biases])[:-1]
+    cuts = np.cumsum([params[k].shape[0] for k in biases])[:-1].tolist()   # host indices, as a list
 
     def loss_of_biases(i):
         return loss({**params, **dict(zip(biases, xp.split(i["biases"], cuts)))})

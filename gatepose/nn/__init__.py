@@ -15,4 +15,21 @@ def config_from_dict(cls, d, where: str):
     if unknown:
         raise GateposeError(f"{where}: unknown field(s) {', '.join(unknown)}; expected some of "
                             f"{', '.join(sorted(known))}")
+    for name, f in cls.__dataclass_fields__.items():
+        if name in d and not _fits(d[name], f.default):
+            raise GateposeError(f"{where}: field '{name}': expected {type(f.default).__name__}, got {d[name]!r}"[:300])
     return cls(**d)
+
+
+def _fits(v, default) -> bool:
+    """A JSON value against a field's default: ints for ints (not bools), numbers for floats,
+    strings for strings, booleans for booleans; other fields (lists, None) are left to the config."""
+    if isinstance(default, bool):
+        return isinstance(v, bool)
+    if isinstance(default, int):
+        return isinstance(v, int) and not isinstance(v, bool)
+    if isinstance(default, float):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if isinstance(default, str):
+        return isinstance(v, str)
+    return True

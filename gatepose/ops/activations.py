@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import cache_blocks, get_xp, is_gpu
+from ..backend import cache_blocks, get_xp, special
 
 
 # -- sigmoid: keep the output, the backward needs only y (1 - y) -------------------------------
@@ -16,11 +16,7 @@ def sigmoid_forward(x):
     """x: any shape -> y = 1 / (1 + exp(-x)), same shape; cache is y."""
     # SciPy's expit (CuPy's on a GPU) is one pass, stable for large |x| (no overflow in exp) and
     # keeps float32 float32; the same function written in NumPy ufuncs takes six passes.
-    if is_gpu(get_xp(x)):
-        from cupyx.scipy.special import expit
-    else:
-        from scipy.special import expit
-    y = expit(x)
+    y = special(get_xp(x)).expit(x)
     return y, y
 
 

@@ -1,0 +1,148 @@
+"""`gatepose data import-mocap` (BVH, ASF/AMC -> archive) and `gatepose export-bvh` (archive -> BVH)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .common import echo_data_warnings, echo_table
+
+
+@click.command("import-mocap")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Archive to write (.npz).")
+@click.option("--asf", default=None, type=click.Path(dir_okay=False),
+              help="ASF skeleton for every AMC file. [default: NN.asf beside NN_MM.amc]")
+@click.option("--joint-map", default=None, type=click.Path(dir_okay=False),
+              help='JSON {"LKnee": "rig joint", ...} for rigs whose names are not recognised.')
+@click.option("--units", default="auto", show_default=True,
+              type=click.Choice(["auto", "mm", "cm", "m", "inch"]),
+              help="Length unit of BVH files (ASF files state theirs); auto picks the one that "
+                   "makes the body about 1.7 m tall. A body outside 0.5-2.5 m is refused.")
+@click.option("--fps", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Keep every round(source_fps / FPS)-th frame. [default: 30 for sources of 100 "
+                   "frames/s or more, every frame otherwise]")
+@click.option("--cameras", "n_cameras", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Virtual cameras per clip (fixed for the clip, random directions).")
+@click.option("--camera-rig", default="virtual", show_default=True, type=click.Choice(["virtual", "h36m"]),
+              help="virtual: --cameras random cameras; h36m: Human3.6M's four cameras.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the camera placement.")
+@click.option("--actions", "index", default=None, type=click.Path(dir_okay=False),
+              help="TSV of 'clip id<TAB>motion text' for action labels. [default: the file name]")
+@click.option("--test-subjects", default=None, metavar="A,B,...", help="Subjects of the test split.")
+@click.option("--test-every", default=None, type=click.IntRange(min=2), metavar="K",
+              help="Every K-th clip (in sorted order) goes to the test split.")
+def import_mocap(paths, out, asf, joint_map, units, fps, n_cameras, camera_rig, seed, index, test_subjects,
+                 test_every):
+    """Import motion capture (BVH, ASF/AMC) as an h36m17 archive filmed by cameras.
+
+    PATHS are .bvh or .amc files or folders (searched recursively); each AMC is read with the ASF
+    of its subject. Rigs are mapped to Human3.6M's 17 joints by their joint names (CMU ASF,
+    CMU BVH conversions, Mixamo, 3ds Max, generic UpperLeg_L-style names) or by --joint-map;
+    Pelvis, Spine, Thorax, Neck/Nose and the top of the Head are synthesised where the rig lacks
+    them. Every pose is stored in each camera's frame (mm) and pixels, with the source file
+    ('clip') and frame ('source_frame') of every row.
+
+    \b
+    Examples:
+      gatepose data import-mocap mocap/ --actions cmu_index.tsv --cameras 2 \\
+          --test-subjects 13,14,49 --out cmu.npz
+      gatepose data import-mocap walk.bvh --units cm --camera-rig h36m --out walk.npz
+      gatepose data import-mocap 11_01.amc --asf 11.asf --fps 60 --out kick.npz
+      gatepose data import-mocap rig.bvh --joint-map map.json --out rig.npz
+    """
+    from gatepose.data.archive import save_archive
+    from gatepose.data.mocap.importer import build_dataset, find_files, read_clip, read_index
+    from gatepose.data.mocap.rigs import load_joint_map
+    from gatepose.data.summary import mocap_import_summary, unmatched_subjects
+    from gatepose.errors import DataError
+
+    if test_subjects and test_every:
+        raise DataError("give --test-subjects or --test-every, not both")
+    t0 = time.perf_counter()
+    files = find_files(paths, asf)
+    jmap = load_joint_map(joint_map) if joint_map else None
+    idx = read_index(index) if index else None
+    tests = [s.strip() for s in test_subjects.split(",") if s.strip()] if test_subjects else None
+    clips, cache = [], {}
+    with echo_data_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=sys.stderr,
+                                             item_show_func=lambda f: f[1].name if f else "") as bar:
+        for kind, path, asf_path in bar:
+            clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
+                                   asf_cache=cache))
+    ds = build_dataset(clips, n_cameras=n_cameras, rig=camera_rig, seed=seed, test_subjects=tests,
+                       test_every=test_every)
+    if tests:
+        unknown = unmatched_subjects(clips, tests)
+        if unknown:
+            click.echo(f"warning: --test-subjects {', '.join(unknown)}: no clip of such a subject", err=True)
+    save_archive(out, ds)
+    _print_import_summary(mocap_import_summary(clips, ds), camera_rig, time.perf_counter() - t0, out)
+
+
+def _print_import_summary(s: dict, rig, seconds, out) -> None:
+    echo = click.echo
+    echo(f"wrote {out}: {s['frames']:,} poses from {s['clips']} clips ({s['kinds']['bvh']} BVH, "
+         f"{s['kinds']['amc']} ASF/AMC), {s['joints']} joints (h36m17), {s['cameras']} camera(s) per clip "
+         f"({rig}), in {seconds:.1f} s")
+    echo("frames      " + "; ".join(f"{fps:g} fps source -> every {k}th frame ({fps / k:g} fps)" if k > 1
+                                    else f"{fps:g} fps source -> every frame" for fps, k in s["rates"]))
+    echo("units       " + "; ".join(f"{u}: {n} clips" for u, n in s["units"].items()))
+    for m, names in s["rigs"]:
+        echo(f"rig of {len(names)} clip(s): " + ", ".join(f"{k}<-{v}" for k, v in m))
+    split = s["split"]
+    echo(f"split       train {split['train']:,}; test {split['test']:,} ({', '.join(split['test_subjects']) or '-'})")
+    echo("")
+    rows = []
+    for su in s["subjects"]:
+        lo, hi = su["height_m"]
+        rows.append([su["subject"], str(su["clips"]), f"{su['frames']:,}",
+                     f"{lo:.2f}" + ("" if hi - lo < 0.005 else f"-{hi:.2f}"), su["split"]])
+    rows.append(["total", str(s["clips"]), f"{sum(su['frames'] for su in s['subjects']):,}", "", ""])
+    echo("clips per subject (frames kept, height ankle to head top in m)")
+    echo_table(["subject", "clips", "frames", "height", "split"], rows)
+    echo("")
+    echo("bone lengths (mm; per clip: mean over its frames)")
+    echo_table(["bone", "mean", "min clip", "max clip", "max std in a clip"],
+               [[b["bone"], f"{b['mean']:.1f}", f"{b['min_clip']:.1f}", f"{b['max_clip']:.1f}",
+                 f"{b['max_within_clip_std']:.2f}"] for b in s["bones"]])
+
+
+@click.command("export-bvh")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="BVH file to write.")
+@click.option("--clip", default=None,
+              help="Clip to export: its 'clip' name (mocap archives) or SUBJECT/ACTION. [default: the first]")
+@click.option("--camera", default=0, show_default=True, type=click.IntRange(0), help="Camera whose frame is used.")
+@click.option("--units", type=click.Choice(["mm", "cm", "m", "inch"]), default="mm", show_default=True,
+              help="Length unit of the BVH file.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Frame rate written to the file.")
+def export_bvh(archive, out, clip, camera, units, fps):
+    """Write one sequence of an archive's 3D poses (h36m17) as a BVH file.
+
+    The sequence is the rows of one clip seen by one camera, in frame order; the BVH has the
+    h36m17 hierarchy with the sequence's median bone lengths and joint rotations solved so that
+    every bone points where the archive's pose points (Y up).
+
+    \b
+    Examples:
+      gatepose export-bvh cmu.npz --clip 02_01 --out 02_01.bvh
+      gatepose export-bvh h36m.npz --clip S9/Walking --camera 1 --units cm --out walk.bvh
+    """
+    from pathlib import Path
+
+    from gatepose.data.archive import load_archive
+    from gatepose.data.mocap.export import clip_sequence, write_poses_bvh
+    from gatepose.errors import DataError
+
+    if not Path(out).parent.is_dir():
+        raise DataError(f"{out}: the folder {Path(out).parent} does not exist")
+    ds = load_archive(archive)
+    rows, clip, n_seq = clip_sequence(ds, archive, clip, camera)
+    if n_seq > 1:
+        click.echo(f"warning: clip {clip!r} camera {camera} holds {n_seq} sequences; "
+                   f"exported the first ({len(rows)} frames)", err=True)
+    write_poses_bvh(out, ds.poses_3d[rows], units=units, fps=fps)
+    click.echo(f"wrote {out}: {len(rows)} frames of {clip} (camera {camera}), {units}, {fps:g} fps")

@@ -1,0 +1,251 @@
+"""Mocap files (BVH, ASF/AMC) -> gatepose's archive (``h36m17``, camera mm and pixels).
+
+The steps for each clip, in order:
+
+1. **Find.** Paths are files or folders (searched recursively) of ``.bvh`` and ``.amc`` files; an
+   AMC is paired with the ASF of its subject: ``--asf`` if given, else ``NN.asf`` beside
+   ``NN_MM.amc``, else the only ASF in its folder.
+2. **Read** with gatepose's own parsers (:mod:`.bvh`, :mod:`.asf`), keeping every
+   ``round(source_fps / fps)``-th frame from the first; by default sources of 100 frames/s or more
+   are brought to about 30 (every 4th frame at 120 frames/s) and slower ones keep every frame.
+   AMC files state no rate: CMU's 120 frames/s is assumed.
+3. **Map** the rig to h36m17 (:mod:`.rigs`; the joints it lacks are synthesised).
+4. **Units** to mm: ASF states them; for BVH ``units`` (``mm``, ``cm``, ``m``, ``inch``) or
+   ``auto``, which picks the unit that makes the body's height closest to 1.7 m. Either way a
+   height (Ankle-Knee-Hip-Pelvis-Spine-Thorax-Neck-Head, the mean of both legs, median over the
+   frames) outside 0.5-2.5 m is refused, naming the units that would fit.
+5. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
+
+Labels: ``subject`` is ``NN`` for CMU-style names ``NN_MM``, else the ASF's name (AMC) or the
+folder's name (BVH); ``action`` is the clip's text in an index (``clip id<TAB>text``, as
+``cmu_index.tsv``) or the clip's name; ``clip`` the file's name without extension;
+``source_frame`` the frame's index in the file; ``frame`` counts the kept frames from 0. Split:
+clips of ``test_subjects``, or every ``test_every``-th clip in sorted order, are ``test``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gatepose.errors import DataError
+
+from ..archive import Dataset
+from ..skeleton import get_skeleton
+from ..summary import natural_key
+from . import cameras as camlib
+from .asf import AMC_FPS, amc_tree, read_asf
+from .bvh import bvh_tree, read_bvh
+from .rigs import match_rig, to_h36m17
+
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
+HEIGHT_RANGE_M = (0.5, 2.5)
+# the chain whose length is the "height" (h36m17 indices), legs averaged
+_UP_CHAIN = ((0, 7), (7, 8), (8, 9), (9, 10))
+_LEGS = (((3, 2), (2, 1), (1, 0)), ((6, 5), (5, 4), (4, 0)))
+
+
+@dataclass
+class Clip:
+    """One imported clip: its world poses (mm, Y up) and what the summary reports."""
+
+    path: Path
+    kind: str                   # 'bvh' or 'amc'
+    name: str                   # file stem
+    subject: str
+    action: str
+    world: np.ndarray           # (T, 17, 3) mm
+    source_frame: np.ndarray    # (T,)
+    source_fps: float
+    step: int
+    units: str
+    rig: dict = field(default_factory=dict)
+
+    @property
+    def height_mm(self) -> float:
+        return body_height(self.world)
+
+
+def body_height(X: np.ndarray) -> float:
+    """Median over frames of the Ankle-...-Head chain length (legs averaged), X (T, 17, 3)."""
+    seg = lambda a, b: np.linalg.norm(X[:, a] - X[:, b], axis=-1)  # noqa: E731
+    legs = sum(seg(a, b) for leg in _LEGS for a, b in leg) / 2
+    return float(np.median(legs + sum(seg(a, b) for a, b in _UP_CHAIN)))
+
+
+def find_files(paths, asf: str | None = None) -> list[tuple[str, Path, Path | None]]:
+    """[(kind, motion file, ASF or None)] in natural order; a DataError for a path with no mocap."""
+    found = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise DataError(f"{p}: no such file or folder")
+        if p.is_dir():
+            files = [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".bvh", ".amc")]
+            if not files:
+                raise DataError(f"{p}: no .bvh or .amc file in this folder or below")
+        elif p.suffix.lower() in (".bvh", ".amc"):
+            files = [p]
+        else:
+            raise DataError(f"{p}: not a mocap file: expected .bvh or .amc (with its .asf), or a folder")
+        found += files
+    found = sorted(dict.fromkeys(found), key=natural_key)
+    out = []
+    for f in found:
+        if f.suffix.lower() == ".bvh":
+            out.append(("bvh", f, None))
+        else:
+            out.append(("amc", f, Path(asf) if asf else _asf_for(f)))
+    return out
+
+
+def _asf_for(amc: Path) -> Path:
+    subject = amc.stem.split("_")[0]
+    asfs = [f for f in amc.parent.iterdir() if f.suffix.lower() == ".asf"]
+    same = [f for f in asfs if f.stem.lower() == subject.lower()]
+    if same:
+        return same[0]
+    if len(asfs) == 1:
+        return asfs[0]
+    raise DataError(f"{amc}: no ASF skeleton for this AMC file: expected {subject}.asf beside it"
+                    f"{f' (found {len(asfs)} others)' if asfs else ''}; name one with --asf")
+
+
+def read_index(path) -> dict:
+    """``clip id<TAB>text[<TAB>...]`` lines -> {clip id: text}."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    out = {}
+    for i, ln in enumerate(lines):
+        if not ln.strip() or ln.startswith("#"):
+            continue
+        parts = ln.split("\t")
+        if len(parts) < 2 or not parts[1].strip():
+            raise DataError(f"{path}: line {i + 1}: expected 'clip id<TAB>action text'")
+        out[parts[0].strip()] = parts[1].strip()
+    return out
+
+
+def frame_step(source_fps: float, fps: float | None) -> int:
+    """Keep every step-th frame: round(source/fps); default 4 at 120 fps (-> 30), 1 below 100 fps."""
+    if fps is None:
+        fps = 30.0 if source_fps >= 100 else source_fps
+    return max(1, int(round(source_fps / fps)))
+
+
+def subject_of(kind: str, motion: Path, asf: Path | None) -> str:
+    m = re.match(r"^(\d+)_(\d+)$", motion.stem)
+    if m:
+        return m.group(1)
+    if kind == "amc" and asf is not None:
+        return asf.stem
+    return motion.parent.name or motion.stem
+
+
+def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="auto", joint_map=None,
+              index=None, asf_cache=None) -> Clip:
+    """Read, subsample, map and scale one clip (see the module docstring)."""
+    if kind == "bvh":
+        bvh = read_bvh(path)
+        step = frame_step(bvh.fps, fps)
+        tree = bvh_tree(bvh, np.arange(0, bvh.n_frames, step))
+        rig = match_rig(tree, joint_map)
+        X = to_h36m17(tree, rig)
+        h = body_height(X)
+        unit = _choose_units(h, units, path)
+        X = X * UNITS_MM[unit]
+        source_fps = bvh.fps
+    else:
+        cache = asf_cache if asf_cache is not None else {}
+        if asf_path not in cache:
+            cache[asf_path] = read_asf(asf_path)
+        step = frame_step(AMC_FPS, fps)
+        tree = amc_tree(cache[asf_path], path, step=step)
+        rig = match_rig(tree, joint_map)
+        X = to_h36m17(tree, rig)
+        unit = f"ASF length {cache[asf_path].length_unit:g}"
+        source_fps = AMC_FPS
+        _check_height(body_height(X), path, "the ASF's ':units length'")
+    index = index or {}
+    return Clip(path=path, kind=kind, name=path.stem, subject=subject_of(kind, path, asf_path),
+                action=index.get(path.stem, path.stem), world=X, source_frame=tree.source_frame,
+                source_fps=source_fps, step=step, units=unit, rig=rig.described)
+
+
+def _choose_units(height_file_units: float, units: str, path) -> str:
+    if units == "auto":
+        best = min(UNITS_MM, key=lambda u: abs(math.log(max(height_file_units * UNITS_MM[u], 1e-9) / 1700.0)))
+        _check_height(height_file_units * UNITS_MM[best], path, "any of --units mm, cm, m, inch", height_file_units)
+        return best
+    if units not in UNITS_MM:
+        raise DataError(f"unknown --units {units!r}: expected one of auto, {', '.join(UNITS_MM)}")
+    _check_height(height_file_units * UNITS_MM[units], path, f"--units {units}", height_file_units)
+    return units
+
+
+def _check_height(h_mm: float, path, how: str, raw: float | None = None) -> None:
+    lo, hi = HEIGHT_RANGE_M
+    if not (lo * 1000 <= h_mm <= hi * 1000):
+        hint = ""
+        if raw is not None:
+            fits = [u for u, k in UNITS_MM.items() if lo * 1000 <= raw * k <= hi * 1000]
+            hint = f"; {' or '.join('--units ' + u for u in fits)} would fit" if fits else ""
+        raise DataError(f"{path}: with {how} the body is {h_mm / 1000:.3g} m tall (ankle to head top), "
+                        f"outside the plausible {lo}-{hi} m: wrong units{hint}")
+
+
+def film_clip(clip: Clip, clip_no: int, n_cameras: int, rig: str, seed: int):
+    """[(camera index, X camera mm (T, 17, 3), pixels (T, 17, 2), image size)] for one clip."""
+    rng = np.random.default_rng([seed, clip_no])
+    X = clip.world
+    if rig == "h36m":
+        cams, transform = camlib.h36m_cameras(X[:, 0], X[:, [3, 6]], rng)
+        X = transform(X)
+    elif rig == "virtual":
+        cams = camlib.virtual_cameras(n_cameras, X[:, 0], rng)
+    else:
+        raise DataError(f"unknown camera rig {rig!r}: expected virtual or h36m")
+    out = []
+    for c, cam in enumerate(cams):
+        Xc, uv = camlib.film(X, cam, str(clip.path))
+        out.append((c, Xc, uv, cam.size))
+    return out
+
+
+def build_dataset(clips: list[Clip], n_cameras: int = 2, rig: str = "virtual", seed: int = 0,
+                  test_subjects=None, test_every: int | None = None) -> Dataset:
+    """Film every clip and stack the rows: clip, then camera, then frame."""
+    test_subjects = {_subject_key(s) for s in (test_subjects or [])}
+    parts = []
+    for k, clip in enumerate(clips):
+        is_test = (_subject_key(clip.subject) in test_subjects) or bool(test_every and k % test_every == test_every - 1)
+        for c, Xc, uv, size in film_clip(clip, k, n_cameras, rig, seed):
+            parts.append((clip, c, Xc, uv, size, "test" if is_test else "train"))
+    n = sum(len(p[2]) for p in parts)
+    J = get_skeleton("h36m17").n_joints
+    rows = lambda v, dt: np.concatenate([np.full(len(p[2]), v(p), dtype=dt) for p in parts])  # noqa: E731
+    text = lambda v: np.concatenate([np.full(len(p[2]), str(v(p))) for p in parts])  # noqa: E731
+    return Dataset(
+        poses_2d=np.concatenate([p[3] for p in parts]).astype(np.float32).reshape(n, J, 2),
+        poses_3d=np.concatenate([p[2] for p in parts]).astype(np.float32).reshape(n, J, 3),
+        image_size=np.concatenate([np.tile(np.asarray(p[4], np.int32), (len(p[2]), 1)) for p in parts]),
+        subject=text(lambda p: p[0].subject),
+        action=text(lambda p: p[0].action),
+        camera=rows(lambda p: p[1], np.int32),
+        frame=np.concatenate([np.arange(len(p[2]), dtype=np.int32) for p in parts]),
+        skeleton="h36m17",
+        split=text(lambda p: p[5]),
+        clip=text(lambda p: p[0].name),
+        source_frame=np.concatenate([p[0].source_frame.astype(np.int32) for p in parts]),
+    )
+
+
+def _subject_key(s: str) -> str:
+    s = str(s).strip()
+    return str(int(s)) if s.isdigit() else s.lower()

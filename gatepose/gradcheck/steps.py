@@ -1,0 +1,122 @@
+"""Gradient-check cases for the trainer's two steps, through the trainer's own code path.
+
+The op and loss cases check each backward on its own; these check the wiring above them: that
+``Trainer.batch_mean(Trainer.generator_loss, ...)`` returns the gradient of
+
+    L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam      (SPEC section 3)
+
+for every generator and camera parameter, and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
+the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
+with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
+of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
+three different non-default numbers, and the batch is cut into two shards, so that the sharded
+averaging is checked too. Float64, a tiny model, kinks avoided as in the other cases.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.prepare import TrainData
+from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
+from ..nn.camera import camera_forward, project_forward
+from ..nn.critic import critic_forward, critic_min_abs_preactivation
+from ..nn.generator import generator_forward
+from ..options import TrainOptions
+from ..train import Trainer
+from .checker import check_scalar_gradient, register_check
+from .critic import _TRIES
+
+# A parameter step of 1e-5 along a unit direction moves a pre-activation by about that much, so a
+# margin ten times larger keeps every LeakyReLU on its side (the cases' own margin is 1e-3, but
+# these models have many more units: at 1e-3 almost every draw would have one closer).
+PREACT_MARGIN = 1e-4
+
+# Three different weights (and a non-default lambda): a swapped or dropped weight changes the sum.
+STEP_WEIGHTS = dict(w_adv=0.7, w_rep=1.9, w_cam=0.45, lam=7.3)
+
+
+def _trainer(xp, rng, B, d_model, shards):
+    """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton."""
+    J = 17
+
+    def unit(x):
+        x = x - x[:, :1]
+        return x / np.linalg.norm(x.reshape(len(x), -1), axis=1)[:, None, None]
+
+    W = unit(rng.standard_normal((4 * B, J, 2)))
+    X = unit(rng.standard_normal((4 * B, J, 3)))
+    data = TrainData("h36m17", W, X, W[:0], X[:0], 1000.0, "random", X.mean(0))
+    opts = TrainOptions(batch_size=B, d_model=d_model, n_heads=2, n_layers=1, d_ff=2 * d_model,
+                        gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
+                        n_critic=1, shards=shards, seed=int(rng.integers(2**31)), **STEP_WEIGHTS)
+    tr = Trainer(opts, data, xp, np.float64)
+    for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
+        if k.endswith(".b"):
+            v[...] = xp.asarray(rng.standard_normal(v.shape) * 0.5)
+    return tr, W, X
+
+
+def _l1_margin(xp, gen, cam, W, tr) -> float:
+    """How far the reprojection and camera residuals are from the kinks of their |.|."""
+    X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
+    M, _ = camera_forward(cam, W, tr.ccfg)
+    Wp, _ = project_forward(X, M)
+    A = M @ M.transpose(0, 2, 1)
+    t = (A[:, 0, 0] + A[:, 1, 1])[:, None, None]
+    cam_res = 2.0 * A / t - xp.eye(2)
+    return float(min(float(abs(W - Wp).min()), float(abs(cam_res).min())))
+
+
+@register_check("generator_step", B=6, d_model=8, shards=2)
+def _generator_step(xp, rng, B, d_model, shards):
+    """L_G's gradient for every generator and camera parameter, from Trainer.batch_mean."""
+    for _ in range(_TRIES):
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards)
+        W = xp.asarray(W_host[:B])
+        X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
+        if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
+                and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN):
+            break
+    else:
+        raise RuntimeError("could not draw a generator-step case away from the kinks")
+    o = tr.opts
+    _, grads_gen, grads_cam = tr.batch_mean(tr.generator_loss, tr.generator_loss, W)
+
+    def L_G(i):
+        gen = {k[4:]: v for k, v in i.items() if k.startswith("gen/")}
+        cam = {k[4:]: v for k, v in i.items() if k.startswith("cam/")}
+        X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
+        M, _ = camera_forward(cam, W, tr.ccfg)
+        Wp, _ = project_forward(X, M)
+        D, _ = critic_forward(tr.critic, X, tr.dcfg)
+        return float(o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(W, Wp)[0]
+                     + o.w_cam * camera_loss(M)[0])
+
+    params = {**{"gen/" + k: v for k, v in tr.gen.items()}, **{"cam/" + k: v for k, v in tr.cam.items()}}
+    grads = {**{"gen/" + k: v for k, v in grads_gen.items()}, **{"cam/" + k: v for k, v in grads_cam.items()}}
+    # Each parameter tensor separately, so that a failure names the tensor whose gradient is wrong.
+    return check_scalar_gradient(L_G, grads, params, seed=int(rng.integers(2**31)))
+
+
+@register_check("critic_step", B=6, d_model=8, shards=2)
+def _critic_step(xp, rng, B, d_model, shards):
+    """L_D's gradient for every critic weight, from Trainer.batch_mean (the stacked, sharded step)."""
+    for _ in range(_TRIES):
+        tr, _, X_host = _trainer(xp, rng, B, d_model, shards)
+        X_real, X_fake = xp.asarray(X_host[:B]), xp.asarray(X_host[B:2 * B])
+        eps = xp.asarray(rng.uniform(0.0, 1.0, B))
+        X_hat = eps[:, None, None] * X_real + (1.0 - eps[:, None, None]) * X_fake
+        if all(critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN
+               for X in (X_real, X_fake, X_hat)):
+            break
+    else:
+        raise RuntimeError("could not draw a critic-step case away from the kinks")
+    _, grads, _ = tr.batch_mean(tr.critic_loss, tr.stacked_critic_loss, X_real, X_fake, eps)
+
+    def L_D(i):
+        return float(critic_loss(i, X_real, X_fake, eps, tr.dcfg, tr.opts.lam)[0])
+
+    # The weight matrices: the penalty's double backward and the two Wasserstein terms meet there.
+    # (Bias gradients can be exactly zero; the critic_loss case checks them as one vector.)
+    weights = [k for k in tr.critic if k.endswith(".W")]
+    return check_scalar_gradient(L_D, grads, dict(tr.critic), wrt=weights, seed=int(rng.integers(2**31)))

@@ -1,0 +1,186 @@
+"""Every option of a training run, declared once: ``TrainOptions``' fields carry their default and
+help text, ``gatepose train``'s click options are generated from them (cli/train.py), and the
+whole dataclass lands in the run's ``config.json``. A new option is one line here (plus the code
+that reads it)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import GateposeError
+from .ops.attention import VARIANTS as ATTENTION_VARIANTS
+
+# Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
+# trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
+PRESETS = {
+    "paper": {},
+    # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
+    # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
+    "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
+                  n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
+}
+# "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
+# generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
+# three times the steps in the same minutes) and geometric self-consistency (a departure).
+PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0}
+# "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
+PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
+
+
+def option(default, help: str = "", flag: str | None = None, type=None, choices=None, path: bool = False,
+           cli: bool = True):
+    """A TrainOptions field: its default and help text stated once; ``gatepose train``'s click
+    option is generated from it (``flag`` overrides the --name derived from the field's name)."""
+    return field(default=default, metadata=dict(help=help, flag=flag, type=type, choices=choices,
+                                                path=path, cli=cli))
+
+
+@dataclass
+class TrainOptions:
+    """Every option of a run; all of it lands in ``config.json``. One line per option: the CLI's
+    ``gatepose train`` options are generated from these fields (cli/train.py)."""
+
+    data: str | None = option(None, "Dataset archive (gatepose data synth / import-*). Default: the built-in synthetic data.", path=True)
+    real_poses: str | None = option(None, "Archive whose 3D poses the critic sees as real. Default: the training subjects' own, shuffled independently.", path=True)
+    attention: str = option("gated", "Attention variant (the paper's Table 3).", choices=ATTENTION_VARIANTS)
+    steps: int | None = option(None, "Generator steps in total (default 2000). A resumed run continues up to this.", type=int)
+    epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
+    batch_size: int = option(256, "Poses per batch (both models).")
+    lr: float = option(1e-4, "Adam learning rate (both models).")
+    lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
+    betas: tuple = option((0.5, 0.9), "Adam's betas.", cli=False)
+    n_critic: int = option(5, "Critic steps per generator step.")
+    lam: float = option(10.0, "Gradient-penalty weight lambda.")
+    w_adv: float = option(1.0, "Weight of the adversarial loss.")
+    w_rep: float = option(1.0, "Weight of the reprojection loss.")
+    w_cam: float = option(1.0, "Weight of the camera loss.")
+    seed: int = option(0, "Seed of the initial weights and of every draw of the training.")
+    # model sizes (SPEC section 1 defaults)
+    d_model: int = option(256, "Model width d.")
+    n_heads: int = option(8, "Attention heads h.", flag="--heads")
+    n_layers: int = option(4, "Encoder layers L.", flag="--layers")
+    d_ff: int = option(512, "Feed-forward width.")
+    gate_hidden: int = option(100, "Hidden width of the gate paths.")
+    camera_width: int = option(1000, "Camera net width.")
+    critic_pose_width: int = option(100, "Critic pose-path width.")
+    critic_kcs_width: int = option(1000, "Critic KCS-path width.")
+    # departures from the paper, each off in the "paper" and "small" presets (README: Departures)
+    supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
+    w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
+    aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
+    aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
+    ema: float = option(0.0, "Decay of an exponential moving average of the generator's weights that validation, best.npz and evaluation use (e.g. 0.99; 0 = off).")
+    synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
+    synth_seed: int = option(0, "Seed of the synthetic data.")
+    # bookkeeping
+    log_every: int = option(10, "A metrics.jsonl line every N steps.")
+    eval_every: int = option(100, "Validation (and best.npz) every N steps.")
+    checkpoint_every: int = option(100, "checkpoint.npz every N steps.")
+    val_frames: int = option(2048, "Frames held out of the training subjects for validation.", cli=False)
+    shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
+    reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
+
+    def validate(self) -> None:
+        """Raise a GateposeError naming the first bad option, before any work starts."""
+        self.validate_values()
+        for name in ("data", "real_poses"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise GateposeError(f"--{name.replace('_', '-')}: no such file: {path}")
+
+    def validate_values(self) -> None:
+        """The checks of :meth:`validate` that do not look at the disk (a stored run's options)."""
+        def bad(opt, msg):
+            raise GateposeError(f"--{opt.replace('_', '-')}: {msg}")
+
+        if self.attention not in ATTENTION_VARIANTS:
+            bad("attention", f"expected one of {', '.join(ATTENTION_VARIANTS)}, got {self.attention!r}")
+        if self.steps is not None and self.epochs is not None:
+            bad("steps", "give --steps or --epochs, not both")
+        if self.steps is not None and self.steps < 1:
+            bad("steps", f"must be at least 1, got {self.steps}")
+        if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
+            bad("epochs", f"must be a positive finite number, got {self.epochs}")
+        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "ema"):
+            if not math.isfinite(getattr(self, name)):
+                bad(name, f"must be a finite number, got {getattr(self, name)}")
+        for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
+                     "camera_width", "critic_pose_width", "critic_kcs_width", "log_every",
+                     "eval_every", "checkpoint_every", "synth_subjects"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.shards is not None and self.shards < 1:
+            bad("shards", f"must be at least 1, got {self.shards}")
+        if self.d_model % self.n_heads:
+            bad("d_model", f"{self.d_model} is not divisible by --n-heads {self.n_heads}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            bad("lr_schedule", f"expected constant or cosine, got {self.lr_schedule!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            bad("lr", f"must be a positive number, got {self.lr}")
+        if not all(0 <= b < 1 for b in self.betas):
+            bad("betas", f"each must be in [0, 1), got {self.betas}")
+        if self.lam < 0:
+            bad("lam", f"must be non-negative, got {self.lam}")
+        if self.supervision not in ("weak", "full"):
+            bad("supervision", f"expected weak or full, got {self.supervision!r}")
+        if self.w_geo < 0:
+            bad("w_geo", f"must be a non-negative number, got {self.w_geo}")
+        if not 0 <= self.ema < 1:
+            bad("ema", f"must be in [0, 1), got {self.ema}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "options") -> "TrainOptions":
+        """Options read back from a run's config.json, each checked against its field's type (a
+        hand-edited or damaged config is one GateposeError naming the field, never a traceback).
+        Unknown keys are ignored (a run written by a later version); missing ones take the default."""
+        if not isinstance(d, dict):
+            raise GateposeError(f"{where}: expected a JSON object of options, got {type(d).__name__}")
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name == "betas":
+                ok = isinstance(v, list) and len(v) == 2 and all(_is_number(b) for b in v)
+                v = tuple(float(b) for b in v) if ok else v
+            else:
+                ok = _fits(v, f.default, f.metadata.get("type"))
+            if not ok:
+                raise GateposeError(f"{where}: option '{f.name}': expected {_type_name(f)}, got {v!r}"[:300])
+            out[f.name] = float(v) if isinstance(f.default, float) else v
+        return cls(**out)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _fits(v, default, declared) -> bool:
+    """Does a JSON value fit a field whose default is ``default`` (and declared type, for None)?"""
+    if v is None:
+        return default is None
+    kind = declared if default is None else type(default)
+    if kind is bool:
+        return isinstance(v, bool)
+    if kind is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind is float:
+        return _is_number(v)
+    if kind is str or default is None:
+        return isinstance(v, str)
+    return False
+
+
+def _type_name(f) -> str:
+    if f.name == "betas":
+        return "a list of two numbers"
+    kind = f.metadata.get("type") if f.default is None else type(f.default)
+    name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, "a string")
+    return name + (" or null" if f.default is None else "")

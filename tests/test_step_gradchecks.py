@@ -1,0 +1,106 @@
+"""The trainer's two steps against central differences of the losses they claim to minimise
+(gatepose/gradcheck/steps.py), and proof that these checks catch wrong wiring: a flipped sign of
+the adversarial or camera term, one loss weighted by another's weight, the penalty's gradient
+scaled, the trainer's lambda ignored. Each of these passed every op-level check before."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gatepose.fast.critic_step as critic_step
+import gatepose.losses as losses
+from gatepose.gradcheck import run_check
+from gatepose.gradcheck.steps import STEP_WEIGHTS
+from gatepose.train import Trainer
+from helpers import assert_pass
+
+
+def _fails(results, rtol=1e-6):
+    return any(r.max_rel_error >= rtol for r in results)
+
+
+# d_model >= 8: with 4 features, LayerNorm's gain on a near-constant token can push a critic
+# pre-activation across its kink within the finite-difference step.
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=4)
+def test_generator_step_gradient(B, d_model, shards, seed):
+    assert_pass(run_check("generator_step", seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+@given(B=st.integers(4, 9), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=4)
+def test_critic_step_gradient(B, shards, seed):
+    assert_pass(run_check("critic_step", seed=seed, B=B, shards=shards))
+
+
+def test_the_unbroken_cases_used_below_pass():
+    assert_pass(run_check("generator_step", seed=3))
+    assert_pass(run_check("critic_step", seed=5))
+
+
+def test_the_weights_differ():
+    """Three different weights (and lambda off its default): a swap cannot go unnoticed."""
+    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")]
+    assert len(set(w)) == 3 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
+
+
+# -- the checks fail on wrong wiring -------------------------------------------------------------
+def _flip_adversarial(monkeypatch):
+    real = losses.adversarial_loss_backward
+    monkeypatch.setattr(losses, "adversarial_loss_backward", lambda dL, cache: -real(dL, cache))
+
+
+def _camera_weighted_by_w_rep(monkeypatch):
+    real = losses.camera_loss_backward
+    ratio = STEP_WEIGHTS["w_rep"] / STEP_WEIGHTS["w_cam"]
+    monkeypatch.setattr(losses, "camera_loss_backward", lambda dL, cache: real(dL, cache) * ratio)
+
+
+def _flip_camera(monkeypatch):
+    real = losses.camera_loss_backward
+    monkeypatch.setattr(losses, "camera_loss_backward", lambda dL, cache: -real(dL, cache))
+
+
+def _reprojection_weighted_by_w_adv(monkeypatch):
+    real = losses.reprojection_loss_backward
+    ratio = STEP_WEIGHTS["w_adv"] / STEP_WEIGHTS["w_rep"]
+    monkeypatch.setattr(losses, "reprojection_loss_backward", lambda dL, cache: real(dL, cache) * ratio)
+
+
+@pytest.mark.parametrize("mutation", [_flip_adversarial, _camera_weighted_by_w_rep, _flip_camera,
+                                      _reprojection_weighted_by_w_adv])
+def test_generator_step_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert _fails(run_check("generator_step", seed=3))
+
+
+def _penalty_gradient_halved(monkeypatch):
+    real = critic_step._penalty_and_adjoint
+
+    def half(g, lam):
+        P, a_g, norm = real(g, lam)
+        return P, 0.5 * a_g, norm
+
+    monkeypatch.setattr(critic_step, "_penalty_and_adjoint", half)
+
+
+def _trainer_ignores_its_lambda(monkeypatch):
+    monkeypatch.setattr(Trainer, "stacked_critic_loss", lambda self, X_real, X_fake, eps: critic_step.stacked_critic_loss(
+        self.critic, X_real, X_fake, eps, self.dcfg))
+
+
+def _wasserstein_sign_flipped(monkeypatch):
+    real = critic_step.stacked_critic_loss
+
+    def flipped(params, X_real, X_fake, eps, cfg, lam=10.0):
+        b = real(params, X_fake, X_real, 1.0 - eps, cfg, lam)   # real and fake swapped
+        return b[0], b[1], b[2]
+
+    monkeypatch.setattr(critic_step, "stacked_critic_loss", flipped)
+    monkeypatch.setattr("gatepose.train.stacked_critic_loss", flipped)
+
+
+@pytest.mark.parametrize("mutation", [_penalty_gradient_halved, _trainer_ignores_its_lambda, _wasserstein_sign_flipped])
+def test_critic_step_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert _fails(run_check("critic_step", seed=5))

@@ -1,0 +1,154 @@
+"""The GPU code path on the strict CuPy stand-in (tests/strict_xp.py): NumPy underneath, so it runs in
+CI. It proves the GPU path runs without ever meeting a host array, and counts its kernel launches and
+host synchronisations; it proves nothing about CuPy's numerics or speed (scripts/gpu-check.sh does,
+on a machine with a GPU)."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import strict_xp
+from helpers import TINY_TRAIN
+from strict_xp import xp as sxp
+
+from gatepose.backend import get_xp, is_gpu, to_host
+from gatepose.gradcheck import all_checks, run_check
+from gatepose.runs import load_run
+from gatepose.train import ATTENTION_VARIANTS, Trainer, TrainOptions, host_scalars, train
+
+# Launches per training iteration at SPEC section 1 sizes (batch 256, n_critic 5, d 256, 4 layers),
+# counted by the stand-in: 4,408 before the flat Adam (Adam alone 2,457), 2,035 after (Adam 84).
+# The issue's target is 1,500: not reached yet (README, "GPU"); this ceiling keeps what was won.
+LAUNCH_CEILING = 2100
+
+
+# -- the stand-in itself ----------------------------------------------------------------------------
+
+def test_stand_in_is_strict_and_counts():
+    a = sxp.asarray(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    assert get_xp(a) is sxp and is_gpu(sxp)
+    for bad in (lambda: np.asarray(a), lambda: np.exp(a), lambda: a + np.ones(3, np.float32),
+                lambda: np.ones(3, np.float32) * a, lambda: sxp.concatenate([a, np.ones((1, 3))]),
+                lambda: a.__setitem__(0, np.zeros(3)), lambda: np.sum(a)):
+        with pytest.raises(TypeError, match="strict xp|ufunc"):
+            bad()
+    with strict_xp.counting():
+        s = (a * 2.0).sum()
+        assert isinstance(s, strict_xp.StrictArray) and s.shape == ()     # a 0-d device array
+        a.T.reshape(-1)                  # a copy (not contiguous): counted
+        a[0]                             # a view: free
+        assert float(s) == 30.0 and bool(s)
+    assert strict_xp.counts["elementwise"] == 1 and strict_xp.counts["reduction"] == 1
+    assert strict_xp.counts["copy"] == 1 and strict_xp.counts["sync"] == 2
+    np.testing.assert_array_equal(to_host(a), np.arange(6.0).reshape(2, 3))
+
+
+# -- gradient checks --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(all_checks()))
+def test_every_gradient_check_runs_and_passes_on_the_gpu_path(name):
+    """Every registered check at the CLI's sizes (`gatepose gradcheck --device gpu`). With the
+    directions taken from the output's namespace (a Python float for a scalar loss), the penalty's
+    and critic loss's checks met host arrays and raised."""
+    results = run_check(name, sxp)
+    assert results and all(r.passed for r in results), results
+
+
+# -- training, resume, eval, predict, bench ---------------------------------------------------------
+
+TINY = dict(TINY_TRAIN, batch_size=16, synth_subjects=2, val_frames=64)
+
+
+@pytest.mark.parametrize("attention", ATTENTION_VARIANTS)
+def test_one_training_iteration_per_variant(attention, tmp_path):
+    opts = TrainOptions(steps=1, attention=attention, **TINY)
+    train(opts, tmp_path / "run", sxp, progress=False)
+    assert (tmp_path / "run" / "checkpoint.npz").is_file()
+
+
+def _params(run_dir):
+    from gatepose.runs import load_checkpoint
+    return load_checkpoint(run_dir / "checkpoint.npz")[0]
+
+
+def test_resume_is_exact_on_the_gpu_path(tmp_path):
+    straight, split = tmp_path / "a", tmp_path / "b"
+    train(TrainOptions(steps=4, **TINY), straight, sxp, progress=False)
+    train(TrainOptions(steps=2, **TINY), split, sxp, progress=False)
+    opts = TrainOptions.from_dict(json.loads((split / "config.json").read_text())["options"])
+    train(dataclasses.replace(opts, steps=4), split, sxp, resume=True, progress=False)
+    a, b = _params(straight), _params(split)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.fixture
+def on_stand_in(monkeypatch):
+    """`--device gpu` in the CLI resolves to the stand-in."""
+    import cli.common
+    monkeypatch.setattr(cli.common, "resolve_device", lambda name: (sxp, "gpu (strict CuPy stand-in)"))
+
+
+def test_cli_train_eval_predict_bench_on_the_gpu_path(tmp_path, on_stand_in):
+    from cli.main import cli
+
+    def invoke(*args):
+        r = CliRunner().invoke(cli, [str(a) for a in args])
+        assert r.exit_code == 0, r.output + repr(r.exception)
+        return r
+
+    run = tmp_path / "run"
+    sizes = ["--layers", 1, "--d-model", 16, "--heads", 2, "--d-ff", 32, "--gate-hidden", 8,
+             "--camera-width", 16, "--critic-pose-width", 8, "--critic-kcs-width", 16]
+    invoke("train", "--device", "gpu", "--steps", 2, "--batch-size", 16, "--synth-subjects", 2,
+           "--out", run, "--quiet", *sizes)
+    invoke("eval", "--run", run, "--device", "gpu", "--max-frames", 200)
+    poses = np.random.default_rng(0).standard_normal((5, 17, 2)).astype(np.float32) * 100
+    np.save(tmp_path / "in.npy", poses)
+    invoke("predict", "--run", run, "--input", tmp_path / "in.npy", "--out", tmp_path / "out.npy",
+           "--device", "gpu")
+    assert np.load(tmp_path / "out.npy").shape == (5, 17, 3)
+    r = invoke("bench", "--device", "gpu", "--tiny", "--json")
+    assert json.loads(r.output[r.output.index("{"):])["device"] == "gpu"
+
+
+# -- launches and host synchronisations at SPEC sizes ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def spec_trainer():
+    from gatepose.bench import random_train_data
+
+    opts = TrainOptions(steps=2)          # SPEC section 1 and 6 sizes
+    trainer = Trainer(opts, random_train_data(17, 4 * opts.batch_size * (opts.n_critic + 1)), sxp)
+    trainer.iteration()                   # first-call work (caches) out of the way
+    return trainer
+
+
+def test_launches_per_spec_iteration_under_ceiling_and_no_host_sync(spec_trainer):
+    with strict_xp.counting():
+        losses = spec_trainer.iteration(want_stats=False)
+    n = strict_xp.launches()
+    assert n <= LAUNCH_CEILING, dict(strict_xp.counts)
+    assert strict_xp.counts["sync"] == 0, "a non-logging training step must not wait for the device"
+    # a logging step: every logged scalar in one copy
+    with strict_xp.counting():
+        row = host_scalars(spec_trainer.iteration(want_stats=True))
+    assert strict_xp.counts["sync"] == 1 and all(isinstance(v, float) for v in row.values())
+    assert set(losses) <= set(row)
+
+
+def test_adam_is_fourteen_launches_per_step(spec_trainer):
+    t = spec_trainer
+    grads = {k: sxp.zeros_like(p) for k, p in t.critic.items()}
+    with strict_xp.counting():
+        t.opt_d.step(t.critic, grads)
+    assert strict_xp.launches() <= 14, dict(strict_xp.counts)   # one gather, thirteen passes
+
+
+def test_params_finite_is_one_host_read(spec_trainer):
+    with strict_xp.counting():
+        assert spec_trainer.params_finite()
+    assert strict_xp.counts["sync"] == 1
