@@ -117,8 +117,8 @@ def _excerpt_lines():
 def _bad_bvh(kind):
     lines = _excerpt_lines()
     m = lines.index("MOTION")
-    if kind == "truncated":
-        return "\n".join(lines[:m + 3 + 20])
+    if kind == "truncated":     # cut inside a frame line
+        return "\n".join(lines[:m + 3 + 20] + [" ".join(lines[m + 3 + 20].split()[:17])])
     if kind == "channels":
         lines[m + 5] = " ".join(lines[m + 5].split()[:-1])
     elif kind == "nonnumeric":
