@@ -123,8 +123,9 @@ def read_asf(path) -> Asf:
     for no, t in _lines(_read(path)):
         if t[0].startswith(":"):
             key = t[0][1:].lower()
-            sections.setdefault(key, []).append((no, t[1:]) if t[1:] else None)
-            sections[key] = [x for x in sections[key] if x is not None]
+            sections.setdefault(key, [])
+            if t[1:]:                     # ':name VICON', ':version 1.10'
+                sections[key].append((no, t[1:]))
         elif key is not None:
             sections[key].append((no, t))
     if "bonedata" not in sections:
@@ -215,10 +216,9 @@ def read_asf(path) -> Asf:
 
 
 def _bone(f: dict, where: str, deg: bool) -> Bone:
-    name = (f.get("name") or (0, [None]))[1][:1]
-    if not name or name[0] is None:
+    if not f.get("name", (0, []))[1]:
         raise DataError(f"{where}: line {f['@']}: a bone in ':bonedata' has no name")
-    name = name[0]
+    name = f["name"][1][0]
     at = f"{where}: bone {name!r}"
     for k in ("direction", "length"):
         if k not in f:
