@@ -89,6 +89,8 @@ class AttentionCache(NamedTuple):
     G: object   # (B, h)             'gated' only
     Bb: object  # (B, h)             'gated' only
     g: object   # (1,)               'scalar-gate' only
+    T: object = None  # (B, h, J, J)   the gate's factor A / G: S + (1 - Bb) ('gated'), S + (1 - 1/J)
+    #                                  ('scalar-gate'): dG = sum(dA T) in one pass
 
 
 class AttentionGrads(NamedTuple):
@@ -119,15 +121,16 @@ def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=
     logits = Q @ _T(K)
     logits *= d_k ** -0.5          # in place on the fresh product; a Python float keeps float32
     S, _ = softmax_forward(logits)
+    T = None
     if variant == "vanilla":
         A = S
     elif variant == "gated":
-        A = S + (1.0 - Bb)[..., None, None]
-        A *= G[..., None, None]
+        T = S + (1.0 - Bb)[..., None, None]
+        A = T * G[..., None, None]
     else:  # scalar-gate
-        A = S + (1.0 - 1.0 / J)
-        A *= gscalar
-    return _apply(A, V, out), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar)
+        T = S + (1.0 - 1.0 / J)
+        A = T * gscalar
+    return _apply(A, V, out), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar, T)
 
 
 def _apply(A, V, out=None):
@@ -151,7 +154,7 @@ def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:
     For 'fixed', dQ and dK are zeros (Q and K do not reach the output).
     """
     xp = get_xp(dhead)
-    variant, Q, K, V, S, A, G, Bb, g = cache
+    variant, Q, K, V, S, A, G, Bb, g, T = cache
     J, d_k = V.shape[-2], V.shape[-1]
     if variant == "fixed":
         # head = (1/J) 1 1^T V  =>  dV = (1/J) 1 1^T dhead: every row gets the mean of dhead's rows
@@ -166,13 +169,12 @@ def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:
     # A = G (S + (1 - Bb))  /  S  /  g (S + (1 - 1/J))
     dG = dBb = dg = None
     if variant == "gated":
-        dA_sum = xp.einsum("bhij->bh", dA)                           # (B, h)
-        dG = xp.einsum("bhij,bhij->bh", dA, S) + (1.0 - Bb) * dA_sum  # sum(dA * (S + 1 - Bb))
-        dBb = -G * dA_sum                                            # sum(dA * -G)
+        dG = xp.einsum("bhij,bhij->bh", dA, T)                       # sum(dA * (S + 1 - Bb))
         dS = dA
         dS *= G[..., None, None]     # in place: dA is a fresh product and not needed any more
+        dBb = -xp.einsum("bhij->bh", dS)                             # sum(dA * -G)
     elif variant == "scalar-gate":
-        dg = (xp.einsum("bhij,bhij->", dA, S) + (1.0 - 1.0 / J) * dA.sum()).reshape(1)
+        dg = xp.einsum("bhij,bhij->", dA, T).reshape(1)              # sum(dA * (S + 1 - 1/J))
         dS = dA
         dS *= g
     else:  # vanilla
