@@ -31,7 +31,9 @@ def normalise_into(x2, out, eps: float = 1e-5):
     d = x2.shape[-1]
     mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
     xp.subtract(x2, mu[:, None], out=out)
-    inv = 1.0 / xp.sqrt(_row_dot(out, out) * (1.0 / d) + eps)      # (R,)
+    var = _row_dot(out, out) * (1.0 / d)                           # (R,)
+    var += eps
+    inv = var ** -0.5
     out *= inv[:, None]
     return inv
 
@@ -60,8 +62,7 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     d = xhat.shape[-1]
     dy2, xhat2 = dy.reshape(-1, d), xhat.reshape(-1, d)
     dbeta = dy2.sum(axis=0)
-    t = dy2 * xhat2
-    dgamma = t.sum(axis=0)
+    dgamma = xp.einsum("rk,rk->k", dy2, xhat2)                     # no product temporary
     g = dy2 * gamma
     # dx = inv * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma: the three terms of the
     # derivation, with d xhat_k / d x_i = inv (delta_ik - 1/d - xhat_i xhat_k / d): the direct term
@@ -69,8 +70,7 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     # xhat mean(g xhat) (through the row's 1 / std).
     mean_g = g.mean(axis=-1)                                       # (R,)
     mean_gx = _row_dot(g, xhat2) * (1.0 / d)                       # (R,)
-    xp.multiply(xhat2, mean_gx[:, None], out=t)                    # t is free again after dgamma
-    g -= t
+    g -= xhat2 * mean_gx[:, None]
     g -= mean_g[:, None]
     g *= inv.reshape(-1, 1)
     return g.reshape(dy.shape), dgamma, dbeta
