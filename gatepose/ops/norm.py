@@ -6,6 +6,7 @@ ones vector: on a shared machine a threaded BLAS call can stall for a scheduler 
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from ..backend import get_xp
@@ -31,9 +32,10 @@ def normalise_into(x2, out, eps: float = 1e-5):
     d = x2.shape[-1]
     mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
     xp.subtract(x2, mu[:, None], out=out)
-    var = _row_dot(out, out) * (1.0 / d)                           # (R,)
-    var += eps
-    inv = var ** -0.5
+    # 1 / sqrt(var + eps) as sqrt(d) / sqrt(sum of squares + d eps): three passes over (R,), no power
+    inv = _row_dot(out, out) + d * eps                             # (R,)
+    xp.sqrt(inv, out=inv)
+    xp.divide(math.sqrt(d), inv, out=inv)
     out *= inv[:, None]
     return inv
 
