@@ -30,17 +30,16 @@ counted), so utilisation is never flattered by work the model does not need.
 """
 from __future__ import annotations
 
-import dataclasses
 import resource
 import time
 
 import numpy as np
 
-from .backend import get_xp, is_gpu, synchronize, to_device
+from .backend import is_gpu, synchronize, to_device
 from .nn.camera import CameraConfig
 from .nn.critic import CriticConfig
 from .fast.fused import generator_inference
-from .nn.generator import GeneratorConfig, init_generator
+from .nn.generator import GeneratorConfig
 
 
 # -- analytic FLOP counts ---------------------------------------------------------------------

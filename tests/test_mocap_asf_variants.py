@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy.spatial.transform import Rotation as R
 
-from cli.main import cli
 from gatepose.data.archive import load_archive
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.errors import DataError
+from helpers import invoke, stderr_of
 
 CMU_L = 0.45          # CMU's ':units length'
 T = 5
@@ -279,15 +278,8 @@ _NAMINGS = {
 }
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def _err(r):
-    try:
-        return r.stderr
-    except ValueError:
-        return r.output
 
 
 @pytest.mark.parametrize("naming", sorted(_NAMINGS))
@@ -304,7 +296,7 @@ def test_other_bone_names_import_like_cmu(tmp_path, naming):
     outs = []
     for d in ("cmu", "other"):
         r = invoke("data", "import-mocap", tmp_path / d / "s_1.amc", "--out", tmp_path / f"{d}.npz")
-        assert r.exit_code == 0, _err(r)
+        assert r.exit_code == 0, stderr_of(r)
         outs.append(load_archive(tmp_path / f"{d}.npz").poses_3d)
     np.testing.assert_allclose(outs[1], outs[0], rtol=0, atol=1e-6 * np.abs(outs[0]).max())
 
@@ -316,7 +308,7 @@ def test_unknown_names_one_error_then_joint_map(tmp_path):
     write_amc(tmp_path / "s_1.amc", root, vals, names=names)
     out = tmp_path / "o.npz"
     r = invoke("data", "import-mocap", tmp_path / "s_1.amc", "--out", out)
-    lines = _err(r).strip().splitlines()
+    lines = stderr_of(r).strip().splitlines()
     assert r.exit_code == 2 and not out.exists() and len([x for x in lines if x.startswith("error:")]) == 1
     assert "--joint-map" in lines[-1] and "seg01" in lines[-1]
     jm = {"RHip": "rfemur", "RKnee": "rtibia", "RAnkle": "rfoot", "LHip": "lfemur", "LKnee": "ltibia",
@@ -325,7 +317,7 @@ def test_unknown_names_one_error_then_joint_map(tmp_path):
     (tmp_path / "map.json").write_text(json.dumps({k: names.get(v, names.get(v.removesuffix("_End"), "")) +
                                                    ("_End" if v.endswith("_End") else "") for k, v in jm.items()}))
     r = invoke("data", "import-mocap", tmp_path / "s_1.amc", "--joint-map", tmp_path / "map.json", "--out", out)
-    assert r.exit_code == 0, _err(r)
+    assert r.exit_code == 0, stderr_of(r)
     X = load_archive(out).poses_3d
     assert X.shape[1:] == (17, 3) and np.isfinite(X).all()
 
@@ -366,8 +358,8 @@ def test_bad_files_one_error_line(tmp_path, kind, words):
     amc = _bad(tmp_path, kind)
     out = tmp_path / "o.npz"
     r = invoke("data", "import-mocap", amc, "--out", out)
-    lines = [x for x in _err(r).strip().splitlines() if x.strip()]
-    assert r.exit_code == 2 and not out.exists(), _err(r)
+    lines = [x for x in stderr_of(r).strip().splitlines() if x.strip()]
+    assert r.exit_code == 2 and not out.exists(), stderr_of(r)
     assert sum(x.startswith("error:") for x in lines) == 1 and lines[-1].startswith("error:") and words in lines[-1]
 
 
@@ -376,7 +368,7 @@ def test_missing_named_asf(tmp_path):
     write_amc(tmp_path / "s_1.amc", root, vals)
     out = tmp_path / "o.npz"
     r = invoke("data", "import-mocap", tmp_path / "s_1.amc", "--asf", tmp_path / "nope.asf", "--out", out)
-    assert r.exit_code == 2 and not out.exists() and _err(r).strip().splitlines()[-1].startswith("error:")
+    assert r.exit_code == 2 and not out.exists() and stderr_of(r).strip().splitlines()[-1].startswith("error:")
 
 
 def test_fully_specified_frame_missing_a_bone_is_an_error(tmp_path):

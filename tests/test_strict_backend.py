@@ -15,7 +15,6 @@ from strict_xp import xp as sxp
 
 from gatepose.backend import get_xp, is_gpu, to_host
 from gatepose.gradcheck import all_checks, run_check
-from gatepose.runs import load_run
 from gatepose.train import ATTENTION_VARIANTS, Trainer, TrainOptions, host_scalars, train
 
 # Launches per training iteration at SPEC section 1 sizes (batch 256, n_critic 5, d 256, 4 layers),
