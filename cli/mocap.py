@@ -17,9 +17,14 @@ from .common import echo_data_warnings, echo_table
 @click.option("--joint-map", default=None, type=click.Path(dir_okay=False),
               help='JSON {"LKnee": "rig joint", ...} for rigs whose names are not recognised.')
 @click.option("--units", default="auto", show_default=True,
-              type=click.Choice(["auto", "mm", "cm", "m", "inch"]),
-              help="Length unit of BVH files (ASF files state theirs); auto picks the one that "
-                   "makes the body about 1.7 m tall. A body outside 0.5-2.5 m is refused.")
+              type=click.Choice(["auto", "mm", "cm", "m", "inch", "cmu"]),
+              help="Length unit of BVH files (ASF files state theirs; cmu = 1/0.45 inch, CMU's "
+                   "ASF unit, kept by CMU's MotionBuilder-style BVH conversions); auto picks the "
+                   "one that makes the body about 1.7 m tall. A body outside 0.5-2.5 m is refused.")
+@click.option("--up", default="auto", show_default=True,
+              type=click.Choice(["auto", "y", "z", "x", "-y", "-z", "-x"]),
+              help="The files' up axis, turned to Y; auto: Y unless the body's median "
+                   "ankles-to-head direction is within 45 degrees of another axis (Z-up exports).")
 @click.option("--fps", default=None, type=click.FloatRange(min=0, min_open=True),
               help="Keep every round(source_fps / FPS)-th frame. [default: 30 for sources of 100 "
                    "frames/s or more, every frame otherwise]")
@@ -33,7 +38,7 @@ from .common import echo_data_warnings, echo_table
 @click.option("--test-subjects", default=None, metavar="A,B,...", help="Subjects of the test split.")
 @click.option("--test-every", default=None, type=click.IntRange(min=2), metavar="K",
               help="Every K-th clip (in sorted order) goes to the test split.")
-def import_mocap(paths, out, asf, joint_map, units, fps, n_cameras, camera_rig, seed, index, test_subjects,
+def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_rig, seed, index, test_subjects,
                  test_every):
     """Import motion capture (BVH, ASF/AMC) as an h36m17 archive filmed by cameras.
 
@@ -70,7 +75,7 @@ def import_mocap(paths, out, asf, joint_map, units, fps, n_cameras, camera_rig, 
                                              item_show_func=lambda f: f[1].name if f else "") as bar:
         for kind, path, asf_path in bar:
             clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
-                                   asf_cache=cache))
+                                   asf_cache=cache, up=up))
     ds = build_dataset(clips, n_cameras=n_cameras, rig=camera_rig, seed=seed, test_subjects=tests,
                        test_every=test_every)
     if tests:

@@ -18,7 +18,8 @@ real run, and the generator's against a hand count):
 * one critic step (``fast.critic_step.stacked_critic_loss``, the trainer's), with the real, fake and interpolated batches stacked
   (3B rows): forward and input backward over 3B rows, the tangent push of the double backward over
   the B interpolated rows (every layer but the last, and the KCS forward-mode product
-  2 (2 J nb 3 + nb^2 3)), then weight gradients u^T delta and bias gradients r^T delta over 3B rows;
+  2 (2 J nb 3 + nb^2 3)), then weight gradients u^T delta over 3B rows (the bias gradients are
+  column sums over the 2B first-order rows: no product);
 * one training iteration: n_critic x (generator forward + critic step), then generator forward and
   backward, camera forward and backward, critic forward and input backward, the projection
   (forward 2 J 3 2, backward twice that) and the camera loss (M M^T and its backward, 24 + 24).
@@ -29,17 +30,16 @@ counted), so utilisation is never flattered by work the model does not need.
 """
 from __future__ import annotations
 
-import dataclasses
 import resource
 import time
 
 import numpy as np
 
-from .backend import get_xp, is_gpu, synchronize, to_device
+from .backend import is_gpu, synchronize, to_device
 from .nn.camera import CameraConfig
 from .nn.critic import CriticConfig
 from .fast.fused import generator_inference
-from .nn.generator import GeneratorConfig, init_generator
+from .nn.generator import GeneratorConfig
 
 
 # -- analytic FLOP counts ---------------------------------------------------------------------
@@ -90,8 +90,7 @@ def critic_step_flops(cfg: CriticConfig, batch: int) -> int:
     tangents = _critic_layers_flops(cfg, batch) - batch * 2 * shapes[-1][0] * shapes[-1][1]
     tangents += batch * 2 * (2 * J * nb * 3 + nb * nb * 3)        # kcs_jvp
     weight_grads = _critic_layers_flops(cfg, rows)
-    bias_grads = rows * 2 * sum(b for _, b in shapes)
-    return forward_and_input_backward + tangents + weight_grads + bias_grads
+    return forward_and_input_backward + tangents + weight_grads
 
 
 def training_iteration_flops(gcfg, ccfg, dcfg, batch: int, n_critic: int) -> int:

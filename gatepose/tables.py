@@ -216,8 +216,8 @@ def table_ablation(results: Mapping[str, Result], metric: str = "mpjpe", title: 
         rows.append(row)
     rows.append(["Avg."] + [merged[n].avg[metric] for n in names])
     rows.append(["All frames"] + [merged[n].all_frames[metric] for n in names])
-    notes = [f"Avg. = unweighted mean over each variant's actions (as in the paper's tables); "
-             f"All frames = mean over all its frames.", "Errors in mm."]
+    notes = ["Avg. = unweighted mean over each variant's actions (as in the paper's tables); "
+             "All frames = mean over all its frames.", "Errors in mm."]
     return Table(title=title or f"Ablation: {METRIC_LABELS.get(metric, metric)} per action (mm)",
                  columns=["Action"] + names, rows=rows, notes=notes)
 

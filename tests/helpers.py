@@ -19,3 +19,28 @@ def random_rotation(rng):
     q, r = np.linalg.qr(rng.standard_normal((3, 3)))
     q = q * np.sign(np.diag(r))
     return q * np.linalg.det(q)
+
+
+def invoke(*args):
+    """Run ``gatepose ARGS...`` in-process; the click Result (exit_code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def stdout_of(r) -> str:
+    """A Result's stdout alone (click >= 8.2 keeps stderr apart; older versions mix them)."""
+    try:
+        return r.stdout
+    except ValueError:
+        return r.output
+
+
+def stderr_of(r) -> str:
+    """A Result's stderr alone (the whole output on click versions that mix the two)."""
+    try:
+        return r.stderr
+    except ValueError:
+        return r.output

@@ -157,7 +157,7 @@ def test_non_contiguous_inputs():
 # -- the checker catches broken backwards ----------------------------------------------------------
 def _reference_backward(dhead, cache, bug=None):
     """Gated-attention backward derived independently with einsum; ``bug`` plants one mistake."""
-    _, Q, K, V, S, A, G, Bb, _ = cache
+    _, Q, K, V, S, A, G, Bb = cache[:8]
     d_k = Q.shape[-1]
     dA = np.einsum("bhid,bhjd->bhij", dhead, V)
     dV = np.einsum("bhij,bhid->bhjd", A, dhead)

@@ -6,11 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from gatepose.data.archive import save_archive
 from gatepose.data.synthetic import generate
+from helpers import invoke, stdout_of
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_run):
@@ -22,16 +21,8 @@ def small_synth():
     return generate(n_subjects=4, seed=1, frames_per_sequence=10, sequences_per_action=1, n_cameras=1)
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def _stdout(r):
-    """CliRunner mixes stderr into output by default in click < 8.2; use .stdout when separate."""
-    try:
-        return r.stdout
-    except ValueError:
-        return r.output
 
 
 # -- eval ----------------------------------------------------------------------------------------
@@ -39,7 +30,7 @@ def _stdout(r):
 def test_eval_text(run_dir):
     r = invoke("eval", "--run", run_dir, "--device", "cpu", "--max-frames", "500")
     assert r.exit_code == 0, r.output
-    out = _stdout(r)
+    out = stdout_of(r)
     for text in ("MPJPE", "N-MPJPE", "P-MPJPE", "Frames", "Avg.", "All frames", "walk", "pickup",
                  "mean pose", "zero depth", "model"):
         assert text in out, text
@@ -50,7 +41,7 @@ def test_eval_text(run_dir):
 def test_eval_markdown(run_dir):
     r = invoke("eval", "--run", run_dir, "--device", "cpu", "--format", "markdown", "--max-frames", "300")
     assert r.exit_code == 0, r.output
-    out = _stdout(r)
+    out = stdout_of(r)
     assert "| Metric |" in out and "|:---|" in out and "| MPJPE Avg. |" in out and "| zero depth |" in out
 
 
@@ -58,7 +49,7 @@ def test_eval_json_has_everything(run_dir):
     r = invoke("eval", "--run", run_dir, "--device", "cpu", "--format", "json", "--max-frames", "400",
                "--checkpoint", "last")
     assert r.exit_code == 0, r.output
-    d = json.loads(_stdout(r))
+    d = json.loads(stdout_of(r))
     assert d["checkpoint"] == "last" and d["step"] == 2 and d["n_frames"] == 400 and d["split"] == "test"
     assert set(d["results"]) == {"model", "mean pose", "zero depth"}
     assert {"by_action", "baselines"} <= set(d["tables"])
@@ -83,7 +74,7 @@ def test_eval_h36m_layout(run_dir, small_synth, tmp_path):
                        {"walk": "Walking 1", "sit": "SittingDown 2", "talk": "Directions", "wave": "TakingPhoto"})
     r = invoke("eval", "--run", run_dir, "--data", path, "--device", "cpu")
     assert r.exit_code == 0, r.output
-    header = next(line for line in _stdout(r).splitlines() if line.startswith("Metric"))
+    header = next(line for line in stdout_of(r).splitlines() if line.startswith("Metric"))
     cols = header.split()
     # all 15 families of Table 1, in the paper's order
     assert cols[1:4] == ["Direct", "Disc.", "Eat"] and cols.index("Photo") < cols.index("SitD") < cols.index("Walk")
@@ -96,13 +87,13 @@ def test_eval_humaneva_layout(run_dir, small_synth, tmp_path):
                        {"S1": "Train/S1", "S2": "Train/S2", "S3": "Validate/S3", "S4": "Validate/S1"})
     r = invoke("eval", "--run", run_dir, "--data", path, "--device", "cpu", "--format", "json")
     assert r.exit_code == 0, r.output
-    d = json.loads(_stdout(r))
+    d = json.loads(stdout_of(r))
     assert d["layout"] == "humaneva" and set(d["tables"]) == {"subject_action", "by_action", "baselines"}
     t = d["tables"]["subject_action"]
     assert t["groups"][:9] == ["Walk"] * 3 + ["Jog"] * 3 + ["Box"] * 3
     assert t["columns"][1:4] == ["S1", "S2", "S3"] and t["rows"][0][0] == "P-MPJPE"
     r = invoke("eval", "--run", run_dir, "--data", path, "--device", "cpu")
-    assert "HumanEva-I" in _stdout(r) and "Walk" in _stdout(r)
+    assert "HumanEva-I" in stdout_of(r) and "Walk" in stdout_of(r)
 
 
 def test_eval_not_a_run(tmp_path):

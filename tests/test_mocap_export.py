@@ -3,21 +3,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from gatepose.data.archive import load_archive
 from gatepose.data.mocap.bvh import bvh_tree, forward_kinematics, read_bvh
 from gatepose.data.mocap.export import camera_to_yup, write_poses_bvh
 from gatepose.data.mocap.rigs import match_rig, to_h36m17
 from gatepose.data.skeleton import get_skeleton
+from helpers import invoke
 
 DATA = Path(__file__).parent / "data" / "mocap"
 BONES = np.array(get_skeleton("h36m17").bones)
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def _angles(A, B):

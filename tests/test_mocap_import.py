@@ -6,26 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from gatepose.data.archive import load_archive, save_archive
 from gatepose.data.mocap.bvh import bvh_tree, parse_bvh
-from gatepose.data.mocap.rigs import H36M_NAMES, match_rig, to_h36m17
-from gatepose.errors import DataError
+from gatepose.data.mocap.rigs import match_rig, to_h36m17
+from helpers import invoke, stderr_of
 
 DATA = Path(__file__).parent / "data" / "mocap"
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def _err(r):
-    try:
-        return r.stderr
-    except ValueError:
-        return r.output
 
 
 # A T-posed rig, written with any joint names: (role, parent role, offset in cm).
@@ -122,7 +113,7 @@ def test_unmappable_rig_names_the_missing_joints(tmp_path):
     out = tmp_path / "odd.npz"
     r = invoke("data", "import-mocap", p, "--out", out)
     assert r.exit_code == 2 and not out.exists()
-    line = _err(r).strip().splitlines()[-1]
+    line = stderr_of(r).strip().splitlines()[-1]
     assert line.startswith("error: ") and str(p) in line
     for j in ("RHip", "RKnee", "RAnkle", "LHip", "LShoulder", "RWrist", "Pelvis"):
         assert j in line
@@ -145,7 +136,7 @@ def test_units_auto_explicit_and_implausible(tmp_path):
     assert 1300 < body_height(load_archive(out).poses_3d.astype(np.float64)) < 2000
     r = invoke("data", "import-mocap", p, "--units", "cm", "--out", tmp_path / "bad.npz")
     assert r.exit_code == 2 and not (tmp_path / "bad.npz").exists()
-    assert "--units m would fit" in _err(r) and "wrong units" in _err(r)
+    assert "--units m would fit" in stderr_of(r) and "wrong units" in stderr_of(r)
     p2 = tmp_path / "inches.bvh"
     p2.write_text(rig_bvh(RIGS["cmu_mb"], scale=1 / 2.54))
     r = invoke("data", "import-mocap", p2, "--units", "inch", "--out", out)
@@ -193,7 +184,7 @@ def test_cli_bad_file_writes_nothing(tmp_path, content):
     out = tmp_path / "o.npz"
     r = invoke("data", "import-mocap", tmp_path, "--out", out)
     assert r.exit_code == 2 and not out.exists()
-    lines = _err(r).strip().splitlines()
+    lines = stderr_of(r).strip().splitlines()
     assert lines[-1].startswith("error: ") and "bad.bvh" in lines[-1]
     assert sum(ln.startswith("error:") for ln in lines) == 1
 
@@ -201,7 +192,7 @@ def test_cli_bad_file_writes_nothing(tmp_path, content):
 def test_amc_without_asf(tmp_path):
     shutil.copy(DATA / "49_18.amc", tmp_path / "49_18.amc")
     r = invoke("data", "import-mocap", tmp_path, "--out", tmp_path / "o.npz")
-    assert r.exit_code == 2 and "--asf" in _err(r)
+    assert r.exit_code == 2 and "--asf" in stderr_of(r)
     r = invoke("data", "import-mocap", tmp_path, "--asf", DATA / "49.asf", "--out", tmp_path / "o.npz")
     assert r.exit_code == 0, r.output
 

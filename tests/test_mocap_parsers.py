@@ -97,13 +97,14 @@ def _asf_text(axis="0 0 30 XYZ", dof="rx ry rz", units_length="1.0", angle="deg"
 
 @pytest.mark.parametrize("axis_order", ["XYZ", "ZYX", "YXZ"])
 def test_asf_axis_and_dof_order_match_scipy(tmp_path, axis_order):
-    """G = C M C^-1 with C, M extrinsic in the axis line's order; AMC values in the dof line's order."""
+    """G = C M C^-1: C from the axis line's X, Y, Z angles applied in its order; M from the AMC values
+    applied in the dof line's order (both about fixed axes: SciPy lower case)."""
     (tmp_path / "s.asf").write_text(_asf_text(axis=f"10 20 30 {axis_order}", dof="rz rx ry"))
     (tmp_path / "s_1.amc").write_text(":FULLY-SPECIFIED\n:DEGREES\n1\nroot 1 2 3 0 0 0\nfemur 40 -25 15\n")
     tree = amc_tree(read_asf(tmp_path / "s.asf"), tmp_path / "s_1.amc")
-    C = Rotation.from_euler(axis_order.lower(), [10, 20, 30], degrees=True)   # angles in the line's order
-    ang = {"z": 40, "x": -25, "y": 15}
-    M = Rotation.from_euler(axis_order.lower(), [ang[a.lower()] for a in axis_order], degrees=True)
+    xyz = {"X": 10, "Y": 20, "Z": 30}
+    C = Rotation.from_euler(axis_order.lower(), [xyz[a] for a in axis_order], degrees=True)
+    M = Rotation.from_euler("zxy", [40, -25, 15], degrees=True)
     end = np.array([1, 2, 3]) + 10 * (C * M * C.inv()).apply([0, -1, 0])
     np.testing.assert_allclose(tree.positions[0, tree.names.index("femur_End")], end * 25.4, atol=1e-9)
 
@@ -117,8 +118,8 @@ def _excerpt_lines():
 def _bad_bvh(kind):
     lines = _excerpt_lines()
     m = lines.index("MOTION")
-    if kind == "truncated":
-        return "\n".join(lines[:m + 3 + 20])
+    if kind == "truncated":     # cut inside a frame line
+        return "\n".join(lines[:m + 3 + 20] + [" ".join(lines[m + 3 + 20].split()[:17])])
     if kind == "channels":
         lines[m + 5] = " ".join(lines[m + 5].split()[:-1])
     elif kind == "nonnumeric":
@@ -148,7 +149,7 @@ def test_bad_bvh_is_one_line(kind, words):
     ("1\nroot 1 2 3 0 0 0\nfemur 1 x 3\n", "'x'"),
     ("1\nroot 1 2 3 0 0 0\nfemur 1 2\n", "2 values"),
     (":DEGREES\n", "no frames"),
-    ("1\nroot 1 2 3 0 0 0\nfemur 1 2 3\ntibia 4\n", "not a moving bone"),
+    ("1\nroot 1 2 3 0 0 0\nfemur 1 2 3\ntibia 4\n", "not in the skeleton"),
 ])
 def test_bad_amc_is_one_line(tmp_path, amc, words):
     (tmp_path / "s.asf").write_text(_asf_text())

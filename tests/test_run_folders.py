@@ -2,7 +2,6 @@
 file as it was (issue: "Trustworthy on every machine and every input")."""
 import json
 import shutil
-import zipfile
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 (gatepose/gradcheck/steps.py), and proof that these checks catch wrong wiring: a flipped sign of
 the adversarial or camera term, one loss weighted by another's weight, the penalty's gradient
 scaled, the trainer's lambda ignored. Each of these passed every op-level check before."""
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

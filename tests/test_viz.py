@@ -5,10 +5,9 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from gatepose.errors import GateposeError
+from helpers import invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
@@ -16,8 +15,6 @@ def run_dir(tiny_run):
     return tiny_run
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def _is_png(path, min_size=(300, 200)):

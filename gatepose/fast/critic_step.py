@@ -3,13 +3,28 @@
 Plain reference: ``gatepose.losses.critic_loss`` (the sum of SPEC section 5 written term by term).
 ``tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum`` proves them equal (1e-9 in
 float64); the ``critic_loss[stacked]`` gradient check tests this one against central differences.
+
+Plain array code with fewer, larger kernels than the plain sum, so it is the trainer's critic step on
+every backend (on the CPU its shards run side by side; on a GPU it is one pass over the 3B rows).
 """
 from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
 
 from ..backend import get_xp
 from ..losses import _penalty_and_adjoint
 from ..nn.critic import (CriticConfig, Layers, critic_forward, critic_input_backward, critic_param_grads,
                          critic_rows, critic_tangents)
+
+
+@lru_cache(maxsize=16)
+def _seed(B: int, xp, dtype_str: str):
+    """The backward's seed over the stacked rows, made once per (B, backend, dtype): -1/B on the
+    real rows, +1/B on the fake rows (d L_D / d D), 1 on the X_hat rows (g = dD/dX there)."""
+    s = np.concatenate([np.full(B, -1.0 / B), np.full(B, 1.0 / B), np.ones(B)])
+    return xp.asarray(s.astype(dtype_str))
 
 
 def stacked_critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, lam: float = 10.0):
@@ -26,23 +41,27 @@ def stacked_critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, la
     xp = get_xp(X_real, X_fake)
     B, dtype = X_real.shape[0], X_real.dtype
     e = xp.asarray(eps, dtype=dtype).reshape(B, 1, 1)
-    X_hat = e * X_real + (1.0 - e) * X_fake
-    D, cache = critic_forward(params, xp.concatenate([X_real, X_fake, X_hat]), cfg)
-    D_real, D_fake, hat = D[:B], D[B:2 * B], slice(2 * B, 3 * B)
-    # One backward seeded with ones. Each row's deltas are linear in its own seed, so the
-    # Wasserstein terms' deltas are these scaled per row by s (-1/B real, +1/B fake), and the
-    # X_hat rows give g = dD/dX for the penalty and the deltas of its double backward.
-    g_all, deltas = critic_input_backward(xp.ones_like(D), cache)
+    # [X_real; X_fake; X_hat], X_hat = eps X_real + (1 - eps) X_fake written in its rows
+    X_all = xp.concatenate([X_real, X_fake, X_fake])
+    hat = slice(2 * B, 3 * B)
+    d = X_real - X_fake
+    d *= e
+    X_hat = X_all[hat]                       # a view: += on it writes the rows, no copy back
+    X_hat += d
+    D, cache = critic_forward(params, X_all, cfg)
+    # One backward over all rows. Each row's deltas are linear in its own seed, so seeding the real
+    # and fake rows with d L_D / d D (-1/B, +1/B) gives the Wasserstein terms' deltas directly, and
+    # the X_hat rows (seed 1) give g = dD/dX for the penalty and the deltas of its double backward.
+    g_all, deltas = critic_input_backward(_seed(B, xp, np.dtype(dtype).str), cache)
     P, a_g, norm = _penalty_and_adjoint(g_all[hat], float(lam))
-    tangents = critic_tangents(a_g, critic_rows(cache, hat))
-    # dL_D/dW = left^T delta over all 3B rows: left = s u on the real and fake rows (first order),
-    # the tangent a_u on the X_hat rows (the penalty); the biases see the first-order terms only.
-    s = xp.concatenate([xp.full((B, 1), -1.0 / B, dtype=dtype), xp.full((B, 1), 1.0 / B, dtype=dtype)])
-    left = Layers(*(xp.concatenate([u[:2 * B] * s, a_u]) for u, a_u in zip(cache.inputs, tangents)))
-    bias_rows = xp.concatenate([s[:, 0], xp.zeros(B, dtype=dtype)])
-    grads = critic_param_grads(left, deltas, params, bias=bias_rows)
-    d_real, d_fake = D_real.mean(), D_fake.mean()
-    L = d_fake - d_real + P
-    info = {"wasserstein": d_real - d_fake, "penalty": P, "grad_norm": norm.mean(),
-            "d_real": d_real, "d_fake": d_fake}
+    # dL_D/dW = left^T delta over all 3B rows: left = u (the layer inputs) on the real and fake rows
+    # (first order), the tangent a_u on the X_hat rows (the penalty). The forward's inputs on the
+    # X_hat rows are not needed after the first backward, so the tangents are written over them and
+    # cache.inputs is the whole left factor. The biases see the first-order rows only.
+    critic_tangents(a_g, critic_rows(cache, hat), out=Layers(*(u[hat] for u in cache.inputs)))
+    grads = critic_param_grads(cache.inputs, deltas, params, bias=slice(0, 2 * B))
+    d_real, d_fake = D[:B].mean(), D[B:2 * B].mean()
+    w = d_real - d_fake
+    L = P - w
+    info = {"wasserstein": w, "penalty": P, "grad_norm": norm.mean(), "d_real": d_real, "d_fake": d_fake}
     return L, grads, info

@@ -90,8 +90,9 @@ def kcs_backward(dfeat, cache: KCSCache):
     return C @ dbones                                    # (J, nb) @ (B, nb, 3) -> (B, J, 3)
 
 
-def kcs_jvp(X, C, dX):
-    """Forward-mode product J_KCS(X) dX: (B, J, 3) -> (B, nb (nb + 1) / 2).
+def kcs_jvp(X, C, dX, out=None):
+    """Forward-mode product J_KCS(X) dX: (B, J, 3) -> (B, nb (nb + 1) / 2), written into ``out``
+    (a C-contiguous array of that shape) when given.
 
     With dB = C^T dX the bones of the direction, dPsi = dB bones^T + bones dB^T (the product rule
     on Psi = bones bones^T; the two terms are transposes of each other), then its upper triangle."""
@@ -100,4 +101,4 @@ def kcs_jvp(X, C, dX):
     bones = C.T @ X
     dPsi = (C.T @ dX) @ bones.transpose(0, 2, 1)         # dB bones^T: (B, nb, nb)
     dPsi = dPsi + dPsi.transpose(0, 2, 1)
-    return xp.take(dPsi.reshape(B, nb * nb), _triu_flat_indices(nb, xp), axis=1)
+    return xp.take(dPsi.reshape(B, nb * nb), _triu_flat_indices(nb, xp), axis=1, out=out)

@@ -37,10 +37,8 @@ def _T(x):
 # -- the gate module ---------------------------------------------------------------------------
 class GateCache(NamedTuple):
     U_flat: object  # (B, n) layer input, flattened
-    hG: object      # (B, hidden) sigmoid(U_flat A1 + a1)
-    hB: object      # (B, hidden) sigmoid(U_flat C1 + c1)
-    G: object       # (B, h)
-    Bb: object      # (B, h)
+    hidden: object  # (2, B, hidden) [hG, hB]: sigmoid(U_flat A1 + a1), sigmoid(U_flat C1 + c1)
+    out: object     # (2, B, h) [G, Bb]
     p: Mapping      # the gate's weights A1 ... c2
 
 
@@ -49,32 +47,42 @@ def gate_forward(U_flat, p: Mapping):
 
     Returns ((G, Bb), cache), G and Bb: (B, h), both in (0, 1).
     """
-    # Two GEMMs rather than one against [A1 | C1]: fusing would copy both (J*d, hidden) matrices on
-    # every call, which costs more than it saves (and dominates single-pose latency).
-    hG, _ = sigmoid_forward(U_flat @ p["A1"] + p["a1"])
-    hB, _ = sigmoid_forward(U_flat @ p["C1"] + p["c1"])
-    G, _ = sigmoid_forward(hG @ p["A2"] + p["a2"])
-    Bb, _ = sigmoid_forward(hB @ p["C2"] + p["c2"])
-    return (G, Bb), GateCache(U_flat, hG, hB, G, Bb, p)
+    xp = get_xp(U_flat)
+    B, H, h = U_flat.shape[0], p["A1"].shape[1], p["A2"].shape[1]
+    # The two paths side by side in (2, B, .) arrays, so that each elementwise step is one pass
+    # over both. Two GEMMs into it rather than one against [A1 | C1]: fusing would copy both
+    # (J*d, hidden) matrices on every call, which costs more than it saves (and dominates
+    # single-pose latency).
+    z = xp.empty((2, B, H), dtype=U_flat.dtype)
+    xp.add(xp.matmul(U_flat, p["A1"], out=z[0]), p["a1"], out=z[0])
+    xp.add(xp.matmul(U_flat, p["C1"], out=z[1]), p["c1"], out=z[1])
+    hidden, _ = sigmoid_forward(z)
+    y = xp.empty((2, B, h), dtype=U_flat.dtype)
+    xp.add(xp.matmul(hidden[0], p["A2"], out=y[0]), p["a2"], out=y[0])
+    xp.add(xp.matmul(hidden[1], p["C2"], out=y[1]), p["c2"], out=y[1])
+    out, _ = sigmoid_forward(y)
+    return (out[0], out[1]), GateCache(U_flat, hidden, out, p)
 
 
 def gate_backward(dG, dBb, cache: GateCache):
     """dG, dBb: (B, h) -> (dU_flat (B, J*d), grads keyed A1 ... c2)."""
-    U_flat, hG, hB, G, Bb, p = cache
-    g = {}
-    # G = sigmoid(zG), zG = hG A2 + a2;  hG = sigmoid(U_flat A1 + a1)      (the gate path)
-    dzG = sigmoid_backward(dG, G)                          # (B, h)
-    g["A2"], g["a2"] = hG.T @ dzG, dzG.sum(axis=0)
-    dpG = sigmoid_backward(dzG @ p["A2"].T, hG)            # (B, hidden)
-    g["A1"], g["a1"] = U_flat.T @ dpG, dpG.sum(axis=0)
-    # Bb = sigmoid(zB), zB = hB C2 + c2;  hB = sigmoid(U_flat C1 + c1)      (the bias path)
-    dzB = sigmoid_backward(dBb, Bb)
-    g["C2"], g["c2"] = hB.T @ dzB, dzB.sum(axis=0)
-    dpB = sigmoid_backward(dzB @ p["C2"].T, hB)
-    g["C1"], g["c1"] = U_flat.T @ dpB, dpB.sum(axis=0)
+    U_flat, hidden, out, p = cache
+    xp = get_xp(dG)
+    # [G, Bb] = sigmoid(z2), z2 = [hG A2 + a2, hB C2 + c2];  [hG, hB] = sigmoid(U_flat [A1, C1] + [a1, c1])
+    dz2 = sigmoid_backward(xp.stack([dG, dBb]), out)              # (2, B, h)
+    dW2 = hidden.transpose(0, 2, 1) @ dz2                          # (2, hidden, h): A2, C2
+    db2 = dz2.sum(axis=1)                                          # (2, h): a2, c2
+    dh = xp.empty(hidden.shape, dtype=dz2.dtype)
+    xp.matmul(dz2[0], p["A2"].T, out=dh[0])
+    xp.matmul(dz2[1], p["C2"].T, out=dh[1])
+    dz1 = sigmoid_backward(dh, hidden)                             # (2, B, hidden)
+    dW1 = U_flat.T @ dz1                                           # (2, J*d, hidden): A1, C1
+    db1 = dz1.sum(axis=1)                                          # (2, hidden): a1, c1
     # both paths read U_flat
-    dU_flat = dpG @ p["A1"].T
-    dU_flat += dpB @ p["C1"].T
+    dU_flat = dz1[0] @ p["A1"].T
+    dU_flat += dz1[1] @ p["C1"].T
+    g = {"A1": dW1[0], "a1": db1[0], "A2": dW2[0], "a2": db2[0],
+         "C1": dW1[1], "c1": db1[1], "C2": dW2[1], "c2": db2[1]}
     return dU_flat, {k: g[k] for k in GATE_PARAMS}
 
 
@@ -89,6 +97,8 @@ class AttentionCache(NamedTuple):
     G: object   # (B, h)             'gated' only
     Bb: object  # (B, h)             'gated' only
     g: object   # (1,)               'scalar-gate' only
+    T: object = None  # (B, h, J, J)   the gate's factor A / G: S + (1 - Bb) ('gated'), S + (1 - 1/J)
+    #                                  ('scalar-gate'): dG = sum(dA T) in one pass
 
 
 class AttentionGrads(NamedTuple):
@@ -119,15 +129,16 @@ def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=
     logits = Q @ _T(K)
     logits *= d_k ** -0.5          # in place on the fresh product; a Python float keeps float32
     S, _ = softmax_forward(logits)
+    T = None
     if variant == "vanilla":
         A = S
     elif variant == "gated":
-        A = S + (1.0 - Bb)[..., None, None]
-        A *= G[..., None, None]
+        T = S + (1.0 - Bb)[..., None, None]
+        A = T * G[..., None, None]
     else:  # scalar-gate
-        A = S + (1.0 - 1.0 / J)
-        A *= gscalar
-    return _apply(A, V, out), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar)
+        T = S + (1.0 - 1.0 / J)
+        A = T * gscalar
+    return _apply(A, V, out), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar, T)
 
 
 def _apply(A, V, out=None):
@@ -151,7 +162,7 @@ def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:
     For 'fixed', dQ and dK are zeros (Q and K do not reach the output).
     """
     xp = get_xp(dhead)
-    variant, Q, K, V, S, A, G, Bb, g = cache
+    variant, Q, K, V, S, A, G, Bb, g, T = cache
     J, d_k = V.shape[-2], V.shape[-1]
     if variant == "fixed":
         # head = (1/J) 1 1^T V  =>  dV = (1/J) 1 1^T dhead: every row gets the mean of dhead's rows
@@ -166,13 +177,12 @@ def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:
     # A = G (S + (1 - Bb))  /  S  /  g (S + (1 - 1/J))
     dG = dBb = dg = None
     if variant == "gated":
-        dA_sum = xp.einsum("bhij->bh", dA)                           # (B, h)
-        dG = xp.einsum("bhij,bhij->bh", dA, S) + (1.0 - Bb) * dA_sum  # sum(dA * (S + 1 - Bb))
-        dBb = -G * dA_sum                                            # sum(dA * -G)
+        dG = xp.einsum("bhij,bhij->bh", dA, T)                       # sum(dA * (S + 1 - Bb))
         dS = dA
         dS *= G[..., None, None]     # in place: dA is a fresh product and not needed any more
+        dBb = -xp.einsum("bhij->bh", dS)                             # sum(dA * -G)
     elif variant == "scalar-gate":
-        dg = (xp.einsum("bhij,bhij->", dA, S) + (1.0 - 1.0 / J) * dA.sum()).reshape(1)
+        dg = xp.einsum("bhij,bhij->", dA, T).reshape(1)              # sum(dA * (S + 1 - 1/J))
         dS = dA
         dS *= g
     else:  # vanilla

@@ -6,6 +6,7 @@ ones vector: on a shared machine a threaded BLAS call can stall for a scheduler 
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from ..backend import get_xp
@@ -31,7 +32,10 @@ def normalise_into(x2, out, eps: float = 1e-5):
     d = x2.shape[-1]
     mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
     xp.subtract(x2, mu[:, None], out=out)
-    inv = 1.0 / xp.sqrt(_row_dot(out, out) * (1.0 / d) + eps)      # (R,)
+    # 1 / sqrt(var + eps) as sqrt(d) / sqrt(sum of squares + d eps): three passes over (R,), no power
+    inv = _row_dot(out, out) + d * eps                             # (R,)
+    xp.sqrt(inv, out=inv)
+    xp.divide(math.sqrt(d), inv, out=inv)
     out *= inv[:, None]
     return inv
 
@@ -60,8 +64,7 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     d = xhat.shape[-1]
     dy2, xhat2 = dy.reshape(-1, d), xhat.reshape(-1, d)
     dbeta = dy2.sum(axis=0)
-    t = dy2 * xhat2
-    dgamma = t.sum(axis=0)
+    dgamma = xp.einsum("rk,rk->k", dy2, xhat2)                     # no product temporary
     g = dy2 * gamma
     # dx = inv * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma: the three terms of the
     # derivation, with d xhat_k / d x_i = inv (delta_ik - 1/d - xhat_i xhat_k / d): the direct term
@@ -69,8 +72,7 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     # xhat mean(g xhat) (through the row's 1 / std).
     mean_g = g.mean(axis=-1)                                       # (R,)
     mean_gx = _row_dot(g, xhat2) * (1.0 / d)                       # (R,)
-    xp.multiply(xhat2, mean_gx[:, None], out=t)                    # t is free again after dgamma
-    g -= t
+    g -= xhat2 * mean_gx[:, None]
     g -= mean_g[:, None]
     g *= inv.reshape(-1, 1)
     return g.reshape(dy.shape), dgamma, dbeta

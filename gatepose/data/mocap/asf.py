@@ -1,20 +1,39 @@
 """Acclaim ASF (skeleton) and AMC (motion) files: gatepose's own reader (NumPy and SciPy only).
 
-The ASF states everything needed, and every bit is read from it:
+Read as the Acclaim definition (ASF v1.10, M. Schafer) and Vicon's notes on it state; every bit
+is taken from the files, nothing from CMU's habits:
 
-- ``:units``: ``length L`` (one length unit = 1/L inch, so millimetres = value * 25.4 / L;
-  1.0 when absent) and ``angle deg|rad``.
-- ``:root``: ``order`` (the order of the root's values in each AMC line, e.g. ``TX TY TZ RX RY
-  RZ``), ``axis`` (the order in which the root's rotations are composed), ``orientation``.
-- ``:bonedata``: per bone a unit ``direction`` (world frame, rest pose), a ``length``, an ``axis
-  a b c ORDER`` (the bone's local frame C as rotations about the axes of ORDER, angles in that
-  order) and ``dof`` (the order of the bone's values in the AMC lines).
-- ``:hierarchy``: ``parent child child ...`` lines.
+- Lexing: ``#`` starts a comment; commas and parentheses are white space (``limits (-10 20)``,
+  one or several lines); keywords and tokens are case-insensitive; any line endings, tabs.
+  ``:version``, ``:name``, ``:documentation`` (text up to the next ``:`` keyword) and unknown
+  ``:`` sections are skipped.
+- ``:units``: ``length L`` (one length unit = 1/L inch, so millimetres = value * 25.4 / L; 1.0
+  when absent), ``angle deg|rad`` (the ASF's angles, and the AMC's unless its ``:DEGREES`` /
+  ``:RADIANS`` says otherwise), ``mass`` (read, unused); other unit keys are ignored.
+- ``:root``: ``order`` (the root's AMC values, any order and subset of TX TY TZ RX RY RZ; its
+  rotation tokens are also the sequence in which the root's rotations are applied about the
+  fixed world axes), ``axis`` (the rotation order of ``orientation`` only), ``position`` and
+  ``orientation`` (offsets of the whole skeleton).
+- ``:bonedata``: ``begin`` ... ``end`` blocks with ``name``, a ``direction`` (world frame, rest
+  pose), a ``length``, ``axis ax ay az ORDER`` (the bone's local frame C: rotations by the X, Y
+  and Z angles, applied in ORDER) and ``dof`` (any order and subset of rx ry rz tx ty tz l: the
+  order of the bone's AMC values, and the sequence of its rotations); no ``dof`` = a fixed bone.
+- ``:hierarchy``: ``parent child child ...`` lines (a parent may appear on several lines).
 
-Rotations are composed as the ASF/AMC convention has it: with ``axis ... XYZ``, a bone's motion
-M = Rz Ry Rx of its AMC angles (``Rotation.from_euler('xyz', ...)``, lower case: extrinsic), its
-axis C likewise; world rotation ``G = G_parent C M C^-1``; the bone runs from the end of its
-parent to ``start + length * G @ direction``.
+Composition (SciPy lower-case = extrinsic, fixed axes): a rotation sequence ``s`` (e.g. ``zyx``
+from ``dof rz ry rx``) with angles ``a`` is ``Rotation.from_euler(s, a)``, i.e. the first token's
+rotation is applied first. Root: ``G = M O`` with M from the AMC values in ``order``'s rotation
+sequence and O the ``orientation`` in ``axis`` order; it starts at ``position`` + the AMC
+translation. Bone: ``G = G_parent C M C^-1``, M from its rotation dofs in the dof line's order;
+translation dofs move its start by ``G_parent C t`` (its own frame, before its rotation); the
+``l`` dof adds to its length; it runs from the end of its parent to ``start + length * G @
+direction``. For CMU's files (``dof rx ry rz`` or a subset in that order, ``axis ... XYZ``,
+``order TX TY TZ RX RY RZ``) every choice above reduces to the usual ``Rz Ry Rx``.
+
+AMC: ``:FULLY-SPECIFIED`` / ``:DEGREES`` / ``:RADIANS`` headers, then frames: a frame number line
+and one line per bone (any order; bone names matched exactly, else ignoring case). A bone the
+AMC never lists stays at rest (its values 0); so does one missing from some frames, unless the
+file is ``:FULLY-SPECIFIED``; a last frame missing bones that the others list is a truncated file.
 
 In the :class:`~.tree.MotionTree` a joint is the *start* of each bone (named after the bone), as
 in the CMU BVH conversions: joint ``lfemur`` is the hip, ``ltibia`` the knee, ``lfoot`` the
@@ -35,27 +54,35 @@ from gatepose.errors import DataError
 from .tree import MotionTree
 
 AMC_FPS = 120.0   # the CMU database's rate; AMC files do not state one
+ANGLE_UNITS = {"deg": True, "degree": True, "degrees": True, "rad": False, "radian": False, "radians": False}
+ROOT_CHANNELS = ("tx", "ty", "tz", "rx", "ry", "rz")
+BONE_DOFS = ("rx", "ry", "rz", "tx", "ty", "tz", "l")
 
 
 @dataclass(frozen=True, eq=False)
 class Bone:
     name: str
-    direction: np.ndarray       # (3,) unit, world rest frame
+    direction: np.ndarray       # (3,) unit, world rest frame (zero for a zero-length bone)
     length: float               # ASF length units
-    axis_order: str             # e.g. 'XYZ'
+    axis_order: str             # e.g. 'XYZ': order of the axis line's rotations
     C: np.ndarray               # (3, 3) local axis frame
-    dof: tuple[str, ...]        # e.g. ('rx', 'ry', 'rz')
+    dof: tuple[str, ...]        # AMC value order, e.g. ('rx', 'ry', 'rz'); () for a fixed bone
+
+    @property
+    def rot_seq(self) -> str:
+        """The bone's rotation sequence from its dof line, e.g. 'xyz' ('' when it has none)."""
+        return "".join(d[1] for d in self.dof if d[0] == "r")
 
 
 @dataclass(frozen=True, eq=False)
 class Asf:
     path: str
     length_unit: float          # ':units length' (1 unit = 1/length_unit inch)
-    degrees: bool
+    degrees: bool               # ':units angle'
     root_order: tuple[str, ...]  # AMC value order for the root, e.g. ('tx', ..., 'rz')
-    root_axis: str              # rotation composition order of the root, e.g. 'XYZ'
-    root_C: np.ndarray          # (3, 3) from ':root orientation'
-    root_position: np.ndarray   # (3,)
+    root_axis: str              # rotation order of ':root orientation', e.g. 'XYZ'
+    root_O: np.ndarray          # (3, 3) from ':root orientation'
+    root_position: np.ndarray   # (3,) ':root position', length units
     bones: dict                 # name -> Bone
     parent: dict                # bone name -> parent name ('root' for the root's children)
     order: tuple[str, ...]      # bones parent-first
@@ -64,58 +91,115 @@ class Asf:
     def mm_per_unit(self) -> float:
         return 25.4 / self.length_unit
 
+    @property
+    def root_rot_seq(self) -> str:
+        return "".join(c[1] for c in self.root_order if c[0] == "r")
+
+
+def _lines(text: str):
+    """[(line number, tokens)] with comments gone and commas/parentheses as white space."""
+    out = []
+    for i, ln in enumerate(text.splitlines()):
+        t = re.sub(r"[,()]", " ", ln.split("#", 1)[0]).split()
+        if t:
+            out.append((i + 1, t))
+    return out
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
 
 def read_asf(path) -> Asf:
     """Parse an ASF skeleton file; see the module docstring."""
     path = Path(path)
     where = str(path)
-    text = _read(path)
-    sections = re.split(r"^\s*:", text, flags=re.M)
-    units = {"length": 1.0, "angle": "deg"}
-    root = {}
-    bones = {}
-    parent = {}
-    seen_bonedata = seen_hier = False
-    for sec in sections[1:]:
-        head, _, body = sec.partition("\n")
-        key = head.split()[0].lower() if head.split() else ""
-        rest_of_head = head.split()[1:]
-        if key == "units":
-            for ln in body.splitlines():
-                t = ln.split()
-                if len(t) >= 2 and t[0].lower() == "length":
-                    units["length"] = _float(t[1], f"{where}: :units length")
-                elif len(t) >= 2 and t[0].lower() == "angle":
-                    units["angle"] = t[1].lower()
-        elif key == "root":
-            for ln in body.splitlines():
-                t = ln.split()
-                if t:
-                    root[t[0].lower()] = t[1:]
-        elif key == "bonedata":
-            seen_bonedata = True
-            for blk in re.findall(r"\bbegin\b(.*?)\bend\b", body, flags=re.S):
-                b = _bone(blk, where, units)
-                bones[b.name] = b
-        elif key == "hierarchy":
-            seen_hier = True
-            for ln in re.sub(r"\b(begin|end)\b", "", body).splitlines():
-                t = ln.split()
-                for child in t[1:]:
-                    parent[child] = t[0]
-        elif key in ("version", "name", "documentation", "") or rest_of_head is None:
-            pass
-    if not seen_bonedata or not bones:
+    sections: dict = {}
+    key = None
+    for no, t in _lines(_read(path)):
+        if t[0].startswith(":"):
+            key = t[0][1:].lower()
+            sections.setdefault(key, [])
+            if t[1:]:                     # ':name VICON', ':version 1.10'
+                sections[key].append((no, t[1:]))
+        elif key is not None:
+            sections[key].append((no, t))
+    if "bonedata" not in sections:
         raise DataError(f"{where}: not an ASF skeleton: no ':bonedata' section with bones")
-    if not seen_hier:
+    if "hierarchy" not in sections:
         raise DataError(f"{where}: no ':hierarchy' section")
-    if units["length"] <= 0:
-        raise DataError(f"{where}: ':units length' must be positive")
-    if units["angle"] not in ("deg", "rad"):
-        raise DataError(f"{where}: ':units angle {units['angle']}': expected deg or rad")
-    missing = [c for c in parent if c not in bones]
-    if missing:
-        raise DataError(f"{where}: ':hierarchy' names bone {missing[0]!r}, which ':bonedata' does not define")
+    length_unit, deg = 1.0, True
+    for no, t in sections.get("units", []):
+        k = t[0].lower()
+        if k in ("length", "angle", "mass") and len(t) != 2:
+            raise DataError(f"{where}: line {no}: ':units {k}' takes one value")
+        if k == "length":
+            length_unit = _float(t[1], f"{where}: line {no}: ':units length'")
+            if length_unit <= 0:
+                raise DataError(f"{where}: line {no}: ':units length' must be positive")
+        elif k == "angle":
+            if t[1].lower() not in ANGLE_UNITS:
+                raise DataError(f"{where}: line {no}: ':units angle {t[1]}': expected deg or rad")
+            deg = ANGLE_UNITS[t[1].lower()]
+        elif k == "mass":
+            _float(t[1], f"{where}: line {no}: ':units mass'")
+    root = {}
+    for no, t in sections.get("root", []):
+        root[t[0].lower()] = (no, t[1:])
+    r_order = tuple(v.lower() for v in root.get("order", (0, ["TX", "TY", "TZ", "RX", "RY", "RZ"]))[1])
+    no = root.get("order", (0,))[0]
+    bad = [c for c in r_order if c not in ROOT_CHANNELS]
+    if bad or len(set(r_order)) != len(r_order):
+        raise DataError(f"{where}: line {no}: ':root order {' '.join(r_order)}': expected distinct channels "
+                        f"among {' '.join(c.upper() for c in ROOT_CHANNELS)}")
+    r_axis = _order(root.get("axis", (0, ["XYZ"])), f"{where}: ':root axis'")
+    orient = _vec3(root.get("orientation"), f"{where}: ':root orientation'")
+    pos = _vec3(root.get("position"), f"{where}: ':root position'")
+    root_O = _euler(r_axis, orient, deg)
+    bones = {}
+    blk = None
+    for no, t in sections["bonedata"]:
+        k = t[0].lower()
+        if k == "begin":
+            if blk is not None:
+                raise DataError(f"{where}: line {no}: 'begin' inside a bone (no 'end' before it)")
+            blk = {"@": no}
+        elif k == "end":
+            if blk is None:
+                raise DataError(f"{where}: line {no}: 'end' without 'begin'")
+            b = _bone(blk, where, deg)
+            if b.name in bones or b.name == "root":
+                raise DataError(f"{where}: line {blk['@']}: bone {b.name!r} defined twice")
+            bones[b.name] = b
+            blk = None
+        elif blk is None:
+            raise DataError(f"{where}: line {no}: {t[0]!r} outside a bone's 'begin' ... 'end'")
+        elif not _is_number(k):          # a number continues a 'limits' line
+            blk[k] = (no, t[1:])
+    if blk is not None:
+        raise DataError(f"{where}: line {blk['@']}: bone without 'end' (the file is truncated?)")
+    if not bones:
+        raise DataError(f"{where}: not an ASF skeleton: no ':bonedata' section with bones")
+    parent = {}
+    lower = {n.lower(): n for n in bones}
+    for no, t in sections["hierarchy"]:
+        if t[0].lower() in ("begin", "end"):
+            continue
+        p = t[0] if t[0] in bones or t[0].lower() == "root" else lower.get(t[0].lower(), t[0])
+        p = "root" if p.lower() == "root" else p
+        if p != "root" and p not in bones:
+            raise DataError(f"{where}: line {no}: ':hierarchy' names bone {t[0]!r}, which ':bonedata' does not define")
+        for c in t[1:]:
+            c = c if c in bones else lower.get(c.lower(), c)
+            if c not in bones:
+                raise DataError(f"{where}: line {no}: ':hierarchy' names bone {c!r}, which ':bonedata' does not define")
+            if c in parent and parent[c] != p:
+                raise DataError(f"{where}: line {no}: bone {c!r} has two parents in ':hierarchy'")
+            parent[c] = p
     orphans = [b for b in bones if b not in parent]
     if orphans:
         raise DataError(f"{where}: bone {orphans[0]!r} is not in ':hierarchy'")
@@ -123,121 +207,145 @@ def read_asf(path) -> Asf:
     frontier = ["root"]
     while frontier:
         p = frontier.pop(0)
-        kids = [c for c in parent if parent[c] == p]
+        kids = [c for c in bones if parent[c] == p]
         order += kids
         frontier += kids
     if len(order) != len(bones):
         raise DataError(f"{where}: ':hierarchy' does not connect every bone to 'root'")
-    deg = units["angle"] == "deg"
-    r_order = tuple(v.lower() for v in root.get("order", ["TX", "TY", "TZ", "RX", "RY", "RZ"]))
-    if set(r_order) - {"tx", "ty", "tz", "rx", "ry", "rz"}:
-        raise DataError(f"{where}: ':root order': unknown channel in {' '.join(r_order)}")
-    r_axis = (root.get("axis") or ["XYZ"])[0].upper()
-    if sorted(r_axis) != ["X", "Y", "Z"]:
-        raise DataError(f"{where}: ':root axis {r_axis}': expected an order of X, Y and Z")
-    orient = np.array([_float(v, f"{where}: ':root orientation'") for v in (root.get("orientation") or [0, 0, 0])[:3]])
-    pos = np.array([_float(v, f"{where}: ':root position'") for v in (root.get("position") or [0, 0, 0])[:3]])
-    root_C = Rotation.from_euler(r_axis.lower(), orient[["XYZ".index(a) for a in r_axis]],
-                                 degrees=deg).as_matrix()
-    return Asf(where, units["length"], deg, r_order, r_axis, root_C, pos, bones, parent, tuple(order))
+    return Asf(where, length_unit, deg, r_order, r_axis, root_O, pos, bones, parent, tuple(order))
 
 
-def _bone(blk: str, where: str, units: dict) -> Bone:
-    f = {}
-    for ln in blk.splitlines():
-        t = ln.split()
-        if t:
-            f[t[0].lower()] = t[1:]
-    name = (f.get("name") or [None])[0]
-    if name is None:
-        raise DataError(f"{where}: a bone in ':bonedata' has no name")
+def _bone(f: dict, where: str, deg: bool) -> Bone:
+    if not f.get("name", (0, []))[1]:
+        raise DataError(f"{where}: line {f['@']}: a bone in ':bonedata' has no name")
+    name = f["name"][1][0]
     at = f"{where}: bone {name!r}"
-    for k in ("direction", "length", "axis"):
+    for k in ("direction", "length"):
         if k not in f:
             raise DataError(f"{at}: no '{k}' line")
-    d = np.array([_float(v, f"{at}: direction") for v in f["direction"][:3]])
-    if d.shape != (3,) or np.linalg.norm(d) == 0:
+    length = _float((f["length"][1] or [None])[0], f"{at}: length")
+    d = _vec3(f["direction"], f"{at}: direction")
+    n = float(np.linalg.norm(d))
+    if n == 0 and length != 0:
         raise DataError(f"{at}: direction: expected 3 numbers, not all zero")
-    length = _float(f["length"][0], f"{at}: length")
-    ax = f["axis"]
-    if len(ax) != 4 or sorted(ax[3].upper()) != ["X", "Y", "Z"]:
+    no, ax = f.get("axis", (0, ["0", "0", "0", "XYZ"]))
+    if len(ax) != 4:
         raise DataError(f"{at}: axis: expected three angles and an order such as XYZ")
-    order = ax[3].upper()
-    angles = [_float(v, f"{at}: axis") for v in ax[:3]]
-    C = Rotation.from_euler(order.lower(), angles, degrees=units["angle"] == "deg").as_matrix()
-    dof = tuple(v.lower() for v in f.get("dof", []))
-    if set(dof) - {"rx", "ry", "rz"}:
-        raise DataError(f"{at}: dof {' '.join(dof)}: gatepose reads rotational dofs (rx, ry, rz) only")
-    return Bone(name, d / np.linalg.norm(d), length, order, C, dof)
+    order = _order((no, ax[3:]), f"{at}: axis")
+    C = _euler(order, np.array([_float(v, f"{at}: axis") for v in ax[:3]]), deg)
+    dof = tuple(v.lower() for v in f.get("dof", (0, []))[1])
+    if any(v not in BONE_DOFS for v in dof) or len(set(dof)) != len(dof):
+        raise DataError(f"{at}: dof {' '.join(dof)}: expected distinct tokens among {' '.join(BONE_DOFS)}")
+    return Bone(name, d / n if n else d, length, order, C, dof)
 
 
-def read_amc(path, asf: Asf, frames_wanted=None, step: int = 1) -> tuple[dict, int]:
-    """AMC values per bone: {bone: (T, n_dof) float64} for every ``step``-th frame, and the frame count.
+def _order(entry, at: str) -> str:
+    no, t = entry
+    o = t[0].upper() if len(t) == 1 else ""
+    if sorted(o) != ["X", "Y", "Z"]:
+        raise DataError(f"{at} {' '.join(t)}: expected an order of X, Y and Z such as XYZ")
+    return o
 
-    Every frame must list the root and every bone with dofs, with the right number of numbers.
+
+def _vec3(entry, at: str) -> np.ndarray:
+    if entry is None:
+        return np.zeros(3)
+    if len(entry[1]) != 3:
+        raise DataError(f"{at}: expected 3 numbers, got {len(entry[1])}")
+    return np.array([_float(v, at) for v in entry[1]])
+
+
+def _euler(order: str, xyz: np.ndarray, deg: bool) -> np.ndarray:
+    """Rotations by the X, Y, Z angles ``xyz`` applied in ``order`` (e.g. 'ZYX'): (3, 3)."""
+    return Rotation.from_euler(order.lower(), xyz[["XYZ".index(a) for a in order]], degrees=deg).as_matrix()
+
+
+def _seq_rotation(seq: str, values: np.ndarray, deg: bool) -> np.ndarray:
+    """(T, 3, 3) rotations about fixed axes in the sequence ``seq`` ('zx', ...) of the angles values (T, len)."""
+    if not seq:
+        return np.broadcast_to(np.eye(3), (len(values), 3, 3))
+    return Rotation.from_euler(seq, values, degrees=deg).as_matrix().reshape(len(values), 3, 3)
+
+
+def read_amc(path, asf: Asf, step: int = 1) -> tuple[dict, int, bool | None]:
+    """AMC values per bone for every ``step``-th frame: ({bone: (T, n_dof) float64}, frame count, degrees).
+
+    ``degrees`` is what the AMC's ``:DEGREES``/``:RADIANS`` header says, None when it has none.
     """
     path = Path(path)
     where = str(path)
-    lines = _read(path).splitlines()
     frames: list[dict] = []
-    cur = None
-    cur_line = 0
-    need = {b: len(asf.bones[b].dof) for b in asf.order if asf.bones[b].dof}
+    starts: list[int] = []
+    need = {b: len(asf.bones[b].dof) for b in asf.order}
     need["root"] = len(asf.root_order)
-    for i, ln in enumerate(lines):
-        s = ln.strip()
-        if not s or s[0] in "#:":
+    lower = {b.lower(): b for b in need}
+    degrees = None
+    full = False
+    for no, t in _amc_lines(_read(path)):
+        if t[0].startswith(":"):
+            k = t[0][1:].upper()
+            if k in ("DEGREES", "DEGREE"):
+                degrees = True
+            elif k in ("RADIANS", "RADIAN"):
+                degrees = False
+            elif k == "FULLY-SPECIFIED":
+                full = True
             continue
-        t = s.split()
         if len(t) == 1 and t[0].isdigit():
-            if cur is not None:
-                _check_frame(cur, need, where, cur_line)
-            cur = {}
-            cur_line = i + 1
-            frames.append(cur)
+            frames.append({})
+            starts.append(no)
             continue
-        if cur is None:
-            raise DataError(f"{where}: line {i + 1}: values before the first frame number")
-        name = t[0]
-        if name not in need:
-            raise DataError(f"{where}: line {i + 1}: bone {name!r} is not a moving bone of {asf.path}")
+        if not frames:
+            raise DataError(f"{where}: line {no}: values before the first frame number")
+        name = t[0] if t[0] in need else lower.get(t[0].lower())
+        if name is None:
+            raise DataError(f"{where}: line {no}: bone {t[0]!r} is not in the skeleton {asf.path}")
         if len(t) - 1 != need[name]:
-            raise DataError(f"{where}: line {i + 1}: {name}: {len(t) - 1} values, but the skeleton gives it "
-                            f"{need[name]} dofs")
-        cur[name] = (i + 1, t[1:])
+            what = " ".join(asf.root_order if name == "root" else asf.bones[name].dof) or "none"
+            raise DataError(f"{where}: line {no}: {name}: {len(t) - 1} values, but the skeleton gives it "
+                            f"{need[name]} dofs ({what})")
+        if name in frames[-1]:
+            raise DataError(f"{where}: line {no}: {name} twice in the frame of line {starts[-1]}")
+        frames[-1][name] = (no, t[1:])
     if not frames:
         raise DataError(f"{where}: no frames (an AMC file lists a frame number and one line per bone)")
-    _check_frame(frames[-1], need, where, cur_line, last=True)
+    listed = {b for fr in frames for b in fr if need[b]}
+    if len(frames) > 1:
+        cut = [b for b in listed if b not in frames[-1] and all(b in fr for fr in frames[:-1])]
+        if cut:
+            raise DataError(f"{where}: frame at line {starts[-1]}: no values for {', '.join(cut[:3])}"
+                            f"{' ...' if len(cut) > 3 else ''} (the file is truncated)")
+    if full:
+        for fr, no in zip(frames, starts):
+            missing = [b for b in listed if b not in fr]
+            if missing:
+                raise DataError(f"{where}: frame at line {no}: no values for {', '.join(missing[:3])}"
+                                f"{' ...' if len(missing) > 3 else ''}, but the file is :FULLY-SPECIFIED")
     keep = frames[::step]
     out = {}
     for name, n in need.items():
-        try:
-            out[name] = np.array([[float(v) for v in fr[name][1]] for fr in keep], dtype=np.float64).reshape(len(keep), n)
-        except ValueError:
-            for fr in keep:
-                for v in fr[name][1]:
-                    try:
-                        float(v)
-                    except ValueError:
-                        raise DataError(f"{where}: line {fr[name][0]}: expected a number, got {v!r}") from None
-        if not np.isfinite(out[name]).all():
-            raise DataError(f"{where}: bone {name}: NaN or inf among the values")
-    return out, len(frames)
+        a = np.zeros((len(keep), n))
+        for i, fr in enumerate(keep):
+            if name in fr:
+                a[i] = [_float(v, f"{where}: line {fr[name][0]}") for v in fr[name][1]]
+        out[name] = a
+    return out, len(frames), degrees
 
 
-def _check_frame(fr: dict, need: dict, where: str, line: int, last: bool = False) -> None:
-    missing = [b for b in need if b not in fr]
-    if missing:
-        extra = " (the file is truncated)" if last else ""
-        raise DataError(f"{where}: frame at line {line}: no values for {', '.join(missing[:3])}"
-                        f"{' ...' if len(missing) > 3 else ''}{extra}")
+def _amc_lines(text: str):
+    out = []
+    for i, ln in enumerate(text.splitlines()):
+        t = ln.split("#", 1)[0].split()
+        if t:
+            out.append((i + 1, t))
+    return out
 
 
 def amc_tree(asf: Asf, amc_path, step: int = 1, fps: float = AMC_FPS) -> MotionTree:
     """Forward kinematics of an AMC clip on its ASF skeleton: a :class:`MotionTree` in mm."""
-    values, n_frames = read_amc(amc_path, asf, step=step)
+    values, n_frames, amc_deg = read_amc(amc_path, asf, step=step)
+    deg = asf.degrees if amc_deg is None else amc_deg
     T = len(values["root"])
-    deg = asf.degrees
     names, parents, end = ["root"], [-1], [False]
     index = {"root": 0}
     for b in asf.order:
@@ -245,36 +353,45 @@ def amc_tree(asf: Asf, amc_path, step: int = 1, fps: float = AMC_FPS) -> MotionT
         names.append(b)
         parents.append(index[asf.parent[b]])
         end.append(False)
-    # Root: translation and rotation from its AMC values in ':root order'.
     rv = values["root"]
     trans = np.zeros((T, 3))
-    ang = np.zeros((T, 3))
+    ang = {}
     for c, ch in enumerate(asf.root_order):
-        (trans if ch[0] == "t" else ang)[:, "xyz".index(ch[1])] = rv[:, c]
-    ax = asf.root_axis
-    M = Rotation.from_euler(ax.lower(), ang[:, ["XYZ".index(a) for a in ax]], degrees=deg).as_matrix()
-    G = {"root": asf.root_C @ M @ asf.root_C.T}
-    start = {"root": trans}
-    pos = np.zeros((T, len(names) + 64, 3))
-    rot = np.zeros((T, len(names) + 64, 3, 3))
-    rest = np.zeros((len(names) + 64, 3))
-    rest_start = {"root": np.zeros(3)}
-    pos[:, 0], rot[:, 0] = trans, G["root"]
+        if ch[0] == "t":
+            trans[:, "xyz".index(ch[1])] = rv[:, c]
+        else:
+            ang[ch[1]] = rv[:, c]
+    seq = asf.root_rot_seq
+    M = _seq_rotation(seq, np.stack([ang[a] for a in seq], axis=1) if seq else np.zeros((T, 0)), deg)
+    G = {"root": M @ asf.root_O}
+    start = {"root": asf.root_position + trans}
+    tip = {"root": start["root"]}            # where the root's children start
+    rest_tip = {"root": np.zeros(3)}
+    J = len(names) + sum(1 for b in asf.order if not any(asf.parent[c] == b for c in asf.order))
+    pos = np.zeros((T, J, 3))
+    rot = np.zeros((T, J, 3, 3))
+    rest = np.zeros((J, 3))
+    pos[:, 0], rot[:, 0] = start["root"], G["root"]
     leaf_ends = []
     for b in asf.order:
         bone = asf.bones[b]
         p = asf.parent[b]
-        ang = np.zeros((T, 3))
-        for c, ch in enumerate(bone.dof):
-            ang[:, "xyz".index(ch[1])] = values[b][:, c]
-        M = Rotation.from_euler(bone.axis_order.lower(), ang[:, ["XYZ".index(a) for a in bone.axis_order]],
-                                degrees=deg).as_matrix()
-        Gb = G[p] @ (bone.C @ M @ bone.C.T)
-        s = start[p] if p == "root" else _end(start[p], G[p], asf.bones[p])
-        rs = rest_start[p] if p == "root" else rest_start[p] + asf.bones[p].length * asf.bones[p].direction
-        G[b], start[b], rest_start[b] = Gb, s, rs
+        v = values[b]
+        col = {d: v[:, i] for i, d in enumerate(bone.dof)}
+        seq = bone.rot_seq
+        M = _seq_rotation(seq, np.stack([col["r" + a] for a in seq], axis=1) if seq else np.zeros((T, 0)), deg)
+        PC = G[p] @ bone.C
+        Gb = PC @ M @ bone.C.T
+        s = tip[p]
+        if any(d[0] == "t" for d in bone.dof):
+            t = np.stack([col.get("t" + a, np.zeros(T)) for a in "xyz"], axis=1)
+            s = s + np.einsum("tij,tj->ti", PC, t)
+        length = bone.length + col.get("l", 0.0)
+        G[b], start[b] = Gb, s
+        tip[b] = s + np.asarray(length)[..., None] * np.einsum("tij,j->ti", Gb, bone.direction)
+        rest_tip[b] = rest_tip[p] + bone.length * bone.direction
         j = index[b]
-        pos[:, j], rot[:, j], rest[j] = s, Gb, rs
+        pos[:, j], rot[:, j], rest[j] = s, Gb, rest_tip[p]
         if not any(asf.parent[c] == b for c in asf.order):
             leaf_ends.append(b)
     for b in leaf_ends:
@@ -282,19 +399,12 @@ def amc_tree(asf: Asf, amc_path, step: int = 1, fps: float = AMC_FPS) -> MotionT
         names.append(f"{b}_End")
         parents.append(index[b])
         end.append(True)
-        pos[:, j] = _end(start[b], G[b], asf.bones[b])
-        rot[:, j] = G[b]
-        rest[j] = rest_start[b] + asf.bones[b].length * asf.bones[b].direction
-    J = len(names)
+        pos[:, j], rot[:, j], rest[j] = tip[b], G[b], rest_tip[b]
     k = asf.mm_per_unit
     return MotionTree(path=str(amc_path), names=tuple(names), parents=tuple(parents), end=tuple(end),
-                      rest=rest[:J] * k, positions=pos[:, :J] * k, rotations=rot[:, :J], fps=fps,
+                      rest=rest * k, positions=pos * k, rotations=rot, fps=fps,
                       source_frame=np.arange(0, n_frames, step, dtype=np.int64), n_source_frames=n_frames,
                       units="mm")
-
-
-def _end(start, G, bone: Bone):
-    return start + bone.length * np.einsum("tij,j->ti", G, bone.direction)
 
 
 def _read(path: Path) -> str:
@@ -310,5 +420,5 @@ def _float(v, at: str) -> float:
     except (TypeError, ValueError):
         raise DataError(f"{at}: expected a number, got {v!r}") from None
     if not np.isfinite(x):
-        raise DataError(f"{at}: expected a finite number")
+        raise DataError(f"{at}: expected a finite number, got {v!r}")
     return x

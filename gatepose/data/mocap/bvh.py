@@ -15,8 +15,10 @@ Reading follows the format as the common tools (Blender, MotionBuilder) read it:
 - World: ``p_child = p_joint + G_joint @ translation_child``, ``G_child = G_joint @ R_child``.
 
 Every problem (missing section, unbalanced braces, unknown channel, a frame line with the wrong
-number of values or a non-number, fewer frame lines than ``Frames:`` says, zero frames) is one
-:class:`~gatepose.errors.DataError` naming the file and the line.
+number of values or a non-number, no frame lines, zero frames) is one
+:class:`~gatepose.errors.DataError` naming the file and the line. A ``Frames:`` count that
+disagrees with the number of (complete) frame lines is a :class:`DataWarning`, and the lines that
+are there are read, as Blender does.
 
 The writer (:func:`write_bvh`) takes a hierarchy with offsets and per-frame values and writes a
 file that this reader, Blender and the bvhio library read back to the same joint positions.
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from gatepose.data.archive import DataWarning
 from gatepose.errors import DataError
 from gatepose.files import atomic_open
 
@@ -180,9 +184,14 @@ def parse_bvh(text: str, where: str = "<bvh>") -> Bvh:
 
     n_ch = sum(len(c) for c in channels)
     rows = [(i, ln) for i, ln in enumerate(lines[k:], k) if ln.strip()]
-    if len(rows) < n_frames:
-        raise DataError(f"{where}: Frames: {n_frames} but only {len(rows)} frame lines (the file is truncated)")
-    rows = rows[:n_frames]
+    if not rows:
+        raise DataError(f"{where}: Frames: {n_frames} but no frame lines (the file is truncated)")
+    if len(rows) != n_frames:
+        # Hand-trimmed files often keep the old count; Blender and bvhio read the lines that are
+        # there, and so does gatepose, saying so. A cut inside a line is still an error below.
+        warnings.warn(f"{where}: Frames: {n_frames} but {len(rows)} frame lines; reading the {len(rows)}",
+                      DataWarning, stacklevel=2)
+        n_frames = len(rows)
     # One fast conversion; on failure, find the offending line for the message.
     try:
         motion = np.array(" ".join(ln for _, ln in rows).split(), dtype=np.float64)
@@ -192,7 +201,9 @@ def parse_bvh(text: str, where: str = "<bvh>") -> Bvh:
         for i, ln in rows:
             vals = ln.split()
             if len(vals) != n_ch:
-                raise DataError(f"{where}: line {i + 1}: {len(vals)} values, but the hierarchy has {n_ch} channels")
+                cut = " (the file is truncated)" if i == rows[-1][0] and len(vals) < n_ch else ""
+                raise DataError(f"{where}: line {i + 1}: {len(vals)} values, but the hierarchy has {n_ch} "
+                                f"channels{cut}")
             _numbers(vals, n_ch, f"{where}: line {i + 1}")
     motion = motion.reshape(n_frames, n_ch)
     if not np.isfinite(motion).all():

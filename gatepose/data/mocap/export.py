@@ -105,7 +105,7 @@ def solve(poses_yup: np.ndarray):
             while _JOINTS[q][2] is None:
                 q = parents[q]
             h36m_parent[k] = _JOINTS[q][2]
-    offsets, ends = [], []
+    offsets = []
     length = {}
     for k, (name, p, i, d) in enumerate(_JOINTS):
         if d is None:

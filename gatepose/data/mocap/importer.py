@@ -10,11 +10,14 @@ The steps for each clip, in order:
    are brought to about 30 (every 4th frame at 120 frames/s) and slower ones keep every frame.
    AMC files state no rate: CMU's 120 frames/s is assumed.
 3. **Map** the rig to h36m17 (:mod:`.rigs`; the joints it lacks are synthesised).
-4. **Units** to mm: ASF states them; for BVH ``units`` (``mm``, ``cm``, ``m``, ``inch``) or
+4. **Units** to mm: ASF states them; for BVH ``units`` (``mm``, ``cm``, ``m``, ``inch``, ``cmu``:
+   CMU's ASF unit of 1/0.45 inch, kept by CMU's MotionBuilder-style BVH conversions) or
    ``auto``, which picks the unit that makes the body's height closest to 1.7 m. Either way a
    height (Ankle-Knee-Hip-Pelvis-Spine-Thorax-Neck-Head, the mean of both legs, median over the
    frames) outside 0.5-2.5 m is refused, naming the units that would fit.
-5. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
+5. **Up**: the world is turned to Y up when the body's median ankles-to-head direction lies
+   within 45 degrees of another axis (Z-up exports; :func:`up_axis`), or as ``up`` says.
+6. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
 
 Labels: ``subject`` is ``NN`` for CMU-style names ``NN_MM``, else the ASF's name (AMC) or the
 folder's name (BVH); ``action`` is the clip's text in an index (``clip id<TAB>text``, as
@@ -41,7 +44,10 @@ from .asf import AMC_FPS, amc_tree, read_asf
 from .bvh import bvh_tree, read_bvh
 from .rigs import match_rig, to_h36m17
 
-UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
+# 'cmu': the unit of CMU's ASF skeletons (length 0.45: 1/0.45 inch), kept by the CMU BVH
+# conversions of the MotionBuilder/3ds Max kind (a body about 30 units tall).
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4, "cmu": 25.4 / 0.45}
+UP_AXES = ("auto", "y", "z", "x", "-y", "-z", "-x")
 HEIGHT_RANGE_M = (0.5, 2.5)
 # the chain whose length is the "height" (h36m17 indices), legs averaged
 _UP_CHAIN = ((0, 7), (7, 8), (8, 9), (9, 10))
@@ -148,8 +154,35 @@ def subject_of(kind: str, motion: Path, asf: Path | None) -> str:
     return motion.parent.name or motion.stem
 
 
+def up_axis(X: np.ndarray) -> str:
+    """The world's up axis ('y', 'z', '-x', ...) of poses X (T, 17, 3), from the body's own up.
+
+    The median over frames of the direction from the ankles' midpoint to the head; a clip is taken
+    as Y up unless that direction lies within 45 degrees of another axis (a Z-up 3ds Max or
+    Blender export) or of -Y, so that a Y-up clip of lying or crawling still counts as Y up.
+    """
+    v = X[:, 10] - 0.5 * (X[:, 3] + X[:, 6])
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    m = np.median(v, axis=0)
+    a = int(np.argmax(np.abs(m)))
+    if a == 1 and m[1] > 0 or abs(m[a]) < math.sqrt(0.5) * max(float(np.linalg.norm(m)), 1e-12):
+        return "y"
+    return ("-" if m[a] < 0 else "") + "xyz"[a]
+
+
+def to_y_up(X: np.ndarray, up: str) -> np.ndarray:
+    """X (..., 3) turned by a proper rotation that takes the ``up`` axis to +Y."""
+    R = {"y": np.eye(3),
+         "z": np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]]),     # (x, y, z) -> (x, z, -y)
+         "x": np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]]),     # (x, y, z) -> (-y, x, z)
+         "-y": np.diag([1.0, -1, -1]),
+         "-z": np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]),    # (x, y, z) -> (x, -z, y)
+         "-x": np.array([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]])}[up]  # (x, y, z) -> (y, -x, z)
+    return X @ R.T
+
+
 def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="auto", joint_map=None,
-              index=None, asf_cache=None) -> Clip:
+              index=None, asf_cache=None, up="auto") -> Clip:
     """Read, subsample, map and scale one clip (see the module docstring)."""
     if kind == "bvh":
         bvh = read_bvh(path)
@@ -172,6 +205,12 @@ def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="
         unit = f"ASF length {cache[asf_path].length_unit:g}"
         source_fps = AMC_FPS
         _check_height(body_height(X), path, "the ASF's ':units length'")
+    if up not in UP_AXES:
+        raise DataError(f"unknown --up {up!r}: expected one of {', '.join(UP_AXES)}")
+    axis = up_axis(X) if up == "auto" else up
+    if axis != "y":
+        X = to_y_up(X, axis)
+        unit += f", {axis.upper()} up"
     index = index or {}
     return Clip(path=path, kind=kind, name=path.stem, subject=subject_of(kind, path, asf_path),
                 action=index.get(path.stem, path.stem), world=X, source_frame=tree.source_frame,

@@ -4,8 +4,8 @@
 ``mixamorig:LeftArm`` and Maya namespaces lose their prefix), split into words at separators,
 case changes and digits (``LHipJoint`` -> L, Hip, Joint; ``UpperLeg_L`` -> Upper, Leg, L), any
 leading words dropped (``Bip01 L Thigh``, ``Character1_LeftUpLeg``), a side read from a first or
-last word ``l``/``left``/``r``/``right`` or a single-word ``l``/``r`` prefix (``lfemur``,
-``rradius``), and the remaining words joined in lower case. That core is looked up in
+last word ``l``/``left``/``r``/``right`` or an ``l``/``r`` prefix of the joined words (``lfemur``,
+``rradius``, OptiTrack's ``LUArm``/``LFArm``), and the remaining words joined in lower case. That core is looked up in
 :data:`SYNONYMS`: for instance a hip is ``upleg``, ``upperleg``, ``thigh``, ``femur`` or ``hip``;
 a knee ``leg``, ``lowerleg``, ``calf``, ``shin``, ``tibia`` or ``knee``. This covers CMU's ASF
 names, the MotionBuilder-style CMU BVH conversions (``Hips/LeftUpLeg/LeftLeg/LeftFoot``), the
@@ -18,6 +18,9 @@ hip -> knee -> ankle (shoulder -> elbow -> wrist) is chosen among the candidates
 ancestor of the next, with the fewest joints between them: the clavicle (``LeftShoulder``) loses
 to the upper arm (``LeftArm``) because the arm lies closer to the elbow.
 
+Where a limb ends at its elbow or knee (no hand or foot joint), that joint's only End Site is
+taken as the wrist or ankle.
+
 **Synthesised joints** (most rigs lack them; the rule shifts the errors measured on them):
 
 - Pelvis = midpoint of the two hips.
@@ -27,7 +30,8 @@ to the upper arm (``LeftArm``) because the arm lies closer to the elbow.
 - Head (top) = the head joint plus ``HEAD_FRACTION`` (0.19) times the rest-pose distance from
   Pelvis to the head joint, along the head segment's direction: the rest direction of the head's
   end (an End Site, ``HeadTop_End``, ASF's head bone) turned with the head's rotation, or, where
-  the rig has no such end (DAZ: only eyes), the rest-pose upward direction Pelvis -> head joint
+  the rig has no such end (DAZ: only eyes; Bandai-Namco: an End Site at the head joint itself,
+  offset 0 0 0, which gives no direction), the rest-pose upward direction Pelvis -> head joint
   turned with the head's rotation. 0.19 is Human3.6M's Neck/Nose-Head bone over its
   Pelvis-Neck/Nose distance (about 115 / 600 mm).
 
@@ -86,8 +90,9 @@ def interpretations(name: str, start: int = 0):
         yield _SIDES[rest[0]], "".join(rest[1:])
     if rest[-1] in _SIDES and len(rest) > 1:
         yield _SIDES[rest[-1]], "".join(rest[:-1])
-    if len(rest) == 1 and len(rest[0]) > 2 and rest[0][0] in "lr":
-        yield rest[0][0], rest[0][1:]
+    joined = "".join(rest)
+    if len(joined) > 2 and joined[0] in "lr":     # lfemur, OptiTrack's LUArm/LFArm (words LU, Arm)
+        yield joined[0], joined[1:]
     yield None, "".join(rest)
 
 
@@ -157,6 +162,15 @@ def match_rig(tree: MotionTree, joint_map: dict | None = None) -> RigMap:
             if tree.end[j] and role != "headtop":
                 continue
             cands.setdefault((role, side), []).append((j, prio))
+    # A rig whose limb ends at the elbow or knee (no hand or foot joint): that joint's only End
+    # Site is the wrist or ankle.
+    for (mid, last) in (("knee", "ankle"), ("elbow", "wrist")):
+        for side in "rl":
+            if not cands.get((last, side)):
+                for j, _ in cands.get((mid, side), []):
+                    ends = [c for c in tree.children(j) if tree.end[c]]
+                    if len(ends) == 1 and not [c for c in tree.children(j) if not tree.end[c]]:
+                        cands.setdefault((last, side), []).append((ends[0], 99))
     missing = []
     for limb, chain in _LIMBS:
         for side in "rl":
@@ -189,7 +203,9 @@ def match_rig(tree: MotionTree, joint_map: dict | None = None) -> RigMap:
                         "pass --joint-map MAP.json ({\"LKnee\": \"joint name\", ...})")
     head_end = None
     if skull is not None:
-        kids = [c for c in range(len(names)) if tree.parents[c] == skull]
+        # a child at the head joint's own place (Bandai-Namco's zero End Site) gives no direction
+        kids = [c for c in range(len(names)) if tree.parents[c] == skull
+                and np.linalg.norm(tree.rest[c] - tree.rest[skull]) > 1e-6 * _scale(tree)]
         tops = [c for c in kids if any(r == "headtop" for r, _, _ in roles(names[c]))]
         ends = [c for c in kids if tree.end[c]]
         head_end = tops[0] if tops else (ends[0] if len(ends) == 1 else None)
@@ -203,6 +219,11 @@ def match_rig(tree: MotionTree, joint_map: dict | None = None) -> RigMap:
         else:
             described[n] = "synthesised: " + rules[i]
     return RigMap(direct, skull, head_end, described)
+
+
+def _scale(tree: MotionTree) -> float:
+    """The rest pose's extent (file units), for tolerances."""
+    return float(np.ptp(tree.rest, axis=0).max()) or 1.0
 
 
 def _depth(tree: MotionTree, j: int) -> int:
