@@ -1,6 +1,7 @@
 """`gatepose bench`: the analytic FLOP counts against counted matrix products, float32 kept end to
 end through a full training iteration, and a smoke run of the command."""
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ class Counted(np.ndarray):
 
     flops = 0
     strict = False
+    lock = threading.Lock()   # shards run in threads: "+=" on a shared counter could lose an update
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kw):
         plain = [x.view(np.ndarray) if isinstance(x, Counted) else x for x in inputs]
@@ -31,7 +33,8 @@ class Counted(np.ndarray):
             a2 = a if a.ndim > 1 else a[None]
             b2 = b if b.ndim > 1 else b[:, None]
             batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-            Counted.flops += 2 * int(np.prod(batch)) * a2.shape[-2] * a2.shape[-1] * b2.shape[-1]
+            with Counted.lock:
+                Counted.flops += 2 * int(np.prod(batch)) * a2.shape[-2] * a2.shape[-1] * b2.shape[-1]
         result = getattr(ufunc, method)(*plain, **kw)
         if Counted.strict and getattr(result, "dtype", None) == np.float64:
             raise AssertionError(f"{ufunc.__name__} made a float64 result from "
