@@ -4,10 +4,20 @@ from __future__ import annotations
 import tempfile
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from .common import device_option, pick_device
+
+
+def _free_folder(base: Path) -> Path:
+    """base, or base-2, base-3, ... : the first that does not exist yet (a demo never overwrites)."""
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
 @contextmanager
@@ -34,7 +44,8 @@ def _opts(preset: str, **overrides):
 @click.option("--preset", type=click.Choice(["small-weak", "small", "paper"]), default="small-weak", show_default=True,
               help="small-weak: the recommended recipe (README); small: d=64, h=4, L=2, batch 128, n_critic 1, lr 5e-4, the paper's losses; paper: SPEC section 1 sizes.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Keep the run here (default: a temporary folder, deleted afterwards).")
+              help="Folder for the demo's runs (OUT/weak, OUT/full), kept afterwards. Default: runs/demo, "
+                   "or runs/demo-2, -3, ... if that exists.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
 @click.option("--supervised/--no-supervised", default=True, show_default=True,
@@ -63,37 +74,40 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
     from gatepose.train import train
 
     import dataclasses
-    from pathlib import Path
 
     opts = _opts(preset, steps=steps, seed=seed)
+    out = Path(out) if out is not None else _free_folder(Path("runs") / "demo")
     xp = pick_device(device)
-    keep = out is not None
-    with _run_folder(out, "gatepose-demo-") as out:
-        t0 = time.perf_counter()
-        weak_dir, full_dir = Path(out) / "weak", Path(out) / "full"
-        click.echo(f"training PoseGate-Former weakly supervised ({preset} preset, {steps} steps) on "
-                   f"synthetic data...", err=True)
-        train(opts, weak_dir, xp, progress=True)
-        if supervised:
-            click.echo(f"training the same model with full supervision (paired 3D; {steps} steps) "
-                       f"for comparison...", err=True)
-            train(dataclasses.replace(opts, supervision="full"), full_dir, xp, progress=True)
-        run = load_run(weak_dir, xp)
-        ds, split, source = test_frames(run, None)
-        res = evaluate_run(run, ds, xp)
-        named = {"PoseGate-Former (weak)": res["model"]}
-        if supervised:
-            named["same, fully supervised"] = evaluate_run(load_run(full_dir, xp), ds, xp)["model"]
-        named.update({"mean pose": res["mean pose"], "zero depth": res["zero depth"]})
-        minutes = (time.perf_counter() - t0) / 60
-        for metric, label in (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("p_mpjpe", "P-MPJPE")):
-            t = table_ablation(named, metric=metric,
-                               title=f"{label} per action on the held-out synthetic subjects (mm)")
-            click.echo(render(t, fmt))
-            click.echo()
-        click.echo(render(baseline_table(named), fmt))
-        click.echo(f"\n{len(ds)} test frames ({split} split of {source}); trained and evaluated in "
-                   f"{minutes:.1f} min" + (f"; run folder: {out}" if keep else ""))
+    # The runs are kept (never a temporary folder): the README's next commands work on them.
+    t0 = time.perf_counter()
+    weak_dir, full_dir = out / "weak", out / "full"
+    click.echo(f"training PoseGate-Former weakly supervised ({preset} preset, {steps} steps) on "
+               f"synthetic data...", err=True)
+    train(opts, weak_dir, xp, progress=True)
+    if supervised:
+        click.echo(f"training the same model with full supervision (paired 3D; {steps} steps) "
+                   f"for comparison...", err=True)
+        train(dataclasses.replace(opts, supervision="full"), full_dir, xp, progress=True)
+    run = load_run(weak_dir, xp)
+    ds, split, source = test_frames(run, None)
+    res = evaluate_run(run, ds, xp)
+    named = {"PoseGate-Former (weak)": res["model"]}
+    if supervised:
+        named["same, fully supervised"] = evaluate_run(load_run(full_dir, xp), ds, xp)["model"]
+    named.update({"mean pose": res["mean pose"], "zero depth": res["zero depth"]})
+    minutes = (time.perf_counter() - t0) / 60
+    for metric, label in (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("p_mpjpe", "P-MPJPE")):
+        t = table_ablation(named, metric=metric,
+                           title=f"{label} per action on the held-out synthetic subjects (mm)")
+        click.echo(render(t, fmt))
+        click.echo()
+    click.echo(render(baseline_table(named), fmt))
+    click.echo(f"\n{len(ds)} test frames ({split} split of {source}); trained and evaluated in "
+               f"{minutes:.1f} min. Evaluated: {weak_dir}/best.npz (step {run.step}, the lowest "
+               f"validation N-MPJPE on frames held out of the training subjects)"
+               + (f" and {full_dir}/best.npz" if supervised else "") + ".")
+    click.echo(f"Next: gatepose eval --run {weak_dir}   |   gatepose plot curves --run {weak_dir} "
+               f"--out curves.png   |   gatepose predict --run {weak_dir} --input poses2d.npy --out poses3d.json")
 
 
 @click.command()

@@ -70,9 +70,20 @@ def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
     for col in ("PoseGate-Former", "Vanilla", "Fix-attn", "Fix-bias", "zero depth"):
         assert col in r.output
     assert "| Avg." in r.output
+    monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli, ["demo", "--steps", "2", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert "zero depth" in r.output and "mean pose" in r.output and "fully supervised" in r.output
+    # the newcomer's path: the demo keeps its runs, says which checkpoint it evaluated, and the
+    # follow-up commands it prints work on them; a second demo never overwrites the first
+    weak = Path("runs") / "demo" / "weak"
+    assert (weak / "best.npz").is_file() and (tmp_path / "runs" / "demo" / "full" / "best.npz").is_file()
+    assert f"Evaluated: {weak}/best.npz" in r.output and f"gatepose eval --run {weak}" in r.output
+    r = CliRunner().invoke(cli, ["eval", "--run", str(weak), "--device", "cpu", "--max-frames", "100"])
+    assert r.exit_code == 0 and "N-MPJPE" in r.output, r.output
+    r = CliRunner().invoke(cli, ["demo", "--steps", "1", "--device", "cpu", "--no-supervised"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs" / "demo-2" / "weak" / "best.npz").is_file()
     r = CliRunner().invoke(cli, ["ablate", "--steps", "2", "--seeds", "2", "--variants", "gated,vanilla",
                                  "--device", "cpu", "--out", str(tmp_path / "abl2")])
     assert r.exit_code == 0, r.output
