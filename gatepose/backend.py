@@ -144,3 +144,14 @@ def cache_blocks(xp, n_rows: int, row_len: int) -> list:
     step = max(1, CACHE_BLOCK_ELEMENTS // max(row_len, 1))
     return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
 
+
+def host_scalars(values: dict) -> dict:
+    """{name: 0-d array or number} -> {name: float}, the device's values brought over in one copy
+    (one host synchronisation on a GPU instead of one per value)."""
+    arrays = {k: v for k, v in values.items() if hasattr(v, "shape")}
+    out = {k: float(v) for k, v in values.items() if k not in arrays}
+    if arrays:
+        xp = get_xp(*arrays.values())
+        stacked = to_host(xp.stack([xp.asarray(v).reshape(()) for v in arrays.values()]))
+        out.update(zip(arrays, (float(v) for v in stacked)))
+    return {k: out[k] for k in values}

@@ -184,3 +184,37 @@ def _type_name(f) -> str:
     kind = f.metadata.get("type") if f.default is None else type(f.default)
     name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, "a string")
     return name + (" or null" if f.default is None else "")
+
+
+# -- what the options decide: the models and the schedule ---------------------------------------
+def model_configs(opts: TrainOptions, skeleton_name: str):
+    """The three models' configurations for a run's options and skeleton."""
+    from .data.skeleton import get_skeleton
+    from .nn.camera import CameraConfig
+    from .nn.critic import CriticConfig
+    from .nn.generator import GeneratorConfig
+
+    sk = get_skeleton(skeleton_name)
+    gcfg = GeneratorConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
+                           n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
+                           attention=opts.attention)
+    ccfg = CameraConfig(n_joints=sk.n_joints, width=opts.camera_width)
+    dcfg = CriticConfig(n_joints=sk.n_joints, incidence=sk.incidence,
+                        pose_width=opts.critic_pose_width, kcs_width=opts.critic_kcs_width)
+    return gcfg, ccfg, dcfg
+
+
+def total_steps(opts: TrainOptions, n_train: int) -> int:
+    if opts.steps is not None:
+        return opts.steps
+    if opts.epochs is not None:
+        return max(1, int(round(opts.epochs * n_train / opts.batch_size)))
+    return 2000
+
+
+def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``n_total``: a function of the step alone,
+    so a resumed run follows the same schedule."""
+    if opts.lr_schedule == "cosine":
+        return opts.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(n_total, 1)))
+    return opts.lr

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_device, to_host
-from .errors import GateposeError
+from .errors import GateposeError, TrainingDiverged
 from .fast.fused import generator_inference
 from .files import atomic_open
 from .nn.generator import GeneratorConfig, generator_forward, init_generator
@@ -373,3 +373,19 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
             raise GateposeError(f"{path}: parameter gen/{k} has shape {tuple(gen[k].shape)}, but config.json's "
                                 f"generator {gcfg.to_dict()} needs {v.shape}")
     return Run(run_dir, config, gcfg, gen, cam, int(meta.get("step", 0)))
+
+
+# -- a run that stops ---------------------------------------------------------------------------
+def stopped_message(run_dir: Path) -> str:
+    """What a stopped run leaves: the last good checkpoint, or (before the first) none."""
+    if (run_dir / CHECKPOINT).is_file():
+        return f"the last good checkpoint in {run_dir} is kept"
+    return f"no checkpoint had been written yet ({run_dir} keeps config.json and metrics.jsonl)"
+
+
+def finite_or_raise(values: dict, step: int, run_dir: Path):
+    """A logged row with a NaN or inf stops the run with TrainingDiverged (saying what is kept)."""
+    bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        names = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise TrainingDiverged(f"step {step}: {names}; stopped, {stopped_message(run_dir)} (try a lower --lr)")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runs
-from .backend import get_xp, is_gpu, to_device, to_host
+from .backend import host_scalars, is_gpu, to_device
 from .data.batches import Sampler
 from .data.prepare import TrainData, prepare_data
 from .errors import TrainingDiverged
@@ -39,27 +39,14 @@ from .data.augment import estimate_elevation, mirror
 from .data.skeleton import get_skeleton
 from .losses import critic_loss, generator_loss
 from .losses3d import consistency_rotations, consistency_step, supervised_step
-from .nn.camera import CameraConfig, init_camera
-from .nn.critic import CriticConfig, init_critic
-from .nn.generator import GeneratorConfig, generator_forward, init_generator
+from .nn.camera import init_camera
+from .nn.critic import init_critic
+from .nn.generator import generator_forward, init_generator
 from .optim import Adam
-from .options import ATTENTION_VARIANTS, PRESETS, TrainOptions  # noqa: F401  (the run's options, re-exported)
+from .options import (ATTENTION_VARIANTS, PRESETS, TrainOptions, learning_rate,  # noqa: F401  (re-exported)
+                      model_configs, total_steps)
 from .progress import Progress
-from .runs import predict_poses, with_prefix
-
-# -- the model bundle ---------------------------------------------------------------------------
-def model_configs(opts: TrainOptions, skeleton_name: str):
-    from .data.skeleton import get_skeleton
-
-    sk = get_skeleton(skeleton_name)
-    gcfg = GeneratorConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
-                           n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
-                           attention=opts.attention)
-    ccfg = CameraConfig(n_joints=sk.n_joints, width=opts.camera_width)
-    dcfg = CriticConfig(n_joints=sk.n_joints, incidence=sk.incidence,
-                        pose_width=opts.critic_pose_width, kcs_width=opts.critic_kcs_width)
-    return gcfg, ccfg, dcfg
-
+from .runs import finite_or_raise, predict_poses, stopped_message, with_prefix
 
 def _grad_norm(grads: dict):
     """sqrt(sum of squares) as a device scalar (no synchronisation until it is read)."""
@@ -248,47 +235,6 @@ class Trainer:
         return bool(self.opt_g.all_finite() & self.opt_d.all_finite())
 
 
-def total_steps(opts: TrainOptions, n_train: int) -> int:
-    if opts.steps is not None:
-        return opts.steps
-    if opts.epochs is not None:
-        return max(1, int(round(opts.epochs * n_train / opts.batch_size)))
-    return 2000
-
-
-def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
-    """The learning rate of step ``step`` (0-based) of ``n_total``: a function of the step alone,
-    so a resumed run follows the same schedule."""
-    if opts.lr_schedule == "cosine":
-        return opts.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(n_total, 1)))
-    return opts.lr
-
-
-def host_scalars(values: dict) -> dict:
-    """{name: 0-d array or number} -> {name: float}, the device's values brought over in one copy
-    (one host synchronisation on a GPU instead of one per value)."""
-    arrays = {k: v for k, v in values.items() if hasattr(v, "shape")}
-    out = {k: float(v) for k, v in values.items() if k not in arrays}
-    if arrays:
-        xp = get_xp(*arrays.values())
-        stacked = to_host(xp.stack([xp.asarray(v).reshape(()) for v in arrays.values()]))
-        out.update(zip(arrays, (float(v) for v in stacked)))
-    return {k: out[k] for k in values}
-
-
-def _kept(run_dir: Path) -> str:
-    if (run_dir / runs.CHECKPOINT).is_file():
-        return f"the last good checkpoint in {run_dir} is kept"
-    return f"no checkpoint had been written yet ({run_dir} keeps config.json and metrics.jsonl)"
-
-
-def _finite_or_raise(values: dict, step: int, run_dir: Path):
-    bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
-    if bad:
-        names = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise TrainingDiverged(f"step {step}: {names}; stopped, {_kept(run_dir)} (try a lower --lr)")
-
-
 def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool = True,
           log=None, ready=None, dtype=np.float32) -> dict:
     """Train into ``run_dir`` (a new or empty folder, or an existing run with ``resume``).
@@ -362,7 +308,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
                 row["poses_per_s"] = steps_since * opts.batch_size / max(now - t_last, 1e-9)
                 row["minutes"] = minutes_before + (now - t_start) / 60.0
                 t_last, steps_since = now, 0
-                _finite_or_raise(row, step, run_dir)
+                finite_or_raise(row, step, run_dir)
                 if step % opts.eval_every == 0 or step == n_total:
                     row.update(trainer.validate())
                     if row.get("val_n_mpjpe", math.inf) < best:
@@ -378,7 +324,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         if trainer.params_finite():
             checkpoint()
         else:
-            raise TrainingDiverged(f"step {trainer.step}: parameters became NaN/inf; {_kept(run_dir)} "
+            raise TrainingDiverged(f"step {trainer.step}: parameters became NaN/inf; {stopped_message(run_dir)} "
                                    "(try a lower --lr)")
     finally:
         if bar:
