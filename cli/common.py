@@ -63,3 +63,33 @@ def echo_data_warnings():
             for w in caught:
                 if issubclass(w.category, DataWarning):
                     click.echo(f"warning: {w.message}", err=True)
+
+
+def output_file_option(help: str, dest: str = "out"):
+    """``--out FILE`` and ``--force``: a file a command writes. Checked while the options are read,
+    before any work: never an existing file unless --force, never a run's own files, and the
+    folder must exist and be writable (an input is checked by the command, which knows it)."""
+    def remember_force(ctx, param, value):
+        ctx.meta["gatepose_force"] = value
+
+    def checked(ctx, param, value):
+        from gatepose.errors import GateposeError
+        from gatepose.files import check_output_file
+
+        if value is None:
+            return value
+        try:
+            check_output_file(value, force=ctx.meta.get("gatepose_force", False))
+        except GateposeError as exc:
+            msg = str(exc)
+            raise click.BadParameter(msg[len("--out "):] if msg.startswith("--out ") else msg,
+                                     ctx=ctx, param=param) from None
+        return value
+
+    def decorate(command):
+        command = click.option("--out", dest, required=True, type=click.Path(dir_okay=False),
+                               callback=checked, help=help)(command)
+        return click.option("--force", is_flag=True, is_eager=True, expose_value=False,
+                            callback=remember_force,
+                            help="Replace an existing --out file (never an input or a run's own files).")(command)
+    return decorate

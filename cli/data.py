@@ -7,7 +7,7 @@ import time
 import click
 import numpy as np
 
-from .common import echo_data_warnings, echo_table
+from .common import echo_data_warnings, echo_table, output_file_option
 
 
 @click.group()
@@ -25,7 +25,7 @@ def data():
 
 
 @data.command()
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).")
 @click.option("--subjects", default=8, show_default=True, type=click.IntRange(1, 1000),
               help="Number of subjects, each with its own bone lengths.")
 @click.option("--frames", default=None, type=click.IntRange(1), metavar="N",
@@ -77,7 +77,7 @@ _TRUST_HELP = ("Load the input files although they hold pickled Python objects (
 @data.command("import-h36m")
 @click.argument("data_3d", type=click.Path(dir_okay=False))
 @click.argument("data_2d", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).")
 @click.option("--trust-pickle", is_flag=True, help=_TRUST_HELP)
 @click.option("--subjects", default=None, metavar="S1,S5,...", help="Import only these subjects.")
 def import_h36m_cmd(data_3d, data_2d, out, trust_pickle, subjects):
@@ -108,7 +108,7 @@ def import_h36m_cmd(data_3d, data_2d, out, trust_pickle, subjects):
 @data.command("import-humaneva")
 @click.argument("data_3d", type=click.Path(dir_okay=False))
 @click.argument("data_2d", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).")
 @click.option("--trust-pickle", is_flag=True, help=_TRUST_HELP)
 @click.option("--all-actions", is_flag=True, help="Keep every action, not only Walk, Jog and Box.")
 def import_humaneva_cmd(data_3d, data_2d, out, trust_pickle, all_actions):

@@ -107,7 +107,8 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
                f"validation N-MPJPE on frames held out of the training subjects)"
                + (f" and {full_dir}/best.npz" if supervised else "") + ".")
     click.echo(f"Next: gatepose eval --run {weak_dir}   |   gatepose plot curves --run {weak_dir} "
-               f"--out curves.png   |   gatepose predict --run {weak_dir} --input poses2d.npy --out poses3d.json")
+               f"--out curves.png   |   gatepose predict --run {weak_dir} --input poses2d.npy --out poses3d.json "
+               "(2D poses: a .npy of (N, 17, 2) pixels, or COCO keypoints .json)")
 
 
 @click.command()

@@ -21,6 +21,25 @@ class GateposeGroup(click.Group):
       ``warning:`` lines.
     """
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's own usage errors (a typo in an option's value, a missing option) become one
+        ``error:`` line with exit code 2 too, instead of click's usage block."""
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:   # `gatepose` alone: the help
+            click.echo(exc.format_message())
+            sys.exit(0)
+        except click.exceptions.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            _fail(f"error: {exc.format_message()}{where}", exc.exit_code)
+        except click.exceptions.ClickException as exc:
+            _fail(f"error: {exc.format_message()}", exc.exit_code)
+        except click.exceptions.Abort:
+            _fail("interrupted", 130)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
+
     def invoke(self, ctx):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")

@@ -6,12 +6,12 @@ import time
 
 import click
 
-from .common import echo_data_warnings, echo_table
+from .common import echo_data_warnings, echo_table, output_file_option
 
 
 @click.command("import-mocap")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).")
 @click.option("--asf", default=None, type=click.Path(dir_okay=False),
               help="ASF skeleton for every AMC file. [default: NN.asf beside NN_MM.amc]")
 @click.option("--joint-map", default=None, type=click.Path(dir_okay=False),
@@ -116,7 +116,7 @@ def _print_import_summary(s: dict, rig, seconds, out) -> None:
 
 @click.command("export-bvh")
 @click.argument("archive", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="BVH file to write.")
+@output_file_option("BVH file to write.")
 @click.option("--clip", default=None,
               help="Clip to export: its 'clip' name (mocap archives) or SUBJECT/ACTION. [default: the first]")
 @click.option("--camera", default=0, show_default=True, type=click.IntRange(0), help="Camera whose frame is used.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from . import common
-from .common import device_option
+from .common import device_option, output_file_option
 
 
 @click.command()
@@ -13,8 +13,7 @@ from .common import device_option
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
               help="2D poses: .npy (N, J, 2) in the run's skeleton layout, or COCO keypoints "
                    "(.json results, or .npy (N, 17, 3) with confidence).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the 3D poses (.npy, .json or .bvh).")
+@output_file_option("Where to write the 3D poses (.npy, .json or .bvh).", dest="out_path")
 @click.option("--format", "fmt", type=click.Choice(["auto", "npy", "json", "bvh"]), default="auto",
               show_default=True, help="Output format; auto picks by the suffix of --out.")
 @click.option("--units", type=click.Choice(["mm", "cm", "m", "inch"]), default="mm", show_default=True,

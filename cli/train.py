@@ -42,7 +42,7 @@ def train_options(command):
               help="Continue the run in this folder exactly where it stopped (other options come from its config, except --steps/--epochs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
-              help="Start from a named option set (README: presets); options given explicitly override it.")
+              help="Start from a named option set (README: 'Departures from the SPEC' lists them); options given explicitly override it.")
 @click.pass_context
 def train(ctx, device, out, resume, quiet, preset, **options):
     """Train PoseGate-Former weakly supervised: 2D poses in, no 3D labels paired with them.
@@ -72,6 +72,17 @@ def train(ctx, device, out, resume, quiet, preset, **options):
     if (out is None) == (resume is None):
         raise click.UsageError("give exactly one of --out RUN_DIR (a new run) or --resume RUN_DIR")
     if resume is not None:
+        from click.core import ParameterSource
+        from gatepose.errors import GateposeError
+
+        given = [k for k in (*options, "preset") if k not in ("steps", "epochs")
+                 and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE]
+        if given:   # a resumed run keeps its own options: never ignore what the user asked for
+            named = {f.name: f.metadata.get("flag") for f in dataclasses.fields(TrainOptions)}
+            flags = ", ".join(named.get(k) or "--" + k.replace("_", "-") for k in given)
+            raise GateposeError(f"--resume {resume}: continues the run with the options in its config.json; "
+                                f"{flags} cannot change now (only --steps/--epochs can); start a new run "
+                                "with --out to use other options")
         opts = TrainOptions.from_dict(read_options(resume), f"{resume}/config.json")
         if options["steps"] is not None or options["epochs"] is not None:
             opts.steps, opts.epochs = options["steps"], options["epochs"]

@@ -38,17 +38,26 @@ def atomic_open(path, mode: str = "wb"):
         raise
 
 
-def check_output_file(path, inputs=(), option: str = "--out") -> Path:
-    """Refuse, before any work, an output file that would overwrite one of ``inputs`` or that
-    cannot be created: its folder must exist and be writable. Returns the path."""
+RUN_FILES = ("config.json", "checkpoint.npz", "best.npz", "metrics.jsonl")
+
+
+def check_output_file(path, inputs=(), option: str = "--out", force: bool = True) -> Path:
+    """Refuse, before any work, an output file that would overwrite one of ``inputs`` or a run
+    folder's own files, that exists already (unless ``force``), or that cannot be created: its
+    folder must exist and be writable. Returns the path."""
     path = Path(path)
     for src in inputs:
         if src is not None and path.exists() and Path(src).exists() and os.path.samefile(path, src):
             raise GateposeError(f"{option} {path}: is the input file {src}; gatepose never overwrites an input "
                                 "(choose another output name)")
     folder = path.parent if str(path.parent) else Path(".")
+    if path.name in RUN_FILES and (folder / "config.json").is_file():
+        raise GateposeError(f"{option} {path}: is a file of the run in {folder}; gatepose never overwrites a "
+                            "run's own files (choose another output name)")
     if path.is_dir():
         raise GateposeError(f"{option} {path}: is a folder; expected a file name")
+    if path.exists() and not force:
+        raise GateposeError(f"{option} {path}: exists; pass --force to replace it, or choose another name")
     if not folder.is_dir():
         raise GateposeError(f"{option} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -130,7 +130,7 @@ def test_units_auto_explicit_and_implausible(tmp_path):
     p = tmp_path / "walker.bvh"
     p.write_text(rig_bvh(RIGS["cmu_mb"], scale=1 / 100))    # metres
     out = tmp_path / "w.npz"
-    r = invoke("data", "import-mocap", p, "--out", out)
+    r = invoke("data", "import-mocap", p, "--out", out, "--force", "--force")
     assert r.exit_code == 0 and "m: 1 clips" in r.output
     from gatepose.data.mocap.importer import body_height
     assert 1300 < body_height(load_archive(out).poses_3d.astype(np.float64)) < 2000
@@ -139,7 +139,7 @@ def test_units_auto_explicit_and_implausible(tmp_path):
     assert "--units m would fit" in stderr_of(r) and "wrong units" in stderr_of(r)
     p2 = tmp_path / "inches.bvh"
     p2.write_text(rig_bvh(RIGS["cmu_mb"], scale=1 / 2.54))
-    r = invoke("data", "import-mocap", p2, "--units", "inch", "--out", out)
+    r = invoke("data", "import-mocap", p2, "--units", "inch", "--out", out, "--force", "--force")
     assert r.exit_code == 0, r.output
 
 
@@ -148,7 +148,7 @@ def test_import_excerpts_labels_split_and_fields(tmp_path):
     index.write_text("02_01\twalk\tSubject #2\n49_18\tmodern dance\tSubject #49\n")
     out = tmp_path / "ex.npz"
     r = invoke("data", "import-mocap", DATA, "--actions", index, "--cameras", 3, "--test-subjects", "49",
-               "--out", out)
+               "--out", out, "--force", "--force")
     assert r.exit_code == 0, r.output
     assert "120 fps source -> every 4th frame (30 fps)" in r.output and "ASF length 0.45" in r.output
     ds = load_archive(out)
@@ -169,7 +169,7 @@ def test_import_excerpts_labels_split_and_fields(tmp_path):
     assert A[0] > 800 and np.allclose(np.polyval(A, uv[:, 0]), W[:, 0], atol=1e-2)
     # --fps and --test-every
     r = invoke("data", "import-mocap", DATA / "02_01.bvh", DATA / "49_18.amc", "--fps", 60, "--test-every", 2,
-               "--camera-rig", "h36m", "--out", out)
+               "--camera-rig", "h36m", "--out", out, "--force", "--force")
     assert r.exit_code == 0, r.output
     ds = load_archive(out)
     assert set(ds.camera) == {0, 1, 2, 3} and (ds.image_size[:, 0] == 1000).all()

@@ -120,10 +120,31 @@ def test_predict_refuses_detections_without_joints(tiny_run, tmp_path, keypoints
 def test_predict_never_overwrites_its_input(tiny_run, tmp_path):
     src = tmp_path / "poses.npy"
     np.save(src, np.random.default_rng(0).uniform(0, 500, (4, 17, 2)).astype(np.float32))
-    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", src], "is the input file", [src])
+    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", src], "exists; pass --force", [src])
+    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", src, "--force"], "is the input file",
+                     [src])
     link = tmp_path / "same.npy"
     os.symlink(src, link)
-    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", link], "is the input file", [src])
+    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", link, "--force"], "is the input file",
+                     [src])
+
+
+def test_outputs_never_replace_a_file_without_force_nor_a_run_file(tiny_run, tmp_path):
+    import shutil
+
+    src = tmp_path / "poses.npy"
+    np.save(src, np.random.default_rng(0).uniform(0, 500, (4, 17, 2)).astype(np.float32))
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_run, folder)
+    for name in ("config.json", "best.npz"):
+        assert_one_error(["predict", "--run", folder, "--input", src, "--out", folder / name, "--force"],
+                         "never overwrites a run's own files", [folder / name])
+    out = tmp_path / "old.json"
+    out.write_text("keep me")
+    assert_one_error(["predict", "--run", folder, "--input", src, "--out", out], "exists; pass --force", [out])
+    assert_one_error(["data", "synth", "--out", out], "exists; pass --force", [out])
+    code, _, err = run("predict", "--run", folder, "--input", src, "--out", out, "--force")
+    assert code == 0 and out.read_text().startswith("{"), err
 
 
 def test_predict_out_in_a_missing_or_unwritable_folder(tiny_run, tmp_path):

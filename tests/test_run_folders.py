@@ -193,3 +193,11 @@ def test_divergence_at_the_first_step_says_no_checkpoint_exists(tmp_path):
                        "--quiet", *TINY, "--log-every", 1)
     assert code == 2 and err[-1].startswith("error: step 1:"), err
     assert "no checkpoint had been written yet" in err[-1] and "last good checkpoint" not in err[-1]
+
+
+def test_resume_refuses_options_it_would_ignore(run):
+    before = _snapshot(run)
+    err = assert_one_error(["train", "--resume", run, "--steps", 3, "--lr", "1", "--heads", 4, "--device", "cpu"],
+                           "cannot change now")
+    assert "--lr" in err and "--heads" in err
+    assert _snapshot(run) == before
