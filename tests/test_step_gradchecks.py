@@ -44,26 +44,22 @@ def test_the_weights_differ():
 
 
 # -- the checks fail on wrong wiring -------------------------------------------------------------
-def _flip_adversarial(monkeypatch):
-    real = losses.adversarial_loss_backward
-    monkeypatch.setattr(losses, "adversarial_loss_backward", lambda dL, cache: -real(dL, cache))
+def _scaled_backward(name: str, factor: float):
+    """A mutation: losses.<name>'s gradient multiplied by ``factor`` (-1: a flipped sign; a ratio of
+    two weights: one loss weighted by another's weight)."""
+    def mutate(monkeypatch):
+        real = getattr(losses, name)
+        monkeypatch.setattr(losses, name, lambda dL, cache: real(dL, cache) * factor)
+
+    mutate.__name__ = f"{name}_times_{factor:.3g}"
+    return mutate
 
 
-def _camera_weighted_by_w_rep(monkeypatch):
-    real = losses.camera_loss_backward
-    ratio = STEP_WEIGHTS["w_rep"] / STEP_WEIGHTS["w_cam"]
-    monkeypatch.setattr(losses, "camera_loss_backward", lambda dL, cache: real(dL, cache) * ratio)
-
-
-def _flip_camera(monkeypatch):
-    real = losses.camera_loss_backward
-    monkeypatch.setattr(losses, "camera_loss_backward", lambda dL, cache: -real(dL, cache))
-
-
-def _reprojection_weighted_by_w_adv(monkeypatch):
-    real = losses.reprojection_loss_backward
-    ratio = STEP_WEIGHTS["w_adv"] / STEP_WEIGHTS["w_rep"]
-    monkeypatch.setattr(losses, "reprojection_loss_backward", lambda dL, cache: real(dL, cache) * ratio)
+_flip_adversarial = _scaled_backward("adversarial_loss_backward", -1.0)
+_camera_weighted_by_w_rep = _scaled_backward("camera_loss_backward", STEP_WEIGHTS["w_rep"] / STEP_WEIGHTS["w_cam"])
+_flip_camera = _scaled_backward("camera_loss_backward", -1.0)
+_reprojection_weighted_by_w_adv = _scaled_backward("reprojection_loss_backward",
+                                                   STEP_WEIGHTS["w_adv"] / STEP_WEIGHTS["w_rep"])
 
 
 @pytest.mark.parametrize("mutation", [_flip_adversarial, _camera_weighted_by_w_rep, _flip_camera,
