@@ -182,13 +182,15 @@ def critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, lam: float
 
 # -- the generator's loss: L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (SPEC section 6) --------
 def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_adv: float = 1.0,
-                   w_rep: float = 1.0, w_cam: float = 1.0):
+                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None):
     """W: (B, J, 2) 2D poses -> ((L_adv, L_rep, L_cam) 0-d, generator grads, camera grads) of
     L_G, all means over the batch. The critic is frozen: only its input gradient is taken.
 
     X = G(W), M = C(W), W' = X M^T; L_rep(W, W'), L_cam(M), L_adv = -mean D(X).
+    ``forward``: (X, cache) of ``generator_forward(gen, W)`` when it is already done (the trainer's
+    one-pass path on a GPU, ``fast.one_pass``); None computes it here.
     """
-    X, gcache = generator_forward(gen, W, gcfg)
+    X, gcache = generator_forward(gen, W, gcfg) if forward is None else forward
     M, ccache = camera_forward(cam, W, ccfg)
     Wp, pcache = project_forward(X, M)
     L_rep, rcache = reprojection_loss(W, Wp)

@@ -18,6 +18,7 @@ preparation and the sampler are ``data/prepare.py`` and ``data/batches.py``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import signal
@@ -34,6 +35,7 @@ from .data.prepare import TrainData, prepare_data
 from .errors import TrainingDiverged
 from .fast.critic_step import stacked_critic_loss
 from .fast.fused import generator_inference
+from .fast.one_pass import generator_forward_rows
 from .fast.parallel import sharded
 from .data.augment import estimate_elevation, mirror
 from .data.skeleton import get_skeleton
@@ -133,16 +135,21 @@ class Trainer:
         xp, opts, B = self.xp, self.opts, self.opts.batch_size
         # All interpolation weights of this iteration in one upload.
         eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
-        # The generator is frozen during the critic steps, so all their fakes come from one pass.
-        X_fakes = self.fakes(xp.concatenate([self._inputs() for _ in range(opts.n_critic)]))
+        # The generator is frozen during the critic steps and unchanged until its own step, so the
+        # iteration's 2D inputs are drawn first (n_critic batches for the fakes, then the generator
+        # step's) and all the critic steps' fakes come from one pass.
+        W_all = xp.concatenate([self._inputs() for _ in range(opts.n_critic + 1)])
+        n_fake = opts.n_critic * B
+        X_fakes, forward = self.fakes(W_all, n_fake)
         for k in range(opts.n_critic):
             X_real, X_fake = self._real_poses(), X_fakes[k * B:(k + 1) * B]
             L_D, grads_d, info_d = self.batch_mean(self.critic_loss, self.stacked_critic_loss,
                                                    X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
-        W = self._inputs()
-        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, self.generator_loss, W)
+        W = W_all[n_fake:]
+        fast = self.generator_loss if forward is None else functools.partial(self.generator_loss, forward=forward)
+        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, fast, W)
         if opts.w_geo:
             # geometric self-consistency (a departure, losses3d): its gradients join the generator's
             R = consistency_rotations(self.rng_aug, B, xp, self.dtype, *self.elevation)
@@ -170,10 +177,10 @@ class Trainer:
     def stacked_critic_loss(self, X_real, X_fake, eps):
         return stacked_critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def generator_loss(self, W):
+    def generator_loss(self, W, forward=None):
         o = self.opts
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
-                              o.w_adv, o.w_rep, o.w_cam)
+                              o.w_adv, o.w_rep, o.w_cam, forward=forward)
 
     def consistency_loss(self, W, R):
         return consistency_step(self.gen, self.gcfg, W, R, self.opts.w_geo)
@@ -191,14 +198,23 @@ class Trainer:
         return self.ema if self.ema is not None else self.gen
 
     # the two doors to the speed machinery (gatepose/fast/) ---------------------------------------
-    def fakes(self, W):
-        """FAST DOOR 1. The generator's output for W (B, J, 2), nothing kept for a backward.
-        Plain: ``generator_forward(need_cache=False)``. Fast: ``fast.fused.generator_inference``
-        (folded matrices, blocks side by side on the cores); equal up to rounding,
-        tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward."""
+    def fakes(self, W_all, n_fake: int):
+        """FAST DOOR 1. W_all: (n_fake + B, J, 2), the iteration's 2D inputs -> (the generator's output
+        for the first n_fake rows (n_fake, J, 3), ``forward``). ``forward`` is None, or the generator
+        step's forward already done: (X (B, J, 3), its cache) for the last B rows.
+        Plain: ``generator_forward(need_cache=False)`` on the first n_fake rows, forward None.
+        Fast, CPU: ``fast.fused.generator_inference`` (folded matrices, blocks side by side on the
+        cores), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
+        the rows, since a GPU is bound by the forward's launches, not its rows. Equal up to rounding:
+        tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and
+        ::test_one_pass_matches_two_passes."""
+        W = W_all[:n_fake]
         if self.opts.reference:
-            return generator_forward(self.gen, W, self.gcfg, need_cache=False)[0]
-        return generator_inference(self.gen, W, self.gcfg)
+            return generator_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
+        if self.shards == 1 and is_gpu(self.xp):
+            X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
+            return X_all[:n_fake], (X_all[n_fake:], cache)
+        return generator_inference(self.gen, W, self.gcfg), None
 
     def batch_mean(self, plain, fast, *batches):
         """FAST DOOR 2. A loss and its gradients as means over the batch: ``plain(*batches)``

@@ -213,3 +213,43 @@ def test_gelu_backward_with_rows_wider_than_a_cache_block():
     got = gelu_backward(dy, cache)
     ref = np.concatenate([gelu_backward(dy[i:i + 1], gelu_forward(x[i:i + 1])[1]) for i in range(3)])
     np.testing.assert_array_equal(got, ref)
+
+
+# -- one pass for the fakes and the generator step (the trainer on a GPU) -----------------------------
+@pytest.mark.parametrize("attention", VARIANTS)
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_fake=st.integers(1, 12), B=st.integers(1, 6))
+def test_one_pass_matches_two_passes(attention, seed, n_fake, B):
+    """fast/one_pass.py: one cached forward over the fakes' and the generator step's rows, the
+    step's backward on its rows' cache, gives the two plain passes' fakes, output and gradients."""
+    from gatepose.fast.one_pass import generator_forward_rows
+    from gatepose.nn.generator import generator_backward
+
+    rng = np.random.default_rng(seed)
+    cfg = GeneratorConfig(n_joints=17, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,
+                          attention=attention)
+    params = init_generator(cfg, rng, np, np.float64)
+    W = rng.standard_normal((n_fake + B, 17, 2))
+    dX = rng.standard_normal((B, 17, 3))
+    X_all, cache = generator_forward_rows(params, W, cfg, slice(n_fake, None))
+    fakes, _ = generator_forward(params, W[:n_fake], cfg, need_cache=False)
+    X, plain_cache = generator_forward(params, W[n_fake:], cfg)
+    np.testing.assert_allclose(X_all[:n_fake], fakes, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(X_all[n_fake:], X, rtol=1e-10, atol=1e-12)
+    dW, grads = generator_backward(dX, cache)
+    dW_plain, grads_plain = generator_backward(dX, plain_cache)
+    np.testing.assert_allclose(dW, dW_plain, rtol=1e-9, atol=1e-11)
+    assert grads.keys() == grads_plain.keys() == params.keys()
+    for k in grads:
+        np.testing.assert_allclose(grads[k], grads_plain[k], rtol=1e-9, atol=1e-11, err_msg=k)
+
+
+def test_cache_rows_refuses_an_array_without_the_batch_axis():
+    from gatepose.fast.one_pass import cache_rows
+    from gatepose.ops.linear import LinearCache
+
+    x, W = np.zeros((5, 3)), np.zeros((3, 2))
+    kept = cache_rows(LinearCache(x, W), slice(2, None), 5, {"W": W})
+    assert kept.x.shape == (3, 3) and kept.W is W and np.shares_memory(kept.x, x)
+    with pytest.raises(ValueError, match="no batch axis"):
+        cache_rows(LinearCache(np.zeros((4, 3)), W), slice(2, None), 5, {"W": W})

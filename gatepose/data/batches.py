@@ -1,7 +1,7 @@
 """The training sampler: shuffled batches from an array that already lives on the device.
 
-Indices are drawn on the host (a (B,) int array, the one explicit upload per batch); the gather
-runs on the device. Each epoch is one permutation drawn from the sampler's own RNG; a short tail
+Each epoch's permutation is drawn on the host and uploaded once (one copy per epoch, not per batch);
+a batch is a slice of it and one gather on the device. Each epoch is one permutation drawn from the sampler's own RNG; a short tail
 that does not fill a batch is skipped. The saved state is the RNG state *before* the current
 epoch's shuffle plus the position, so a resumed sampler redraws the same permutation and goes on
 identically.
@@ -25,15 +25,16 @@ class Sampler:
     def _reshuffle(self):
         self.rng_before = self.rng.bit_generator.state
         self.perm = self.rng.permutation(len(self.data))
+        self.perm_on_device = get_xp(self.data).asarray(self.perm)
         self.pos = 0
 
     def next(self):
         if self.pos + self.B > len(self.perm):
             self.epoch += 1
             self._reshuffle()
-        idx = self.perm[self.pos:self.pos + self.B]
+        idx = self.perm_on_device[self.pos:self.pos + self.B]
         self.pos += self.B
-        return self.data[get_xp(self.data).asarray(idx)]
+        return self.data[idx]
 
     def state(self) -> dict:
         """JSON-serialisable: the RNG state before this epoch's shuffle, the position, the epoch."""
