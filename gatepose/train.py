@@ -147,28 +147,32 @@ class Trainer:
                                                    X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
-        W = W_all[n_fake:]
-        fast = self.generator_loss if forward is None else functools.partial(self.generator_loss, forward=forward)
-        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, fast, W)
-        if opts.w_geo:
-            # geometric self-consistency (a departure, losses3d): its gradients join the generator's
-            R = consistency_rotations(self.rng_aug, B, xp, self.dtype, *self.elevation)
-            L_geo, grads_geo = self.batch_mean(self.consistency_loss, self.consistency_loss, W, R)
-            for k, g in grads_geo.items():
-                grads_gen[k] += g
+        R = consistency_rotations(self.rng_aug, B, xp, self.dtype, *self.elevation) if opts.w_geo else None
+        losses, grads_gen, grads_cam = self.generator_gradients(W_all[n_fake:], R, forward)
         grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
         self.opt_g.step(self.adv, grads_g)
         self.step += 1
 
         losses = {"loss_d": L_D, "wasserstein": info_d["wasserstein"], "penalty": info_d["penalty"],
-                  "critic_input_grad_norm": info_d["grad_norm"], "loss_adv": L_adv,
-                  "loss_rep": L_rep, "loss_cam": L_cam}
-        if opts.w_geo:
-            losses["loss_geo"] = L_geo
+                  "critic_input_grad_norm": info_d["grad_norm"], **losses}
         if want_stats:
             losses.update(grad_norm_critic=_grad_norm(grads_d), grad_norm_gen=_grad_norm(grads_gen),
                           grad_norm_cam=_grad_norm(grads_cam))
         return losses
+
+    def generator_gradients(self, W, R=None, forward=None):
+        """The adversarial model's step on W (B, J, 2) -> (losses, generator grads, camera grads) of
+        L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo with the self-consistency
+        turns R (B, 3, 3) (a departure, losses3d): its gradients join the generator's.
+        ``forward``: the generator's forward on W already done (FAST DOOR 1's, on a GPU)."""
+        fast = self.generator_loss if forward is None else functools.partial(self.generator_loss, forward=forward)
+        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, fast, W)
+        losses = {"loss_adv": L_adv, "loss_rep": L_rep, "loss_cam": L_cam}
+        if R is not None:
+            losses["loss_geo"], grads_geo = self.batch_mean(self.consistency_loss, self.consistency_loss, W, R)
+            for k, g in grads_geo.items():
+                grads_gen[k] += g
+        return losses, grads_gen, grads_cam
 
     # the two losses on this trainer's models (means over the batch given)
     def critic_loss(self, X_real, X_fake, eps):

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import gatepose.fast.critic_step as critic_step
 import gatepose.losses as losses
 from gatepose.gradcheck import run_check
-from gatepose.gradcheck.steps import STEP_WEIGHTS
+import gatepose.losses3d as losses3d
+from gatepose.gradcheck.steps import STEP_W_GEO, STEP_WEIGHTS
 from gatepose.train import Trainer
 from helpers import assert_pass
 
@@ -26,6 +27,12 @@ def test_generator_step_gradient(B, d_model, shards, seed):
     assert_pass(run_check("generator_step", seed=seed, B=B, d_model=d_model, shards=shards))
 
 
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=3)
+def test_generator_step_with_self_consistency_gradient(B, d_model, shards, seed):
+    assert_pass(run_check("generator_step_geo", seed=seed, B=B, d_model=d_model, shards=shards))
+
+
 @given(B=st.integers(4, 9), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
 @settings(max_examples=4)
 def test_critic_step_gradient(B, shards, seed):
@@ -34,13 +41,14 @@ def test_critic_step_gradient(B, shards, seed):
 
 def test_the_unbroken_cases_used_below_pass():
     assert_pass(run_check("generator_step", seed=3))
+    assert_pass(run_check("generator_step_geo", seed=3))
     assert_pass(run_check("critic_step", seed=5))
 
 
 def test_the_weights_differ():
     """Three different weights (and lambda off its default): a swap cannot go unnoticed."""
-    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")]
-    assert len(set(w)) == 3 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
+    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")] + [STEP_W_GEO]
+    assert len(set(w)) == 4 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
 
 
 # -- the checks fail on wrong wiring -------------------------------------------------------------
@@ -67,6 +75,37 @@ _reprojection_weighted_by_w_adv = _scaled_backward("reprojection_loss_backward",
 def test_generator_step_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
     assert _fails(run_check("generator_step", seed=3))
+
+
+def _geo_weight_ignored(monkeypatch):
+    monkeypatch.setattr(Trainer, "consistency_loss", lambda self, W, R: losses3d.consistency_step(self.gen, self.gcfg, W, R))
+
+
+def _geo_second_lift_dropped(monkeypatch):
+    """The self-consistency gradient through the first lift only (the second lift's path lost)."""
+    def first_lift_only(gen, gcfg, W, R, weight=1.0):
+        X1, gcache = losses3d.generator_forward(gen, W, gcfg)
+        L, cache = losses3d.consistency_loss(gen, gcfg, X1, R)
+        dX1, _ = losses3d.consistency_loss_backward(weight, cache)
+        return L, losses3d.generator_backward(dX1, gcache)[1]
+
+    monkeypatch.setattr("gatepose.train.consistency_step", first_lift_only)
+
+
+def _geo_gradient_not_added(monkeypatch):
+    real = Trainer.consistency_loss
+
+    def zero(self, W, R):
+        L, grads = real(self, W, R)
+        return L, {k: 0.0 * g for k, g in grads.items()}
+
+    monkeypatch.setattr(Trainer, "consistency_loss", zero)
+
+
+@pytest.mark.parametrize("mutation", [_geo_weight_ignored, _geo_second_lift_dropped, _geo_gradient_not_added])
+def test_generator_step_geo_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert _fails(run_check("generator_step_geo", seed=3))
 
 
 def _penalty_gradient_halved(monkeypatch):

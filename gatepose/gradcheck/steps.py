@@ -1,11 +1,12 @@
 """Gradient-check cases for the trainer's two steps, through the trainer's own code path.
 
 The op and loss cases check each backward on its own; these check the wiring above them: that
-``Trainer.batch_mean(Trainer.generator_loss, ...)`` returns the gradient of
+``Trainer.generator_gradients`` returns the gradient of
 
     L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam      (SPEC section 3)
 
-for every generator and camera parameter, and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
+for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
+w_geo L_geo, geometric self-consistency), and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
 the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..data.prepare import TrainData
 from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
+from ..losses3d import consistency_loss, consistency_rotations
 from ..nn.camera import camera_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
 from ..nn.generator import generator_forward
@@ -33,9 +35,10 @@ PREACT_MARGIN = 1e-4
 
 # Three different weights (and a non-default lambda): a swapped or dropped weight changes the sum.
 STEP_WEIGHTS = dict(w_adv=0.7, w_rep=1.9, w_cam=0.45, lam=7.3)
+STEP_W_GEO = 1.3     # the self-consistency weight of the generator_step_geo case
 
 
-def _trainer(xp, rng, B, d_model, shards):
+def _trainer(xp, rng, B, d_model, shards, w_geo=0.0):
     """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton."""
     J = 17
 
@@ -48,7 +51,7 @@ def _trainer(xp, rng, B, d_model, shards):
     data = TrainData("h36m17", W, X, W[:0], X[:0], 1000.0, "random", X.mean(0))
     opts = TrainOptions(batch_size=B, d_model=d_model, n_heads=2, n_layers=1, d_ff=2 * d_model,
                         gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
-                        n_critic=1, shards=shards, seed=int(rng.integers(2**31)), **STEP_WEIGHTS)
+                        n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo, **STEP_WEIGHTS)
     tr = Trainer(opts, data, xp, np.float64)
     for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
         if k.endswith(".b"):
@@ -68,10 +71,10 @@ def _l1_margin(xp, gen, cam, W, tr) -> float:
 
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
-def _generator_step(xp, rng, B, d_model, shards):
-    """L_G's gradient for every generator and camera parameter, from Trainer.batch_mean."""
+def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0):
+    """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients."""
     for _ in range(_TRIES):
-        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards)
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo)
         W = xp.asarray(W_host[:B])
         X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
@@ -80,7 +83,8 @@ def _generator_step(xp, rng, B, d_model, shards):
     else:
         raise RuntimeError("could not draw a generator-step case away from the kinks")
     o = tr.opts
-    _, grads_gen, grads_cam = tr.batch_mean(tr.generator_loss, tr.generator_loss, W)
+    R = consistency_rotations(rng, B, xp, np.float64, *tr.elevation) if w_geo else None
+    _, grads_gen, grads_cam = tr.generator_gradients(W, R)
 
     def L_G(i):
         gen = {k[4:]: v for k, v in i.items() if k.startswith("gen/")}
@@ -89,13 +93,22 @@ def _generator_step(xp, rng, B, d_model, shards):
         M, _ = camera_forward(cam, W, tr.ccfg)
         Wp, _ = project_forward(X, M)
         D, _ = critic_forward(tr.critic, X, tr.dcfg)
-        return float(o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(W, Wp)[0]
-                     + o.w_cam * camera_loss(M)[0])
+        L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(W, Wp)[0]
+             + o.w_cam * camera_loss(M)[0])
+        if R is not None:
+            L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R)[0]
+        return float(L)
 
     params = {**{"gen/" + k: v for k, v in tr.gen.items()}, **{"cam/" + k: v for k, v in tr.cam.items()}}
     grads = {**{"gen/" + k: v for k, v in grads_gen.items()}, **{"cam/" + k: v for k, v in grads_cam.items()}}
     # Each parameter tensor separately, so that a failure names the tensor whose gradient is wrong.
     return _smooth_directions(L_G, grads, params, np.random.default_rng(int(rng.integers(2**31))), xp)
+
+
+@register_check("generator_step_geo", B=6, d_model=8, shards=2)
+def _generator_step_geo(xp, rng, B, d_model, shards):
+    """The same with geometric self-consistency on (a departure, losses3d): L_G + w_geo L_geo."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO)
 
 
 @register_check("critic_step", B=6, d_model=8, shards=2)
