@@ -6,8 +6,7 @@ from hypothesis import given, strategies as st
 from gatepose import gradcheck
 from gatepose.gradcheck import check_backward, run_check
 from gatepose.ops import (gelu_forward, layer_norm_backward, layer_norm_forward, leaky_relu_forward,
-                          linear_backward, linear_forward, sigmoid_forward, softmax_backward,
-                          softmax_forward)
+                          linear_backward, linear_forward, sigmoid_forward, softmax_forward)
 from helpers import assert_pass
 
 seeds = st.integers(0, 2**31 - 1)
