@@ -34,7 +34,9 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
     Layout: Human3.6M actions print as the paper's Table 1; HumanEva-I (S1-S3, Walk/Jog/Box) as
     Table 2 (P-MPJPE per subject and action) plus a per-action table of all metrics; anything
     else per action, sorted. A second table compares the model with two trivial baselines on the
-    same frames (mean pose, zero depth). Only tables go to stdout; progress goes to stderr.
+    same frames (mean pose, zero depth), and two more put them side by side per action (N-MPJPE,
+    P-MPJPE): where the model beats zero depth and where it does not. Only tables go to stdout;
+    progress goes to stderr.
 
     \b
     Examples:

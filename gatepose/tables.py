@@ -270,7 +270,8 @@ def evaluation_by_layout(layout: str) -> tuple[str, ...]:
 def evaluation_tables(results: Mapping[str, Result], layout: str) -> dict[str, Table]:
     """The tables `gatepose eval` prints for evaluate_run's ``results`` ('model' and the baselines):
     the model's errors in ``layout``'s paper table ('by_action', and for HumanEva-I first
-    'subject_action'), then 'baselines'."""
+    'subject_action'), then 'baselines', then N-MPJPE and P-MPJPE per action for the model and the
+    baselines side by side ('baselines_by_action_n_mpjpe', '..._p_mpjpe')."""
     model = results["model"]
     tables = {}
     if layout == "h36m":
@@ -283,6 +284,11 @@ def evaluation_tables(results: Mapping[str, Result], layout: str) -> dict[str, T
     else:
         tables["by_action"] = table_by_action(model, title="Per-action error (mm)")
     tables["baselines"] = baseline_table(results)
+    # per action against the baselines: where a model beats zero depth and where it does not
+    # (held-out kinds of motion) is invisible in the averages
+    for m in ("n_mpjpe", "p_mpjpe"):
+        tables[f"baselines_by_action_{m}"] = table_ablation(
+            results, m, title=f"{METRIC_LABELS[m]} per action, model and trivial baselines (mm)")
     return tables
 
 

@@ -53,6 +53,14 @@ def test_eval_json_has_everything(run_dir):
     assert d["checkpoint"] == "last" and d["step"] == 2 and d["n_frames"] == 400 and d["split"] == "test"
     assert set(d["results"]) == {"model", "mean pose", "zero depth"}
     assert {"by_action", "baselines"} <= set(d["tables"])
+    # per action, the model beside the baselines, rows matching the model's own table
+    per = d["tables"]["baselines_by_action_p_mpjpe"]
+    assert per["columns"] == ["Action", "model", "mean pose", "zero depth"]
+    by = d["tables"]["by_action"]
+    p_row = dict(zip(by["columns"], next(r for r in by["rows"] if r[0] == "P-MPJPE")))
+    assert len(per["rows"]) == len(by["columns"]) - 1
+    for action, model, *_ in per["rows"]:
+        assert model == pytest.approx(p_row[action]), action
     model = d["results"]["model"]
     assert sum(c["count"] for c in model["cells"]) == 400
     assert all(model["Avg."][m] > 0 for m in ("mpjpe", "n_mpjpe", "p_mpjpe"))
@@ -88,7 +96,8 @@ def test_eval_humaneva_layout(run_dir, small_synth, tmp_path):
     r = invoke("eval", "--run", run_dir, "--data", path, "--device", "cpu", "--format", "json")
     assert r.exit_code == 0, r.output
     d = json.loads(stdout_of(r))
-    assert d["layout"] == "humaneva" and set(d["tables"]) == {"subject_action", "by_action", "baselines"}
+    assert d["layout"] == "humaneva" and set(d["tables"]) == {
+        "subject_action", "by_action", "baselines", "baselines_by_action_n_mpjpe", "baselines_by_action_p_mpjpe"}
     t = d["tables"]["subject_action"]
     assert t["groups"][:9] == ["Walk"] * 3 + ["Jog"] * 3 + ["Box"] * 3
     assert t["columns"][1:4] == ["S1", "S2", "S3"] and t["rows"][0][0] == "P-MPJPE"
