@@ -95,6 +95,23 @@ def test_stand_in_einsum_results_are_not_c_contiguous():
     assert sxp.einsum("rk,rk->", a, a).shape == ()
 
 
+def test_mirror_uploads_only_its_mask():
+    """The flip permutation goes to the device once per skeleton; a mirrored batch uploads only its
+    random mask (before, the permutation was uploaded again on every call)."""
+    from gatepose.data.augment import mirror
+    from gatepose.data.skeleton import get_skeleton
+
+    flip = get_skeleton("h36m17").flip_permutation
+    P = sxp.asarray(np.random.default_rng(0).standard_normal((4, 17, 3)))
+    mirror(P, flip, np.array([True, False, True, False]))
+    with strict_xp.counting():
+        M = mirror(P, flip, np.array([True, False, True, False]))
+    assert strict_xp.counts["upload"] == 1, dict(strict_xp.counts)
+    expected = to_host(P)[:, list(flip)] * np.array([-1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(to_host(M)[[0, 2]], expected[[0, 2]])
+    np.testing.assert_array_equal(to_host(M)[[1, 3]], to_host(P)[[1, 3]])
+
+
 # -- gradient checks --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(all_checks()))
