@@ -112,6 +112,18 @@ def test_mirror_uploads_only_its_mask():
     np.testing.assert_array_equal(to_host(M)[[1, 3]], to_host(P)[[1, 3]])
 
 
+@pytest.mark.parametrize("value, on", [(None, False), ("0", False), ("1", True), ("2", True), ("x", False)])
+def test_tf32_reported_as_cupy_decides(monkeypatch, value, on):
+    """CuPy enables TF32 when int(CUPY_TF32) > 0 (get_compute_type); bench reports the same."""
+    from gatepose.bench import tf32_enabled
+
+    if value is None:
+        monkeypatch.delenv("CUPY_TF32", raising=False)
+    else:
+        monkeypatch.setenv("CUPY_TF32", value)
+    assert tf32_enabled(sxp) is on and tf32_enabled(np) is None
+
+
 # -- gradient checks --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(all_checks()))
