@@ -139,7 +139,13 @@ def tf32_enabled(xp) -> bool | None:
         return None
     import os
 
-    return os.environ.get("CUPY_TF32", "0") == "1"
+    # CuPy's own test (cupy/_core/_routines_linalg.pyx, get_compute_type): int(CUPY_TF32) > 0, so
+    # "2" enables TF32 as "1" does; a value that is not an integer makes CuPy raise at its first
+    # float32 product, and is reported here as off.
+    try:
+        return int(os.environ.get("CUPY_TF32", "0")) > 0
+    except ValueError:
+        return False
 
 
 def matmul_samples(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> dict:

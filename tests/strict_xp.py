@@ -12,6 +12,14 @@ and behave, where this project's code could go wrong, like CuPy's device arrays:
 * ``float(a)``, ``int(a)``, ``bool(a)``, ``a.item()``, ``a.tolist()``, ``a.get()`` and
   ``xp.cuda.get_current_stream().synchronize()`` are host synchronisations on a GPU: allowed, and
   counted in ``counts['sync']``;
+* argument forms CuPy rejects (though NumPy takes them) raise ``TypeError`` / ``ValueError`` as CuPy
+  does: a list or tuple as an operand of a ufunc or operator ("Unsupported type <class 'list'>";
+  ``xp.asarray`` it first), ufunc keywords other than ``out``, ``dtype``, ``casting`` (CuPy's
+  ``ufunc.__call__``), reduction keywords ``where`` / ``initial``, ``einsum``'s ``out``, ``order``,
+  ``casting`` ("not supported", cupy.einsum's docs), ``take`` into an ``out`` of another dtype or shape
+  and ``take(mode=...)``, an array as ``repeat``'s count. ``einsum``'s results are not C-contiguous
+  (cupy.einsum: "memory contiguity of the returned array is not always compatible with that of
+  numpy.einsum"), so code that assumed they were would fail here too;
 * the CuPy-only spellings the code uses exist: ``a.get()``, ``xp.cuda``, ``xp.get_default_memory_pool``,
   and ``cupyx.scipy.special`` as ``xp.__gatepose_special__`` (backend.special finds it).
 
@@ -89,6 +97,26 @@ def _unwrap(x):
     return x
 
 
+def _refuse_sequences(args, what) -> None:
+    """CuPy's ufuncs and operators take device arrays and scalars only: a list or tuple operand is a
+    TypeError there ("Unsupported type <class 'list'>"), while NumPy converts it."""
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            raise TypeError(f"strict xp: a {type(a).__name__} as an operand of {what} (CuPy's ufuncs and "
+                            f"operators take device arrays and scalars only; xp.asarray it first)")
+
+
+def _refuse_kwargs(kwargs, allowed, what) -> None:
+    bad = sorted(set(kwargs) - set(allowed))
+    if bad:
+        raise TypeError(f"strict xp: {what} does not take {', '.join(bad)} on CuPy "
+                        f"(it takes {', '.join(sorted(allowed)) or 'no keywords'})")
+
+
+_UFUNC_KWARGS = ("out", "dtype", "casting")           # cupy ufunc.__call__ (plus the private _where)
+_REDUCTION_KWARGS = ("axis", "dtype", "out", "keepdims", "ddof")   # no where=, initial= on CuPy
+
+
 def _wrap(r):
     if isinstance(r, (np.ndarray, np.generic)):
         return StrictArray(np.asarray(r))
@@ -118,12 +146,15 @@ def _binop(name, kind="elementwise"):
     op = getattr(operator, name)
 
     def f(self, other):
+        _refuse_sequences((other,), f"operator {name}")
         return _call(kind, op, (self, other), {})
 
     def r(self, other):
+        _refuse_sequences((other,), f"operator {name}")
         return _call(kind, op, (other, self), {})
 
     def i(self, other):
+        _refuse_sequences((other,), f"operator {name}")
         iop = getattr(operator, "i" + name.strip("_"))
         _count(kind)
         iop(self._a, _unwrap(other))
@@ -246,6 +277,9 @@ class StrictArray:
         self._a.fill(_unwrap(value))
 
     def repeat(self, n, axis=None):
+        if isinstance(n, (StrictArray, np.ndarray)):
+            raise ValueError("strict xp: an array as repeat's count (CuPy: 'cupy.ndaray cannot be "
+                             "specified as `repeats` argument')")
         _count("copy")
         return StrictArray(self._a.repeat(n, axis))
 
@@ -255,6 +289,7 @@ class StrictArray:
 
 for _name in ("sum", "mean", "max", "min", "prod", "any", "all", "argmax", "argmin", "std", "var", "cumsum"):
     def _red(self, *args, _n=_name, **kwargs):
+        _refuse_kwargs(kwargs, _REDUCTION_KWARGS, f"ndarray.{_n}")
         return _call("reduction", getattr(np, _n), (self,) + args, kwargs)
     setattr(StrictArray, _name, _red)
 
@@ -267,9 +302,15 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and_", 
     setattr(StrictArray, f"__i{_dn}__", _i)
 _f, _r, _i = _binop("matmul", "matmul")
 StrictArray.__matmul__, StrictArray.__rmatmul__, StrictArray.__imatmul__ = _f, _r, _i
+def _compare(op):
+    def f(self, other):
+        _refuse_sequences((other,), f"operator {op.__name__}")
+        return _call("elementwise", op, (self, other), {})
+    return f
+
+
 for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(StrictArray, f"__{_name}__",
-            (lambda op: lambda self, other: _call("elementwise", op, (self, other), {}))(getattr(operator, _name)))
+    setattr(StrictArray, f"__{_name}__", _compare(getattr(operator, _name)))
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(StrictArray, f"__{_name}__",
             (lambda op: lambda self: _call("elementwise", op, (self,), {}))(getattr(operator, _name)))
@@ -307,8 +348,32 @@ def _ascontiguousarray(a, dtype=None):
 
 
 def _einsum(subscripts, *operands, **kwargs):
+    """CuPy's einsum: no out, order or casting; a result whose layout is not NumPy's (here: never
+    C-contiguous when it has an axis, so that code relying on the layout fails in CI)."""
+    _refuse_kwargs(kwargs, ("dtype", "optimize"), "einsum")
     kind = "matmul" if len(operands) > 1 else "reduction"
-    return _call(kind, np.einsum, (subscripts,) + operands, kwargs)
+    r = _call(kind, np.einsum, (subscripts,) + operands, kwargs)
+    if r.ndim:
+        buf = np.empty(r.shape + (2,), r.dtype)          # every other element of a wider buffer
+        buf[..., 0] = r._a
+        r = StrictArray(buf[..., 0])
+    return r
+
+
+def _take(a, indices, axis=None, out=None, **kwargs):
+    """CuPy's take: no mode; ``out`` must have the result's exact dtype and shape (TypeError 'Output
+    dtype mismatch', ValueError 'Output shape mismatch' in cupy/_core/_routines_indexing.pyx)."""
+    _refuse_kwargs(kwargs, (), "take (besides axis and out)")
+    if out is not None:
+        shape = (np.shape(_unwrap(indices)) if axis is None else
+                 a.shape[:axis % a.ndim] + np.shape(_unwrap(indices)) + a.shape[axis % a.ndim + 1:])
+        if out.dtype != a.dtype:
+            raise TypeError(f"strict xp: take into an out of dtype {out.dtype} from {a.dtype} "
+                            f"(CuPy: 'Output dtype mismatch')")
+        if tuple(out.shape) != tuple(shape):
+            raise ValueError(f"strict xp: take into an out of shape {out.shape}, the result is {shape} "
+                             f"(CuPy: 'Output shape mismatch')")
+    return _call("copy", np.take, (a, indices), {"axis": axis} if out is None else {"axis": axis, "out": out})
 
 
 class _Stream:
@@ -348,6 +413,7 @@ class StrictNamespace(types.ModuleType):
         self.asarray = self.array = _asarray
         self.ascontiguousarray = _ascontiguousarray
         self.einsum = _einsum
+        self.take = _take
         self.linalg = _Linalg(**{n: self._wrapped(getattr(np.linalg, n), "reduction")
                                  for n in ("svd", "det", "norm", "inv", "solve", "eigh", "qr")})
         self._pool = _Pool()
@@ -356,10 +422,17 @@ class StrictNamespace(types.ModuleType):
         return self._pool
 
     @staticmethod
-    def _wrapped(fn, kind):
+    def _wrapped(fn, kind, ufunc=False, reduction=False):
+        name = getattr(fn, "__name__", "f")
+
         def f(*args, **kwargs):
+            if ufunc:
+                _refuse_sequences(args, f"xp.{name}")
+                _refuse_kwargs(kwargs, _UFUNC_KWARGS, f"the ufunc xp.{name}")
+            elif reduction:
+                _refuse_kwargs(kwargs, _REDUCTION_KWARGS, f"xp.{name}")
             return _call(kind, fn, args, kwargs)
-        f.__name__ = getattr(fn, "__name__", "f")
+        f.__name__ = name
         return f
 
     def __getattr__(self, name):
@@ -380,7 +453,7 @@ class StrictNamespace(types.ModuleType):
             kind = "matmul"
         else:
             raise AttributeError(f"strict xp: np.{name} is not classified by the stand-in; add it")
-        f = self._wrapped(obj, kind)
+        f = self._wrapped(obj, kind, ufunc=isinstance(obj, np.ufunc), reduction=name in _REDUCTIONS)
         setattr(self, name, f)           # cached: __getattr__ runs once per name
         return f
 

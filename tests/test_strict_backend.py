@@ -48,6 +48,82 @@ def test_stand_in_is_strict_and_counts():
     np.testing.assert_array_equal(to_host(a), np.arange(6.0).reshape(2, 3))
 
 
+def test_stand_in_refuses_argument_forms_cupy_rejects():
+    """Forms NumPy takes and CuPy refuses (each with CuPy's source or docs as the reason, see the
+    stand-in's docstring) are refused here too, so the GPU path cannot start using them unseen."""
+    a = sxp.asarray(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    idx = sxp.asarray(np.array([0, 2]))
+    refused = {
+        "list operand of a ufunc": lambda: sxp.add(a, [1.0, 2.0, 3.0]),
+        "list operand of an operator": lambda: a * [1.0, 2.0, 3.0],
+        "list operand, reflected": lambda: [1.0, 2.0, 3.0] - a,
+        "list operand, in place": lambda: a.__iadd__([1.0, 2.0, 3.0]),
+        "list operand of a comparison": lambda: a > [0.0, 1.0, 2.0],
+        "ufunc where=": lambda: sxp.exp(a, where=a > 1),
+        "ufunc order=": lambda: sxp.exp(a, order="F"),
+        "reduction where=": lambda: a.sum(where=a > 1),
+        "reduction initial=": lambda: sxp.max(a, initial=0.0),
+        "einsum out=": lambda: sxp.einsum("rk->r", a, out=sxp.empty(2, dtype=np.float32)),
+        "einsum casting=": lambda: sxp.einsum("rk->r", a, casting="unsafe"),
+        "take into another dtype": lambda: sxp.take(a, idx, axis=1, out=sxp.empty((2, 2), np.float64)),
+        "take into another shape": lambda: sxp.take(a, idx, axis=1, out=sxp.empty((2, 2, 1), np.float32)),
+        "take mode=": lambda: sxp.take(a, idx, axis=1, mode="clip"),
+        "an array as repeat's count": lambda: a.repeat(sxp.asarray(np.array([2, 1]))),
+    }
+    for what, bad in refused.items():
+        with pytest.raises((TypeError, ValueError), match="strict xp"):
+            bad()
+            pytest.fail(what)
+    # what CuPy takes passes: ufunc out of another dtype (bool -> float32, same_kind), a
+    # non-contiguous out, take into an out of the right dtype and shape, einsum's dtype
+    m = sxp.greater(a, 1, out=sxp.empty_like(a))
+    assert m.dtype == np.float32 and to_host(m).tolist() == [[0, 0, 1], [1, 1, 1]]
+    sxp.add(a[:, :2], 1.0, out=sxp.empty((2, 4), np.float32)[:, ::2])
+    out = sxp.empty((2, 2), np.float32)
+    assert sxp.take(a, idx, axis=1, out=out) is out
+    assert sxp.einsum("rk,rk->r", a, a, dtype=np.float64).dtype == np.float64
+
+
+def test_stand_in_einsum_results_are_not_c_contiguous():
+    """cupy.einsum's docs: the memory contiguity of its result is not always NumPy's; the stand-in
+    never returns a C-contiguous result with an axis, same values."""
+    a = sxp.asarray(np.arange(12.0).reshape(3, 4))
+    for sub in ("rk->r", "rk,rk->r", "rk,rk->k", "...n,...n->..."):
+        r = sxp.einsum(sub, *([a] * sub.split("->")[0].count(",")), a)
+        assert not r.flags.c_contiguous
+        np.testing.assert_array_equal(to_host(r), np.einsum(sub, *([to_host(a)] * (sub.count(",") + 1))))
+    assert sxp.einsum("rk,rk->", a, a).shape == ()
+
+
+def test_mirror_uploads_only_its_mask():
+    """The flip permutation goes to the device once per skeleton; a mirrored batch uploads only its
+    random mask (before, the permutation was uploaded again on every call)."""
+    from gatepose.data.augment import mirror
+    from gatepose.data.skeleton import get_skeleton
+
+    flip = get_skeleton("h36m17").flip_permutation
+    P = sxp.asarray(np.random.default_rng(0).standard_normal((4, 17, 3)))
+    mirror(P, flip, np.array([True, False, True, False]))
+    with strict_xp.counting():
+        M = mirror(P, flip, np.array([True, False, True, False]))
+    assert strict_xp.counts["upload"] == 1, dict(strict_xp.counts)
+    expected = to_host(P)[:, list(flip)] * np.array([-1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(to_host(M)[[0, 2]], expected[[0, 2]])
+    np.testing.assert_array_equal(to_host(M)[[1, 3]], to_host(P)[[1, 3]])
+
+
+@pytest.mark.parametrize("value, on", [(None, False), ("0", False), ("1", True), ("2", True), ("x", False)])
+def test_tf32_reported_as_cupy_decides(monkeypatch, value, on):
+    """CuPy enables TF32 when int(CUPY_TF32) > 0 (get_compute_type); bench reports the same."""
+    from gatepose.bench import tf32_enabled
+
+    if value is None:
+        monkeypatch.delenv("CUPY_TF32", raising=False)
+    else:
+        monkeypatch.setenv("CUPY_TF32", value)
+    assert tf32_enabled(sxp) is on and tf32_enabled(np) is None
+
+
 # -- gradient checks --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(all_checks()))

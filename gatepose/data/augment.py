@@ -10,6 +10,8 @@ random draws come from a host ``numpy.random.Generator`` (one small upload per b
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..backend import get_xp
@@ -42,6 +44,13 @@ def rotate(X, R):
     return X @ R.transpose(0, 2, 1)
 
 
+@lru_cache(maxsize=None)
+def _index_on(xp, permutation: tuple):
+    """A permutation as an int64 index array on xp's device, made once per skeleton and backend: a
+    training step mirrors every batch, and must not upload the same indices each time."""
+    return xp.asarray(np.asarray(permutation, dtype=np.int64))
+
+
 def mirror(P, flip_permutation, mask=None):
     """Mirror poses left/right: x negated and the left and right joints swapped.
 
@@ -50,7 +59,7 @@ def mirror(P, flip_permutation, mask=None):
     left bone's length becomes its right partner's.
     """
     xp = get_xp(P)
-    M = P[:, xp.asarray(np.asarray(flip_permutation, dtype=np.int64))]
+    M = P[:, _index_on(xp, tuple(int(j) for j in flip_permutation))]
     M[..., 0] *= -1
     if mask is None:
         return M
