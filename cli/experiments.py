@@ -40,7 +40,7 @@ def _opts(preset: str, **overrides):
 
 
 @click.command()
-@click.option("--steps", type=int, default=2000, show_default=True, help="Generator steps.")
+@click.option("--steps", type=int, default=1200, show_default=True, help="Generator steps (each run).")
 @click.option("--preset", type=click.Choice(["small-weak", "small", "paper"]), default="small-weak", show_default=True,
               help="small-weak: the recommended recipe (README); small: d=64, h=4, L=2, batch 128, n_critic 1, lr 5e-4, the paper's losses; paper: SPEC section 1 sizes.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
