@@ -302,6 +302,8 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and_", 
     setattr(StrictArray, f"__i{_dn}__", _i)
 _f, _r, _i = _binop("matmul", "matmul")
 StrictArray.__matmul__, StrictArray.__rmatmul__, StrictArray.__imatmul__ = _f, _r, _i
+
+
 def _compare(op):
     def f(self, other):
         _refuse_sequences((other,), f"operator {op.__name__}")

@@ -1,7 +1,7 @@
 """The training sampler: shuffled batches from an array that already lives on the device.
 
-Each epoch's permutation is drawn on the host and uploaded once (one copy per epoch, not per batch);
-a batch is a slice of it and one gather on the device. Each epoch is one permutation drawn from the sampler's own RNG; a short tail
+Each epoch is one permutation drawn on the host from the sampler's own RNG and uploaded once (one
+copy per epoch, not per batch); a batch is a slice of it and one gather on the device. A short tail
 that does not fill a batch is skipped. The saved state is the RNG state *before* the current
 epoch's shuffle plus the position, so a resumed sampler redraws the same permutation and goes on
 identically.
