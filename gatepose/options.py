@@ -84,6 +84,7 @@ class TrainOptions:
     eval_every: int = option(100, "Validation (and best.npz) every N steps.")
     checkpoint_every: int = option(100, "checkpoint.npz every N steps.")
     val_frames: int = option(2048, "Frames held out of the training subjects for validation.", cli=False)
+    val_split: str = option("frames", "How validation is held out of the training subjects: frames (random frames) or clips (whole takes, every camera of them, by the archive's 'clip' field: no validation frame is a neighbour of a training frame).", choices=("frames", "clips"))
     shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
     reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
 
