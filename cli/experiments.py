@@ -127,9 +127,12 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
                    "standard deviation per variant and metric, and whether each difference to the gated "
                    "model is beyond the seed-to-seed spread.")
 @click.option("--metric", type=click.Choice(["mpjpe", "n_mpjpe", "p_mpjpe"]), default="mpjpe", show_default=True)
+@click.option("--val-split", type=click.Choice(["frames", "clips"]), default="frames", show_default=True,
+              help="Validation (best.npz) from random frames or whole clips of the training subjects "
+                   "(gatepose train --val-split).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @device_option
-def ablate(steps, data, preset, variants, out, seed, seeds, metric, fmt, device):
+def ablate(steps, data, preset, variants, out, seed, seeds, metric, val_split, fmt, device):
     """The paper's Table 3: train the attention variants under one seed, data and budget.
 
     Variants: gated (PoseGate-Former), vanilla (plain softmax attention), fixed (every score
@@ -154,7 +157,7 @@ def ablate(steps, data, preset, variants, out, seed, seeds, metric, fmt, device)
     if bad or not names:
         raise GateposeError(f"--variants: unknown {', '.join(bad) or '(none given)'}; "
                             f"expected some of {', '.join(ATTENTION_VARIANTS)}")
-    opts = _opts(preset, steps=steps, seed=seed, data=data)
+    opts = _opts(preset, steps=steps, seed=seed, data=data, val_split=val_split)
     xp = pick_device(device)
     if seeds > 1:
         return _ablate_seeds(opts, out, xp, names, range(seed, seed + seeds), fmt)
