@@ -33,6 +33,12 @@ def test_residual_block_gradient(seed, B, width):
     assert_pass(run_check("residual_block", seed=seed, B=B, width=width))
 
 
+@given(seed=seeds, B=st.integers(2, 5), J=st.integers(2, 6), width=st.integers(3, 8))
+@settings(max_examples=8)
+def test_supervised_step_with_repnet_gradient(seed, B, J, width):
+    assert_pass(run_check("supervised_step[repnet]", seed=seed, B=B, J=J, width=width))
+
+
 # -- the checks fail on a broken backward ---------------------------------------------------------
 def _fails(results, rtol=1e-6):
     return any(r.max_rel_error >= rtol for r in results)
