@@ -101,6 +101,13 @@ def test_config_records_the_kind_and_old_runs_are_posegate(tmp_path, tiny_run):
     assert opts.generator == "posegate"
 
 
+def test_the_generator_names_are_one_list():
+    from gatepose.nn.lifter import GENERATORS
+    from gatepose.options import GENERATORS as OPTION_CHOICES
+
+    assert OPTION_CHOICES == GENERATORS == ("posegate", "repnet")
+
+
 def test_weights_that_do_not_match_the_config_are_one_error(tmp_path):
     run = tmp_path / "r"
     train(tiny(steps=1), run, np, progress=False)

@@ -6,7 +6,8 @@ The op and loss cases check each backward on its own; these check the wiring abo
     L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam      (SPEC section 3)
 
 for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
-w_geo L_geo, geometric self-consistency), and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
+w_geo L_geo, geometric self-consistency; the ``[repnet]`` cases put RepNet's generator in
+PoseGate-Former's place, ``train --generator repnet``), and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
 the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are

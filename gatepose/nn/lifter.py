@@ -1,7 +1,7 @@
 """A run's generator, either kind (``train --generator``): PoseGate-Former (``generator.py``, the
 default) or RepNet's MLP (``repnet.py``, the baseline of the paper's Table 1). Everything above the
 models (the losses, the trainer, the run folders, the gradient checks of the steps) reaches the
-generator through these four functions, so that the two kinds share every other piece of a run.
+generator through these functions, so that the two kinds share every other piece of a run.
 
 A config is a ``GeneratorConfig`` or a ``RepNetConfig``; a cache is the one its forward returned,
 and the backward follows it. In config.json a generator config with ``"kind": "repnet"`` is
