@@ -52,13 +52,16 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
     """
     from gatepose import viz
     from gatepose.evaluate import example_frames, test_frames
+    # FAST DOOR 4: inference by the fused path; plain reference: lifter_forward(need_cache=False);
+    # proved equal by tests/test_fast_paths.py::test_lifter_inference_matches_the_plain_forward
+    from gatepose.fast.fused import lifter_inference
     from gatepose.runs import load_run
 
     viz.require()
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, _, source = test_frames(run, data)
-    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed, xp)
+    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed, xp, infer=lifter_inference)
     viz.plot_poses(out, gt, pred, run.skeleton, inputs_2d=ds.poses_2d[idx],
                    labels=[f"{a} #{i}" for a, i in zip(chosen, idx)], errors=err,
                    title=f"{Path(run_dir).name} (step {run.step}) on {source}")

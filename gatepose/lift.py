@@ -139,15 +139,16 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
                    threshold=kp.threshold)
 
 
-def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024) -> np.ndarray:
+def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024, infer=None) -> np.ndarray:
     """2D poses (N, J, 2), any unit -> 3D poses (N, J, 3) float32 in mm, root-relative.
 
-    Batched on ``xp``'s device: one upload and one download per batch.
+    Batched on ``xp``'s device: one upload and one download per batch. ``infer``: the generator's
+    forward, as in :func:`gatepose.runs.predict_poses` (None: the plain one).
     """
     if poses_2d.ndim != 3 or poses_2d.shape[1:] != (run.gcfg.n_joints, 2):
         raise DataError(f"lift: expected poses of shape (N, {run.gcfg.n_joints}, 2), got {poses_2d.shape}")
     W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
-    pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch)
+    pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch, infer=infer)
     out = ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
     if not np.isfinite(out).all():  # never write NaN poses with a success code
         raise DataError(f"{run.path}: the run's generator gave NaN or inf poses; its weights or "

@@ -24,9 +24,8 @@ import numpy as np
 
 from .backend import to_device, to_host
 from .errors import GateposeError, TrainingDiverged
-from .fast.fused import generator_inference
 from .files import atomic_open
-from .nn.lifter import has_fast_path, init_lifter, lifter_config_from_dict, lifter_forward
+from .nn.lifter import init_lifter, lifter_config_from_dict, lifter_forward
 
 _META_KEY = "__meta__"
 
@@ -318,16 +317,16 @@ def truncate_metrics(path: Path, step: int) -> None:
 
 # -- reading a finished run (eval, predict, plot) ------------------------------------------------
 def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, batch: int = 1024,
-                  reference: bool = False) -> np.ndarray:
-    """Run the generator over host 2D poses in batches; host 3D out. Speed: the CPU's fused
-    inference path (``fast.fused.generator_inference``, equal to the plain forward up to rounding);
-    ``reference``, or RepNet's generator (which has no fast path): the plain forward."""
+                  infer=None) -> np.ndarray:
+    """Run the generator over host 2D poses (N, J, 2) in batches; host 3D (N, J, 3) out.
+
+    ``infer(gen, W, gcfg) -> X``: the forward to run on each device batch W (b, J, 2); None, the
+    plain one, ``lifter_forward(need_cache=False)``. The commands and the trainer's validation hand
+    in the fast one at FAST DOOR 4 (``fast.fused.lifter_inference``)."""
+    infer = infer or (lambda g, W, cfg: lifter_forward(g, W, cfg, need_cache=False)[0])
     outs = []
-    plain = reference or not has_fast_path(gcfg)
     for i in range(0, len(W_host), batch):
-        W = to_device(xp, W_host[i:i + batch], dtype)
-        X = lifter_forward(gen, W, gcfg, need_cache=False)[0] if plain else generator_inference(gen, W, gcfg)
-        outs.append(to_host(X))
+        outs.append(to_host(infer(gen, to_device(xp, W_host[i:i + batch], dtype), gcfg)))
     J = gcfg.n_joints
     return np.concatenate(outs) if outs else np.zeros((0, J, 3), np.float32)
 

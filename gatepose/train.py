@@ -11,9 +11,10 @@ Real 3D poses for the critic are never paired with the 2D batch: by default they
 subjects' 3D poses drawn by their own shuffled iterator, or any other archive (``real_poses``).
 
 The options (one declaration, from which the CLI is generated) are in ``options.py``.
-Speed enters at exactly two marked doors, ``Trainer.fakes`` and ``Trainer.batch_mean``; with
-``reference=True`` (``train --reference``) both run the plain code and this file is the algorithm
-and nothing else. The run folder (config, checkpoints, resume, metrics) is ``runs.py``'s; the data
+Speed enters at exactly four marked doors (``# FAST DOOR n``): ``Trainer.fakes``,
+``Trainer.batch_mean``, the choice of Adam in ``Trainer.__init__`` and the inference of
+``Trainer.predict``; with ``reference=True`` (``train --reference``) all run the plain code and this
+file is the algorithm and nothing else. The run folder (config, checkpoints, resume, metrics) is ``runs.py``'s; the data
 preparation and the sampler are ``data/prepare.py`` and ``data/batches.py``.
 """
 from __future__ import annotations
@@ -33,8 +34,9 @@ from .backend import host_scalars, is_gpu, to_device
 from .data.batches import Sampler
 from .data.prepare import TrainData, prepare_data
 from .errors import TrainingDiverged
+from .fast.adam import FlatAdam
 from .fast.critic_step import stacked_critic_loss
-from .fast.fused import generator_inference
+from .fast.fused import generator_inference, lifter_inference, uses_fused
 from .fast.one_pass import generator_forward_rows
 from .fast.parallel import sharded
 from .data.augment import estimate_elevation, mirror
@@ -71,9 +73,12 @@ class Trainer:
         self.critic = {} if self.full else init_critic(self.dcfg, rng, xp, dtype)
         # The adversarial model's optimiser sees generator and camera as one flat dict (same arrays).
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
-        self.opt_g = Adam(self.adv, lr=opts.lr, betas=opts.betas)
-        self.opt_d = Adam(self.critic, lr=opts.lr, betas=opts.betas)
-        # Adam moved the parameters into one flat buffer per model: the models see its views.
+        # FAST DOOR 3: Adam's update over flat buffers (a dozen kernels per step on a GPU, blocks on
+        # the CPU's cores); plain reference: optim.Adam; proved equal by tests/test_optim.py::test_flat_adam_matches_plain_adam
+        optimiser = Adam if opts.reference else FlatAdam
+        self.opt_g = optimiser(self.adv, lr=opts.lr, betas=opts.betas)
+        self.opt_d = optimiser(self.critic, lr=opts.lr, betas=opts.betas)
+        # FlatAdam moves the parameters into one flat buffer per model: the models see its views.
         self.gen, self.cam = runs.split_prefix(self.adv, "gen/"), runs.split_prefix(self.adv, "cam/")
         W = to_device(xp, data.W_train, dtype)
         X = to_device(xp, data.X_real, dtype)
@@ -208,19 +213,25 @@ class Trainer:
         step's forward already done: (X (B, J, 3), its cache) for the last B rows.
         Plain: ``lifter_forward(need_cache=False)`` on the first n_fake rows, forward None.
         Fast, CPU: ``fast.fused.generator_inference`` (folded matrices, blocks side by side on the
-        cores), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
+        cores) where ``fast.fused.uses_fused`` (above INFER_BLOCK_TOKENS tokens; smaller batches run
+        the plain forward), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
         the rows, since a GPU is bound by the forward's launches, not its rows. Equal up to rounding:
         tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and
         ::test_one_pass_matches_two_passes.
         RepNet's generator (--generator repnet) has no fast path here: both are the transformer's,
         so it always takes the plain one (its one forward; the doors stay shut for it)."""
         W = W_all[:n_fake]
-        if self.opts.reference or not has_fast_path(self.gcfg):
-            return lifter_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
-        if self.shards == 1 and is_gpu(self.xp):
-            X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
-            return X_all[:n_fake], (X_all[n_fake:], cache)
-        return generator_inference(self.gen, W, self.gcfg), None
+        # FAST DOOR 1: the fakes (and on a GPU the generator step's forward) in one fast pass;
+        # plain reference: lifter_forward(need_cache=False); proved equal by
+        # tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and ::test_one_pass_matches_two_passes
+        if not self.opts.reference and has_fast_path(self.gcfg):
+            if self.shards == 1 and is_gpu(self.xp):
+                X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
+                return X_all[:n_fake], (X_all[n_fake:], cache)
+            if uses_fused(W, self.gcfg):   # the CPU, above INFER_BLOCK_TOKENS tokens
+                return generator_inference(self.gen, W, self.gcfg), None
+        # the plain forward: --reference, RepNet's generator, and batches too small for the fused blocks
+        return lifter_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
 
     def batch_mean(self, plain, fast, *batches):
         """FAST DOOR 2. A loss and its gradients as means over the batch: ``plain(*batches)``
@@ -231,6 +242,9 @@ class Trainer:
         tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded and
         tests/test_train.py::test_reference_path_matches_the_fast_path. The shards and the stacked
         critic step know nothing of the generator's kind: RepNet's takes this door too."""
+        # FAST DOOR 2: a loss and its gradients in shards side by side (the critic's stacked); plain
+        # reference: the loss itself (losses.critic_loss, losses.generator_loss); proved equal by
+        # tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum and tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         if self.opts.reference:
             return plain(*batches)
         return sharded(fast, list(batches), self.shards, self.xp)
@@ -241,7 +255,10 @@ class Trainer:
     # validation ---------------------------------------------------------------------------------
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D (N, J, 2) host -> normalised 3D (N, J, 3) host, in batches."""
-        return predict_poses(self.eval_gen, self.gcfg, W_host, self.xp, self.dtype, batch, reference=self.opts.reference)
+        # FAST DOOR 4: inference by the fused path; plain reference: lifter_forward(need_cache=False);
+        # proved equal by tests/test_fast_paths.py::test_lifter_inference_matches_the_plain_forward
+        infer = None if self.opts.reference else lifter_inference
+        return predict_poses(self.eval_gen, self.gcfg, W_host, self.xp, self.dtype, batch, infer=infer)
 
     def validate(self) -> dict:
         from .metrics import mpjpe, n_mpjpe

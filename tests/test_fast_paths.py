@@ -8,12 +8,13 @@ from hypothesis import strategies as st
 from gatepose import backend
 from gatepose.backend import CACHE_BLOCK_ELEMENTS, cache_blocks
 from gatepose.fast import fused as fused_mod
-from gatepose.fast.fused import generator_inference
+from gatepose.fast.fused import NO_SHIFT_BOUND as _NO_SHIFT_BOUND
+from gatepose.fast.fused import generator_inference, gelu_inplace, normalise_into, softmax_unnormalised
 from gatepose.nn.generator import GeneratorConfig, generator_forward, init_generator
-from gatepose.ops.activations import gelu_backward, gelu_forward, gelu_inplace
+from gatepose.ops.activations import gelu_backward, gelu_forward
 from gatepose.ops.attention import VARIANTS
 from gatepose.ops.norm import layer_norm_forward
-from gatepose.ops.softmax import _NO_SHIFT_BOUND, softmax_forward
+from gatepose.ops.softmax import softmax_forward
 
 
 # -- softmax ---------------------------------------------------------------------------------------
@@ -29,13 +30,17 @@ _TOL = {np.float32: dict(rtol=1e-6, atol=1e-10), np.float64: dict(rtol=1e-12, at
 
 
 def _check_softmax(x):
+    """The plain softmax (always shifted) and the fused inference's (FAST DOOR 1 and 4: shifted
+    only where some |x| > 80) both give softmax(x)."""
     y, cache = softmax_forward(x.copy())
-    assert y.dtype == x.dtype and y.shape == x.shape
-    assert np.isfinite(y).all()
-    np.testing.assert_allclose(y, _softmax_ref(x), **_TOL[x.dtype.type])
-    np.testing.assert_allclose(y.astype(np.float64).sum(axis=-1), 1.0,
-                               rtol=0, atol=1e-5 if x.dtype == np.float32 else 1e-12)
     assert cache is y
+    e, s = softmax_unnormalised(x.copy(), inplace=True)
+    for y in (y, e / s[..., None]):
+        assert y.dtype == x.dtype and y.shape == x.shape
+        assert np.isfinite(y).all()
+        np.testing.assert_allclose(y, _softmax_ref(x), **_TOL[x.dtype.type])
+        np.testing.assert_allclose(y.astype(np.float64).sum(axis=-1), 1.0,
+                                   rtol=0, atol=1e-5 if x.dtype == np.float32 else 1e-12)
 
 
 shapes = st.tuples(st.lists(st.integers(1, 4), min_size=0, max_size=3), st.integers(1, 20))
@@ -122,6 +127,22 @@ def test_layer_norm_without_cache_is_bitwise_the_same(dtype, shape):
     np.testing.assert_array_equal(x, x_before)      # the input is never written
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalise_into_is_layer_norm_before_its_affine_step(dtype):
+    """fast.fused.normalise_into writes LayerNorm's xhat into a buffer of the caller's: the same
+    arithmetic as the plain layer_norm_forward with gamma 1, beta 0 (equal up to rounding)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((300, 48)) * 2 + 1).astype(dtype)
+    d = x.shape[-1]
+    want, cache = layer_norm_forward(x, np.ones(d, dtype), np.zeros(d, dtype), 1e-5)
+    out = np.empty_like(x)
+    inv = normalise_into(x, out, 1e-5)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(out, cache.xhat, **tol)
+    np.testing.assert_allclose(inv, cache.inv[:, 0], **tol)
+    np.testing.assert_allclose(out, want, **tol)
+
+
 # -- cache blocks ----------------------------------------------------------------------------------
 @given(n_rows=st.integers(0, 5000), row_len=st.integers(0, 3 * CACHE_BLOCK_ELEMENTS))
 def test_cache_blocks_cover_rows_in_order(n_rows, row_len):
@@ -166,6 +187,29 @@ def test_blocked_inference_matches_cached_forward(monkeypatch, attention):
     small = generator_inference(params, W[:3], cfg)
     assert small.dtype == np.float32 and len(calls) == n_calls
     np.testing.assert_allclose(small, want[:3], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("generator", ["posegate", "repnet"])
+def test_lifter_inference_matches_the_plain_forward(monkeypatch, generator):
+    """FAST DOOR 4: what prediction, evaluation and validation run (fast.fused.lifter_inference)
+    is the plain forward up to rounding (float64), for PoseGate-Former's blocked path and for
+    RepNet's generator (which has no fast path); predict_poses with and without it agree."""
+    from gatepose.fast.fused import lifter_inference
+    from gatepose.nn.lifter import init_lifter, lifter_forward
+    from gatepose.nn.repnet import RepNetConfig
+    from gatepose.runs import predict_poses
+
+    monkeypatch.setattr(fused_mod, "INFER_BLOCK_TOKENS", 64)
+    cfg = (GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8)
+           if generator == "posegate" else RepNetConfig(n_joints=17, width=24))
+    rng = np.random.default_rng(7)
+    params = init_lifter(cfg, rng, np, np.float64)
+    W = rng.standard_normal((29, 17, 2))
+    want = lifter_forward(params, W, cfg, need_cache=False)[0]
+    np.testing.assert_allclose(lifter_inference(params, W, cfg), want, rtol=1e-10, atol=1e-12)
+    got = predict_poses(params, cfg, W, np, np.float64, batch=13, infer=lifter_inference)
+    np.testing.assert_allclose(got, predict_poses(params, cfg, W, np, np.float64, batch=13), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,8 +1,11 @@
 """The import graph reads top-down: every module imports only its own layer or the layers below
 it (the table below, which the README's reading order follows), and there is no import cycle.
 Checked statically (every ``import`` statement, function-level ones included) and by importing
-each module in a fresh interpreter."""
+each module in a fresh interpreter. And the speed rule: no plain module imports ``gatepose.fast``;
+speed is entered only at the marked doors (``# FAST DOOR n``), each naming its plain reference and
+the test that proves the two equal."""
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +21,8 @@ LAYERS = {
     "gatepose.ops": 1, "gatepose.data": 1, "gatepose.metrics": 1,
     "gatepose.nn": 2, "gatepose.tables": 2, "gatepose.viz": 2,
     "gatepose.losses": 3, "gatepose.options": 3, "gatepose.losses3d": 3, "gatepose.seeds": 1,
-    "gatepose.fast": 4, "gatepose.optim": 4,     # speed machinery: over the plain code it shadows
+    "gatepose.optim": 3,
+    "gatepose.fast": 4,                          # speed machinery: over the plain code it shadows
     "gatepose.runs": 5,
     "gatepose.train": 6, "gatepose.evaluate": 6, "gatepose.lift": 6,
     "gatepose.ablation": 7, "gatepose.bench": 7,
@@ -26,7 +30,12 @@ LAYERS = {
     "cli": 9,
 }
 # The speed machinery's modules, in the order they may import one another.
-FAST_ORDER = ["gatepose.fast.parallel", "gatepose.fast.fused", "gatepose.fast.critic_step"]
+FAST_ORDER = ["gatepose.fast.parallel", "gatepose.fast.adam", "gatepose.fast.fused", "gatepose.fast.critic_step",
+              "gatepose.fast.one_pass"]
+# The only modules that enter gatepose.fast: the trainer (FAST DOORS 1 to 3, and 4 for validation),
+# the commands (FAST DOOR 4, inference), and the bench and the gradient checks, which measure and
+# check the fast paths themselves. Every other module is plain, optim included, with no exception.
+ENTERS_FAST = ("gatepose.train", "gatepose.bench", "gatepose.gradcheck", "cli")
 
 
 def _modules():
@@ -69,13 +78,80 @@ def test_no_upward_import():
     assert not bad, "\n".join(bad)
 
 
-def test_fast_modules_import_in_order_and_plain_code_never_imports_fast():
-    for a, deps in GRAPH.items():
-        fast = [b for b in deps if b.startswith("gatepose.fast.")]
-        if a in FAST_ORDER:
-            assert all(FAST_ORDER.index(b) < FAST_ORDER.index(a) for b in fast), (a, fast)
-        elif _layer(a) < LAYERS["gatepose.fast"]:
-            assert not fast, (a, fast)
+def _is_fast(name: str) -> bool:
+    return name == "gatepose.fast" or name.startswith("gatepose.fast.")
+
+
+def plain_imports_of_fast(graph: dict) -> list:
+    """(importer, fast module) for every import of gatepose.fast by a module that is neither in
+    gatepose.fast nor in ENTERS_FAST."""
+    return sorted((a, b) for a, deps in graph.items() for b in deps
+                  if _is_fast(b) and not _is_fast(a) and not any(a == p or a.startswith(p + ".") for p in ENTERS_FAST))
+
+
+def test_fast_modules_import_in_order():
+    assert sorted(n for n in GRAPH if n.startswith("gatepose.fast.")) == sorted(FAST_ORDER)
+    for a in FAST_ORDER:
+        fast = [b for b in GRAPH[a] if b.startswith("gatepose.fast.")]
+        assert all(FAST_ORDER.index(b) < FAST_ORDER.index(a) for b in fast), (a, fast)
+
+
+def test_no_plain_module_imports_fast():
+    plain = [n for n in GRAPH if not _is_fast(n) and not any(n == p or n.startswith(p + ".") for p in ENTERS_FAST)]
+    assert {"gatepose.optim", "gatepose.runs", "gatepose.evaluate", "gatepose.lift", "gatepose.losses",
+            "gatepose.ops.softmax", "gatepose.nn.critic"} <= set(plain)
+    assert not plain_imports_of_fast(GRAPH), plain_imports_of_fast(GRAPH)
+
+
+def test_the_plain_rule_fails_on_an_import_of_fast(tmp_path):
+    """The rule's check sees an import of gatepose.fast by a plain module, a function-level one too."""
+    src = tmp_path / "optim.py"
+    src.write_text("def step():\n    from .fast.parallel import map_balanced\n")
+    graph = dict(GRAPH)
+    graph["gatepose.optim"] = GRAPH["gatepose.optim"] | _imports("gatepose.optim", src)
+    assert plain_imports_of_fast(graph) == [("gatepose.optim", "gatepose.fast.parallel")]
+
+
+DOOR = re.compile(r"# FAST DOOR (\d+): (.+?); plain reference: (.+?); proved equal by (.+)")
+
+
+def _doors() -> list:
+    """(file, door number, what, plain reference, [test ids]) of every ``# FAST DOOR`` comment; the
+    comment may go on over the following comment lines."""
+    out = []
+    for name, path in _modules():
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not line.strip().startswith("# FAST DOOR"):
+                continue
+            text = line.strip()
+            for more in lines[i + 1:]:
+                if not more.strip().startswith("#") or "FAST DOOR" in more:
+                    break
+                text += " " + more.strip().lstrip("#").strip()
+            m = DOOR.search(text)
+            assert m, f"{path}:{i + 1}: a door comment must read '# FAST DOOR n: <what>; plain reference: " \
+                      f"<function>; proved equal by <test>', got {text!r}"
+            tests, last = [], None
+            for file, test in re.findall(r"(tests/\w+\.py)?::(\w+)", m.group(4)):
+                last = file or last
+                tests.append((last, test))
+            out.append((path, int(m.group(1)), m.group(2), m.group(3), tests))
+    return out
+
+
+def test_every_fast_door_names_its_plain_reference_and_an_existing_test():
+    doors = _doors()
+    assert sorted({n for _, n, *_ in doors}) == [1, 2, 3, 4]
+    for path, n, what, plain, tests in doors:
+        assert tests, f"{path}: door {n} names no test"
+        for file, test in tests:
+            assert file and re.search(rf"^def {test}\(", (ROOT / file).read_text(), re.M), \
+                f"{path}: door {n} ({what}) names {file}::{test}, which does not exist"
+    # each door is entered from a module that may enter fast/, never from a plain one
+    for path, n, *_ in doors:
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        assert any(name == p or name.startswith(p + ".") for p in ENTERS_FAST), (name, n)
 
 
 def test_no_import_cycle():

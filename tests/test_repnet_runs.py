@@ -72,14 +72,14 @@ def test_reference_path_matches_the_sharded_path():
 
 
 def test_the_fast_generator_paths_are_never_taken(monkeypatch, tmp_path):
-    import gatepose.runs as runs_mod
+    import gatepose.fast.fused as fused_mod
     import gatepose.train as train_mod
 
     def refuse(*a, **k):
         raise AssertionError("a PoseGate-Former fast path was given RepNet's generator")
 
     for mod, name in ((train_mod, "generator_inference"), (train_mod, "generator_forward_rows"),
-                      (runs_mod, "generator_inference")):
+                      (fused_mod, "generator_inference")):
         monkeypatch.setattr(mod, name, refuse)
     train(tiny(steps=2), tmp_path / "r", np, progress=False)
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from ..backend import get_xp
 from ..losses import _penalty_and_adjoint
-from ..nn.critic import (CriticConfig, Layers, critic_forward, critic_input_backward, critic_param_grads,
-                         critic_rows, critic_tangents)
+from ..nn.critic import (CriticCache, CriticConfig, Layers, critic_forward, critic_input_backward,
+                         critic_param_grads, critic_rows)
+from ..nn.kcs import kcs_jvp
 
 
 @lru_cache(maxsize=16)
@@ -58,10 +59,44 @@ def stacked_critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, la
     # (first order), the tangent a_u on the X_hat rows (the penalty). The forward's inputs on the
     # X_hat rows are not needed after the first backward, so the tangents are written over them and
     # cache.inputs is the whole left factor. The biases see the first-order rows only.
-    critic_tangents(a_g, critic_rows(cache, hat), out=Layers(*(u[hat] for u in cache.inputs)))
+    critic_tangents_into(a_g, critic_rows(cache, hat), Layers(*(u[hat] for u in cache.inputs)))
     grads = critic_param_grads(cache.inputs, deltas, params, bias=slice(0, 2 * B))
     d_real, d_fake = D[:B].mean(), D[B:2 * B].mean()
     w = d_real - d_fake
     L = P - w
     info = {"wasserstein": w, "penalty": P, "grad_norm": norm.mean(), "d_real": d_real, "d_fake": d_fake}
     return L, grads, info
+
+
+def critic_tangents_into(a_X, cache: CriticCache, out: Layers) -> Layers:
+    """``nn.critic.critic_tangents`` (its plain reference; equal up to rounding, proved through
+    tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum) writing the tangents into
+    ``out``, a Layers of (B, width) C-contiguous arrays, instead of fresh ones. They may share memory
+    with cache.X and the cache's layer inputs, which are read before they are written over: the
+    stacked step passes the X_hat rows of its forward's layer inputs, dead after the first backward,
+    so that its left factors need no concatenation."""
+    p, m, o = cache.params, cache.masks, out
+    xp = get_xp(a_X)
+    # KCS path first: a_Psi = J_KCS(X) a_X reads cache.X, which out.pose_in may be
+    a_feat = kcs_jvp(cache.X, cache.C, a_X, out=o.kcs_in)
+    o.pose_in[...] = a_X.reshape(a_X.shape[0], -1)               # pose path: a_X enters as it is
+    a_h1 = xp.matmul(o.pose_in, p["pose.in.W"], out=o.pose_fc1)
+    a_h1 *= m.h1
+    a_h2 = xp.matmul(a_h1, p["pose.fc1.W"], out=o.pose_fc2)
+    a_h2 *= m.h2
+    a_z3 = xp.matmul(a_h2, p["pose.fc2.W"], out=o.pose_out)
+    a_z3 += a_h1                                                   # h1 + pose.fc2(h2)
+    a_z3 *= m.h3
+    a_p = a_z3 @ p["pose.out.W"]
+    a_k1 = xp.matmul(a_feat, p["kcs.in.W"], out=o.kcs_fc1)
+    a_k1 *= m.k1
+    a_k2 = xp.matmul(a_k1, p["kcs.fc1.W"], out=o.kcs_fc2)
+    a_k2 *= m.k2
+    a_k = a_k2 @ p["kcs.fc2.W"]
+    # head: a_c = concat(a_p, a_k1 + a_k), written into its halves
+    a_c = o.head_fc
+    a_c[:, :a_p.shape[1]] = a_p
+    xp.add(a_k, a_k1, out=a_c[:, a_p.shape[1]:])
+    a_hh = xp.matmul(a_c, p["head.fc.W"], out=o.head_out)
+    a_hh *= m.hh
+    return Layers(o.pose_in, a_h1, a_h2, a_z3, a_feat, a_k1, a_k2, a_c, a_hh)

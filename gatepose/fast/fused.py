@@ -13,13 +13,15 @@ exact algebra, so outputs agree with ``generator_forward`` to rounding:
   the attention writes its heads straight into a buffer one column wider whose last column is ones;
 * the softmax normalisation and the gate share one pass: G (e / s + 1 - Bb) = e (G / s) + G (1 - Bb);
 * the first feed-forward bias is added inside GELU's cache blocks (``gelu_inplace``), and each
-  block's intermediates live in buffers that every layer reuses.
+  block's intermediates live in buffers that every layer reuses (``normalise_into`` writes
+  LayerNorm's output into one);
+* the softmax skips its shift by the row maximum where no |score| exceeds 80 (``softmax_unnormalised``).
 
 Buffers stay contiguous wherever elementwise work touches them: a ufunc over a row-strided view runs
 about four times slower on NumPy than over the same values stored contiguously.
 
-``generator_inference`` is the entry point (the trainer's fakes, prediction, validation, the
-bench); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
+``generator_inference`` is the entry point (the trainer's fakes, the bench; ``lifter_inference``
+for prediction and validation, FAST DOOR 4, which takes RepNet's generator too); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
 runs one block of poses. Reading order: the plain forward in nn/generator.py first; this is its
 shadow. Its plain reference is ``generator_forward(params, W, cfg, need_cache=False)``;
 ``tests/test_fast_paths.py`` proves them equal (1e-10 in float64, over random shapes and parameters).
@@ -28,12 +30,13 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..backend import get_xp, is_gpu
+import math
+
+from ..backend import cache_blocks, get_xp, is_gpu
 from ..nn.generator import check_input, generator_forward, layer_params
-from ..ops.activations import gelu_inplace, sigmoid_forward
-from ..ops.attention import attention_forward
-from ..ops.norm import normalise_into
-from ..ops.softmax import softmax_unnormalised
+from ..nn.lifter import has_fast_path, lifter_forward
+from ..ops.activations import gelu_forward, gelu_tanh_term, sigmoid_forward
+from ..ops.norm import row_dot
 from .parallel import run_shards, shard_bounds
 
 # CPU inference runs in blocks of at most this many tokens (B * J): small enough that a block's
@@ -42,16 +45,33 @@ from .parallel import run_shards, shard_bounds
 INFER_BLOCK_TOKENS = 1536
 
 
+def lifter_inference(params: Mapping, W, cfg):
+    """FAST DOOR 4's fast side (prediction, evaluation, validation): W (B, J, 2) -> X (B, J, 3) for
+    either generator. PoseGate-Former's goes through :func:`generator_inference` (which itself runs
+    the plain forward for small batches and on a GPU); RepNet's has no fast path and runs its plain
+    forward. Plain reference: ``lifter_forward(need_cache=False)``."""
+    if not has_fast_path(cfg):
+        return lifter_forward(params, W, cfg, need_cache=False)[0]
+    return generator_inference(params, W, cfg)
+
+
+def uses_fused(W, cfg) -> bool:
+    """Whether :func:`generator_inference` takes the fused path for W (B, J, 2): on the CPU, above
+    INFER_BLOCK_TOKENS tokens. Below, a block's folding costs more than it saves; a GPU wants large
+    kernels and takes the batch in one plain pass."""
+    return W.shape[0] * cfg.n_joints > INFER_BLOCK_TOKENS and not is_gpu(get_xp(W))
+
+
 def generator_inference(params: Mapping, W, cfg):
     """W: (B, J, 2) normalised 2D poses -> X (B, J, 3), nothing kept for a backward.
 
-    On the CPU, batches above INFER_BLOCK_TOKENS tokens take the fused path in blocks side by side on
-    the cores; smaller ones, and a GPU (which wants large kernels, so takes the batch in one pass),
-    run the plain forward.
+    Where :func:`uses_fused` (the CPU, batches above INFER_BLOCK_TOKENS tokens): the fused path in
+    blocks side by side on the cores. Elsewhere (small batches, a GPU): the plain forward
+    ``generator_forward(need_cache=False)`` itself.
     """
     xp = get_xp(W)
     B = W.shape[0]
-    if B * cfg.n_joints <= INFER_BLOCK_TOKENS or is_gpu(xp):
+    if not uses_fused(W, cfg):
         return generator_forward(params, W, cfg, need_cache=False)[0]
     check_input(W, cfg)
     # The folding is done once here for every block, the blocks side by side on the cores; an even
@@ -62,6 +82,75 @@ def generator_inference(params: Mapping, W, cfg):
     return xp.concatenate(outs)
 
 
+# -- the elementwise helpers of the fused path (the plain ops make fresh arrays and always shift) --
+def normalise_into(x2, out, eps: float = 1e-5):
+    """x2: (R, d) -> out[...] = (x2 - row mean) / sqrt(row var + eps), written into the caller's
+    buffer; returns 1 / std: (R,). The arithmetic of ``ops.norm.layer_norm_forward`` without its
+    affine step (folded into the next product here)."""
+    xp = get_xp(x2)
+    d = x2.shape[-1]
+    mu = row_dot(x2, None) * (1.0 / d)                             # (R,)
+    xp.subtract(x2, mu[:, None], out=out)
+    # 1 / sqrt(var + eps) as sqrt(d) / sqrt(sum of squares + d eps): three passes over (R,), no power
+    inv = row_dot(out, out) + d * eps                              # (R,)
+    xp.sqrt(inv, out=inv)
+    xp.divide(math.sqrt(d), inv, out=inv)
+    out *= inv[:, None]
+    return inv
+
+
+def gelu_inplace(x, b=None):
+    """x <- GELU(x + b) in place, x: (..., n) a fresh array of the caller's (or a (R, n) view with
+    strided rows), b: (n,) or None. The same arithmetic as ``ops.activations.gelu_forward`` (bit for
+    bit), with the bias added while each block is in cache and one block-sized scratch array instead
+    of two full ones."""
+    xp = get_xp(x)
+    if x.ndim == 2 and x.strides[-1] == x.itemsize:
+        x2 = x                    # rows may be strided (a view into a wider buffer)
+    elif x.flags.c_contiguous:
+        x2 = x.reshape(-1, x.shape[-1])
+    else:                         # reshape would copy, and the blocks below would miss x
+        x[...] = gelu_forward(x if b is None else x + b)[0]
+        return x
+    blocks = cache_blocks(xp, *x2.shape)
+    scratch = xp.empty_like(x2[blocks[0]])
+    for r in blocks:
+        xb = x2[r]
+        tb = scratch[:xb.shape[0]]
+        if b is not None:
+            xb += b
+        gelu_tanh_term(xp, xb, tb)
+        tb += 1.0
+        xb *= tb
+        xb *= 0.5
+    return x
+
+
+# exp(x) of float32 neither overflows nor underflows to zero for |x| <= 80 (exp(80) * 17 keys is far
+# below float32's maximum, exp(-80) far above its smallest normal), so there softmax needs no shift.
+NO_SHIFT_BOUND = 80.0
+
+
+def softmax_unnormalised(x, inplace: bool = False):
+    """x: (..., n) -> (e, s): e = exp(x - c) with a per-row shift c, s = e's row sums (...,), so
+    that e / s[..., None] is softmax(x) (``ops.softmax.softmax_forward``, which always shifts by the
+    row maximum). ``inplace``: x is the caller's scratch and becomes e.
+
+    On NumPy a maximum over a short last axis (n = 17 joints) costs more than the rest of the
+    softmax, while the whole array's extremes are cheap, so when every |x| <= NO_SHIFT_BOUND the
+    shift is skipped (c = 0; a host check: free on the CPU, a synchronisation on a GPU, which always
+    shifts). Softmax is unchanged by a shift per row, so both give the same values up to rounding."""
+    xp = get_xp(x)
+    if not is_gpu(xp) and x.size and max(float(x.max()), -float(x.min())) <= NO_SHIFT_BOUND:
+        e = xp.exp(x, out=x if inplace else None)
+    else:
+        e = xp.subtract(x, x.max(axis=-1, keepdims=True), out=x if inplace else None)
+        xp.exp(e, out=e)
+    # einsum's row sums: faster than .sum(-1) over a short last axis (J = 17)
+    return e, xp.einsum("...n->...", e)
+
+
+# -- folding ---------------------------------------------------------------------------------------
 def _fold_affine(W, b, gamma, beta):
     """(gamma W, beta W + b): a Linear after LayerNorm's affine step, as a Linear after the norm."""
     return gamma[:, None] * W, beta @ W + b
@@ -158,8 +247,8 @@ def fused_forward(plan: dict, W, cfg):
             G, _ = sigmoid_forward(hidden[:, :H] @ f["A2"] + f["a2"])
             Bb, _ = sigmoid_forward(hidden[:, H:] @ f["C2"] + f["c2"])
         heads = Ha[:, :d].reshape(B, J, h, d // h)
-        if cfg.attention == "fixed":
-            attention_forward(qkv[0], qkv[1], qkv[2], variant="fixed", out=heads)
+        if cfg.attention == "fixed":    # A = 1/J: every head row is the mean of the values
+            heads[...] = qkv[2].mean(axis=-2, keepdims=True).transpose(0, 2, 1, 3)
         else:
             _attention(qkv[0], qkv[1], qkv[2], G, Bb, f.get("g"), heads)
         Z += xp.matmul(Ha, f["o"], out=T)

@@ -119,6 +119,9 @@ def cpu_threads() -> int:
 # reuse instead: blocks up to 32 MiB (glibc's largest allowed threshold) come from the heap, and the
 # heap is trimmed only when 256 MiB lie free at its top. Peak memory is unchanged; memory is held
 # until the process ends rather than returned between steps.
+# When: never at import. They are applied the first time shards run side by side (run_shards, that
+# is once a fast path has been entered); mallopt has no narrower scope than the process, so from
+# then on the whole process keeps its freed memory. The plain path (--reference) never gets here.
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _malloc_tuned: bool | None = None
 

@@ -284,47 +284,32 @@ def critic_backward(dD, cache: CriticCache):
     return dX, critic_param_grads(cache.inputs, deltas, cache.params)
 
 
-def critic_tangents(a_X, cache: CriticCache, out: Layers | None = None) -> Layers:
+def critic_tangents(a_X, cache: CriticCache) -> Layers:
     """Push a direction a_X: (B, J, 3) forward through the critic linearised at cache.X (masks
     fixed, no biases): the tangent a_u of every Linear layer's input (SPEC section 5,
     a_y = m * (a_u W), sums and the concat as in the forward). These are the left factors of the
-    double backward: dP/dW = a_u^T delta.
-
-    ``out``: a Layers of (B, width) C-contiguous arrays to write the tangents into instead of fresh
-    ones; they may share memory with cache.X and the cache's layer inputs, which are read before
-    they are written over (the stacked critic step passes the X_hat rows of its forward's layer
-    inputs, dead after the first backward, so that its left factors need no concatenation)."""
+    double backward: dP/dW = a_u^T delta. (fast/critic_step.py has a copy that writes them into
+    the stacked step's own buffers.)"""
     p, m = cache.params, cache.masks
     xp = get_xp(a_X)
     B = a_X.shape[0]
-    o = out if out is not None else Layers(*(None,) * len(Layers._fields))
-    # KCS path first: a_Psi = J_KCS(X) a_X, a forward-mode product that reads cache.X, which
-    # out.pose_in may be
-    a_feat = (kcs_jvp(cache.X, cache.C, a_X) if out is None
-              else kcs_jvp(cache.X, cache.C, a_X, out=o.kcs_in))
+    # KCS path: a_Psi = J_KCS(X) a_X, a forward-mode product
+    a_feat = kcs_jvp(cache.X, cache.C, a_X)
     # pose path: a_X enters as it is (a_X = a_g)
     a_x = a_X.reshape(B, -1)
-    if out is not None:
-        o.pose_in[...] = a_x
-        a_x = o.pose_in
-    a_h1 = _masked(xp.matmul(a_x, p["pose.in.W"], out=o.pose_fc1), m.h1)
-    a_h2 = _masked(xp.matmul(a_h1, p["pose.fc1.W"], out=o.pose_fc2), m.h2)
-    a_z3 = xp.matmul(a_h2, p["pose.fc2.W"], out=o.pose_out)
+    a_h1 = _masked(a_x @ p["pose.in.W"], m.h1)
+    a_h2 = _masked(a_h1 @ p["pose.fc1.W"], m.h2)
+    a_z3 = a_h2 @ p["pose.fc2.W"]
     a_z3 += a_h1                                                # h1 + pose.fc2(h2)
     a_h3 = _masked(a_z3, m.h3)
     a_p = a_h3 @ p["pose.out.W"]
-    a_k1 = _masked(xp.matmul(a_feat, p["kcs.in.W"], out=o.kcs_fc1), m.k1)
-    a_k2 = _masked(xp.matmul(a_k1, p["kcs.fc1.W"], out=o.kcs_fc2), m.k2)
+    a_k1 = _masked(a_feat @ p["kcs.in.W"], m.k1)
+    a_k2 = _masked(a_k1 @ p["kcs.fc1.W"], m.k2)
     a_k = a_k2 @ p["kcs.fc2.W"]
     # head: a_c = concat(a_p, a_k1 + a_k)
-    if out is None:
-        a_k += a_k1                                             # k1 + kcs.fc2(k2)
-        a_c = xp.concatenate([a_p, a_k], axis=1)
-    else:
-        a_c = o.head_fc
-        a_c[:, :a_p.shape[1]] = a_p
-        xp.add(a_k, a_k1, out=a_c[:, a_p.shape[1]:])
-    a_hh = _masked(xp.matmul(a_c, p["head.fc.W"], out=o.head_out), m.hh)
+    a_k += a_k1                                                 # k1 + kcs.fc2(k2)
+    a_c = xp.concatenate([a_p, a_k], axis=1)
+    a_hh = _masked(a_c @ p["head.fc.W"], m.hh)
     return Layers(a_x, a_h1, a_h2, a_h3, a_feat, a_k1, a_k2, a_c, a_hh)
 
 

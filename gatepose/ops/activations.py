@@ -51,8 +51,9 @@ _C = math.sqrt(2.0 / math.pi)
 _K = 0.044715
 
 
-def _tanh_term(xp, x, out):
-    """out = tanh(c (x + k x^3)), computed as tanh(x (c + c k x^2)) in out's memory."""
+def gelu_tanh_term(xp, x, out):
+    """out = tanh(c (x + k x^3)), computed as tanh(x (c + c k x^2)) in out's memory (shared with
+    fast.fused.gelu_inplace, so that both compute the same bits)."""
     xp.multiply(x, x, out=out)
     out *= _C * _K
     out += _C
@@ -68,39 +69,12 @@ def gelu_forward(x):
     x2, t2, y2 = (a.reshape(-1, x.shape[-1]) for a in (x, t, y))
     for r in cache_blocks(xp, *x2.shape):     # every pass over one block while it is in cache
         xb, tb, yb = x2[r], t2[r], y2[r]
-        _tanh_term(xp, xb, tb)
+        gelu_tanh_term(xp, xb, tb)
         # y = 0.5 x (1 + t)
         xp.add(tb, 1.0, out=yb)
         yb *= xb
         yb *= 0.5
     return y, (x, t)
-
-
-def gelu_inplace(x, b=None):
-    """Inference: x <- GELU(x + b) in place, x: (..., n) a fresh array of the caller's (or a (R, n)
-    view with strided rows), b: (n,) or None. The same arithmetic as gelu_forward (bit for bit),
-    with the bias added while each block is in cache and one block-sized scratch array instead of
-    two full ones."""
-    xp = get_xp(x)
-    if x.ndim == 2 and x.strides[-1] == x.itemsize:
-        x2 = x                    # rows may be strided (a view into a wider buffer)
-    elif x.flags.c_contiguous:
-        x2 = x.reshape(-1, x.shape[-1])
-    else:                         # reshape would copy, and the blocks below would miss x
-        x[...] = gelu_forward(x if b is None else x + b)[0]
-        return x
-    blocks = cache_blocks(xp, *x2.shape)
-    scratch = xp.empty_like(x2[blocks[0]])
-    for r in blocks:
-        xb = x2[r]
-        tb = scratch[:xb.shape[0]]
-        if b is not None:
-            xb += b
-        _tanh_term(xp, xb, tb)
-        tb += 1.0
-        xb *= tb
-        xb *= 0.5
-    return x
 
 
 def gelu_backward(dy, cache):

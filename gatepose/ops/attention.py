@@ -110,19 +110,15 @@ class AttentionGrads(NamedTuple):
     dg: object = None   # (1,) for 'scalar-gate'
 
 
-def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=None, out=None):
+def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=None):
     """Q, K, V: (B, h, J, d_k); G, Bb: (B, h) for 'gated'; gscalar: (1,) for 'scalar-gate'.
 
-    Returns head = A V: (B, h, J, d_k) and the cache. ``out``: optional (B, J, h, d_k) array (any
-    strides) the heads are written into, already concatenated; head is then its transposed view.
+    Returns head = A V: (B, h, J, d_k) and the cache.
     """
     J, d_k = V.shape[-2], V.shape[-1]
     if variant == "fixed":
         # A = 1/J everywhere: every output row is the mean of the value vectors.
         head = V.mean(axis=-2, keepdims=True).repeat(J, axis=-2)
-        if out is not None:
-            out.transpose(0, 2, 1, 3)[...] = head
-            head = out.transpose(0, 2, 1, 3)
         return head, AttentionCache(variant, Q, K, V, None, None, None, None, None)
     if variant not in VARIANTS:
         raise GateposeError(f"unknown attention variant {variant!r}; expected one of {VARIANTS}")
@@ -138,22 +134,17 @@ def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=
     else:  # scalar-gate
         T = S + (1.0 - 1.0 / J)
         A = T * gscalar
-    return _apply(A, V, out), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar, T)
+    return _apply(A, V), AttentionCache(variant, Q, K, V, S, A, G, Bb, gscalar, T)
 
 
-def _apply(A, V, out=None):
+def _apply(A, V):
     """head = A V: (B, h, J, d_k). On NumPy the product is written straight into (B, J, h, d_k)
-    memory (``out`` or a fresh array), so concatenating the heads is a reshape, not a copy."""
+    memory, so concatenating the heads is a reshape, not a copy."""
     xp = get_xp(A, V)
     if is_gpu(xp):
-        if out is None:
-            return A @ V
-        out.transpose(0, 2, 1, 3)[...] = A @ V
-        return out.transpose(0, 2, 1, 3)
+        return A @ V
     B, h, J, d_k = V.shape
-    if out is None:
-        out = xp.empty((B, J, h, d_k), dtype=V.dtype)
-    return xp.matmul(A, V, out=out.transpose(0, 2, 1, 3))
+    return xp.matmul(A, V, out=xp.empty((B, J, h, d_k), dtype=V.dtype).transpose(0, 2, 1, 3))
 
 
 def attention_backward(dhead, cache: AttentionCache) -> AttentionGrads:

@@ -18,26 +18,12 @@ class LayerNormCache(NamedTuple):
     gamma: object  # (d,)
 
 
-def _row_dot(a, b):
+def row_dot(a, b):
     """(R, d), (R, d) -> (R,): sum_k a_rk b_rk without the product as a temporary; b None: row
     sums (einsum's are several times faster than ``mean(axis=-1)`` here)."""
     if b is None:
         return get_xp(a).einsum("rk->r", a)
     return get_xp(a).einsum("rk,rk->r", a, b)
-
-
-def normalise_into(x2, out, eps: float = 1e-5):
-    """x2: (R, d) -> out[...] = (x2 - row mean) / sqrt(row var + eps); returns 1 / std: (R,)."""
-    xp = get_xp(x2)
-    d = x2.shape[-1]
-    mu = _row_dot(x2, None) * (1.0 / d)                            # (R,)
-    xp.subtract(x2, mu[:, None], out=out)
-    # 1 / sqrt(var + eps) as sqrt(d) / sqrt(sum of squares + d eps): three passes over (R,), no power
-    inv = _row_dot(out, out) + d * eps                             # (R,)
-    xp.sqrt(inv, out=inv)
-    xp.divide(math.sqrt(d), inv, out=inv)
-    out *= inv[:, None]
-    return inv
 
 
 def layer_norm_forward(x, gamma, beta, eps: float = 1e-5, need_cache: bool = True):
@@ -48,8 +34,13 @@ def layer_norm_forward(x, gamma, beta, eps: float = 1e-5, need_cache: bool = Tru
     xp = get_xp(x)
     d = x.shape[-1]
     x2 = x.reshape(-1, d)
-    xhat = xp.empty(x2.shape, dtype=x.dtype)
-    inv = normalise_into(x2, xhat, eps)
+    mu = row_dot(x2, None) * (1.0 / d)                            # (R,)
+    xhat = x2 - mu[:, None]
+    # 1 / sqrt(var + eps) as sqrt(d) / sqrt(sum of squares + d eps): three passes over (R,), no power
+    inv = row_dot(xhat, xhat) + d * eps                           # (R,)
+    xp.sqrt(inv, out=inv)
+    xp.divide(math.sqrt(d), inv, out=inv)
+    xhat *= inv[:, None]
     y = xhat * gamma
     y += beta
     if not need_cache:
@@ -71,7 +62,7 @@ def layer_norm_backward(dy, cache: LayerNormCache):
     # g (through x_i itself), the mean term mean(g) (through the row mean) and the variance term
     # xhat mean(g xhat) (through the row's 1 / std).
     mean_g = g.mean(axis=-1)                                       # (R,)
-    mean_gx = _row_dot(g, xhat2) * (1.0 / d)                       # (R,)
+    mean_gx = row_dot(g, xhat2) * (1.0 / d)                       # (R,)
     g -= xhat2 * mean_gx[:, None]
     g -= mean_g[:, None]
     g *= inv.reshape(-1, 1)
