@@ -208,48 +208,35 @@ def run_config(opts, trainer) -> dict:
     }
 
 
-def state_arrays(trainer) -> dict:
-    """Every array of a training state: the three models' parameters and both optimisers' moments."""
-    arrays = {**with_prefix(trainer.gen, "gen/"), **with_prefix(trainer.cam, "cam/"),
-              **with_prefix(trainer.critic, "critic/")}
-    arrays.update(with_prefix(trainer.opt_g.state_arrays(), "opt_g/"))
-    arrays.update(with_prefix(trainer.opt_d.state_arrays(), "opt_d/"))
-    if trainer.ema is not None:
-        arrays.update(with_prefix(trainer.ema, "ema/"))
-    return arrays
-
-
 def save_state(run_dir: Path, trainer, extra_meta: dict) -> None:
-    """checkpoint.npz: every parameter, both optimisers' moments, the step and every RNG state."""
-    arrays = state_arrays(trainer)
-    meta = {"step": trainer.step, "opt_g_t": trainer.opt_g.t, "opt_d_t": trainer.opt_d.t,
-            "sampler_2d": trainer.s2d.state(), "sampler_3d": trainer.s3d.state(),
-            "rng_eps": trainer.rng_eps.bit_generator.state, "rng_aug": trainer.rng_aug.bit_generator.state,
-            **extra_meta}
-    save_checkpoint(run_dir / CHECKPOINT, arrays, meta)
+    """checkpoint.npz: the trainer's whole state (``Trainer.state_dict``: every parameter, both
+    optimisers' moments, the step and every RNG state) and ``extra_meta``."""
+    state = trainer.state_dict()
+    save_checkpoint(run_dir / CHECKPOINT, state["arrays"], {**state["meta"], **extra_meta})
 
 
 def resume(run_dir: Path, trainer) -> dict:
-    """Restore ``trainer`` from run_dir's checkpoint.npz exactly (parameters, optimisers, samplers,
-    RNGs, step) and drop the metrics lines logged after it. Returns the checkpoint's metadata."""
+    """Restore ``trainer`` from run_dir's checkpoint.npz exactly (``Trainer.load_state_dict``, after
+    :func:`check_state`) and drop the metrics lines logged after it. Returns the checkpoint's metadata."""
     arrays, meta = load_checkpoint(run_dir / CHECKPOINT)
-    restore(trainer, arrays, meta)
+    check_state(trainer.state_dict(), arrays, meta)
+    trainer.load_state_dict({"arrays": arrays, "meta": meta})
     truncate_metrics(run_dir / METRICS, trainer.step)
     return meta
 
 
-def restore(trainer, arrays: dict, meta: dict) -> None:
-    """Load a checkpoint's arrays and metadata into ``trainer``; a missing or misshapen parameter
-    is a GateposeError."""
-    xp = trainer.xp
+def check_state(current: dict, arrays: dict, meta: dict) -> None:
+    """A checkpoint's arrays and metadata can replace the training state ``current`` (a
+    ``Trainer.state_dict()``): the metadata's counters are there, and every parameter is there with
+    its shape; otherwise a GateposeError that says what is wrong."""
     missing = [k for k in ("step", "opt_g_t", "opt_d_t", "sampler_2d", "sampler_3d", "rng_eps") if k not in meta]
     if missing:
         raise GateposeError(f"checkpoint metadata lacks {', '.join(missing)}; it cannot be resumed")
     if not all(isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] >= 0
                for k in ("step", "opt_g_t", "opt_d_t")):
         raise GateposeError("checkpoint metadata: step, opt_g_t and opt_d_t must be non-negative integers")
-    for prefix, params in (("gen/", trainer.gen), ("cam/", trainer.cam), ("critic/", trainer.critic)):
-        saved = split_prefix(arrays, prefix)
+    for prefix in ("gen/", "cam/", "critic/"):
+        params, saved = split_prefix(current["arrays"], prefix), split_prefix(arrays, prefix)
         missing = sorted(set(params) - set(saved))
         if missing:
             raise GateposeError(f"checkpoint lacks parameters {missing[:3]} (a different model configuration?)")
@@ -257,25 +244,6 @@ def restore(trainer, arrays: dict, meta: dict) -> None:
             if tuple(saved[k].shape) != tuple(params[k].shape):
                 raise GateposeError(f"checkpoint parameter {prefix}{k} has shape {saved[k].shape}, "
                                     f"the model expects {params[k].shape}")
-            params[k][...] = xp.asarray(saved[k])
-    trainer.opt_g.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_g/").items()},
-                                    meta["opt_g_t"])
-    trainer.opt_d.load_state_arrays({k: xp.asarray(v) for k, v in split_prefix(arrays, "opt_d/").items()},
-                                    meta["opt_d_t"])
-    try:
-        trainer.s2d.load_state(meta["sampler_2d"])
-        trainer.s3d.load_state(meta["sampler_3d"])
-        trainer.rng_eps.bit_generator.state = meta["rng_eps"]
-        if "rng_aug" in meta:
-            trainer.rng_aug.bit_generator.state = meta["rng_aug"]
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise GateposeError(f"checkpoint metadata: a sampler or RNG state is damaged ({type(exc).__name__}: "
-                            f"{str(exc)[:120]}); it cannot be resumed") from None
-    if trainer.ema is not None:
-        saved = split_prefix(arrays, "ema/")
-        for k in trainer.ema:
-            trainer.ema[k][...] = xp.asarray(saved[k]) if k in saved else trainer.gen[k]
-    trainer.step = int(meta["step"])
 
 
 def save_best(run_dir: Path, trainer, meta: dict) -> None:

@@ -19,7 +19,6 @@ preparation and the sampler are ``data/prepare.py`` and ``data/batches.py``.
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 import signal
@@ -33,7 +32,7 @@ from . import runs
 from .backend import host_scalars, is_gpu, to_device
 from .data.batches import Sampler
 from .data.prepare import TrainData, prepare_data
-from .errors import TrainingDiverged
+from .errors import GateposeError, TrainingDiverged
 from .fast.adam import FlatAdam
 from .fast.critic_step import stacked_critic_loss
 from .fast.fused import generator_inference, lifter_inference, uses_fused
@@ -114,17 +113,13 @@ class Trainer:
         if self.opts.aug_flip_2d:
             mask = self.rng_aug.random(W.shape[0]) < 0.5
             W, X = mirror(W, self.flip, mask), mirror(X, self.flip, mask)
-        L_sup, grads = self.batch_mean(self.supervised_loss, self.supervised_loss, xp.ascontiguousarray(W),
-                                       xp.ascontiguousarray(X))
+        L_sup, grads = self.batch_mean(self.plain_supervised_loss, xp.ascontiguousarray(W), xp.ascontiguousarray(X))
         self.opt_g.step(self.adv, with_prefix(grads, "gen/"))
         self.step += 1
         losses = {"loss_sup": L_sup}
         if want_stats:
             losses["grad_norm_gen"] = _grad_norm(grads)
         return losses
-
-    def supervised_loss(self, W, X):
-        return supervised_step(self.gen, self.gcfg, W, X)
 
     def _real_poses(self):
         X = self.s3d.next()
@@ -145,15 +140,18 @@ class Trainer:
         # step's) and all the critic steps' fakes come from one pass.
         W_all = xp.concatenate([self._inputs() for _ in range(opts.n_critic + 1)])
         n_fake = opts.n_critic * B
+        W_gen = W_all[n_fake:]                  # the generator step's batch (B, J, 2)
         X_fakes, forward = self.fakes(W_all, n_fake)
+        # n_critic critic steps: L_D on real poses, this step's fakes and eps
         for k in range(opts.n_critic):
             X_real, X_fake = self._real_poses(), X_fakes[k * B:(k + 1) * B]
-            L_D, grads_d, info_d = self.batch_mean(self.critic_loss, self.stacked_critic_loss,
-                                                   X_real, X_fake, eps_all[k])
+            L_D, grads_d, info_d = self.batch_mean(self.plain_critic_loss, X_real, X_fake, eps_all[k],
+                                                   fast=self.fast_critic_loss)
             self.opt_d.step(self.critic, grads_d)
 
+        # one step of generator + camera on L_G
         R = consistency_rotations(self.rng_aug, B, xp, self.dtype, *self.elevation) if opts.w_geo else None
-        losses, grads_gen, grads_cam = self.generator_gradients(W_all[n_fake:], R, forward)
+        losses, grads_gen, grads_cam = self.generator_gradients(W_gen, R, forward)
         grads_g = {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")}
         self.opt_g.step(self.adv, grads_g)
         self.step += 1
@@ -165,34 +163,41 @@ class Trainer:
                           grad_norm_cam=_grad_norm(grads_cam))
         return losses
 
-    def generator_gradients(self, W, R=None, forward=None):
-        """The adversarial model's step on W (B, J, 2) -> (losses, generator grads, camera grads) of
-        L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo with the self-consistency
+    def generator_gradients(self, W_gen, R=None, forward=None):
+        """The adversarial model's step on W_gen (B, J, 2) -> (losses, generator grads, camera grads)
+        of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo with the self-consistency
         turns R (B, 3, 3) (a departure, losses3d): its gradients join the generator's.
-        ``forward``: the generator's forward on W already done (FAST DOOR 1's, on a GPU)."""
-        fast = self.generator_loss if forward is None else functools.partial(self.generator_loss, forward=forward)
-        (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.generator_loss, fast, W)
+        ``forward``: the generator's forward on W_gen already done (FAST DOOR 1's, on a GPU with one
+        shard), so only its backward runs here."""
+        if forward is not None:
+            (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.plain_generator_loss(W_gen, forward)
+        else:
+            (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.plain_generator_loss, W_gen)
         losses = {"loss_adv": L_adv, "loss_rep": L_rep, "loss_cam": L_cam}
         if R is not None:
-            losses["loss_geo"], grads_geo = self.batch_mean(self.consistency_loss, self.consistency_loss, W, R)
+            losses["loss_geo"], grads_geo = self.batch_mean(self.plain_consistency_loss, W_gen, R)
             for k, g in grads_geo.items():
                 grads_gen[k] += g
         return losses, grads_gen, grads_cam
 
-    # the two losses on this trainer's models (means over the batch given)
-    def critic_loss(self, X_real, X_fake, eps):
+    # the losses on this trainer's models, means over the batch given: plain (the functions of
+    # losses.py and losses3d.py) and, for the critic, the fast stacked step (fast/critic_step.py)
+    def plain_critic_loss(self, X_real, X_fake, eps):
         return critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def stacked_critic_loss(self, X_real, X_fake, eps):
+    def fast_critic_loss(self, X_real, X_fake, eps):
         return stacked_critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def generator_loss(self, W, forward=None):
+    def plain_generator_loss(self, W, forward=None):
         o = self.opts
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
                               o.w_adv, o.w_rep, o.w_cam, forward=forward)
 
-    def consistency_loss(self, W, R):
+    def plain_consistency_loss(self, W, R):
         return consistency_step(self.gen, self.gcfg, W, R, self.opts.w_geo)
+
+    def plain_supervised_loss(self, W, X):
+        return supervised_step(self.gen, self.gcfg, W, X)
 
     def _inputs(self):
         """The next batch of 2D inputs, half of them mirrored with --aug-flip-2d."""
@@ -233,12 +238,12 @@ class Trainer:
         # the plain forward: --reference, RepNet's generator, and batches too small for the fused blocks
         return lifter_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
 
-    def batch_mean(self, plain, fast, *batches):
+    def batch_mean(self, plain, *batches, fast=None):
         """FAST DOOR 2. A loss and its gradients as means over the batch: ``plain(*batches)``
         (``losses.critic_loss`` or ``losses.generator_loss`` on this trainer's models).
-        Fast: ``fast`` (the critic's stacked step, ``fast.critic_step``) over the batch cut into
-        shards side by side on the cores (``fast.parallel.sharded``), the shards' means weighted by
-        their sizes. Equal up to rounding: tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum,
+        Fast: ``fast`` (the critic's stacked step, ``fast.critic_step``; by default ``plain``) over
+        the batch cut into shards side by side on the cores (``fast.parallel.sharded``), the shards'
+        means weighted by their sizes. Equal up to rounding: tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum,
         tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded and
         tests/test_train.py::test_reference_path_matches_the_fast_path. The shards and the stacked
         critic step know nothing of the generator's kind: RepNet's takes this door too."""
@@ -247,7 +252,48 @@ class Trainer:
         # tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum and tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         if self.opts.reference:
             return plain(*batches)
-        return sharded(fast, list(batches), self.shards, self.xp)
+        return sharded(fast or plain, list(batches), self.shards, self.xp)
+
+    # the training state, for the run folder's checkpoint (runs.save_state, runs.resume) ----------
+    def state_dict(self) -> dict:
+        """The whole training state: 'arrays' (name -> array, the live ones: gen/, cam/, critic/ the
+        parameters, opt_g/, opt_d/ the optimisers' moments, ema/ the moving average) and 'meta'
+        (JSON values: the step, the optimisers' step counts, the samplers' and RNGs' states)."""
+        arrays = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/"),
+                  **with_prefix(self.critic, "critic/"),
+                  **with_prefix(self.opt_g.state_arrays(), "opt_g/"), **with_prefix(self.opt_d.state_arrays(), "opt_d/")}
+        if self.ema is not None:
+            arrays.update(with_prefix(self.ema, "ema/"))
+        meta = {"step": self.step, "opt_g_t": self.opt_g.t, "opt_d_t": self.opt_d.t,
+                "sampler_2d": self.s2d.state(), "sampler_3d": self.s3d.state(),
+                "rng_eps": self.rng_eps.bit_generator.state, "rng_aug": self.rng_aug.bit_generator.state}
+        return {"arrays": arrays, "meta": meta}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore exactly what :meth:`state_dict` gave (host or device arrays; ``runs.check_state``
+        has checked names and shapes). A checkpoint without 'rng_aug' (older runs) keeps the seeded
+        one; one without ema/ arrays starts the average from the generator."""
+        xp, arrays, meta = self.xp, state["arrays"], state["meta"]
+        for prefix, params in (("gen/", self.gen), ("cam/", self.cam), ("critic/", self.critic)):
+            saved = runs.split_prefix(arrays, prefix)
+            for k in params:
+                params[k][...] = xp.asarray(saved[k])
+        for prefix, opt, t in (("opt_g/", self.opt_g, "opt_g_t"), ("opt_d/", self.opt_d, "opt_d_t")):
+            opt.load_state_arrays({k: xp.asarray(v) for k, v in runs.split_prefix(arrays, prefix).items()}, meta[t])
+        try:
+            self.s2d.load_state(meta["sampler_2d"])
+            self.s3d.load_state(meta["sampler_3d"])
+            self.rng_eps.bit_generator.state = meta["rng_eps"]
+            if "rng_aug" in meta:
+                self.rng_aug.bit_generator.state = meta["rng_aug"]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise GateposeError(f"checkpoint metadata: a sampler or RNG state is damaged ({type(exc).__name__}: "
+                                f"{str(exc)[:120]}); it cannot be resumed") from None
+        if self.ema is not None:
+            saved = runs.split_prefix(arrays, "ema/")
+            for k in self.ema:
+                self.ema[k][...] = xp.asarray(saved[k]) if k in saved else self.gen[k]
+        self.step = int(meta["step"])
 
     def set_lr(self, lr: float) -> None:
         self.opt_g.lr = self.opt_d.lr = float(lr)

@@ -40,14 +40,14 @@ def test_resume_is_exact(tmp_path, extra):
 
 
 def test_a_restored_state_is_the_saved_state_bit_for_bit(tmp_path):
-    from gatepose.runs import resume, state_arrays
+    from gatepose.runs import resume
 
     run = tmp_path / "r"
     train(tiny(steps=2), run, np, progress=False)
     saved, meta = load_checkpoint(run / "checkpoint.npz")
     tr = Trainer(tiny(steps=2), prepare_data(tiny(steps=2)), np)
     resume(run, tr)
-    now = state_arrays(tr)
+    now = tr.state_dict()["arrays"]
     assert set(now) == set(saved)
     for k in saved:
         np.testing.assert_array_equal(now[k], saved[k], err_msg=k)

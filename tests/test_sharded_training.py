@@ -9,7 +9,6 @@ from gatepose.fast import parallel
 from gatepose.errors import GateposeError
 from gatepose.fast.parallel import blas_threads, weighted_mean
 from gatepose.data.prepare import prepare_data
-from gatepose.runs import state_arrays
 from gatepose.train import TrainOptions, Trainer
 from helpers import TINY_TRAIN
 
@@ -103,12 +102,12 @@ def test_sharded_gradients_equal_unsharded(data, attention, batch):
     X_fake = np.asarray(data.X_real[300:300 + batch], np.float64)
     eps = rng.random(batch)
     tr.shards = 1
-    want_d = tr.batch_mean(tr.critic_loss, tr.stacked_critic_loss, X_real, X_fake, eps)
-    want_g = tr.batch_mean(tr.generator_loss, tr.generator_loss, W)
+    want_d = tr.batch_mean(tr.plain_critic_loss, X_real, X_fake, eps, fast=tr.fast_critic_loss)
+    want_g = tr.batch_mean(tr.plain_generator_loss, W)
     for shards in (2, 3):
         tr.shards = shards
-        got_d = tr.batch_mean(tr.critic_loss, tr.stacked_critic_loss, X_real, X_fake, eps)
-        got_g = tr.batch_mean(tr.generator_loss, tr.generator_loss, W)
+        got_d = tr.batch_mean(tr.plain_critic_loss, X_real, X_fake, eps, fast=tr.fast_critic_loss)
+        got_g = tr.batch_mean(tr.plain_generator_loss, W)
         _assert_tree_close(got_d, want_d)
         _assert_tree_close(got_g, want_g)
     # the sharded call read the batch without writing to it
@@ -127,7 +126,7 @@ def _run(data, iterations=3, record=None, dtype=np.float64, **kw):
     # full lr-sized steps, and two correct runs would differ there by ~lr.
     tr = Trainer(_opts(shards=2, **kw), data, np, dtype)
     if record is not None:
-        for name in ("stacked_critic_loss", "generator_loss"):
+        for name in ("fast_critic_loss", "plain_generator_loss"):
             fn = getattr(tr, name)
 
             def wrapped(*a, _fn=fn):
@@ -144,7 +143,7 @@ def _assert_same_state(a, b):
     """Every parameter and optimiser moment equal up to rounding, not bitwise: shards that run in
     other threads hold their arrays at other addresses, and SIMD sums may then be taken in another
     order (tests/test_parallel.py says more)."""
-    sa, sb = state_arrays(a), state_arrays(b)
+    sa, sb = a.state_dict()["arrays"], b.state_dict()["arrays"]
     assert set(sa) == set(sb)
     for k in sa:
         assert sa[k].dtype == a.dtype, k

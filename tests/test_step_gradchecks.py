@@ -111,7 +111,7 @@ def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(mo
 
 
 def _geo_weight_ignored(monkeypatch):
-    monkeypatch.setattr(Trainer, "consistency_loss", lambda self, W, R: losses3d.consistency_step(self.gen, self.gcfg, W, R))
+    monkeypatch.setattr(Trainer, "plain_consistency_loss", lambda self, W, R: losses3d.consistency_step(self.gen, self.gcfg, W, R))
 
 
 def _geo_second_lift_dropped(monkeypatch):
@@ -126,13 +126,13 @@ def _geo_second_lift_dropped(monkeypatch):
 
 
 def _geo_gradient_not_added(monkeypatch):
-    real = Trainer.consistency_loss
+    real = Trainer.plain_consistency_loss
 
     def zero(self, W, R):
         L, grads = real(self, W, R)
         return L, {k: 0.0 * g for k, g in grads.items()}
 
-    monkeypatch.setattr(Trainer, "consistency_loss", zero)
+    monkeypatch.setattr(Trainer, "plain_consistency_loss", zero)
 
 
 @pytest.mark.parametrize("mutation", [_geo_weight_ignored, _geo_second_lift_dropped, _geo_gradient_not_added])
@@ -152,7 +152,7 @@ def _penalty_gradient_halved(monkeypatch):
 
 
 def _trainer_ignores_its_lambda(monkeypatch):
-    monkeypatch.setattr(Trainer, "stacked_critic_loss", lambda self, X_real, X_fake, eps: critic_step.stacked_critic_loss(
+    monkeypatch.setattr(Trainer, "fast_critic_loss", lambda self, X_real, X_fake, eps: critic_step.stacked_critic_loss(
         self.critic, X_real, X_fake, eps, self.dcfg))
 
 

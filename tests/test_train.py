@@ -48,7 +48,7 @@ def test_resume_is_exact(tmp_path, attention):
 def test_a_restored_state_is_the_saved_state_bit_for_bit(tmp_path):
     """Saving and restoring is exact by construction: the arrays, moments, RNG and sampler states."""
     from gatepose.data.prepare import prepare_data
-    from gatepose.runs import resume, save_state, state_arrays
+    from gatepose.runs import resume, save_state
     from gatepose.train import Trainer
 
     run = tmp_path / "r"
@@ -57,7 +57,7 @@ def test_a_restored_state_is_the_saved_state_bit_for_bit(tmp_path):
     opts = tiny(steps=3)
     tr = Trainer(opts, prepare_data(opts), np)
     resume(run, tr)
-    now = state_arrays(tr)
+    now = tr.state_dict()["arrays"]
     assert set(now) == set(saved)
     for k in saved:
         np.testing.assert_array_equal(now[k], saved[k], err_msg=k)

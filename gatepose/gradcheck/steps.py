@@ -7,7 +7,7 @@ The op and loss cases check each backward on its own; these check the wiring abo
 
 for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
 w_geo L_geo, geometric self-consistency; the ``[repnet]`` cases put RepNet's generator in
-PoseGate-Former's place, ``train --generator repnet``), and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
+PoseGate-Former's place, ``train --generator repnet``), and ``Trainer.batch_mean(Trainer.plain_critic_loss, ..., fast=Trainer.fast_critic_loss)``
 the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
@@ -139,7 +139,7 @@ def _critic_step(xp, rng, B, d_model, shards):
             break
     else:
         raise RuntimeError("could not draw a critic-step case away from the kinks")
-    _, grads, _ = tr.batch_mean(tr.critic_loss, tr.stacked_critic_loss, X_real, X_fake, eps)
+    _, grads, _ = tr.batch_mean(tr.plain_critic_loss, X_real, X_fake, eps, fast=tr.fast_critic_loss)
 
     def L_D(i):
         return float(critic_loss(i, X_real, X_fake, eps, tr.dcfg, tr.opts.lam)[0])
