@@ -190,15 +190,16 @@ def read_options(run_dir) -> dict:
     return read_config(run_dir)["options"]
 
 
-def run_config(opts, trainer) -> dict:
-    """config.json's content: every option, the three models' configurations, the normalisation."""
-    d = trainer.data
+def run_config(opts, d, configs) -> dict:
+    """config.json's content: every option, the three models' configurations (gcfg, ccfg, dcfg),
+    the normalisation of the run's data ``d`` (a TrainData)."""
+    gcfg, ccfg, dcfg = configs
     return {
         "format": "gatepose-run/1",
         "options": opts.to_dict(),
-        "generator": trainer.gcfg.to_dict(),
-        "camera": trainer.ccfg.to_dict(),
-        "critic": trainer.dcfg.to_dict(),
+        "generator": gcfg.to_dict(),
+        "camera": ccfg.to_dict(),
+        "critic": dcfg.to_dict(),
         "skeleton": d.skeleton,
         "normalisation": {"scale_3d_mm": d.scale_3d, "root_joint": 0,
                           "mean_pose_3d": np.round(d.mean_pose.astype(np.float64), 6).tolist(),
@@ -246,11 +247,10 @@ def check_state(current: dict, arrays: dict, meta: dict) -> None:
                                     f"the model expects {params[k].shape}")
 
 
-def save_best(run_dir: Path, trainer, meta: dict) -> None:
-    """best.npz: the generator (its moving average with --ema) and camera only (what evaluation and
-    prediction need)."""
-    save_checkpoint(run_dir / BEST, {**with_prefix(trainer.eval_gen, "gen/"), **with_prefix(trainer.cam, "cam/")},
-                    meta)
+def save_best(run_dir: Path, gen: dict, cam: dict, meta: dict) -> None:
+    """best.npz: the generator (the trainer's eval_gen: its moving average with --ema) and camera
+    only (what evaluation and prediction need)."""
+    save_checkpoint(run_dir / BEST, {**with_prefix(gen, "gen/"), **with_prefix(cam, "cam/")}, meta)
 
 
 def logged_minutes(run_dir) -> float:

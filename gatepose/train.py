@@ -73,7 +73,8 @@ class Trainer:
         # The adversarial model's optimiser sees generator and camera as one flat dict (same arrays).
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         # FAST DOOR 3: Adam's update over flat buffers (a dozen kernels per step on a GPU, blocks on
-        # the CPU's cores); plain reference: optim.Adam; proved equal by tests/test_optim.py::test_flat_adam_matches_plain_adam
+        # the CPU's cores); plain reference: optim.Adam; proved equal by
+        # tests/test_optim.py::test_flat_adam_matches_plain_adam
         optimiser = Adam if opts.reference else FlatAdam
         self.opt_g = optimiser(self.adv, lr=opts.lr, betas=opts.betas)
         self.opt_d = optimiser(self.critic, lr=opts.lr, betas=opts.betas)
@@ -249,7 +250,8 @@ class Trainer:
         critic step know nothing of the generator's kind: RepNet's takes this door too."""
         # FAST DOOR 2: a loss and its gradients in shards side by side (the critic's stacked); plain
         # reference: the loss itself (losses.critic_loss, losses.generator_loss); proved equal by
-        # tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum and tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
+        # tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum and
+        # tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         if self.opts.reference:
             return plain(*batches)
         return sharded(fast or plain, list(batches), self.shards, self.xp)
@@ -261,7 +263,8 @@ class Trainer:
         (JSON values: the step, the optimisers' step counts, the samplers' and RNGs' states)."""
         arrays = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/"),
                   **with_prefix(self.critic, "critic/"),
-                  **with_prefix(self.opt_g.state_arrays(), "opt_g/"), **with_prefix(self.opt_d.state_arrays(), "opt_d/")}
+                  **with_prefix(self.opt_g.state_arrays(), "opt_g/"),
+                  **with_prefix(self.opt_d.state_arrays(), "opt_d/")}
         if self.ema is not None:
             arrays.update(with_prefix(self.ema, "ema/"))
         meta = {"step": self.step, "opt_g_t": self.opt_g.t, "opt_d_t": self.opt_d.t,
@@ -355,7 +358,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         stale = runs.remove_stale_temporaries(run_dir)
         log(f"resumed {run_dir} at step {trainer.step}"
             + (f" (removed {len(stale)} unfinished temporary file(s) of a killed run)" if stale else ""))
-    runs.write_json_atomic(run_dir / runs.CONFIG, runs.run_config(opts, trainer))
+    configs = (trainer.gcfg, trainer.ccfg, trainer.dcfg)
+    runs.write_json_atomic(run_dir / runs.CONFIG, runs.run_config(opts, data, configs))
     n_total = total_steps(opts, len(data.W_train))
     if trainer.step >= n_total:
         log(f"{run_dir}: already at step {trainer.step} >= {n_total}; nothing to do (raise --steps)")
@@ -399,8 +403,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
                     row.update(trainer.validate())
                     if row.get("val_n_mpjpe", math.inf) < best:
                         best = row["val_n_mpjpe"]
-                        runs.save_best(run_dir, trainer, {"step": step, "val_n_mpjpe": best,
-                                                          "val_mpjpe": row.get("val_mpjpe")})
+                        runs.save_best(run_dir, trainer.eval_gen, trainer.cam,
+                                       {"step": step, "val_n_mpjpe": best, "val_mpjpe": row.get("val_mpjpe")})
                 metrics_f.write(json.dumps(row) + "\n")
                 metrics_f.flush()
                 if bar:
@@ -422,7 +426,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         raise KeyboardInterrupt(f"interrupted at step {trainer.step}: checkpoint saved; continue with "
                                 f"--resume {run_dir}")
     if not (run_dir / runs.BEST).exists():
-        runs.save_best(run_dir, trainer, {"step": trainer.step, "val_n_mpjpe": None})
+        runs.save_best(run_dir, trainer.eval_gen, trainer.cam, {"step": trainer.step, "val_n_mpjpe": None})
     return row
 
 
