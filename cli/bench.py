@@ -5,6 +5,8 @@ import json
 
 import click
 
+from gatepose.names import ATTENTION_VARIANTS, GENERATORS
+
 from .common import device_option, pick_device
 
 
@@ -13,9 +15,8 @@ from .common import device_option, pick_device
 @click.option("--batch", type=int, default=256, show_default=True, help="Training batch size.")
 @click.option("--infer-batch", type=int, default=1024, show_default=True, help="Inference batch size.")
 @click.option("--layers", type=int, default=4, show_default=True, help="Encoder layers L.")
-@click.option("--attention", type=click.Choice(["gated", "vanilla", "fixed", "scalar-gate"]), default="gated",
-              show_default=True)
-@click.option("--generator", type=click.Choice(["posegate", "repnet"]), default="posegate", show_default=True,
+@click.option("--attention", type=click.Choice(ATTENTION_VARIANTS), default="gated", show_default=True)
+@click.option("--generator", type=click.Choice(GENERATORS), default="posegate", show_default=True,
               help="repnet: RepNet's generator (width 1000, SPEC section 1b) in PoseGate-Former's place.")
 @click.option("--iterations", type=int, default=3, show_default=True, help="Timed training iterations (median).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")

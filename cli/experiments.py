@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
+from gatepose.names import ABLATION_VARIANTS, ATTENTION_VARIANTS, PRESETS, describe_preset
+
 from .common import device_option, pick_device
+
+# The presets of the weak model ('small-full' is what --supervised and --supervision full add).
+WEAK_PRESETS = tuple(p for p in PRESETS if PRESETS[p].get("supervision", "weak") == "weak")
 
 
 def _free_folder(base: Path) -> Path:
@@ -31,7 +36,7 @@ def _run_folder(out, prefix: str):
 
 
 def _opts(preset: str, **overrides):
-    from gatepose.train import PRESETS, TrainOptions
+    from gatepose.train import TrainOptions
 
     fields = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     opts = TrainOptions(**fields)
@@ -41,8 +46,8 @@ def _opts(preset: str, **overrides):
 
 @click.command()
 @click.option("--steps", type=int, default=1200, show_default=True, help="Generator steps (each run).")
-@click.option("--preset", type=click.Choice(["small-weak", "small", "paper"]), default="small-weak", show_default=True,
-              help="small-weak: the recommended recipe (README); small: d=64, h=4, L=2, batch 128, n_critic 1, lr 5e-4, the paper's losses; paper: SPEC section 1 sizes.")
+@click.option("--preset", type=click.Choice(WEAK_PRESETS), default="small-weak", show_default=True,
+              help="; ".join(describe_preset(p) for p in WEAK_PRESETS) + ".")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the demo's runs (OUT/weak, OUT/full), kept afterwards. Default: runs/demo, "
                    "or runs/demo-2, -3, ... if that exists.")
@@ -118,9 +123,9 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
 @click.option("--steps", type=int, default=300, show_default=True, help="Generator steps per variant.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive (default: the built-in synthetic data).")
-@click.option("--preset", type=click.Choice(["small", "small-weak", "paper"]), default="small", show_default=True,
-              help="Model sizes and schedule shared by all the variants (small: the paper's losses; small-weak: the recommended recipe).")
-@click.option("--variants", default="gated,vanilla,fixed,scalar-gate", show_default=True,
+@click.option("--preset", type=click.Choice(WEAK_PRESETS), default="small", show_default=True,
+              help="Model sizes and schedule shared by all the variants: " + "; ".join(describe_preset(p) for p in WEAK_PRESETS) + ".")
+@click.option("--variants", default=",".join(ATTENTION_VARIANTS), show_default=True,
               help="Comma-separated variants to train: the attention variants (Table 3) and repnet, RepNet's "
                    "generator in the same structure (Table 1: --variants gated,repnet, or all five).")
 @click.option("--supervision", type=click.Choice(["weak", "full"]), default="weak", show_default=True,
@@ -160,13 +165,11 @@ def ablate(steps, data, preset, variants, supervision, out, seed, seeds, metric,
     from gatepose.ablation import run_ablation
     from gatepose.errors import GateposeError
     from gatepose.tables import render, table_ablation
-    from gatepose.ablation import VARIANTS
-
     names = [v.strip() for v in variants.split(",") if v.strip()]
-    bad = [v for v in names if v not in VARIANTS]
+    bad = [v for v in names if v not in ABLATION_VARIANTS]
     if bad or not names:
         raise GateposeError(f"--variants: unknown {', '.join(bad) or '(none given)'}; "
-                            f"expected some of {', '.join(VARIANTS)}")
+                            f"expected some of {', '.join(ABLATION_VARIANTS)}")
     opts = _opts(preset, steps=steps, seed=seed, data=data, supervision=supervision, val_split=val_split)
     xp = pick_device(device)
     if seeds > 1:

@@ -5,11 +5,9 @@ import dataclasses
 
 import click
 
+from gatepose.names import PRESET_NAMES, PRESETS
+
 from .common import announce_device, device_option, pick_device
-
-
-# the names of gatepose.train.PRESETS (kept here so that --help does not import the package)
-PRESET_NAMES = ("paper", "small", "small-weak", "small-full")
 
 
 def train_options(command):
@@ -117,8 +115,6 @@ def train(ctx, device, out, resume, quiet, preset, **options):
         run_dir = resume
     else:
         if preset is not None:
-            from gatepose.train import PRESETS
-
             for k, v in PRESETS[preset].items():
                 if ctx.get_parameter_source(k) is click.core.ParameterSource.DEFAULT:
                     options[k] = v

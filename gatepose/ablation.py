@@ -8,12 +8,9 @@ import dataclasses
 from pathlib import Path
 
 from .evaluate import evaluate_run, test_frames
-from .ops.attention import VARIANTS as ATTENTION_VARIANTS
+from .names import ABLATION_VARIANTS as VARIANTS   # Table 3's attention variants, then Table 1's RepNet
 from .runs import load_run
 from .train import TrainOptions, train
-
-# Table 3's attention variants, then Table 1's baseline: RepNet's generator in the gated model's place.
-VARIANTS = (*ATTENTION_VARIANTS, "repnet")
 
 
 def variant_options(opts: TrainOptions, variant: str) -> TrainOptions:

@@ -145,6 +145,12 @@ def cache_blocks(xp, n_rows: int, row_len: int) -> list:
     return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
 
 
+def python_scalar(x):
+    """A host scalar as a Python float (never a NumPy float64, which would upcast float32 arithmetic);
+    a device 0-d array stays on the device (reading it would synchronise)."""
+    return float(x) if get_xp(x) is np else x
+
+
 def host_scalars(values: dict) -> dict:
     """{name: 0-d array or number} -> {name: float}, the device's values brought over in one copy
     (one host synchronisation on a GPU instead of one per value)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_device, to_host
-from .data.archive import MIN_SPREAD
+from .data.archive import MIN_SPREAD, NPY_MAGIC, read_magic
 from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
@@ -52,12 +52,7 @@ def _load_npy(path: Path) -> np.ndarray:
     """np.load without pickles; every failure becomes a one-line DataError."""
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file; expected a .npy array of 2D poses")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({_one_line(exc)})") from None
-    if magic != b"\x93NUMPY":
+    if not read_magic(path, str(path)).startswith(NPY_MAGIC):
         raise DataError(f"{path}: not a .npy file (no NumPy header); expected an array saved with numpy.save")
     try:
         a = np.load(path, allow_pickle=False)

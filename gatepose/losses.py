@@ -10,18 +10,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .backend import get_xp
+from .backend import get_xp, python_scalar
 from .errors import GateposeError
 from .nn.camera import camera_backward, camera_forward, project_backward, project_forward
 from .nn.critic import (CriticConfig, critic_backward, critic_forward, critic_input_backward,
                         critic_param_grads, critic_tangents)
 from .nn.lifter import lifter_backward, lifter_forward
-
-
-def _scalar(dL):
-    """A Python float for host scalars (never a NumPy float64 that would upcast float32); a device
-    0-d array stays on the device."""
-    return float(dL) if get_xp(dL).__name__ == "numpy" else dL
 
 
 # -- reprojection: L_rep = mean_b (1 / 2J) sum_{j,c} w_j |W_bjc - W'_bjc| ----------------------
@@ -56,7 +50,7 @@ def reprojection_loss(W, Wp, weights=None):
 def reprojection_loss_backward(dL, cache: ReprojectionCache):
     """-> dW' (B, J, 2): -sign(W - W') w_j dL / (2 J B), with sign(0) = 0."""
     B, J = cache.shape[:2]
-    dWp = cache.sign * (_scalar(dL) * (-1.0 / (2 * J * B)))
+    dWp = cache.sign * (python_scalar(dL) * (-1.0 / (2 * J * B)))
     if cache.weights is not None:
         dWp *= cache.weights
     return dWp
@@ -88,7 +82,7 @@ def camera_loss_backward(dL, cache: CameraLossCache):
     dL/dA = 2 G / t - (2 <G, A> / t^2) I, and A = M M^T gives dM = (dA + dA^T) M."""
     xp = get_xp(cache.M)
     M, A, t = cache.M, cache.A, cache.t
-    G = cache.sign * (_scalar(dL) * (1.0 / M.shape[0]))
+    G = cache.sign * (python_scalar(dL) * (1.0 / M.shape[0]))
     GA = (G * A).sum(axis=(1, 2)).reshape(-1, 1, 1)
     dA = G * (2.0 / t)
     dA -= (2.0 * GA / (t * t)) * xp.eye(2, dtype=M.dtype)
@@ -105,7 +99,7 @@ def adversarial_loss_backward(dL, cache):
     """-> dD (B,): -dL / B everywhere (in D's dtype and on D's device)."""
     D = cache
     xp = get_xp(D)
-    dL = _scalar(dL)
+    dL = python_scalar(dL)
     if isinstance(dL, float):   # a loss weight: one rounding, -dL / B
         return xp.full(D.shape, -dL / D.shape[0], dtype=D.dtype)
     return xp.full(D.shape, -1.0 / D.shape[0], dtype=D.dtype) * dL

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .backend import get_xp
+from .backend import get_xp, python_scalar
 from .data.augment import pitch_matrices, rotate, yaw_matrices
 from .errors import GateposeError
 from .nn.lifter import lifter_backward, lifter_forward
@@ -28,10 +28,6 @@ from .nn.lifter import lifter_backward, lifter_forward
 # Smooths the distance at 0 (sqrt(d^2 + EPS^2)): the loss stays differentiable where a joint is
 # exactly right, and EPS is far below any error that matters (normalised poses have norm 1).
 EPS = 1e-6
-
-
-def _scalar(dL):
-    return float(dL) if get_xp(dL).__name__ == "numpy" else dL
 
 
 # -- root-relative poses and their backward ------------------------------------------------------
@@ -66,7 +62,7 @@ def joint_distance(A, C):
 def joint_distance_backward(dL, cache: DistanceCache):
     """-> dA (B, J, D) = unit dL / (B J); dC is its negative."""
     B, J = cache.shape[:2]
-    return cache.unit * (_scalar(dL) / (B * J))
+    return cache.unit * (python_scalar(dL) / (B * J))
 
 
 # -- full supervision -----------------------------------------------------------------------------

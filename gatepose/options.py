@@ -10,32 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GateposeError
-from .ops.attention import VARIANTS as ATTENTION_VARIANTS
+from .jsontypes import fits, is_number
+from .names import ATTENTION_VARIANTS, GENERATORS, PRESETS, SPEC_SIZES  # noqa: F401  (PRESETS re-exported)
 
-GENERATORS = ("posegate", "repnet")    # gatepose.nn.lifter.GENERATORS (kept here: no model import)
 # The options that shape PoseGate-Former alone: given explicitly with --generator repnet, an error.
 ATTENTION_ONLY = ("attention", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden")
-
-# Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
-# trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
-PRESETS = {
-    "paper": {},
-    # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
-    # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
-    "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
-                  n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
-}
-# "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
-# generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
-# three times the steps in the same minutes) and geometric self-consistency (a departure).
-# lr 1e-3, n_critic 2 and an EMA of the generator (0.99) for evaluation: on the CMU benchmark
-# (1500 steps, seeds 0-3, 2-core CPU) validation N-MPJPE 71.8+-4.5 against 87.7+-11.0 (lower on
-# every seed; one seed of the old recipe stalled at 104), held-out N-MPJPE 130.2+-1.6 against
-# 133.0+-4.1, P-MPJPE 105.7+-5.3 against 105.3+-5.6 (no gain), about 15 % more time per step.
-PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
-                         "lr": 1e-3, "n_critic": 2, "ema": 0.99}
-# "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
-PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
 
 
 def option(default, help: str = "", flag: str | None = None, type=None, choices=None, path: bool = False,
@@ -68,15 +47,15 @@ class TrainOptions:
     w_cam: float = option(1.0, "Weight of the camera loss.")
     seed: int = option(0, "Seed of the initial weights and of every draw of the training.")
     # model sizes (SPEC section 1 defaults)
-    d_model: int = option(256, "Model width d.")
-    n_heads: int = option(8, "Attention heads h.", flag="--heads")
-    n_layers: int = option(4, "Encoder layers L.", flag="--layers")
-    d_ff: int = option(512, "Feed-forward width.")
-    gate_hidden: int = option(100, "Hidden width of the gate paths.")
-    repnet_width: int = option(1000, "Width of RepNet's generator (--generator repnet; SPEC section 1b).")
-    camera_width: int = option(1000, "Camera net width.")
-    critic_pose_width: int = option(100, "Critic pose-path width.")
-    critic_kcs_width: int = option(1000, "Critic KCS-path width.")
+    d_model: int = option(SPEC_SIZES["d_model"], "Model width d.")
+    n_heads: int = option(SPEC_SIZES["n_heads"], "Attention heads h.", flag="--heads")
+    n_layers: int = option(SPEC_SIZES["n_layers"], "Encoder layers L.", flag="--layers")
+    d_ff: int = option(SPEC_SIZES["d_ff"], "Feed-forward width.")
+    gate_hidden: int = option(SPEC_SIZES["gate_hidden"], "Hidden width of the gate paths.")
+    repnet_width: int = option(SPEC_SIZES["repnet_width"], "Width of RepNet's generator (--generator repnet; SPEC section 1b).")
+    camera_width: int = option(SPEC_SIZES["camera_width"], "Camera net width.")
+    critic_pose_width: int = option(SPEC_SIZES["critic_pose_width"], "Critic pose-path width.")
+    critic_kcs_width: int = option(SPEC_SIZES["critic_kcs_width"], "Critic KCS-path width.")
     # departures from the paper, each off in the "paper" and "small" presets (README: Departures)
     supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
     w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
@@ -127,8 +106,10 @@ class TrainOptions:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
         if self.shards is not None and self.shards < 1:
             bad("shards", f"must be at least 1, got {self.shards}")
-        if self.d_model % self.n_heads:
-            bad("d_model", f"{self.d_model} is not divisible by --n-heads {self.n_heads}")
+        from .nn.generator import heads_divide   # the rule, stated where the model is
+
+        if not heads_divide(self.d_model, self.n_heads):
+            bad("d_model", f"{self.d_model} is not divisible by --heads {self.n_heads}")
         if self.lr_schedule not in ("constant", "cosine"):
             bad("lr_schedule", f"expected constant or cosine, got {self.lr_schedule!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -162,34 +143,14 @@ class TrainOptions:
                 continue
             v = d[f.name]
             if f.name == "betas":
-                ok = isinstance(v, list) and len(v) == 2 and all(_is_number(b) for b in v)
+                ok = isinstance(v, list) and len(v) == 2 and all(is_number(b) for b in v)
                 v = tuple(float(b) for b in v) if ok else v
             else:
-                ok = _fits(v, f.default, f.metadata.get("type"))
+                ok = fits(v, f.default, f.metadata.get("type") or str)   # a None default without a type: a path
             if not ok:
                 raise GateposeError(f"{where}: option '{f.name}': expected {_type_name(f)}, got {v!r}"[:300])
             out[f.name] = float(v) if isinstance(f.default, float) else v
         return cls(**out)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _fits(v, default, declared) -> bool:
-    """Does a JSON value fit a field whose default is ``default`` (and declared type, for None)?"""
-    if v is None:
-        return default is None
-    kind = declared if default is None else type(default)
-    if kind is bool:
-        return isinstance(v, bool)
-    if kind is int:
-        return isinstance(v, int) and not isinstance(v, bool)
-    if kind is float:
-        return _is_number(v)
-    if kind is str or default is None:
-        return isinstance(v, str)
-    return False
 
 
 def _type_name(f) -> str:

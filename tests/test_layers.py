@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # layer of each module or package (the most specific prefix wins); lower layers never import higher
 LAYERS = {
     "gatepose.errors": 0, "gatepose.files": 0, "gatepose.backend": 0, "gatepose.progress": 0,
+    "gatepose.names": 0, "gatepose.jsontypes": 0,   # shared with the CLI (no imports)
     "gatepose": 0,                               # the package's __init__ (version only)
     "gatepose.ops": 1, "gatepose.data": 1, "gatepose.metrics": 1,
     "gatepose.nn": 2, "gatepose.tables": 2, "gatepose.viz": 2,

@@ -135,6 +135,20 @@ def save_archive(path, ds: Dataset, compress: bool = False) -> Path:
     return path
 
 
+NPY_MAGIC = b"\x93NUMPY"    # the first bytes of every .npy file (numpy.lib.format)
+ZIP_MAGIC = b"PK"           # an .npz is a zip of .npy files
+
+
+def read_magic(path: Path, where: str) -> bytes:
+    """The first six bytes of ``path`` (fewer for a shorter file), to tell a .npy, an .npz and
+    anything else apart before np.load sees it; a file that cannot be read is a one-line DataError."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(6)
+    except OSError as exc:
+        raise DataError(f"{where}: cannot be read: {_reason(exc)}") from None
+
+
 def load_archive(path) -> Dataset:
     """Read and validate an archive. Any problem raises a one-line :class:`DataError`."""
     path = Path(path)
@@ -143,15 +157,11 @@ def load_archive(path) -> Dataset:
         raise DataError(f"{where}: no such file")
     if not path.is_file():
         raise DataError(f"{where}: not a file")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except OSError as exc:
-        raise DataError(f"{where}: cannot be read: {_reason(exc)}") from None
-    if magic.startswith(b"\x93NUMPY"):
+    magic = read_magic(path, where)
+    if magic.startswith(NPY_MAGIC):
         raise DataError(f"{where}: not a gatepose dataset archive: holds a single .npy array, expected a "
                         f".npz with fields {', '.join(REQUIRED)}")
-    if not magic.startswith(b"PK"):
+    if not magic.startswith(ZIP_MAGIC):
         raise DataError(f"{where}: not a gatepose dataset archive: expected an .npz file (a zip of .npy "
                         "arrays), e.g. one written by 'gatepose data synth'")
     try:

@@ -1,8 +1,28 @@
 """Models built from the ops: the generator (PoseGate-Former), the camera net and the critic."""
 
+import numbers
 from collections.abc import Mapping
 
 from ..errors import GateposeError
+from ..jsontypes import fits
+
+
+def check_config(cfg, where: str, positive=(), non_negative=(), slopes=()) -> None:
+    """The one way a model config checks its fields (from its ``__post_init__``): every field named in
+    ``positive`` an integer >= 1, in ``non_negative`` an integer >= 0, in ``slopes`` a number in
+    [0, 1) (a LeakyReLU slope); else a GateposeError '<where>: <name>=<value>, expected ...'."""
+    def is_int(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    for names, ok, expected in (
+            (positive, lambda v: is_int(v) and v >= 1, "a positive integer"),
+            (non_negative, lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+            (slopes, lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 <= v < 1,
+             "a number in [0, 1)")):
+        for name in names:
+            v = getattr(cfg, name)
+            if not ok(v):
+                raise GateposeError(f"{where}: {name}={v!r}, expected {expected}")
 
 
 def config_from_dict(cls, d, where: str):
@@ -16,20 +36,6 @@ def config_from_dict(cls, d, where: str):
         raise GateposeError(f"{where}: unknown field(s) {', '.join(unknown)}; expected some of "
                             f"{', '.join(sorted(known))}")
     for name, f in cls.__dataclass_fields__.items():
-        if name in d and not _fits(d[name], f.default):
+        if name in d and not fits(d[name], f.default):
             raise GateposeError(f"{where}: field '{name}': expected {type(f.default).__name__}, got {d[name]!r}"[:300])
     return cls(**d)
-
-
-def _fits(v, default) -> bool:
-    """A JSON value against a field's default: ints for ints (not bools), numbers for floats,
-    strings for strings, booleans for booleans; other fields (lists, None) are left to the config."""
-    if isinstance(default, bool):
-        return isinstance(v, bool)
-    if isinstance(default, int):
-        return isinstance(v, int) and not isinstance(v, bool)
-    if isinstance(default, float):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-    if isinstance(default, str):
-        return isinstance(v, str)
-    return True

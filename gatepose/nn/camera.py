@@ -16,8 +16,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from ..errors import GateposeError
-from . import config_from_dict
+from ..names import SPEC_SIZES
+from . import check_config, config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
                        residual_block_backward, residual_block_forward)
@@ -28,19 +28,13 @@ class CameraConfig:
     """Sizes of the camera net; the defaults are RepNet's (width 1000, two blocks, slope 0.3)."""
 
     n_joints: int = 17
-    width: int = 1000
+    width: int = SPEC_SIZES["camera_width"]
     n_blocks: int = 2
     alpha: float = 0.3
 
     def __post_init__(self):
-        for name in ("n_joints", "width"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
-                raise GateposeError(f"camera config: {name} must be a positive integer, "
-                                    f"got {getattr(self, name)!r}")
-        if not (isinstance(self.n_blocks, int) and self.n_blocks >= 0):
-            raise GateposeError(f"camera config: n_blocks must be an integer >= 0, got {self.n_blocks!r}")
-        if not (0.0 <= float(self.alpha) < 1.0):
-            raise GateposeError(f"camera config: alpha must be in [0, 1), got {self.alpha!r}")
+        check_config(self, "camera config", positive=("n_joints", "width"), non_negative=("n_blocks",),
+                     slopes=("alpha",))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..backend import get_xp
 from ..errors import GateposeError
-from . import config_from_dict
+from ..names import SPEC_SIZES
+from . import check_config, config_from_dict
 from ..ops.activations import leaky_relu_forward
 from .kcs import KCSCache, incidence_from_parents, kcs_backward, kcs_forward, kcs_jvp, n_kcs_features
 
@@ -62,18 +63,14 @@ class CriticConfig:
 
     n_joints: int = 17
     incidence: tuple | None = None
-    pose_width: int = 100
-    kcs_width: int = 1000
+    pose_width: int = SPEC_SIZES["critic_pose_width"]
+    kcs_width: int = SPEC_SIZES["critic_kcs_width"]
     head_width: int = 100
     alpha: float = 0.3
 
     def __post_init__(self):
-        for name in ("n_joints", "pose_width", "kcs_width", "head_width"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
-                raise GateposeError(f"critic config: {name} must be a positive integer, got {v!r}")
-        if not (0.0 <= float(self.alpha) < 1.0):
-            raise GateposeError(f"critic config: alpha must be in [0, 1), got {self.alpha!r}")
+        check_config(self, "critic config", positive=("n_joints", "pose_width", "kcs_width", "head_width"),
+                     slopes=("alpha",))
         inc = self.incidence
         if inc is None:
             if self.n_joints != 17:

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..backend import get_xp
 from ..errors import GateposeError
-from . import config_from_dict
+from ..names import SPEC_SIZES
+from . import check_config, config_from_dict
 from ..ops.activations import gelu_backward, gelu_forward
 from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attention_forward,
                              gate_backward, gate_forward)
@@ -36,29 +37,31 @@ from ..ops.softmax import softmax_forward
 
 
 # -- configuration -------------------------------------------------------------------------------
+def heads_divide(d_model: int, n_heads: int) -> bool:
+    """The model width cuts into n_heads heads of equal width d_k = d_model / n_heads (SPEC section 1)."""
+    return d_model % n_heads == 0
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Sizes of PoseGate-Former; the defaults are the paper's (SPEC section 1)."""
 
     n_joints: int = 17
-    d_model: int = 256
-    n_heads: int = 8
-    n_layers: int = 4
-    d_ff: int = 512
-    gate_hidden: int = 100
+    d_model: int = SPEC_SIZES["d_model"]
+    n_heads: int = SPEC_SIZES["n_heads"]
+    n_layers: int = SPEC_SIZES["n_layers"]
+    d_ff: int = SPEC_SIZES["d_ff"]
+    gate_hidden: int = SPEC_SIZES["gate_hidden"]
     attention: str = "gated"  # one of VARIANTS: 'gated', 'vanilla', 'fixed', 'scalar-gate'
     pos_embedding: bool = True
     ln_eps: float = 1e-5
 
     def __post_init__(self):
         where = "generator config"
-        for name in ("n_joints", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise GateposeError(f"{where}: {name}={v!r}, expected a positive integer")
+        check_config(self, where, positive=("n_joints", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden"))
         if self.n_joints < 2:
             raise GateposeError(f"{where}: n_joints={self.n_joints}, expected at least 2 joints")
-        if self.d_model % self.n_heads:
+        if not heads_divide(self.d_model, self.n_heads):
             raise GateposeError(f"{where}: d_model={self.d_model} is not divisible by "
                                 f"n_heads={self.n_heads}, expected d_model % n_heads == 0")
         if self.attention not in VARIANTS:

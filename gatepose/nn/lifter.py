@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import GateposeError
+from ..names import GENERATORS  # the one list (gatepose/names.py, the CLI's too)
 from .generator import GeneratorConfig, generator_backward, generator_forward, init_generator
 from .repnet import RepNetCache, RepNetConfig, init_repnet, repnet_backward, repnet_forward
-
-GENERATORS = ("posegate", "repnet")
 
 
 def generator_kind(cfg) -> str:

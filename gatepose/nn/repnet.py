@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Mapping, NamedTuple
 
 from ..errors import GateposeError
-from . import config_from_dict
+from ..names import SPEC_SIZES
+from . import check_config, config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
 from .generator import check_input
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
@@ -34,21 +35,14 @@ class RepNetConfig:
     config.json (a config without it is PoseGate-Former's)."""
 
     n_joints: int = 17
-    width: int = 1000
+    width: int = SPEC_SIZES["repnet_width"]
     n_blocks: int = 3
     alpha: float = 0.3
     kind: str = "repnet"
 
     def __post_init__(self):
         where = "repnet generator config"
-        for name in ("n_joints", "width"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise GateposeError(f"{where}: {name}={v!r}, expected a positive integer")
-        if isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, int) or self.n_blocks < 0:
-            raise GateposeError(f"{where}: n_blocks={self.n_blocks!r}, expected an integer >= 0")
-        if isinstance(self.alpha, bool) or not (0.0 <= float(self.alpha) < 1.0):
-            raise GateposeError(f"{where}: alpha={self.alpha!r}, expected a number in [0, 1)")
+        check_config(self, where, positive=("n_joints", "width"), non_negative=("n_blocks",), slopes=("alpha",))
         if self.kind != "repnet":
             raise GateposeError(f"{where}: kind={self.kind!r}, expected 'repnet'")
 

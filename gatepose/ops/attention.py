@@ -22,10 +22,10 @@ from typing import Mapping, NamedTuple
 
 from ..backend import get_xp, is_gpu
 from ..errors import GateposeError
+from ..names import ATTENTION_VARIANTS as VARIANTS  # the one list (gatepose/names.py, the CLI's too)
 from .activations import sigmoid_backward, sigmoid_forward
 from .softmax import softmax_backward, softmax_forward
 
-VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
 GATE_PARAMS = ("A1", "a1", "A2", "a2", "C1", "c1", "C2", "c2")
 
 

@@ -1,0 +1,53 @@
+"""The names and defaults that the package and the command line share, each stated once here.
+
+No imports: the CLI builds its choices, defaults and help texts from this module without loading
+NumPy or any model code, so ``gatepose --help`` stays fast.
+"""
+
+# The attention variants of the paper's Table 3 (ops/attention.py implements them).
+ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
+# The generators (nn/lifter.py): PoseGate-Former and RepNet's residual MLP (SPEC section 1b).
+GENERATORS = ("posegate", "repnet")
+# What `gatepose ablate` trains: every attention variant, and RepNet's generator in its place.
+ABLATION_VARIANTS = (*ATTENTION_VARIANTS, "repnet")
+
+# The model sizes of SPEC section 1 (section 1b for RepNet's width): the defaults of the config
+# classes (nn/) and of the options (options.TrainOptions) alike.
+SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100, repnet_width=1000,
+                  camera_width=1000, critic_pose_width=100, critic_kcs_width=1000)
+
+# Named option sets, {option: value} over TrainOptions' defaults. "paper" is SPEC section 1 and 6 as
+# written; "small" is a model and schedule that trains in minutes on a laptop CPU (the demo's and the
+# ablation's default), measured in the README.
+PRESETS = {
+    "paper": {},
+    # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
+    # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
+    "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
+                  n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
+}
+# "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
+# generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
+# three times the steps in the same minutes) and geometric self-consistency (a departure).
+# lr 1e-3, n_critic 2 and an EMA of the generator (0.99) for evaluation: on the CMU benchmark
+# (1500 steps, seeds 0-3, 2-core CPU) validation N-MPJPE 71.8+-4.5 against 87.7+-11.0 (lower on
+# every seed; one seed of the old recipe stalled at 104), held-out N-MPJPE 130.2+-1.6 against
+# 133.0+-4.1, P-MPJPE 105.7+-5.3 against 105.3+-5.6 (no gain), about 15 % more time per step.
+PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
+                         "lr": 1e-3, "n_critic": 2, "ema": 0.99}
+# "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
+PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
+PRESET_NAMES = tuple(PRESETS)
+# What each preset is for, in a few words (the CLI's help adds its values from PRESETS).
+PRESET_PURPOSE = {
+    "paper": "SPEC section 1 and 6 as written",
+    "small": "trains in minutes on a CPU, the paper's losses",
+    "small-weak": "the recommended weak recipe (README)",
+    "small-full": "'small' with full supervision, the supervised baseline",
+}
+
+
+def describe_preset(name: str) -> str:
+    """'name: purpose (option=value, ...)', for help texts."""
+    values = ", ".join(f"{k}={v}" for k, v in PRESETS[name].items())
+    return f"{name}: {PRESET_PURPOSE[name]}" + (f" ({values})" if values else "")
