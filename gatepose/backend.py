@@ -10,9 +10,6 @@ import numpy as np
 
 from .errors import DeviceError
 
-TRAIN_DTYPE = np.float32
-CHECK_DTYPE = np.float64
-
 _cupy = None
 _cupy_error: str | None = None
 

@@ -164,11 +164,6 @@ def matmul_samples(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> dict:
     return out
 
 
-def matmul_rate(xp, sizes=MATMUL_SIZES, repeat: int = 7) -> float:
-    """FLOP/s of float32 square products on ``xp``: the largest per-size median (the ceiling)."""
-    return max(float(np.median(v)) for v in matmul_samples(xp, sizes, repeat).values())
-
-
 _pool_high_water = 0
 
 

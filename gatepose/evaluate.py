@@ -9,26 +9,15 @@ Both are scaled to millimetres with the training set's mean 3D scale, like the m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .data.archive import Dataset
 from .data.normalize import normalize_2d
 from .errors import GateposeError
 from .lift import lift
-from .metrics import Result, aggregate, evaluate_predictions, mpjpe
+from .metrics import aggregate, evaluate_predictions, mpjpe
 from .data.prepare import load_source
 from .runs import Run, predict_poses
-
-
-@dataclass
-class Evaluation:
-    model: Result
-    baselines: dict  # name -> Result
-    n_frames: int
-    split: str
-    source: str
 
 
 def test_frames(run: Run, data: str | None):

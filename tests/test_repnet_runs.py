@@ -1,7 +1,6 @@
 """A --generator repnet run does everything a run does: train (weak and --supervision full),
 resume exactly, --reference, eval, predict (npy, JSON, COCO, BVH), the ablation; and says in one
 error line what it cannot do (plot attention, PoseGate-Former's options)."""
-import dataclasses
 import json
 
 import numpy as np
