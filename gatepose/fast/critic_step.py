@@ -17,7 +17,7 @@ from ..backend import get_xp
 from ..losses import _penalty_and_adjoint
 from ..nn.critic import (CriticCache, CriticConfig, Layers, critic_forward, critic_input_backward,
                          critic_param_grads, critic_rows)
-from ..nn.kcs import kcs_jvp
+from ..nn.kcs import kcs_jvp_square, triu_flat_indices
 
 
 @lru_cache(maxsize=16)
@@ -77,8 +77,11 @@ def critic_tangents_into(a_X, cache: CriticCache, out: Layers) -> Layers:
     so that its left factors need no concatenation."""
     p, m, o = cache.params, cache.masks, out
     xp = get_xp(a_X)
-    # KCS path first: a_Psi = J_KCS(X) a_X reads cache.X, which out.pose_in may be
-    a_feat = kcs_jvp(cache.X, cache.C, a_X, out=o.kcs_in)
+    # KCS path first: a_Psi = J_KCS(X) a_X (nn.kcs.kcs_jvp, its upper triangle taken straight into
+    # out.kcs_in) reads cache.X, which out.pose_in may be
+    B, nb = a_X.shape[0], cache.C.shape[1]
+    a_feat = xp.take(kcs_jvp_square(cache.X, cache.C, a_X).reshape(B, nb * nb), triu_flat_indices(nb, xp),
+                     axis=1, out=o.kcs_in)
     o.pose_in[...] = a_X.reshape(a_X.shape[0], -1)               # pose path: a_X enters as it is
     a_h1 = xp.matmul(o.pose_in, p["pose.in.W"], out=o.pose_fc1)
     a_h1 *= m.h1

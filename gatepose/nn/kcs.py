@@ -38,7 +38,7 @@ def incidence_from_parents(parents, dtype=np.float64) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _triu_flat_indices(nb: int, xp) -> object:
+def triu_flat_indices(nb: int, xp) -> object:
     """Flat indices into an nb x nb matrix of its upper triangle, diagonal included (row-major),
     made once per size and array module so the hot path never copies them to the device."""
     r, c = np.triu_indices(nb)
@@ -69,7 +69,7 @@ def kcs_forward(X, C):
     B, nb = X.shape[0], C.shape[1]
     bones = C.T @ X                                      # (nb, J) @ (B, J, 3) -> (B, nb, 3)
     Psi = bones @ bones.transpose(0, 2, 1)               # (B, nb, nb)
-    feat = xp.take(Psi.reshape(B, nb * nb), _triu_flat_indices(nb, xp), axis=1)
+    feat = xp.take(Psi.reshape(B, nb * nb), triu_flat_indices(nb, xp), axis=1)
     return feat, KCSCache(bones, C)
 
 
@@ -83,22 +83,25 @@ def kcs_backward(dfeat, cache: KCSCache):
     xp = get_xp(dfeat)
     B, nb = bones.shape[0], bones.shape[1]
     T = xp.zeros((B, nb * nb), dtype=dfeat.dtype)
-    T[:, _triu_flat_indices(nb, xp)] = dfeat
+    T[:, triu_flat_indices(nb, xp)] = dfeat
     T = T.reshape(B, nb, nb)
     S = T + T.transpose(0, 2, 1)
     dbones = S @ bones                                   # (B, nb, 3)
     return C @ dbones                                    # (J, nb) @ (B, nb, 3) -> (B, J, 3)
 
 
-def kcs_jvp(X, C, dX, out=None):
-    """Forward-mode product J_KCS(X) dX: (B, J, 3) -> (B, nb (nb + 1) / 2), written into ``out``
-    (a C-contiguous array of that shape) when given.
-
-    With dB = C^T dX the bones of the direction, dPsi = dB bones^T + bones dB^T (the product rule
-    on Psi = bones bones^T; the two terms are transposes of each other), then its upper triangle."""
-    xp = get_xp(X, dX)
-    B, nb = X.shape[0], C.shape[1]
+def kcs_jvp_square(X, C, dX):
+    """Forward-mode product J_KCS(X) dX before the upper triangle is taken: (B, J, 3) -> dPsi
+    (B, nb, nb). With dB = C^T dX the bones of the direction, dPsi = dB bones^T + bones dB^T (the
+    product rule on Psi = bones bones^T; the two terms are transposes of each other)."""
     bones = C.T @ X
     dPsi = (C.T @ dX) @ bones.transpose(0, 2, 1)         # dB bones^T: (B, nb, nb)
-    dPsi = dPsi + dPsi.transpose(0, 2, 1)
-    return xp.take(dPsi.reshape(B, nb * nb), _triu_flat_indices(nb, xp), axis=1, out=out)
+    return dPsi + dPsi.transpose(0, 2, 1)
+
+
+def kcs_jvp(X, C, dX):
+    """Forward-mode product J_KCS(X) dX: (B, J, 3) -> (B, nb (nb + 1) / 2), the upper triangle of
+    :func:`kcs_jvp_square` (the features' layout)."""
+    xp = get_xp(X, dX)
+    B, nb = X.shape[0], C.shape[1]
+    return xp.take(kcs_jvp_square(X, C, dX).reshape(B, nb * nb), triu_flat_indices(nb, xp), axis=1)
