@@ -85,12 +85,12 @@ def test_generator_inference_one_block_fused(benchmark, trainer):
 def test_critic_step_sharded(benchmark, trainer):
     X_real, X_fake = trainer.data.X_real[:B], trainer.data.X_real[B:2 * B]
     eps = np.full(B, 0.5, np.float32)
-    _run(benchmark, lambda: trainer.batch_mean(trainer.critic_loss, trainer.stacked_critic_loss, X_real, X_fake, eps), rounds=10)
+    _run(benchmark, lambda: trainer.batch_mean(trainer.plain_critic_loss, X_real, X_fake, eps, fast=trainer.fast_critic_loss), rounds=10)
 
 
 def test_generator_step_sharded(benchmark, trainer):
     W = trainer.data.W_train[:B]
-    _run(benchmark, lambda: trainer.batch_mean(trainer.generator_loss, trainer.generator_loss, W))
+    _run(benchmark, lambda: trainer.batch_mean(trainer.plain_generator_loss, W))
 
 
 def test_critic_step(benchmark, trainer):
