@@ -1,6 +1,7 @@
 """`gatepose data import-mocap` (BVH, ASF/AMC -> archive) and `gatepose export-bvh` (archive -> BVH)."""
 from __future__ import annotations
 
+import io
 import sys
 import time
 
@@ -78,7 +79,9 @@ def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_r
     idx = read_index(index) if index else None
     tests = [s.strip() for s in test_subjects.split(",") if s.strip()] if test_subjects else None
     clips, cache = [], {}
-    with echo_data_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=sys.stderr,
+    # the bar only on a terminal: piped or logged, a bad file is its one error line alone
+    bar_file = sys.stderr if sys.stderr.isatty() else io.StringIO()
+    with echo_data_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=bar_file,
                                              item_show_func=lambda f: f[1].name if f else "") as bar:
         for kind, path, asf_path in bar:
             clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
