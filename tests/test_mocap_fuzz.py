@@ -51,10 +51,15 @@ TOKENS = ["{", "}", "ROOT", "JOINT", "End", "Site", "OFFSET", "CHANNELS", "MOTIO
           "root", "lfemur", "ltibia", "lhipjoint", ":FULLY-SPECIFIED", ":RADIANS", "1", "120", "\xe9"]
 
 
+CHANNEL_NAMES = ["Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation"]
+
+
 @st.composite
 def damaged(draw, data: bytes):
-    """One or a few damages of one kind to ``data``: bytes, tokens or lines."""
-    kind = draw(st.sampled_from(["bytes", "tokens", "lines", "truncate"]))
+    """One or a few damages of one kind to ``data``: bytes, tokens, lines, or (BVH) a joint's
+    CHANNELS line rewritten with any count and names (orders, repeats, too many or few)."""
+    kinds = ["bytes", "tokens", "lines", "truncate"] + (["channels"] if data.startswith(b"HIERARCHY") else [])
+    kind = draw(st.sampled_from(kinds))
     n = draw(st.integers(1, 3))
     if kind == "truncate":
         return data[:draw(st.integers(0, len(data)))]
@@ -66,6 +71,16 @@ def damaged(draw, data: bytes):
             b[i:j] = draw(st.binary(max_size=8))
         return bytes(b)
     text = data.decode("utf-8", errors="replace")
+    if kind == "channels":
+        lines = text.splitlines()
+        at = [i for i, ln in enumerate(lines) if "CHANNELS" in ln]
+        i = draw(st.sampled_from(at))
+        n_old = int(lines[i].split()[1])       # mostly as many as before, so that the frames still fit
+        size = draw(st.sampled_from([n_old, n_old, n_old, draw(st.integers(0, 7))]))
+        names = draw(st.lists(st.sampled_from(CHANNEL_NAMES), min_size=size, max_size=size))
+        count = draw(st.sampled_from([len(names), len(names), max(len(names) - 1, 0), len(names) + 1]))
+        lines[i] = f"CHANNELS {count} " + " ".join(names)
+        return "\n".join(lines).encode()
     if kind == "tokens":
         parts = re.split(r"(\s+)", text)
         words = [k for k in range(len(parts)) if parts[k] and not parts[k].isspace()]
@@ -154,11 +169,13 @@ def test_damaged_amc_parses_or_is_one_data_error(tmp_path, data):
     _outcome("amc", tmp_path / "49_18.amc", tmp_path / "49.asf")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["nan", "abc", "1e400", ""])),
-       where=st.sampled_from(["frame_time", "offset", "root_x", "angle", "units_length", "amc_value"]))
-def test_extreme_values_in_any_field(tmp_path, value, where):
-    """Any float64 (or non-number) in a field that holds a number: read, or one DataError."""
+       where=st.sampled_from(["frame_time", "offset", "root_x", "angle", "units_length", "amc_value", "amc_root"]),
+       frame=st.integers(0, 8))
+def test_extreme_values_in_any_field(tmp_path, value, where, frame):
+    """Any float64 (or non-number) in a field that holds a number, in any frame (kept by the
+    default --fps or not): read, or one DataError."""
     v = value if isinstance(value, str) else repr(value)
     bvh, asf, amc = BVH.decode(), ASF.decode(), AMC.decode()
     if where == "frame_time":
@@ -168,15 +185,16 @@ def test_extreme_values_in_any_field(tmp_path, value, where):
     elif where in ("root_x", "angle"):
         head, motion = bvh.split("MOTION")
         lines = motion.splitlines()
-        vals = lines[5].split()
+        k = 3 + frame                              # '', Frames:, Frame Time:, then the frames
+        vals = lines[k].split()
         vals[0 if where == "root_x" else 7] = v
-        lines[5] = " ".join(vals)
+        lines[k] = " ".join(vals)
         bvh = head + "MOTION" + "\n".join(lines) + "\n"
     elif where == "units_length":
         asf = asf.replace("length 0.45", f"length {v}", 1)
     else:
         lines = amc.splitlines()
-        i = lines.index("2") + 1
+        i = lines.index(str(frame + 1)) + (1 if where == "amc_root" else 3)
         vals = lines[i].split()
         vals[1] = v
         lines[i] = " ".join(vals)
