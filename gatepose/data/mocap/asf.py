@@ -34,6 +34,8 @@ AMC: ``:FULLY-SPECIFIED`` / ``:DEGREES`` / ``:RADIANS`` headers, then frames: a 
 and one line per bone (any order; bone names matched exactly, else ignoring case). A bone the
 AMC never lists stays at rest (its values 0); so does one missing from some frames, unless the
 file is ``:FULLY-SPECIFIED``; a last frame missing bones that the others list is a truncated file.
+Every frame's values are checked (numbers, finite, translations within 10 km), kept or not. Both
+files may start with a UTF-8 byte-order mark; a FIFO or device is refused without waiting on it.
 
 In the :class:`~.tree.MotionTree` a joint is the *start* of each bone (named after the bone), as
 in the CMU BVH conversions: joint ``lfemur`` is the hip, ``ltibia`` the knee, ``lfoot`` the

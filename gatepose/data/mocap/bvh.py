@@ -14,11 +14,18 @@ Reading follows the format as the common tools (Blender, MotionBuilder) read it:
   ``scipy.spatial.transform.Rotation.from_euler`` with upper-case (intrinsic) axes, degrees.
 - World: ``p_child = p_joint + G_joint @ translation_child``, ``G_child = G_joint @ R_child``.
 
-Every problem (missing section, unbalanced braces, unknown channel, a frame line with the wrong
-number of values or a non-number, no frame lines, zero frames) is one
-:class:`~gatepose.errors.DataError` naming the file and the line. A ``Frames:`` count that
-disagrees with the number of (complete) frame lines is a :class:`DataWarning`, and the lines that
-are there are read, as Blender does.
+The hierarchy and the MOTION header are white-space separated tokens, as the format is (a joint's
+``{`` and ``OFFSET`` on its own line, or a whole hierarchy on one line, read alike; a joint's name
+is the rest of its keyword's line up to ``{``); frame lines are one per line. A UTF-8 byte-order
+mark and any line endings (CR-only included) are read.
+
+Every problem (missing section, unbalanced braces, unknown or repeated channel, more than three
+rotation channels or one axis twice in a row (``Zrotation Zrotation Xrotation``; a proper Euler
+order such as ZXZ is read), a frame line with the wrong number of values, a non-number, NaN or
+inf, no frame lines, zero frames, a Frame Time outside 1/100000-3600 s) is one
+:class:`~gatepose.errors.DataError` naming the file and the line. A FIFO or device is refused
+without waiting on it. A ``Frames:`` count that disagrees with the number of (complete) frame
+lines is a :class:`DataWarning`, and the lines that are there are read, as Blender does.
 
 The writer (:func:`write_bvh`) takes a hierarchy with offsets and per-frame values and writes a
 file that this reader, Blender and the bvhio library read back to the same joint positions.

@@ -17,7 +17,12 @@ The steps for each clip, in order:
    frames) outside 0.5-2.5 m is refused, naming the units that would fit.
 5. **Up**: the world is turned to Y up when the body's median ankles-to-head direction lies
    within 45 degrees of another axis (Z-up exports; :func:`up_axis`), or as ``up`` says.
-6. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
+6. **Check** the kept frames: joints beyond 10 km (position channels or AMC translations: in
+   every frame, kept or not), or more than 2 body heights from the frame's centre, refuse the
+   file, saying how many frames are affected.
+7. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
+
+Inputs that are FIFOs or devices are refused at once (in folders too).
 
 Labels: ``subject`` is ``NN`` for CMU-style names ``NN_MM``, else the ASF's name (AMC) or the
 folder's name (BVH); ``action`` is the clip's text in an index (``clip id<TAB>text``, as
