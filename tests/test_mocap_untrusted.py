@@ -23,7 +23,6 @@ from scipy.spatial.transform import Rotation
 from cli.main import cli
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.data.mocap.bvh import forward_kinematics, parse_bvh, read_bvh
-from gatepose.errors import DataError
 
 DATA = Path(__file__).parent / "data" / "mocap"
 BVH = (DATA / "02_01.bvh").read_text()
