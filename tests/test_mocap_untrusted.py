@@ -278,6 +278,14 @@ def test_a_joint_torn_from_the_body_is_refused_with_a_count(tmp_path):
     assert code == 0, err
 
 
+def test_offsets_that_overflow_are_one_line_not_a_zero_length_head(tmp_path):
+    text = BVH.replace("OFFSET 0 20.6881 -0.73152", "OFFSET 0 1e308 -0.73152", 1).replace(
+        "OFFSET 0 11.7043 -0.48768", "OFFSET 0 1e308 -0.48768", 1)
+    (tmp_path / "a.bvh").write_text(text)
+    assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
+                     r"a\.bvh: the skeleton's rest pose or joint positions overflow", out=tmp_path / "o.npz")
+
+
 # -- valid or recoverable files: read, and read correctly ---------------------------------------------
 def _same(a, b):
     assert a.names == b.names and a.parents == b.parents and a.channels == b.channels

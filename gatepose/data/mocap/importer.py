@@ -212,7 +212,7 @@ def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="
         bvh = read_bvh(path)
         step = frame_step(bvh.fps, fps)
         tree = bvh_tree(bvh, np.arange(0, bvh.n_frames, step))
-        rig = match_rig(tree, joint_map)
+        rig = match_rig(_finite_tree(tree, path), joint_map)
         X = _finite(to_h36m17(tree, rig), path, tree.source_frame)
         h = body_height(X)
         unit = _choose_units(h, units, path)
@@ -227,7 +227,7 @@ def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="
             cache[asf_path] = read_asf(asf_path)
         step = frame_step(AMC_FPS, fps)
         tree = amc_tree(cache[asf_path], path, step=step)
-        rig = match_rig(tree, joint_map)
+        rig = match_rig(_finite_tree(tree, path), joint_map)
         X = _finite(to_h36m17(tree, rig), path, tree.source_frame)
         unit = f"ASF length {cache[asf_path].length_unit:g}"
         source_fps = AMC_FPS
@@ -254,6 +254,15 @@ def _choose_units(height_file_units: float, units: str, path) -> str:
         raise DataError(f"unknown --units {units!r}: expected one of auto, {', '.join(UNITS_MM)}")
     _check_height(height_file_units * UNITS_MM[units], path, f"--units {units}", height_file_units)
     return units
+
+
+def _finite_tree(tree, path):
+    """``tree``, or a DataError when its rest pose overflowed (offsets or lengths near 1e308), which
+    would otherwise surface later as a misleading zero-length direction."""
+    if not (np.isfinite(tree.rest).all() and np.isfinite(tree.positions).all()):
+        raise DataError(f"{path}: the skeleton's rest pose or joint positions overflow: the file's offsets, "
+                        "lengths or values are garbage")
+    return tree
 
 
 def _finite(X: np.ndarray, path, frames: np.ndarray) -> np.ndarray:
