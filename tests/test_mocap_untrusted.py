@@ -286,6 +286,20 @@ def test_offsets_that_overflow_are_one_line_not_a_zero_length_head(tmp_path):
                      r"a\.bvh: the skeleton's rest pose or joint positions overflow", out=tmp_path / "o.npz")
 
 
+def test_asf_direction_of_huge_components_is_a_direction(mocap):
+    """Found by tests/test_mocap_fuzz.py: a direction's norm of 1e308 components overflowed (a NumPy
+    warning, then a zero direction imported silently)."""
+    import warnings
+
+    text = (mocap / "49.asf").read_text().replace("direction -0.63101 -0.720537 0.287493",
+                                                   "direction 1e308 -0.720537 0.287493", 1)
+    (mocap / "49.asf").write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asf = read_asf(mocap / "49.asf")
+    np.testing.assert_allclose(asf.bones["rhipjoint"].direction, [1, 0, 0], atol=1e-12)
+
+
 # -- valid or recoverable files: read, and read correctly ---------------------------------------------
 def _same(a, b):
     assert a.names == b.names and a.parents == b.parents and a.channels == b.channels

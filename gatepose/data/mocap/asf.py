@@ -234,6 +234,7 @@ def _bone(f: dict, where: str, deg: bool) -> Bone:
             raise DataError(f"{at}: no '{k}' line")
     length = _float((f["length"][1] or [None])[0], f"{at}: length")
     d = _vec3(f["direction"], f"{at}: direction")
+    d = d / max(float(np.abs(d).max()), 1e-300)   # scaled first: a norm of 1e308 components overflows
     n = float(np.linalg.norm(d))
     if n == 0 and length != 0:
         raise DataError(f"{at}: direction: expected 3 numbers, not all zero")
