@@ -134,8 +134,8 @@ def _outcome(kind, path, asf=None):
     return clip
 
 
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 100)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                      HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 100)), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def test_the_undamaged_excerpts_import(tmp_path):
@@ -169,7 +169,8 @@ def test_damaged_amc_parses_or_is_one_data_error(tmp_path, data):
     _outcome("amc", tmp_path / "49_18.amc", tmp_path / "49.asf")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 100)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["nan", "abc", "1e400", ""])),
        where=st.sampled_from(["frame_time", "offset", "root_x", "angle", "units_length", "amc_value", "amc_root"]),
        frame=st.integers(0, 8))
