@@ -309,8 +309,8 @@ def _motion_header(lines, i_motion: int, where: str):
     if n_frames <= 0:
         raise DataError(f"{where}: line {last + 1}: Frames: {n_frames}; expected at least one frame")
     if not (math.isfinite(frame_time) and 1 / MAX_FPS <= frame_time <= 1 / MIN_FPS):
-        raise DataError(f"{where}: line {last + 1}: Frame Time: {frame_time:g}; expected a time between {1 / MAX_FPS:g} and "
-                        f"{1 / MIN_FPS:g} seconds ({MIN_FPS:.3g} to {MAX_FPS:g} frames/s)")
+        raise DataError(f"{where}: line {last + 1}: Frame Time: {frame_time:g}; expected a time between "
+                        f"{1 / MAX_FPS:g} and {1 / MIN_FPS:g} seconds ({MIN_FPS:.3g} to {MAX_FPS:g} frames/s)")
     return n_frames, frame_time, last, end_col
 
 
