@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from . import common
 from gatepose.data.mocap import MAX_FPS, MIN_FPS
 
+from . import common
 from .common import FiniteFloatRange, device_option, output_file_option
 
 

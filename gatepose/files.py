@@ -50,7 +50,7 @@ def _kind(mode: int) -> str:
             else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
 
 
-def check_regular_input(path, what: str = "") -> None:
+def check_regular_input(path) -> None:
     """Refuse at once an input that exists but is neither a regular file nor a folder (a FIFO with
     no writer would block forever, a device never ends)."""
     try:
@@ -58,7 +58,7 @@ def check_regular_input(path, what: str = "") -> None:
     except (OSError, ValueError):
         return                  # missing: the reader says so in its own words
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise GateposeError(f"{what}{path}: is {_kind(mode)}; expected a regular file")
+        raise GateposeError(f"{path}: is {_kind(mode)}; expected a regular file")
 
 
 def read_regular_bytes(path) -> bytes:

@@ -108,10 +108,11 @@ def solve(poses_yup: np.ndarray):
             while _JOINTS[q][2] is None:
                 q = parents[q]
             h36m_parent[k] = _JOINTS[q][2]
+    tol = 1e-9 * max(float(np.abs(X).max()), 1.0)
     for k, i in h36m_parent.items():    # a bone of no length has no direction to solve for
-        n = np.linalg.norm(X[:, _JOINTS[k][2]] - X[:, i], axis=-1)
-        if (n <= 1e-9 * max(float(np.abs(X).max()), 1.0)).any():
-            f = int(np.flatnonzero(n <= 1e-9 * max(float(np.abs(X).max()), 1.0))[0])
+        short = np.linalg.norm(X[:, _JOINTS[k][2]] - X[:, i], axis=-1) <= tol
+        if short.any():
+            f = int(np.flatnonzero(short)[0])
             raise DataError(f"export: frame {f}: the bone {H36M_NAMES[i]}-{H36M_NAMES[_JOINTS[k][2]]} has zero "
                             f"length (the two joints coincide); cannot orient it")
     offsets = []
