@@ -15,10 +15,12 @@ from .common import device_option, pick_device
 @click.option("--layers", type=int, default=4, show_default=True, help="Encoder layers L.")
 @click.option("--attention", type=click.Choice(["gated", "vanilla", "fixed", "scalar-gate"]), default="gated",
               show_default=True)
+@click.option("--generator", type=click.Choice(["posegate", "repnet"]), default="posegate", show_default=True,
+              help="repnet: RepNet's generator (width 1000, SPEC section 1b) in PoseGate-Former's place.")
 @click.option("--iterations", type=int, default=3, show_default=True, help="Timed training iterations (median).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
 @click.option("--tiny", is_flag=True, hidden=True, help="Tiny model and sizes: a smoke run for tests.")
-def bench(device, batch, infer_batch, layers, attention, iterations, as_json, tiny):
+def bench(device, batch, infer_batch, layers, attention, generator, iterations, as_json, tiny):
     """Measure speed against this machine's own matrix-multiply rate.
 
     Reports, on the chosen backend: the float32 matmul rate (FLOP/s); generator inference at
@@ -32,6 +34,7 @@ def bench(device, batch, infer_batch, layers, attention, iterations, as_json, ti
       gatepose bench --device cpu
       gatepose bench --device gpu --json
       gatepose bench --layers 2 --attention vanilla
+      gatepose bench --generator repnet
     """
     from gatepose.bench import format_bench, run_bench
     from gatepose.errors import GateposeError
@@ -40,12 +43,15 @@ def bench(device, batch, infer_batch, layers, attention, iterations, as_json, ti
                     ("--iterations", iterations)):
         if v < 1:
             raise GateposeError(f"{name}: must be at least 1, got {v}")
+    if generator == "repnet" and (layers != 4 or attention != "gated"):
+        raise GateposeError("--layers, --attention: PoseGate-Former's options, which --generator repnet does not have")
     xp = pick_device(device)
     extra = {}
     if tiny:
         from gatepose.bench import TINY_SIZES
 
-        extra = dict(sizes=TINY_SIZES, matmul_sizes=(64,), latency_repeat=3)
+        extra = dict(sizes={**TINY_SIZES, **({"repnet_width": 16} if generator == "repnet" else {})},
+                     matmul_sizes=(64,), latency_repeat=3)
     r = run_bench(xp, batch=batch, infer_batch=infer_batch, n_layers=layers, attention=attention,
-                  iterations=iterations, **extra)
+                  iterations=iterations, generator=generator, **extra)
     click.echo(json.dumps(r, indent=2) if as_json else format_bench(r))

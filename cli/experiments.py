@@ -116,9 +116,12 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive (default: the built-in synthetic data).")
 @click.option("--preset", type=click.Choice(["small", "small-weak", "paper"]), default="small", show_default=True,
-              help="Model sizes and schedule shared by all four variants (small: the paper's losses; small-weak: the recommended recipe).")
+              help="Model sizes and schedule shared by all the variants (small: the paper's losses; small-weak: the recommended recipe).")
 @click.option("--variants", default="gated,vanilla,fixed,scalar-gate", show_default=True,
-              help="Comma-separated attention variants to train.")
+              help="Comma-separated variants to train: the attention variants (Table 3) and repnet, RepNet's "
+                   "generator in the same structure (Table 1: --variants gated,repnet, or all five).")
+@click.option("--supervision", type=click.Choice(["weak", "full"]), default="weak", show_default=True,
+              help="full: every variant trained on the paired 3D poses instead (Table 1's supervised rows).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the runs in OUT/<variant> (re-running resumes them). Default: a temporary folder.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The (first) training seed.")
@@ -127,15 +130,20 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
                    "standard deviation per variant and metric, and whether each difference to the gated "
                    "model is beyond the seed-to-seed spread.")
 @click.option("--metric", type=click.Choice(["mpjpe", "n_mpjpe", "p_mpjpe"]), default="mpjpe", show_default=True)
+@click.option("--val-split", type=click.Choice(["frames", "clips"]), default="frames", show_default=True,
+              help="Validation (best.npz) from random frames or whole clips of the training subjects "
+                   "(gatepose train --val-split).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @device_option
-def ablate(steps, data, preset, variants, out, seed, seeds, metric, fmt, device):
-    """The paper's Table 3: train the attention variants under one seed, data and budget.
+def ablate(steps, data, preset, variants, supervision, out, seed, seeds, metric, val_split, fmt, device):
+    """The paper's Tables 3 and 1: train the attention variants, and RepNet's generator, under one
+    seed, data and budget.
 
     Variants: gated (PoseGate-Former), vanilla (plain softmax attention), fixed (every score
     1/J; the paper's Fix-attn), scalar-gate (one trainable gate per layer and bias 1/J; the
-    paper's Fix-bias). Prints per-action errors, one column per variant, and the two trivial
-    baselines on the same frames.
+    paper's Fix-bias); repnet (RepNet's generator, width 1000, in PoseGate-Former's place: the
+    same camera net, critic, losses and options; the paper's Table 1). Prints per-action errors,
+    one column per variant, and the two trivial baselines on the same frames.
 
     \b
     Examples:
@@ -143,27 +151,30 @@ def ablate(steps, data, preset, variants, out, seed, seeds, metric, fmt, device)
       gatepose ablate --steps 2000 --out runs/ablation --format markdown
       gatepose ablate --data h36m.npz --preset paper --steps 20000 --device gpu --out runs/h36m-abl
       gatepose ablate --seeds 3 --steps 500 --out runs/abl3           # mean +- std over 3 seeds
+      gatepose ablate --variants gated,vanilla,fixed,scalar-gate,repnet --seeds 3 --out runs/t13
+      gatepose ablate --variants gated,repnet --supervision full --seeds 3 --out runs/t1-full
     """
     from gatepose.ablation import run_ablation
     from gatepose.errors import GateposeError
     from gatepose.tables import render, table_ablation
-    from gatepose.ops.attention import VARIANTS as ATTENTION_VARIANTS
+    from gatepose.ablation import VARIANTS
 
     names = [v.strip() for v in variants.split(",") if v.strip()]
-    bad = [v for v in names if v not in ATTENTION_VARIANTS]
+    bad = [v for v in names if v not in VARIANTS]
     if bad or not names:
         raise GateposeError(f"--variants: unknown {', '.join(bad) or '(none given)'}; "
-                            f"expected some of {', '.join(ATTENTION_VARIANTS)}")
-    opts = _opts(preset, steps=steps, seed=seed, data=data)
+                            f"expected some of {', '.join(VARIANTS)}")
+    opts = _opts(preset, steps=steps, seed=seed, data=data, supervision=supervision, val_split=val_split)
     xp = pick_device(device)
     if seeds > 1:
         return _ablate_seeds(opts, out, xp, names, range(seed, seed + seeds), fmt)
     with _run_folder(out, "gatepose-ablate-") as out:
         results = run_ablation(opts, out, xp, variants=names, log=lambda m: click.echo(m, err=True))
     labels = {"gated": "PoseGate-Former", "vanilla": "Vanilla", "fixed": "Fix-attn",
-              "scalar-gate": "Fix-bias"}
+              "scalar-gate": "Fix-bias", "repnet": "RepNet"}
     named = {labels.get(k, k): v for k, v in results.items()}
-    t = table_ablation(named, metric=metric, title=f"Ablation ({steps} steps, {preset} preset, seed {seed})")
+    t = table_ablation(named, metric=metric, title=f"Ablation ({steps} steps, {preset} preset, {supervision} "
+                                                   f"supervision, seed {seed})")
     click.echo(render(t, fmt))
 
 

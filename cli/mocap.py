@@ -18,7 +18,8 @@ _FPS = FiniteFloatRange(min=MIN_FPS, max=MAX_FPS)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @output_file_option("Archive to write (.npz).")
 @click.option("--asf", default=None, type=click.Path(dir_okay=False),
-              help="ASF skeleton for every AMC file. [default: NN.asf beside NN_MM.amc]")
+              help="ASF skeleton for every AMC file. [default: the ASF beside it whose name begins "
+                   "the AMC's (11.asf for 11_01.amc, HDM_bd.asf for HDM_bd_squat1Reps_001_120.amc)]")
 @click.option("--joint-map", default=None, type=click.Path(dir_okay=False),
               help='JSON {"LKnee": "rig joint", ...} for rigs whose names are not recognised.')
 @click.option("--units", default="auto", show_default=True,
@@ -44,12 +45,17 @@ _FPS = FiniteFloatRange(min=MIN_FPS, max=MAX_FPS)
 @click.option("--test-subjects", default=None, metavar="A,B,...", help="Subjects of the test split.")
 @click.option("--test-every", default=None, type=click.IntRange(min=2), metavar="K",
               help="Every K-th clip (in sorted order) goes to the test split.")
+@click.option("--drop-implausible", is_flag=True,
+              help="Leave out frames with a knee or elbow more than 15 degrees past the ASF's own joint "
+                   "limit (a shin folded behind the body). [default: keep them; the summary counts them]")
 def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_rig, seed, index, test_subjects,
-                 test_every):
+                 test_every, drop_implausible):
     """Import motion capture (BVH, ASF/AMC) as an h36m17 archive filmed by cameras.
 
     PATHS are .bvh or .amc files or folders (searched recursively); each AMC is read with the ASF
-    of its subject. Rigs are mapped to Human3.6M's 17 joints by their joint names (CMU ASF,
+    of its subject (the ASF beside it whose name begins the AMC's), which also names the subject;
+    the action is the --actions text, else the class in the file name (HDM_bd_squat1Reps_001_120
+    -> squat1Reps). Rigs are mapped to Human3.6M's 17 joints by their joint names (CMU ASF,
     CMU BVH conversions, Mixamo, 3ds Max, generic UpperLeg_L-style names) or by --joint-map;
     Pelvis, Spine, Thorax, Neck/Nose and the top of the Head are synthesised where the rig lacks
     them. Every pose is stored in each camera's frame (mm) and pixels, with the source file
@@ -61,6 +67,7 @@ def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_r
           --test-subjects 13,14,49 --out cmu.npz
       gatepose data import-mocap walk.bvh --units cm --camera-rig h36m --out walk.npz
       gatepose data import-mocap 11_01.amc --asf 11.asf --fps 60 --out kick.npz
+      gatepose data import-mocap hdm05/ --test-subjects HDM_dg,HDM_mm --drop-implausible --out hdm.npz
       gatepose data import-mocap rig.bvh --joint-map map.json --out rig.npz
     """
     from gatepose.data.archive import save_archive
@@ -85,7 +92,7 @@ def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_r
                                              item_show_func=lambda f: f[1].name if f else "") as bar:
         for kind, path, asf_path in bar:
             clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
-                                   asf_cache=cache, up=up))
+                                   asf_cache=cache, up=up, drop_implausible=drop_implausible))
     ds = build_dataset(clips, n_cameras=n_cameras, rig=camera_rig, seed=seed, test_subjects=tests,
                        test_every=test_every)
     if tests:
@@ -104,6 +111,15 @@ def _print_import_summary(s: dict, rig, seconds, out) -> None:
     echo("frames      " + "; ".join(f"{fps:g} fps source -> every {k}th frame ({fps / k:g} fps)" if k > 1
                                     else f"{fps:g} fps source -> every frame" for fps, k in s["rates"]))
     echo("units       " + "; ".join(f"{u}: {n} clips" for u, n in s["units"].items()))
+    from gatepose.data.mocap.importer import LIMIT_TOLERANCE_DEG
+
+    imp = s["implausible"]
+    if imp["checked"]:
+        past = f"{imp['frames'] + imp['dropped']:,} of {imp['checked']:,} frames"
+        echo(f"limits      {past} have a knee or elbow more than {LIMIT_TOLERANCE_DEG:g} degrees past the ASF's "
+             f"joint limit (worst {imp['worst']:.0f} degrees, {imp['worst_clip']}); "
+             + (f"dropped {imp['dropped']:,} (--drop-implausible)" if imp["dropped"]
+                else "kept (--drop-implausible drops them)" if imp["frames"] else "none to drop"))
     for m, names in s["rigs"]:
         echo(f"rig of {len(names)} clip(s): " + ", ".join(f"{k}<-{v}" for k, v in m))
     split = s["split"]

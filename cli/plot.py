@@ -92,9 +92,14 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     from gatepose.evaluate import test_frames
     from gatepose.errors import GateposeError
     from gatepose.lift import lift_attention
-    from gatepose.runs import load_run
+    from gatepose.nn.lifter import generator_kind, lifter_config_from_dict
+    from gatepose.runs import load_run, read_config
 
     viz.require()
+    kind = generator_kind(lifter_config_from_dict(read_config(run_dir)["generator"]))
+    if kind != "posegate":     # before any device work: one error line
+        raise GateposeError(f"--run {run_dir}: a --generator {kind} run has no attention to plot (RepNet's "
+                            "generator is an MLP); plot attention needs a PoseGate-Former run")
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, _, source = test_frames(run, data)

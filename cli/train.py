@@ -34,6 +34,29 @@ def train_options(command):
     return command
 
 
+def _check_generator_options(ctx, options) -> None:
+    """Options given on the command line that the chosen generator does not have are one error,
+    never ignored: PoseGate-Former's sizes with --generator repnet, --repnet-width without it.
+    (A preset's values are not "given": a preset sets both generators' sizes.)"""
+    from click.core import ParameterSource
+    from gatepose.errors import GateposeError
+    from gatepose.options import ATTENTION_ONLY, TrainOptions
+
+    def given(k):
+        return ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE
+
+    named = {f.name: f.metadata.get("flag") for f in dataclasses.fields(TrainOptions)}
+    if options["generator"] == "repnet":
+        bad = [k for k in ATTENTION_ONLY if given(k)]
+        if bad:
+            flags = ", ".join(named.get(k) or "--" + k.replace("_", "-") for k in bad)
+            raise GateposeError(f"{flags}: PoseGate-Former's option(s), which --generator repnet does not have "
+                                "(RepNet's generator is an MLP without attention; its width is --repnet-width)")
+    elif given("repnet_width"):
+        raise GateposeError("--repnet-width: the width of --generator repnet; this run's generator is "
+                            f"{options['generator']}")
+
+
 @click.command()
 @train_options
 @device_option
@@ -56,6 +79,10 @@ def train(ctx, device, out, resume, quiet, preset, **options):
     --supervision full trains the same generator on the paired 3D poses instead (no camera net,
     no critic): the supervised baseline to compare the weak model with.
 
+    --generator repnet puts RepNet's generator (a residual MLP, the paper's Table 1 baseline) in
+    PoseGate-Former's place; everything else (camera net, critic, losses, options) stays. It runs
+    on the plain path (the fused inference and GPU one pass are the transformer's).
+
     \b
     Examples:
       gatepose train --steps 200 --out runs/first              # built-in synthetic data
@@ -64,6 +91,7 @@ def train(ctx, device, out, resume, quiet, preset, **options):
       gatepose train --attention vanilla --steps 1000 --out runs/vanilla
       gatepose train --preset small-weak --data cmu.npz --steps 1500 --out runs/weak
       gatepose train --preset small-full --data cmu.npz --steps 1500 --out runs/full   # the supervised baseline
+      gatepose train --preset small-weak --generator repnet --steps 1500 --out runs/repnet   # Table 1's RepNet
       gatepose train --reference --steps 20 --out runs/plain    # the plain algorithm, no speed paths
     """
     from gatepose.runs import read_options
@@ -94,6 +122,7 @@ def train(ctx, device, out, resume, quiet, preset, **options):
             for k, v in PRESETS[preset].items():
                 if ctx.get_parameter_source(k) is click.core.ParameterSource.DEFAULT:
                     options[k] = v
+        _check_generator_options(ctx, options)
         opts = TrainOptions(**options)
         run_dir = out
     opts.validate()  # bad options fail here, before data or device work

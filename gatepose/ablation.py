@@ -1,5 +1,7 @@
-"""The paper's ablation (Table 3): the four attention variants under one data set and budget, with one
-seed or several (``run_seeded_ablation``: mean and spread per variant, gatepose.seeds)."""
+"""The paper's ablation (Table 3): the four attention variants under one data set and budget, and its
+Table 1 pair, PoseGate-Former against RepNet's generator in the same structure (the variant
+"repnet"), with one seed or several (``run_seeded_ablation``: mean and spread per variant,
+gatepose.seeds)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +12,19 @@ from .ops.attention import VARIANTS as ATTENTION_VARIANTS
 from .runs import load_run
 from .train import TrainOptions, train
 
+# Table 3's attention variants, then Table 1's baseline: RepNet's generator in the gated model's place.
+VARIANTS = (*ATTENTION_VARIANTS, "repnet")
 
-def run_ablation(opts: TrainOptions, out_dir, xp, variants=ATTENTION_VARIANTS, progress: bool = True,
+
+def variant_options(opts: TrainOptions, variant: str) -> TrainOptions:
+    """The options of one variant: an attention variant of PoseGate-Former, or ``repnet`` (every
+    other option, the attention's included, as given: RepNet's generator does not read them)."""
+    if variant == "repnet":
+        return dataclasses.replace(opts, generator="repnet")
+    return dataclasses.replace(opts, generator="posegate", attention=variant)
+
+
+def run_ablation(opts: TrainOptions, out_dir, xp, variants=VARIANTS, progress: bool = True,
                  max_frames: int | None = None, log=print) -> dict:
     """Train one run per variant into ``out_dir/<variant>`` (resuming any that exist) and evaluate
     each on the same test frames. Returns variant -> metrics.Result (plus the baselines under
@@ -20,7 +33,7 @@ def run_ablation(opts: TrainOptions, out_dir, xp, variants=ATTENTION_VARIANTS, p
     results, baselines = {}, {}
     for variant in variants:
         run_dir = out_dir / variant
-        v_opts = dataclasses.replace(opts, attention=variant)
+        v_opts = variant_options(opts, variant)
         resume = (run_dir / "checkpoint.npz").is_file()
         log(f"[{variant}] training {'(resuming) ' if resume else ''}into {run_dir}")
         train(v_opts, run_dir, xp, resume=resume, progress=progress, log=log)
@@ -33,7 +46,7 @@ def run_ablation(opts: TrainOptions, out_dir, xp, variants=ATTENTION_VARIANTS, p
     return {**results, **baselines}
 
 
-def run_seeded_ablation(opts: TrainOptions, out_dir, xp, seeds, variants=ATTENTION_VARIANTS,
+def run_seeded_ablation(opts: TrainOptions, out_dir, xp, seeds, variants=VARIANTS,
                         progress: bool = True, max_frames: int | None = None, log=print) -> tuple[dict, dict]:
     """Every variant trained once per seed, into ``out_dir/seed<S>/<variant>`` (resuming any that
     exist). Returns (variant -> [{metric: all-frames error}, one per seed], baselines name -> the

@@ -12,6 +12,8 @@ real run, and the generator's against a hand count):
   embedding 2 J 2 d; per layer QKV 2 J d 3d, scores Q K^T 2 J^2 d and A V 2 J^2 d (neither for
   'fixed', whose attention is a mean), output 2 J d^2, FFN 2 * 2 J d d_ff, gate ('gated' only)
   2 paths x (2 J d g + 2 g h); head 2 J d 3. Its backward is exactly twice the forward;
+* RepNet's generator (``--generator repnet``), per pose, width w, n_blocks blocks:
+  2 (2J w + 2 n_blocks w^2 + w^2 + 3J w); its backward twice that (the input layer's dx included);
 * camera net: 2 (2J w + 2 n_blocks w^2 + 6 w), backward twice that;
 * critic, per pose: its Linear layers 2 (3J p + 3 p^2 + F k + 2 k^2 + (p + k) p_h + p_h), with
   F = nb (nb + 1) / 2, plus the KCS features 2 (J nb 3 + nb^2 3); its input backward costs the same;
@@ -40,11 +42,16 @@ from .nn.camera import CameraConfig
 from .nn.critic import CriticConfig
 from .fast.fused import generator_inference
 from .nn.generator import GeneratorConfig
+from .nn.lifter import has_fast_path, lifter_forward
+from .nn.repnet import RepNetConfig
 
 
 # -- analytic FLOP counts ---------------------------------------------------------------------
-def generator_flops(cfg: GeneratorConfig, batch: int) -> int:
-    """Matrix-product FLOPs of one generator forward over ``batch`` poses."""
+def generator_flops(cfg, batch: int) -> int:
+    """Matrix-product FLOPs of one generator forward over ``batch`` poses (either kind)."""
+    if isinstance(cfg, RepNetConfig):
+        J, w = cfg.n_joints, cfg.width
+        return batch * 2 * (2 * J * w + 2 * cfg.n_blocks * w * w + w * w + 3 * J * w)
     J, d, h, L, f, g = cfg.n_joints, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.gate_hidden
     per_layer = 2 * J * d * 3 * d + 2 * J * d * d + 2 * 2 * J * d * f
     if cfg.attention != "fixed":
@@ -216,7 +223,7 @@ TINY_SIZES = dict(d_model=16, n_heads=2, d_ff=32, gate_hidden=8, camera_width=16
 
 def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, attention: str = "gated",
               iterations: int = 3, n_critic: int = 5, seed: int = 0, sizes: dict | None = None,
-              matmul_sizes=None, latency_repeat: int = 50) -> dict:
+              matmul_sizes=None, latency_repeat: int = 50, generator: str = "posegate") -> dict:
     """Measure everything `gatepose bench` reports; returns a JSON-able dict.
 
     ``sizes`` overrides TrainOptions' model sizes (d_model, d_ff, camera_width, ...; default: SPEC
@@ -225,7 +232,8 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     rate used is the higher of the two rounds (each round: the best per-size median, see
     MATMUL_SIZES), and the run is flagged ``noisy`` when the rounds differ by more than
     NOISE_TOLERANCE or when a model timing beat the measured rate; a utilisation is never reported
-    above 1. Times are medians of repeated runs.
+    above 1. Times are medians of repeated runs. ``generator="repnet"``: RepNet's generator in
+    PoseGate-Former's place (its inference is its plain forward: it has no fast path).
     """
     from .train import Trainer, TrainOptions
 
@@ -235,7 +243,7 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     samples = matmul_samples(xp, matmul_sizes)
     reset_peak_memory(xp)          # the matmul operands out: training's peak is training's own
     opts = TrainOptions(batch_size=batch, n_layers=n_layers, attention=attention, n_critic=n_critic,
-                        seed=seed, steps=1, **(sizes or {}))
+                        seed=seed, steps=1, generator=generator, **(sizes or {}))
     data = random_train_data(17, max(4 * batch * (n_critic + 1), infer_batch), seed)
     trainer = Trainer(opts, data, xp, dtype)
     gcfg = trainer.gcfg
@@ -245,11 +253,15 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     mem_train = peak_memory_bytes(xp)
 
     # inference: batch poses/s, and single-pose latency
+    def infer(W):   # what prediction runs (runs.predict_poses)
+        if has_fast_path(gcfg):
+            return generator_inference(trainer.gen, W, gcfg)
+        return lifter_forward(trainer.gen, W, gcfg, need_cache=False)[0]
+
     W = to_device(xp, data.W_train[:infer_batch], dtype)
-    t_inf = float(np.median(_time(lambda: generator_inference(trainer.gen, W, gcfg), xp, 5)))
+    t_inf = float(np.median(_time(lambda: infer(W), xp, 5)))
     W1 = to_device(xp, data.W_train[:1], dtype)
-    t_one = float(np.median(_time(lambda: generator_inference(trainer.gen, W1, gcfg), xp,
-                                  latency_repeat, 5)))
+    t_one = float(np.median(_time(lambda: infer(W1), xp, latency_repeat, 5)))
 
     after = matmul_samples(xp, matmul_sizes)
     rates = {n: max(float(np.median(samples[n])), float(np.median(after[n]))) for n in samples}
@@ -266,7 +278,8 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
         "device": "gpu" if is_gpu(xp) else "cpu",
         "config": {"generator": gcfg.to_dict(), "camera": trainer.ccfg.to_dict(),
                    "critic": {k: v for k, v in trainer.dcfg.to_dict().items() if k != "incidence"},
-                   "batch": batch, "infer_batch": infer_batch, "n_critic": n_critic, "dtype": "float32"},
+                   "batch": batch, "infer_batch": infer_batch, "n_critic": n_critic, "dtype": "float32",
+                   "generator_parameters": int(sum(v.size for v in trainer.gen.values()))},
         "matmul_flops_per_s": rate,
         "matmul_sizes": list(matmul_sizes),
         "tf32": tf32_enabled(xp),
@@ -294,8 +307,13 @@ def format_bench(r: dict) -> str:
         ("peak memory, training", f"{r['training']['peak_memory_bytes'] / 2**20:.0f} MiB", "", ""),
         ("peak memory, all", f"{r['peak_memory_bytes'] / 2**20:.0f} MiB", "", ""),
     ]
-    head = (f"gatepose bench on {r['device']}: d={g['d_model']} h={g['n_heads']} L={g['n_layers']} "
-            f"d_ff={g['d_ff']} attention={g['attention']} n_critic={r['config']['n_critic']} float32")
+    if g.get("kind") == "repnet":
+        model = f"RepNet's generator w={g['width']} blocks={g['n_blocks']}"
+    else:
+        model = f"d={g['d_model']} h={g['n_heads']} L={g['n_layers']} d_ff={g['d_ff']} attention={g['attention']}"
+    n_par = r["config"].get("generator_parameters")
+    head = (f"gatepose bench on {r['device']}: {model}"
+            + (f" ({n_par:,} parameters)" if n_par else "") + f" n_critic={r['config']['n_critic']} float32")
     if r.get("tf32") is not None:
         head += f", TF32 {'on' if r['tf32'] else 'off'} (CUPY_TF32)"
     w = [max(len(x[i]) for x in rows + [("what", "throughput", "achieved", "utilisation")]) for i in range(4)]

@@ -15,7 +15,7 @@ from .errors import GateposeError
 from .nn.camera import camera_backward, camera_forward, project_backward, project_forward
 from .nn.critic import (CriticConfig, critic_backward, critic_forward, critic_input_backward,
                         critic_param_grads, critic_tangents)
-from .nn.generator import generator_backward, generator_forward
+from .nn.lifter import lifter_backward, lifter_forward
 
 
 def _scalar(dL):
@@ -187,10 +187,10 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
     L_G, all means over the batch. The critic is frozen: only its input gradient is taken.
 
     X = G(W), M = C(W), W' = X M^T; L_rep(W, W'), L_cam(M), L_adv = -mean D(X).
-    ``forward``: (X, cache) of ``generator_forward(gen, W)`` when it is already done (the trainer's
+    ``forward``: (X, cache) of ``lifter_forward(gen, W)`` when it is already done (the trainer's
     one-pass path on a GPU, ``fast.one_pass``); None computes it here.
     """
-    X, gcache = generator_forward(gen, W, gcfg) if forward is None else forward
+    X, gcache = lifter_forward(gen, W, gcfg) if forward is None else forward
     M, ccache = camera_forward(cam, W, ccfg)
     Wp, pcache = project_forward(X, M)
     L_rep, rcache = reprojection_loss(W, Wp)
@@ -201,6 +201,6 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
     dX_adv, _ = critic_input_backward(adversarial_loss_backward(w_adv, acache), dcache)
     dX_rep, dM_rep = project_backward(reprojection_loss_backward(w_rep, rcache), pcache)
     dM = dM_rep + camera_loss_backward(w_cam, mcache)
-    _, grads_gen = generator_backward(dX_adv + dX_rep, gcache)
+    _, grads_gen = lifter_backward(dX_adv + dX_rep, gcache)
     _, grads_cam = camera_backward(dM, ccache)
     return (L_adv, L_rep, L_cam), grads_gen, grads_cam

@@ -12,6 +12,10 @@ from pathlib import Path
 from .errors import GateposeError
 from .ops.attention import VARIANTS as ATTENTION_VARIANTS
 
+GENERATORS = ("posegate", "repnet")    # gatepose.nn.lifter.GENERATORS (kept here: no model import)
+# The options that shape PoseGate-Former alone: given explicitly with --generator repnet, an error.
+ATTENTION_ONLY = ("attention", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden")
+
 # Named option sets. "paper" is SPEC section 1 and 6 as written; "small" is a model and schedule that
 # trains in minutes on a laptop CPU (the demo's and the ablation's default), measured in the README.
 PRESETS = {
@@ -49,6 +53,7 @@ class TrainOptions:
 
     data: str | None = option(None, "Dataset archive (gatepose data synth / import-*). Default: the built-in synthetic data.", path=True)
     real_poses: str | None = option(None, "Archive whose 3D poses the critic sees as real. Default: the training subjects' own, shuffled independently.", path=True)
+    generator: str = option("posegate", "The 2D-to-3D generator: posegate (PoseGate-Former) or repnet (RepNet's residual MLP, the paper's Table 1 baseline, in the same weak structure; the attention options do not apply to it).", choices=GENERATORS)
     attention: str = option("gated", "Attention variant (the paper's Table 3).", choices=ATTENTION_VARIANTS)
     steps: int | None = option(None, "Generator steps in total (default 2000). A resumed run continues up to this.", type=int)
     epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
@@ -68,6 +73,7 @@ class TrainOptions:
     n_layers: int = option(4, "Encoder layers L.", flag="--layers")
     d_ff: int = option(512, "Feed-forward width.")
     gate_hidden: int = option(100, "Hidden width of the gate paths.")
+    repnet_width: int = option(1000, "Width of RepNet's generator (--generator repnet; SPEC section 1b).")
     camera_width: int = option(1000, "Camera net width.")
     critic_pose_width: int = option(100, "Critic pose-path width.")
     critic_kcs_width: int = option(1000, "Critic KCS-path width.")
@@ -84,6 +90,7 @@ class TrainOptions:
     eval_every: int = option(100, "Validation (and best.npz) every N steps.")
     checkpoint_every: int = option(100, "checkpoint.npz every N steps.")
     val_frames: int = option(2048, "Frames held out of the training subjects for validation.", cli=False)
+    val_split: str = option("frames", "How validation is held out of the training subjects: frames (random frames) or clips (whole takes, every camera of them, by the archive's 'clip' field: no validation frame is a neighbour of a training frame).", choices=("frames", "clips"))
     shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
     reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
 
@@ -100,6 +107,8 @@ class TrainOptions:
         def bad(opt, msg):
             raise GateposeError(f"--{opt.replace('_', '-')}: {msg}")
 
+        if self.generator not in GENERATORS:
+            bad("generator", f"expected one of {', '.join(GENERATORS)}, got {self.generator!r}")
         if self.attention not in ATTENTION_VARIANTS:
             bad("attention", f"expected one of {', '.join(ATTENTION_VARIANTS)}, got {self.attention!r}")
         if self.steps is not None and self.epochs is not None:
@@ -112,7 +121,7 @@ class TrainOptions:
             if not math.isfinite(getattr(self, name)):
                 bad(name, f"must be a finite number, got {getattr(self, name)}")
         for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
-                     "camera_width", "critic_pose_width", "critic_kcs_width", "log_every",
+                     "repnet_width", "camera_width", "critic_pose_width", "critic_kcs_width", "log_every",
                      "eval_every", "checkpoint_every", "synth_subjects"):
             if getattr(self, name) < 1:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
@@ -193,16 +202,21 @@ def _type_name(f) -> str:
 
 # -- what the options decide: the models and the schedule ---------------------------------------
 def model_configs(opts: TrainOptions, skeleton_name: str):
-    """The three models' configurations for a run's options and skeleton."""
+    """The three models' configurations for a run's options and skeleton (the generator's a
+    GeneratorConfig or, with ``generator="repnet"``, a RepNetConfig)."""
     from .data.skeleton import get_skeleton
     from .nn.camera import CameraConfig
     from .nn.critic import CriticConfig
     from .nn.generator import GeneratorConfig
+    from .nn.repnet import RepNetConfig
 
     sk = get_skeleton(skeleton_name)
-    gcfg = GeneratorConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
-                           n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
-                           attention=opts.attention)
+    if opts.generator == "repnet":
+        gcfg = RepNetConfig(n_joints=sk.n_joints, width=opts.repnet_width)
+    else:
+        gcfg = GeneratorConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
+                               n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
+                               attention=opts.attention)
     ccfg = CameraConfig(n_joints=sk.n_joints, width=opts.camera_width)
     dcfg = CriticConfig(n_joints=sk.n_joints, incidence=sk.incidence,
                         pose_width=opts.critic_pose_width, kcs_width=opts.critic_kcs_width)

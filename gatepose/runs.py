@@ -26,7 +26,7 @@ from .backend import to_device, to_host
 from .errors import GateposeError, TrainingDiverged
 from .fast.fused import generator_inference
 from .files import atomic_open
-from .nn.generator import GeneratorConfig, generator_forward, init_generator
+from .nn.lifter import has_fast_path, init_lifter, lifter_config_from_dict, lifter_forward
 
 _META_KEY = "__meta__"
 
@@ -179,7 +179,7 @@ def read_config(run_dir) -> dict:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
         raise GateposeError(f"{path}: field 'normalisation.scale_3d_mm': expected a positive number of mm, got {scale!r}")
     TrainOptions.from_dict(config["options"], f"{path}: field 'options'").validate_values()
-    gcfg = GeneratorConfig.from_dict(config["generator"])
+    gcfg = lifter_config_from_dict(config["generator"], f"{path}: field 'generator'")
     if gcfg.n_joints != SKELETONS[config["skeleton"]].n_joints:
         raise GateposeError(f"{path}: the generator has {gcfg.n_joints} joints, the skeleton "
                             f"{config['skeleton']!r} {SKELETONS[config['skeleton']].n_joints}")
@@ -321,11 +321,12 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
                   reference: bool = False) -> np.ndarray:
     """Run the generator over host 2D poses in batches; host 3D out. Speed: the CPU's fused
     inference path (``fast.fused.generator_inference``, equal to the plain forward up to rounding);
-    ``reference``: the plain forward."""
+    ``reference``, or RepNet's generator (which has no fast path): the plain forward."""
     outs = []
+    plain = reference or not has_fast_path(gcfg)
     for i in range(0, len(W_host), batch):
         W = to_device(xp, W_host[i:i + batch], dtype)
-        X = generator_forward(gen, W, gcfg, need_cache=False)[0] if reference else generator_inference(gen, W, gcfg)
+        X = lifter_forward(gen, W, gcfg, need_cache=False)[0] if plain else generator_inference(gen, W, gcfg)
         outs.append(to_host(X))
     J = gcfg.n_joints
     return np.concatenate(outs) if outs else np.zeros((0, J, 3), np.float32)
@@ -336,7 +337,7 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
 class Run:
     path: Path
     config: dict
-    gcfg: GeneratorConfig
+    gcfg: object     # GeneratorConfig, or RepNetConfig for a --generator repnet run
     gen: dict
     cam: dict = field(default_factory=dict)
     step: int = 0
@@ -354,7 +355,7 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
     """Load a run folder's generator (and camera). ``which``: 'best' (best.npz) or 'last' (checkpoint.npz)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    gcfg = GeneratorConfig.from_dict(config["generator"])
+    gcfg = lifter_config_from_dict(config["generator"])
     name = {"best": "best.npz", "last": "checkpoint.npz"}.get(which)
     if name is None:
         raise GateposeError(f"unknown checkpoint {which!r}: expected best or last")
@@ -364,7 +365,7 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
     arrays, meta = load_checkpoint(path)
     gen = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "gen/").items()}
     cam = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "cam/").items()}
-    expected = init_generator(gcfg, np.random.default_rng(0), np, dtype)
+    expected = init_lifter(gcfg, np.random.default_rng(0), np, dtype)
     missing = sorted(set(expected) - set(gen))
     if missing:
         raise GateposeError(f"{path}: missing generator parameters {missing[:3]}")

@@ -43,7 +43,7 @@ from .losses import critic_loss, generator_loss
 from .losses3d import consistency_rotations, consistency_step, supervised_step
 from .nn.camera import init_camera
 from .nn.critic import init_critic
-from .nn.generator import generator_forward, init_generator
+from .nn.lifter import has_fast_path, init_lifter, lifter_forward
 from .optim import Adam
 from .options import (ATTENTION_VARIANTS, PRESETS, TrainOptions, learning_rate,  # noqa: F401  (re-exported)
                       model_configs, total_steps)
@@ -64,7 +64,7 @@ class Trainer:
         self.opts, self.data, self.xp, self.dtype = opts, data, xp, dtype
         self.gcfg, self.ccfg, self.dcfg = model_configs(opts, data.skeleton)
         rng = np.random.default_rng(opts.seed)
-        self.gen = init_generator(self.gcfg, rng, xp, dtype)
+        self.gen = init_lifter(self.gcfg, rng, xp, dtype)   # PoseGate-Former, or RepNet's (--generator)
         self.full = opts.supervision == "full"
         # full supervision: no camera net and no critic (empty parameter sets)
         self.cam = {} if self.full else init_camera(self.ccfg, rng, xp, dtype)
@@ -206,15 +206,17 @@ class Trainer:
         """FAST DOOR 1. W_all: (n_fake + B, J, 2), the iteration's 2D inputs -> (the generator's output
         for the first n_fake rows (n_fake, J, 3), ``forward``). ``forward`` is None, or the generator
         step's forward already done: (X (B, J, 3), its cache) for the last B rows.
-        Plain: ``generator_forward(need_cache=False)`` on the first n_fake rows, forward None.
+        Plain: ``lifter_forward(need_cache=False)`` on the first n_fake rows, forward None.
         Fast, CPU: ``fast.fused.generator_inference`` (folded matrices, blocks side by side on the
         cores), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
         the rows, since a GPU is bound by the forward's launches, not its rows. Equal up to rounding:
         tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and
-        ::test_one_pass_matches_two_passes."""
+        ::test_one_pass_matches_two_passes.
+        RepNet's generator (--generator repnet) has no fast path here: both are the transformer's,
+        so it always takes the plain one (its one forward; the doors stay shut for it)."""
         W = W_all[:n_fake]
-        if self.opts.reference:
-            return generator_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
+        if self.opts.reference or not has_fast_path(self.gcfg):
+            return lifter_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
         if self.shards == 1 and is_gpu(self.xp):
             X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
             return X_all[:n_fake], (X_all[n_fake:], cache)
@@ -227,7 +229,8 @@ class Trainer:
         shards side by side on the cores (``fast.parallel.sharded``), the shards' means weighted by
         their sizes. Equal up to rounding: tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum,
         tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded and
-        tests/test_train.py::test_reference_path_matches_the_fast_path."""
+        tests/test_train.py::test_reference_path_matches_the_fast_path. The shards and the stacked
+        critic step know nothing of the generator's kind: RepNet's takes this door too."""
         if self.opts.reference:
             return plain(*batches)
         return sharded(fast, list(batches), self.shards, self.xp)

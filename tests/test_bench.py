@@ -161,3 +161,28 @@ def test_bench_json_smoke():
     assert out["training"]["peak_memory_bytes"] > 0
     r = CliRunner().invoke(cli, ["bench", "--device", "cpu", "--batch", "0"])
     assert r.exit_code == 2 and "--batch" in r.output
+
+
+def test_repnet_flops_match_counted_products_forward_and_training_iteration():
+    from gatepose.nn.repnet import RepNetConfig, init_repnet, repnet_forward
+
+    cfg = RepNetConfig(n_joints=5, width=7, n_blocks=3)
+    W = np.random.default_rng(1).standard_normal((3, 5, 2)).astype(np.float32).view(Counted)
+    repnet_forward(counted(init_repnet(cfg, np.random.default_rng(0), np, np.float32)), W, cfg)
+    assert Counted.flops == generator_flops(cfg, 3) == 3 * 2 * (2 * 5 * 7 + 6 * 49 + 49 + 15 * 7)
+    Counted.flops = 0
+    opts = TrainOptions(batch_size=8, n_critic=2, steps=1, generator="repnet", repnet_width=12, camera_width=12,
+                        critic_pose_width=6, critic_kcs_width=10)
+    tr = Trainer(opts, random_train_data(17, 64), np, np.float32)
+    _count_everything(tr)
+    tr.iteration()
+    assert Counted.flops == training_iteration_flops(tr.gcfg, tr.ccfg, tr.dcfg, 8, 2)
+
+
+def test_bench_repnet_smoke():
+    r = CliRunner().invoke(cli, ["bench", "--device", "cpu", "--tiny", "--generator", "repnet", "--batch", "8",
+                                 "--infer-batch", "16", "--iterations", "1"])
+    assert r.exit_code == 0, r.output
+    assert "RepNet's generator w=16" in r.output and "parameters" in r.output
+    r = CliRunner().invoke(cli, ["bench", "--generator", "repnet", "--layers", "2"])
+    assert r.exit_code == 2 and "error: --layers" in r.output

@@ -41,7 +41,7 @@ def _broken_consistency(drop):
         dD = L3.joint_distance_backward(dL, c.dist)
         dX2 = L3.root_relative_backward(dD)
         dY = -L3.root_relative_backward(dD) if drop != "target" else np.zeros_like(dD)
-        dW2, g = L3.generator_backward(dX2, c.gen2)
+        dW2, g = L3.lifter_backward(dX2, c.gen2)
         if drop != "second input":
             dY[..., :2] += L3.normalize_2d_backward(dW2, c.norm)
         R = c.R.transpose(0, 2, 1) if drop == "transposed R" else c.R

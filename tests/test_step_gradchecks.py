@@ -33,6 +33,19 @@ def test_generator_step_with_self_consistency_gradient(B, d_model, shards, seed)
     assert_pass(run_check("generator_step_geo", seed=seed, B=B, d_model=d_model, shards=shards))
 
 
+@given(B=st.integers(4, 9), width=st.sampled_from([6, 8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=4)
+def test_generator_step_with_repnet_gradient(B, width, shards, seed):
+    """train --generator repnet: the same step with RepNet's generator (of this width) in its place."""
+    assert_pass(run_check("generator_step[repnet]", seed=seed, B=B, d_model=width, shards=shards))
+
+
+@given(B=st.integers(4, 9), width=st.sampled_from([6, 8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=3)
+def test_generator_step_geo_with_repnet_gradient(B, width, shards, seed):
+    assert_pass(run_check("generator_step_geo[repnet]", seed=seed, B=B, d_model=width, shards=shards))
+
+
 @given(B=st.integers(4, 9), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
 @settings(max_examples=4)
 def test_critic_step_gradient(B, shards, seed):
@@ -43,6 +56,8 @@ def test_the_unbroken_cases_used_below_pass():
     assert_pass(run_check("generator_step", seed=3))
     assert_pass(run_check("generator_step_geo", seed=3))
     assert_pass(run_check("critic_step", seed=5))
+    assert_pass(run_check("generator_step[repnet]", seed=3))
+    assert_pass(run_check("generator_step_geo[repnet]", seed=3))
 
 
 def test_the_weights_differ():
@@ -77,6 +92,24 @@ def test_generator_step_check_catches_wrong_wiring(monkeypatch, mutation):
     assert _fails(run_check("generator_step", seed=3))
 
 
+@pytest.mark.parametrize("mutation", [_flip_adversarial, _reprojection_weighted_by_w_adv])
+def test_generator_step_check_with_repnet_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert _fails(run_check("generator_step[repnet]", seed=3))
+
+
+def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(monkeypatch):
+    """RepNet's backward with its last block's skip connection dropped: the step's check fails."""
+    import gatepose.nn.repnet as repnet
+    real = repnet.residual_block_backward
+
+    def no_skip(dout, cache, p, pre, grads):
+        return real(dout, cache, p, pre, grads) - dout * cache.m2
+
+    monkeypatch.setattr(repnet, "residual_block_backward", no_skip)
+    assert _fails(run_check("generator_step[repnet]", seed=3))
+
+
 def _geo_weight_ignored(monkeypatch):
     monkeypatch.setattr(Trainer, "consistency_loss", lambda self, W, R: losses3d.consistency_step(self.gen, self.gcfg, W, R))
 
@@ -84,10 +117,10 @@ def _geo_weight_ignored(monkeypatch):
 def _geo_second_lift_dropped(monkeypatch):
     """The self-consistency gradient through the first lift only (the second lift's path lost)."""
     def first_lift_only(gen, gcfg, W, R, weight=1.0):
-        X1, gcache = losses3d.generator_forward(gen, W, gcfg)
+        X1, gcache = losses3d.lifter_forward(gen, W, gcfg)
         L, cache = losses3d.consistency_loss(gen, gcfg, X1, R)
         dX1, _ = losses3d.consistency_loss_backward(weight, cache)
-        return L, losses3d.generator_backward(dX1, gcache)[1]
+        return L, losses3d.lifter_backward(dX1, gcache)[1]
 
     monkeypatch.setattr("gatepose.train.consistency_step", first_lift_only)
 

@@ -147,6 +147,29 @@ def test_one_training_iteration_per_variant(attention, tmp_path):
     assert (tmp_path / "run" / "checkpoint.npz").is_file()
 
 
+@pytest.mark.parametrize("supervision", ["weak", "full"])
+def test_repnet_trains_and_resumes_exactly_on_the_gpu_path(supervision, tmp_path):
+    """--generator repnet on the stand-in: its plain path on a GPU (the one pass is the transformer's,
+    and is not taken), weak and supervised, resumed bit for bit like any run."""
+    seen = []
+    real = train_mod.generator_forward_rows
+    train_mod.generator_forward_rows = lambda *a: seen.append(1) or real(*a)
+    try:
+        kw = dict(TINY, generator="repnet", repnet_width=16, supervision=supervision, w_geo=1.0)
+        straight, split = tmp_path / "a", tmp_path / "b"
+        train(TrainOptions(steps=4, **kw), straight, sxp, progress=False)
+        train(TrainOptions(steps=2, **kw), split, sxp, progress=False)
+        opts = TrainOptions.from_dict(json.loads((split / "config.json").read_text())["options"])
+        train(dataclasses.replace(opts, steps=4), split, sxp, resume=True, progress=False)
+    finally:
+        train_mod.generator_forward_rows = real
+    assert not seen
+    a, b = _params(straight), _params(split)
+    assert a.keys() == b.keys() and "gen/fc.W" in a
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
 def _params(run_dir):
     from gatepose.runs import load_checkpoint
     return load_checkpoint(run_dir / "checkpoint.npz")[0]
@@ -192,6 +215,15 @@ def test_cli_train_eval_predict_bench_on_the_gpu_path(tmp_path, on_stand_in):
     assert np.load(tmp_path / "out.npy").shape == (5, 17, 3)
     r = invoke("bench", "--device", "gpu", "--tiny", "--json")
     assert json.loads(r.output[r.output.index("{"):])["device"] == "gpu"
+    # RepNet's generator: train, eval, predict and bench on the GPU path too
+    rep = tmp_path / "repnet"
+    invoke("train", "--device", "gpu", "--steps", 2, "--batch-size", 16, "--synth-subjects", 2, "--out", rep,
+           "--quiet", "--generator", "repnet", "--repnet-width", 16, *sizes[10:])
+    invoke("eval", "--run", rep, "--device", "gpu", "--max-frames", 200)
+    invoke("predict", "--run", rep, "--input", tmp_path / "in.npy", "--out", tmp_path / "rep.npy", "--device", "gpu")
+    assert np.load(tmp_path / "rep.npy").shape == (5, 17, 3)
+    r = invoke("bench", "--device", "gpu", "--tiny", "--json", "--generator", "repnet")
+    assert json.loads(r.output[r.output.index("{"):])["config"]["generator"]["kind"] == "repnet"
 
 
 # -- launches and host synchronisations at SPEC sizes ------------------------------------------------

@@ -42,11 +42,30 @@ def load_source(data: str | None, synth_subjects: int = 8, synth_seed: int = 0):
     return load_archive(data), str(data)
 
 
+def _held_out_clips(train, n_val: int, rng, source) -> np.ndarray:
+    """(N,) bool: whole clips of ``train`` (all cameras of a take), drawn at random until they hold
+    at least ``n_val`` frames (none when ``n_val`` is 0)."""
+    if train.clip is None:
+        raise GateposeError(f"{source}: has no 'clip' field; --val-split clips needs one "
+                            "(archives of gatepose data import-mocap have it)")
+    names, inverse, counts = np.unique(train.clip, return_inverse=True, return_counts=True)
+    take = np.zeros(len(names), bool)
+    total = 0
+    for k in rng.permutation(len(names)):
+        if total >= n_val:
+            break
+        take[k], total = True, total + counts[k]
+    if take.all():
+        raise GateposeError(f"{source}: one clip in the training split; --val-split clips needs several")
+    return take[inverse]
+
+
 def prepare_data(opts) -> TrainData:
     """Load (or generate) the archive, split it and normalise it (SPEC section 7). ``opts``: a
-    ``TrainOptions`` (data, real_poses, synth_*, batch_size, seed, val_frames are read).
+    ``TrainOptions`` (data, real_poses, synth_*, batch_size, seed, val_frames, val_split are read).
 
-    The validation set is ``val_frames`` frames of the *training* split, held out of both the 2D
+    The validation set is ``val_frames`` frames (or, with ``val_split="clips"``, whole clips) of
+    the *training* split, held out of both the 2D
     inputs and the critic's real poses: model selection never looks at the test subjects.
     """
     ds, source = load_source(opts.data, opts.synth_subjects, opts.synth_seed)
@@ -60,8 +79,12 @@ def prepare_data(opts) -> TrainData:
 
     rng = np.random.default_rng(opts.seed + 7919)  # fixed per seed, independent of training draws
     n_val = min(opts.val_frames, len(train) // 10) if train.poses_3d is not None else 0
-    perm = rng.permutation(len(train))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    if getattr(opts, "val_split", "frames") == "clips":
+        val = _held_out_clips(train, n_val, rng, source)
+        val_idx, train_idx = np.flatnonzero(val), np.flatnonzero(~val)
+    else:
+        perm = rng.permutation(len(train))
+        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
 
     W_train, _ = normalize_2d(train.poses_2d[train_idx])
     W_val, _ = normalize_2d(train.poses_2d[val_idx])

@@ -91,7 +91,9 @@ def mocap_import_summary(clips, ds: Dataset) -> dict:
     rates [(source fps rounded to 0.01, frame step)], units {unit: clips}, rigs [(mapping items,
     [clip names])], split {train, test: rows; test_subjects}, subjects [{subject, clips, frames
     (kept, before filming), height_m (min, max), split}], and bones [{bone, mean, min_clip,
-    max_clip, max_within_clip_std}] over the per-clip mean bone lengths (mm).
+    max_clip, max_within_clip_std}] over the per-clip mean bone lengths (mm), and implausible
+    {checked (frames of clips with joint limits), frames (kept frames past a limit), clips,
+    dropped, dropped_clips, worst (degrees), worst_clip}.
     """
     n_test = int((ds.split == "test").sum())
     test_subj = sorted(np.unique(ds.subject[ds.split == "test"]).tolist(), key=natural_key)
@@ -115,8 +117,18 @@ def mocap_import_summary(clips, ds: Dataset) -> dict:
         "units": {u: sum(c.units == u for c in clips) for u in sorted({c.units for c in clips})},
         "rigs": list(rigs.items()),
         "split": {"train": len(ds) - n_test, "test": n_test, "test_subjects": test_subj},
-        "subjects": subjects, "bones": bones,
+        "subjects": subjects, "bones": bones, "implausible": _implausible(clips),
     }
+
+
+def _implausible(clips) -> dict:
+    checked = [c for c in clips if c.limit_excess is not None]
+    worst = max(checked, key=lambda c: c.worst_excess, default=None)
+    return {"checked": sum(len(c.world) + c.dropped for c in checked), "frames": sum(c.implausible for c in clips),
+            "clips": sum(c.implausible > 0 for c in clips), "dropped": sum(c.dropped for c in clips),
+            "dropped_clips": sum(c.dropped > 0 for c in clips),
+            "worst": worst.worst_excess if worst is not None else 0.0,
+            "worst_clip": worst.name if worst is not None else None}
 
 
 def unmatched_subjects(clips, names) -> list[str]:

@@ -1,7 +1,8 @@
 """Gradient checks: the finite-difference checker (``checker.py``) and the registered cases, one
 module per layer of the code: ``ops`` (linear, LayerNorm, softmax, activations), ``generator``
-(attention, gate, encoder layer, PoseGate-Former), ``critic`` (camera net, projection, KCS, critic),
-``losses`` (reprojection, camera, the gradient penalty's double backward, the critic loss), ``steps``
+(attention, gate, encoder layer, PoseGate-Former, RepNet's generator), ``critic`` (the residual
+block, camera net, projection, KCS, critic), ``losses`` (reprojection, camera, the gradient
+penalty's double backward, the critic loss), ``steps``
 (the trainer's generator and critic steps through its own code path), ``losses3d`` (full
 supervision, geometric self-consistency: departures, gatepose/losses3d.py).
 

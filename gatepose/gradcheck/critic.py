@@ -12,6 +12,8 @@ from ..nn.camera import (CameraConfig, camera_backward, camera_forward, camera_m
                         init_camera, project_backward, project_forward)
 from ..nn.critic import (CriticConfig, critic_backward, critic_forward, critic_min_abs_preactivation,
                          init_critic)
+from ..nn.residual import (block_activation_pairs, min_abs_preactivation, residual_block_backward,
+                           residual_block_forward)
 from ..nn.kcs import incidence_from_parents, kcs_backward, kcs_forward, kcs_jvp
 from .checker import CheckResult, check_backward, register_check, rel_error
 
@@ -45,6 +47,33 @@ def critic_case(xp, rng, B, J, pose_width, kcs_width, head_width, n_inputs=1, x_
                for X in Xs):
             return cfg, params, Xs
     raise RuntimeError("could not draw a critic case with pre-activations away from zero")
+
+
+@register_check("residual_block", B=3, width=6)
+def _residual_block(xp, rng, B, width):
+    """The residual block of the camera net and RepNet's generator (nn/residual.py), on its own."""
+    alpha = 0.3
+    for _ in range(_TRIES):
+        p = {k: xp.asarray(rng.standard_normal(s) * sc) for k, s, sc in
+             (("fc1.W", (width, width), width ** -0.5), ("fc1.b", (width,), 0.5),
+              ("fc2.W", (width, width), width ** -0.5), ("fc2.b", (width,), 0.5))}
+        u = xp.asarray(rng.standard_normal((B, width)))
+        _, c = residual_block_forward(u, p, "", alpha)
+        if min_abs_preactivation(block_activation_pairs(c)) > PREACT_MARGIN:
+            break
+    else:
+        raise RuntimeError("could not draw a residual-block case with pre-activations away from zero")
+    names = list(p)
+
+    def fwd(i):
+        return residual_block_forward(i["u"], {k: i[k] for k in names}, "", alpha)
+
+    def bwd(d, c):
+        g = {}
+        du = residual_block_backward(d, c, p, "", g)   # the backward runs once, at the inputs p
+        return {"u": du, **g}
+
+    return fwd, bwd, {"u": u, **p}
 
 
 @register_check("camera_net", B=3, J=5, width=8, n_blocks=2)

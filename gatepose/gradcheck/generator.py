@@ -1,4 +1,5 @@
-"""Gradient-check cases for the gate, every attention variant, the encoder layer and the generator.
+"""Gradient-check cases for the gate, every attention variant, the encoder layer and the generator,
+and for RepNet's generator (the baseline of the paper's Table 1).
 
 Registered for `gatepose gradcheck` and the tests. Default sizes are small so the CLI runs fast;
 tests call the builders with hypothesis sizes. Parameters are drawn away from their initial values
@@ -12,6 +13,7 @@ from ..ops import attention as attn_ops
 from ..ops.attention import GATE_PARAMS, VARIANTS
 from ..nn import generator as gen
 from ..nn.generator import GeneratorConfig, init_generator
+from ..nn import repnet
 from .checker import register_check
 
 
@@ -139,6 +141,42 @@ def _generator(xp, rng, B, J, h, d_k, L, attention, pos_embedding):
 
     def bwd(d, c):
         dW, g = gen.generator_backward(d, c)
+        return {"W": dW, **g}
+
+    return fwd, bwd, inputs
+
+
+def repnet_case(cfg, xp, rng, B):
+    """(params, W (B, J, 2)) for RepNet's generator in float64: biases off zero, 'out.W' at spread
+    1/sqrt(width), resampled until every LeakyReLU pre-activation on W is farther than the critic
+    cases' PREACT_MARGIN from its kink."""
+    from .critic import _TRIES, PREACT_MARGIN, _randomise_biases
+
+    for _ in range(_TRIES):
+        params = _randomise_biases(repnet.init_repnet(cfg, rng, xp, np.float64), rng, xp)
+        params["out.W"] = _randn(xp, rng, cfg.width, 3 * cfg.n_joints, scale=cfg.width ** -0.5)
+        W = _randn(xp, rng, B, cfg.n_joints, 2)
+        if repnet.repnet_min_abs_preactivation(repnet.repnet_forward(params, W, cfg)[1]) > PREACT_MARGIN:
+            return params, W
+    raise RuntimeError("could not draw a RepNet case with pre-activations away from zero")
+
+
+@register_check("repnet_generator", B=3, J=4, width=6, n_blocks=3)
+def _repnet_generator(xp, rng, B, J, width, n_blocks):
+    """RepNet's whole generator w.r.t. every parameter and its input W. Biases are drawn off zero
+    and 'out.W' at spread 1/sqrt(width) (so every gradient is well above finite-difference noise);
+    every LeakyReLU pre-activation is kept farther than PREACT_MARGIN from its kink."""
+    cfg = repnet.RepNetConfig(n_joints=J, width=width, n_blocks=n_blocks)
+    params, W = repnet_case(cfg, xp, rng, B)
+    names = list(params)
+    inputs = {"W": W, **params}
+
+    def fwd(i):
+        # looked up at call time, so a test can monkeypatch a broken backward into the module
+        return repnet.repnet_forward({k: i[k] for k in names}, i["W"], cfg)
+
+    def bwd(d, c):
+        dW, g = repnet.repnet_backward(d, c)
         return {"W": dW, **g}
 
     return fwd, bwd, inputs

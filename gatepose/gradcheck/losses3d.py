@@ -93,3 +93,18 @@ def _supervised_step(xp, rng, B, J, h, d_k):
 @register_check("consistency_step", B=2, J=4, h=2, d_k=2)
 def _consistency_step(xp, rng, B, J, h, d_k):
     return _whole_step(xp, rng, B, J, h, d_k, "consistency")
+
+
+@register_check("supervised_step[repnet]", B=3, J=4, width=6)
+def _supervised_step_repnet(xp, rng, B, J, width):
+    """``train --generator repnet --supervision full``'s step: RepNet's generator, every parameter."""
+    from ..nn.repnet import RepNetConfig
+    from .checker import check_scalar_gradient
+    from .generator import repnet_case
+
+    cfg = RepNetConfig(n_joints=J, width=width)
+    params, W = repnet_case(cfg, xp, rng, B)
+    X_gt = _randn(xp, rng, B, J, 3)
+    _, grads = L3.supervised_step(params, cfg, W, X_gt)
+    return check_scalar_gradient(lambda p: float(L3.supervised_step(p, cfg, W, X_gt)[0]), grads, params,
+                                 seed=int(rng.integers(1 << 30)))

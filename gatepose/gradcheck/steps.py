@@ -6,7 +6,8 @@ The op and loss cases check each backward on its own; these check the wiring abo
     L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam      (SPEC section 3)
 
 for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
-w_geo L_geo, geometric self-consistency), and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
+w_geo L_geo, geometric self-consistency; the ``[repnet]`` cases put RepNet's generator in
+PoseGate-Former's place, ``train --generator repnet``), and ``Trainer.batch_mean(Trainer.critic_loss, ...)``
 the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
@@ -22,7 +23,7 @@ from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_lo
 from ..losses3d import consistency_loss, consistency_rotations
 from ..nn.camera import camera_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
-from ..nn.generator import generator_forward
+from ..nn.lifter import lifter_forward
 from ..options import TrainOptions
 from ..train import Trainer
 from .checker import DEFAULT_EPS, DEFAULT_RTOL, CheckResult, check_scalar_gradient, register_check, rel_error
@@ -38,8 +39,9 @@ STEP_WEIGHTS = dict(w_adv=0.7, w_rep=1.9, w_cam=0.45, lam=7.3)
 STEP_W_GEO = 1.3     # the self-consistency weight of the generator_step_geo case
 
 
-def _trainer(xp, rng, B, d_model, shards, w_geo=0.0):
-    """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton."""
+def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"):
+    """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton
+    (``generator="repnet"``: RepNet's generator of width ``d_model`` in PoseGate-Former's place)."""
     J = 17
 
     def unit(x):
@@ -51,7 +53,8 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0):
     data = TrainData("h36m17", W, X, W[:0], X[:0], 1000.0, "random", X.mean(0))
     opts = TrainOptions(batch_size=B, d_model=d_model, n_heads=2, n_layers=1, d_ff=2 * d_model,
                         gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
-                        n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo, **STEP_WEIGHTS)
+                        n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo,
+                        generator=generator, repnet_width=d_model, **STEP_WEIGHTS)
     tr = Trainer(opts, data, xp, np.float64)
     for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
         if k.endswith(".b"):
@@ -61,7 +64,7 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0):
 
 def _l1_margin(xp, gen, cam, W, tr) -> float:
     """How far the reprojection and camera residuals are from the kinks of their |.|."""
-    X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
+    X, _ = lifter_forward(gen, W, tr.gcfg, need_cache=False)
     M, _ = camera_forward(cam, W, tr.ccfg)
     Wp, _ = project_forward(X, M)
     A = M @ M.transpose(0, 2, 1)
@@ -71,12 +74,12 @@ def _l1_margin(xp, gen, cam, W, tr) -> float:
 
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
-def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0):
+def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"):
     """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients."""
     for _ in range(_TRIES):
-        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo)
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator)
         W = xp.asarray(W_host[:B])
-        X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
+        X, _ = lifter_forward(tr.gen, W, tr.gcfg, need_cache=False)
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
                 and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN):
             break
@@ -89,7 +92,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0):
     def L_G(i):
         gen = {k[4:]: v for k, v in i.items() if k.startswith("gen/")}
         cam = {k[4:]: v for k, v in i.items() if k.startswith("cam/")}
-        X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
+        X, _ = lifter_forward(gen, W, tr.gcfg, need_cache=False)
         M, _ = camera_forward(cam, W, tr.ccfg)
         Wp, _ = project_forward(X, M)
         D, _ = critic_forward(tr.critic, X, tr.dcfg)
@@ -109,6 +112,18 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0):
 def _generator_step_geo(xp, rng, B, d_model, shards):
     """The same with geometric self-consistency on (a departure, losses3d): L_G + w_geo L_geo."""
     return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO)
+
+
+@register_check("generator_step[repnet]", B=6, d_model=8, shards=2)
+def _generator_step_repnet(xp, rng, B, d_model, shards):
+    """The same with RepNet's generator (``train --generator repnet``; width d_model) in its place."""
+    return _generator_step(xp, rng, B, d_model, shards, generator="repnet")
+
+
+@register_check("generator_step_geo[repnet]", B=6, d_model=8, shards=2)
+def _generator_step_geo_repnet(xp, rng, B, d_model, shards):
+    """RepNet's generator with geometric self-consistency: L_G + w_geo L_geo through both lifts."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, generator="repnet")
 
 
 @register_check("critic_step", B=6, d_model=8, shards=2)

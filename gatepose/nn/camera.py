@@ -8,6 +8,7 @@ numbers per sample, reshaped to a camera M (B, 2, 3):
     M = Linear(w, 6)(h).reshape(B, 2, 3)
 
 The projection is W' = X M^T: (B, J, 3) @ (B, 3, 2) -> (B, J, 2).
+The residual block is ``residual.py``'s, shared with RepNet's generator (``repnet.py``).
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from ..backend import get_xp
 from ..errors import GateposeError
 from . import config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
+from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
+                       residual_block_backward, residual_block_forward)
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,6 @@ class CameraConfig:
         return config_from_dict(cls, d, "camera config")
 
 
-def _he_std(fan_in: int, alpha: float) -> float:
-    """He et al.'s std for a layer feeding a LeakyReLU of slope alpha: keeps activations' scale."""
-    return math.sqrt(2.0 / ((1.0 + alpha * alpha) * fan_in))
-
-
 def init_camera(cfg: CameraConfig, rng, xp, dtype) -> dict:
     """Parameters of the camera net: 'in.W' (2J, w), 'blocks.i.fc1.W', 'blocks.i.fc2.W' (w, w),
     'out.W' (w, 6) and a bias '*.b' for each. ``rng`` is a numpy Generator (deterministic for a seed).
@@ -69,11 +66,9 @@ def init_camera(cfg: CameraConfig, rng, xp, dtype) -> dict:
     def normal(shape, std):
         return xp.asarray(rng.standard_normal(shape) * std, dtype=dtype)
 
-    p = {"in.W": normal((2 * J, w), _he_std(2 * J, a)), "in.b": xp.zeros(w, dtype=dtype)}
+    p = {"in.W": normal((2 * J, w), he_std(2 * J, a)), "in.b": xp.zeros(w, dtype=dtype)}
     for i in range(cfg.n_blocks):
-        for fc in ("fc1", "fc2"):
-            p[f"blocks.{i}.{fc}.W"] = normal((w, w), _he_std(w, a))
-            p[f"blocks.{i}.{fc}.b"] = xp.zeros(w, dtype=dtype)
+        init_residual_block(p, f"blocks.{i}.", w, a, rng, xp, dtype)
     p["out.W"] = normal((w, 6), 1e-2 / math.sqrt(w))
     p["out.b"] = xp.asarray([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], dtype=dtype)
     return p
@@ -81,14 +76,11 @@ def init_camera(cfg: CameraConfig, rng, xp, dtype) -> dict:
 
 class CameraCache(NamedTuple):
     x: object        # (B, 2J) flattened 2D input, the input of 'in'
-    h_in: list       # [(B, w)] per block: the block's input u (input of fc1, and the residual)
-    a: list          # [(B, w)] per block: LeakyReLU(fc1(u)), the input of fc2
     m_in: object     # (B, w) slope mask after 'in'
-    m1: list         # [(B, w)] per block: slope mask after fc1
-    m2: list         # [(B, w)] per block: slope mask after the residual sum
+    h0: object       # (B, w) LeakyReLU of 'in', the first block's input
+    blocks: list     # ResidualBlockCache per block
     h_out: object    # (B, w) input of 'out'
     params: dict
-    n_blocks: int
     W_shape: tuple   # (B, J, 2)
 
 
@@ -99,24 +91,16 @@ def camera_forward(params: dict, W, cfg: CameraConfig):
     x = W.reshape(B, -1)
     z = x @ params["in.W"]
     z += params["in.b"]
-    # LeakyReLU in place (out=z): each z is a fresh GEMM output, read again only through the mask
-    h, m_in = leaky_relu_forward(z, alpha, out=z)
-    h_in, acts, m1s, m2s = [], [], [], []
+    # LeakyReLU in place (out=z): z is a fresh GEMM output, read again only through the mask
+    h0, m_in = leaky_relu_forward(z, alpha, out=z)
+    h, blocks = h0, []
     for i in range(cfg.n_blocks):
-        pre = f"blocks.{i}."
-        z = h @ params[pre + "fc1.W"]
-        z += params[pre + "fc1.b"]
-        a, m1 = leaky_relu_forward(z, alpha, out=z)
-        z = a @ params[pre + "fc2.W"]
-        z += params[pre + "fc2.b"]
-        z += h                                   # the residual sum, before the block's LeakyReLU
-        h_next, m2 = leaky_relu_forward(z, alpha, out=z)
-        h_in.append(h), acts.append(a), m1s.append(m1), m2s.append(m2)
-        h = h_next
+        h, c = residual_block_forward(h, params, f"blocks.{i}.", alpha)
+        blocks.append(c)
     out = h @ params["out.W"]
     out += params["out.b"]
     M = out.reshape(B, 2, 3)
-    return M, CameraCache(x, h_in, acts, m_in, m1s, m2s, h, params, cfg.n_blocks, tuple(W.shape))
+    return M, CameraCache(x, m_in, h0, blocks, h, params, tuple(W.shape))
 
 
 def camera_backward(dM, cache: CameraCache):
@@ -129,18 +113,8 @@ def camera_backward(dM, cache: CameraCache):
     grads["out.W"] = cache.h_out.T @ dout
     grads["out.b"] = dout.sum(axis=0)
     dh = dout @ p["out.W"].T
-    for i in reversed(range(cache.n_blocks)):
-        pre = f"blocks.{i}."
-        # h_next = LeakyReLU(u + fc2(a)): the delta at the sum goes to fc2 and, unchanged, to u
-        dz = leaky_relu_backward(dh, cache.m2[i])
-        grads[pre + "fc2.W"] = cache.a[i].T @ dz
-        grads[pre + "fc2.b"] = dz.sum(axis=0)
-        # a = LeakyReLU(fc1(u))
-        dz1 = leaky_relu_backward(dz @ p[pre + "fc2.W"].T, cache.m1[i])
-        grads[pre + "fc1.W"] = cache.h_in[i].T @ dz1
-        grads[pre + "fc1.b"] = dz1.sum(axis=0)
-        dh = dz1 @ p[pre + "fc1.W"].T
-        dh += dz
+    for i in reversed(range(len(cache.blocks))):
+        dh = residual_block_backward(dh, cache.blocks[i], p, f"blocks.{i}.", grads)
     # h = LeakyReLU(x W_in + b_in)
     dz = leaky_relu_backward(dh, cache.m_in)
     grads["in.W"] = cache.x.T @ dz
@@ -151,12 +125,9 @@ def camera_backward(dM, cache: CameraCache):
 
 def camera_min_abs_preactivation(cache: CameraCache) -> float:
     """Smallest |pre-activation| of any LeakyReLU in the forward (for gradient checks: the kink at 0
-    must sit farther than the finite-difference step). The post-activation is z m, so |z| = |y| / m."""
-    xp = get_xp(cache.x)
-    block_outputs = cache.h_in[1:] + [cache.h_out]      # what each LeakyReLU wrote, in order
-    first = cache.h_in[0] if cache.n_blocks else cache.h_out
-    pairs = [(first, cache.m_in)] + list(zip(cache.a, cache.m1)) + list(zip(block_outputs, cache.m2))
-    return min(float(xp.abs(y / m).min()) for y, m in pairs)
+    must sit farther than the finite-difference step)."""
+    pairs = [(cache.h0, cache.m_in)] + [pr for c in cache.blocks for pr in block_activation_pairs(c)]
+    return min_abs_preactivation(pairs)
 
 
 # -- projection: W' = X M^T -------------------------------------------------------------------

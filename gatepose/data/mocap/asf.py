@@ -74,6 +74,7 @@ class Bone:
     axis_order: str             # e.g. 'XYZ': order of the axis line's rotations
     C: np.ndarray               # (3, 3) local axis frame
     dof: tuple[str, ...]        # AMC value order, e.g. ('rx', 'ry', 'rz'); () for a fixed bone
+    limits: np.ndarray | None = None  # (n_dof, 2) low, high per dof (AMC units); None if not stated
 
     @property
     def rot_seq(self) -> str:
@@ -173,6 +174,9 @@ def read_asf(path) -> Asf:
     blk = None
     for no, t in sections["bonedata"]:
         k = t[0].lower()
+        if blk is not None and _is_number(k) and "limits" in blk:
+            blk["limits"][1].extend(t)   # 'limits' rows after the first, one per dof
+            continue
         if k == "begin":
             if blk is not None:
                 raise DataError(f"{where}: line {no}: 'begin' inside a bone (no 'end' before it)")
@@ -187,8 +191,8 @@ def read_asf(path) -> Asf:
             blk = None
         elif blk is None:
             raise DataError(f"{where}: line {no}: {t[0]!r} outside a bone's 'begin' ... 'end'")
-        elif not _is_number(k):          # a number continues a 'limits' line
-            blk[k] = (no, t[1:])
+        elif not _is_number(k):
+            blk[k] = (no, list(t[1:]))
     if blk is not None:
         raise DataError(f"{where}: line {blk['@']}: bone without 'end' (the file is truncated?)")
     if not bones:
@@ -246,7 +250,22 @@ def _bone(f: dict, where: str, deg: bool) -> Bone:
     dof = tuple(v.lower() for v in f.get("dof", (0, []))[1])
     if any(v not in BONE_DOFS for v in dof) or len(set(dof)) != len(dof):
         raise DataError(f"{at}: dof {' '.join(dof)}: expected distinct tokens among {' '.join(BONE_DOFS)}")
-    return Bone(name, d / n if n else d, length, order, C, dof)
+    return Bone(name, d / n if n else d, length, order, C, dof, _limits(f.get("limits"), len(dof)))
+
+
+def _limits(entry, n_dof: int) -> np.ndarray | None:
+    """A bone's ``limits`` as (n_dof, 2), or None when absent or not one (low high) pair per dof:
+    limits only feed the report of implausible frames, so a malformed line does not refuse a file
+    whose motion is readable."""
+    if entry is None or not n_dof:
+        return None
+    try:
+        v = np.array([float(x) for x in entry[1]], dtype=np.float64)
+    except ValueError:
+        return None
+    if v.size != 2 * n_dof or np.isnan(v).any():
+        return None
+    return np.sort(v.reshape(n_dof, 2), axis=1)
 
 
 def _order(entry, at: str) -> str:
@@ -430,7 +449,29 @@ def amc_tree(asf: Asf, amc_path, step: int = 1, fps: float = AMC_FPS) -> MotionT
     return MotionTree(path=str(amc_path), names=tuple(names), parents=tuple(parents), end=tuple(end),
                       rest=rest * k, positions=pos * k, rotations=rot, fps=fps,
                       source_frame=np.arange(0, n_frames, step, dtype=np.int64), n_source_frames=n_frames,
-                      units="mm")
+                      units="mm", limit_excess=limit_excess(asf, values, deg))
+
+
+def limit_excess(asf: Asf, values: dict, deg: bool) -> dict:
+    """{bone: (T,) degrees by which the hinge's angle lies past its ASF limit (0 inside)}.
+
+    Only bones with a single rotation dof (hinges: CMU's and HDM05's knees ``tibia``, elbows
+    ``radius``, wrists, toes) are listed, their angle wrapped to [-180, 180): for two or three
+    dofs the Euler angles of one rotation are not unique, so a raw comparison with the limits means
+    nothing. Bones without limits are left out.
+    """
+    out = {}
+    for b in asf.order:
+        bone = asf.bones[b]
+        rot = [i for i, d in enumerate(bone.dof) if d[0] == "r"]
+        if bone.limits is None or len(rot) != 1:
+            continue
+        i = rot[0]
+        a = values[b][:, i] if deg else np.degrees(values[b][:, i])
+        lo, hi = bone.limits[i] if deg else np.degrees(bone.limits[i])
+        a = (a + 180.0) % 360.0 - 180.0
+        out[b] = np.maximum(0.0, np.maximum(lo - a, a - hi))
+    return out
 
 
 def _read(path: Path) -> str:

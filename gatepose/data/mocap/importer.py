@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,12 @@ class Clip:
     step: int
     units: str
     rig: dict = field(default_factory=dict)
+    # (T,) degrees by which the frame's worst hinge moving a mapped joint (a knee or elbow) lies
+    # past the file's own joint limit; None where the file states no limits (BVH)
+    limit_excess: np.ndarray | None = None
+    implausible: int = 0        # kept frames past LIMIT_TOLERANCE_DEG
+    dropped: int = 0            # implausible frames dropped (--drop-implausible)
+    worst_excess: float = 0.0   # the largest limit_excess, dropped frames included
 
     @property
     def height_mm(self) -> float:
@@ -130,15 +136,25 @@ def _regular(path: Path) -> Path:
 
 
 def _asf_for(amc: Path) -> Path:
-    subject = amc.stem.split("_")[0]
-    asfs = [f for f in amc.parent.iterdir() if f.suffix.lower() == ".asf"]
-    same = [f for f in asfs if f.stem.lower() == subject.lower()]
-    if same:
-        return same[0]
+    """The ASF of an AMC file: among the ASFs in its folder, the one whose name is the longest
+    prefix of the AMC's name ending at a separator (``11.asf`` for ``11_01.amc``, ``HDM_bd.asf``
+    for ``HDM_bd_squat1Reps_001_120.amc``); else the folder's only ASF."""
+    asfs = sorted((f for f in amc.parent.iterdir() if f.suffix.lower() == ".asf"), key=natural_key)
+    fits = [f for f in asfs if _is_name_prefix(f.stem, amc.stem)]
+    if fits:
+        return max(fits, key=lambda f: len(f.stem))
     if len(asfs) == 1:
         return asfs[0]
-    raise DataError(f"{amc}: no ASF skeleton for this AMC file: expected {subject}.asf beside it"
+    subject = amc.stem.split("_")[0]
+    raise DataError(f"{amc}: no ASF skeleton for this AMC file: expected one whose name begins the AMC's "
+                    f"(such as {subject}.asf) beside it"
                     f"{f' (found {len(asfs)} others)' if asfs else ''}; name one with --asf")
+
+
+def _is_name_prefix(prefix: str, name: str) -> bool:
+    """``prefix`` begins ``name`` (ignoring case) and ends there or before a non-alphanumeric."""
+    p, n = prefix.lower(), name.lower()
+    return bool(p) and n.startswith(p) and (len(n) == len(p) or not n[len(p)].isalnum())
 
 
 def read_index(path) -> dict:
@@ -170,12 +186,29 @@ def frame_step(source_fps: float, fps: float | None) -> int:
 
 
 def subject_of(kind: str, motion: Path, asf: Path | None) -> str:
+    """``NN`` for CMU-style ``NN_MM`` names; else the ASF's name (AMC) or the folder's (BVH)."""
     m = re.match(r"^(\d+)_(\d+)$", motion.stem)
     if m:
         return m.group(1)
     if kind == "amc" and asf is not None:
         return asf.stem
     return motion.parent.name or motion.stem
+
+
+def action_of(kind: str, motion: Path, asf: Path | None, index: dict) -> str:
+    """The clip's text in ``index``; else, for an AMC named after its ASF, the class between the
+    ASF's name and the trailing numbers (``HDM_bd_squat1Reps_001_120`` -> ``squat1Reps``); else
+    the file's name."""
+    if motion.stem in index:
+        return index[motion.stem]
+    if kind == "amc" and asf is not None and _is_name_prefix(asf.stem, motion.stem):
+        words = re.split(r"[^0-9A-Za-z]+", motion.stem[len(asf.stem):])
+        while words and (words[-1].isdigit() or not words[-1]):
+            words.pop()
+        words = [w for w in words if w]
+        if words:
+            return "_".join(words)
+    return motion.stem
 
 
 def up_axis(X: np.ndarray) -> str:
@@ -194,6 +227,14 @@ def up_axis(X: np.ndarray) -> str:
     return ("-" if m[a] < 0 else "") + "xyz"[a]
 
 
+def rest_pose(tree, rig) -> np.ndarray:
+    """(1, 17, 3) h36m17 joints of ``tree``'s rest pose (every segment unturned)."""
+    J = tree.n_joints
+    rest = replace(tree, positions=tree.rest[None], rotations=np.broadcast_to(np.eye(3), (1, J, 3, 3)),
+                   source_frame=tree.source_frame[:1])
+    return to_h36m17(rest, rig)
+
+
 def to_y_up(X: np.ndarray, up: str) -> np.ndarray:
     """X (..., 3) turned by a proper rotation that takes the ``up`` axis to +Y."""
     R = {"y": np.eye(3),
@@ -206,8 +247,9 @@ def to_y_up(X: np.ndarray, up: str) -> np.ndarray:
 
 
 def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="auto", joint_map=None,
-              index=None, asf_cache=None, up="auto") -> Clip:
-    """Read, subsample, map and scale one clip (see the module docstring)."""
+              index=None, asf_cache=None, up="auto", drop_implausible: bool = False) -> Clip:
+    """Read, subsample, map and scale one clip (see the module docstring); with
+    ``drop_implausible``, frames past a joint limit (:func:`hinge_excess`) are left out."""
     if kind == "bvh":
         bvh = read_bvh(path)
         step = frame_step(bvh.fps, fps)
@@ -235,14 +277,47 @@ def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="
     _check_plausible(X, path, tree.source_frame)
     if up not in UP_AXES:
         raise DataError(f"unknown --up {up!r}: expected one of {', '.join(UP_AXES)}")
-    axis = up_axis(X) if up == "auto" else up
+    # An ASF's rest pose stands in the file's world, so it tells the up axis even of a clip spent
+    # lying on the floor (HDM05's lieDownFloor), where the body's own median direction is level.
+    axis = up if up != "auto" else up_axis(rest_pose(tree, rig) if kind == "amc" else X)
     if axis != "y":
         X = to_y_up(X, axis)
         unit += f", {axis.upper()} up"
     index = index or {}
+    excess = hinge_excess(tree, rig)
+    source_frame, dropped = tree.source_frame, 0
+    worst = float(excess.max(initial=0.0)) if excess is not None else 0.0
+    if drop_implausible and excess is not None:
+        keep = excess <= LIMIT_TOLERANCE_DEG
+        if not keep.any():
+            raise DataError(f"{path}: every frame has a knee or elbow more than {LIMIT_TOLERANCE_DEG:g} degrees "
+                            f"past its joint limit: nothing left with --drop-implausible")
+        X, source_frame, excess, dropped = X[keep], source_frame[keep], excess[keep], int((~keep).sum())
     return Clip(path=path, kind=kind, name=path.stem, subject=subject_of(kind, path, asf_path),
-                action=index.get(path.stem, path.stem), world=X, source_frame=tree.source_frame,
-                source_fps=source_fps, step=step, units=unit, rig=rig.described)
+                action=action_of(kind, path, asf_path, index), world=X, source_frame=source_frame,
+                source_fps=source_fps, step=step, units=unit, rig=rig.described, limit_excess=excess,
+                implausible=int((excess > LIMIT_TOLERANCE_DEG).sum()) if excess is not None else 0,
+                dropped=dropped, worst_excess=worst)
+
+
+# Degrees past a stated joint limit before a frame counts as implausible: mocap solvers overshoot
+# hinge limits by a few degrees routinely; a knee folded well past its limit puts the shin behind
+# the body (HDM05's deep squats), which no camera sees in a person.
+LIMIT_TOLERANCE_DEG = 15.0
+
+
+def hinge_excess(tree, rig) -> np.ndarray | None:
+    """(T,) degrees by which each frame's worst hinge that moves a mapped h36m17 joint lies past its
+    limit (from ``tree.limit_excess``); None when the file states no limits for such hinges.
+
+    A hinge at joint j moves the joints below j, so a wrist twist or a toe, which move no mapped
+    joint, is not counted, while a knee (it moves the ankle) or an elbow (the wrist) is.
+    """
+    mapped = set(rig.direct.values()) | ({rig.skull} if rig.skull is not None else set())
+    index = {n: j for j, n in enumerate(tree.names)}
+    rows = [e for name, e in tree.limit_excess.items()
+            if any(tree.is_ancestor(index[name], m) for m in mapped)]
+    return np.max(rows, axis=0) if rows else None
 
 
 def _choose_units(height_file_units: float, units: str, path) -> str:

@@ -8,7 +8,7 @@ turns the rest direction ``v`` of a bone starting at joint j into its direction 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,6 +28,9 @@ class MotionTree:
     source_frame: np.ndarray        # (T,) int64 index of each kept frame in the file
     n_source_frames: int            # frames in the file
     units: str = "file"             # 'mm' once scaled
+    # {joint name: (T,) degrees by which the hinge starting at that joint lies past the limit the
+    # file states for it (ASF 'limits'; 0 inside)}; empty where the format states none
+    limit_excess: dict = field(default_factory=dict)
 
     @property
     def n_joints(self) -> int:

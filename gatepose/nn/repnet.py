@@ -1,0 +1,154 @@
+"""RepNet's generator, the baseline of the paper's Table 1 (SPEC section 1b): 2D pose (B, J, 2) ->
+3D pose (B, J, 3), an MLP on the flattened pose, every LeakyReLU of slope alpha (0.3, Keras' default):
+
+    h0 = LeakyReLU(Linear(2J, w)(W_flat))
+    h_{i+1} = LeakyReLU(h_i + Linear(w, w)(LeakyReLU(Linear(w, w)(h_i))))   n_blocks residual blocks
+    h4 = LeakyReLU(Linear(w, w)(h3))
+    X  = Linear(w, 3J)(h4).reshape(B, J, 3)
+
+w = 1000 and three blocks by default, as in RepNet's code. The residual block is the camera net's
+(``residual.py``: one implementation, two users). In a run it takes PoseGate-Former's place and
+nothing else changes: the same camera net, critic, losses and options (``train --generator repnet``).
+
+One plain path: the forward and the backward that inverts it. It has no fast shadow (the fused
+inference and the GPU one pass of ``gatepose/fast`` are the transformer's): every caller runs this.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple
+
+from ..errors import GateposeError
+from . import config_from_dict
+from ..ops.activations import leaky_relu_backward, leaky_relu_forward
+from .generator import check_input
+from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
+                       residual_block_backward, residual_block_forward)
+
+
+@dataclass(frozen=True)
+class RepNetConfig:
+    """Sizes of RepNet's generator; ``kind`` tells it from PoseGate-Former's config in a run's
+    config.json (a config without it is PoseGate-Former's)."""
+
+    n_joints: int = 17
+    width: int = 1000
+    n_blocks: int = 3
+    alpha: float = 0.3
+    kind: str = "repnet"
+
+    def __post_init__(self):
+        where = "repnet generator config"
+        for name in ("n_joints", "width"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise GateposeError(f"{where}: {name}={v!r}, expected a positive integer")
+        if isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, int) or self.n_blocks < 0:
+            raise GateposeError(f"{where}: n_blocks={self.n_blocks!r}, expected an integer >= 0")
+        if isinstance(self.alpha, bool) or not (0.0 <= float(self.alpha) < 1.0):
+            raise GateposeError(f"{where}: alpha={self.alpha!r}, expected a number in [0, 1)")
+        if self.kind != "repnet":
+            raise GateposeError(f"{where}: kind={self.kind!r}, expected 'repnet'")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping, where: str = "generator config") -> "RepNetConfig":
+        return config_from_dict(cls, d, where)
+
+
+def init_repnet(cfg: RepNetConfig, rng, xp, dtype) -> dict:
+    """Parameters: 'in.W' (2J, w), 'blocks.i.fc1.W', 'blocks.i.fc2.W' (w, w), 'fc.W' (w, w),
+    'out.W' (w, 3J), a bias '*.b' for each (zero). Drawn from ``rng`` (a numpy Generator) in that order.
+
+    He-normal for the layers that feed a LeakyReLU, like the camera net. 'out.W' has std
+    1 / sqrt(3J w): rows h4 of unit RMS then give poses X of Frobenius norm about 1, the scale
+    of the normalised poses (SPEC section 7) that the critic compares them with.
+    """
+    J, w, a = cfg.n_joints, cfg.width, float(cfg.alpha)
+
+    def normal(shape, std):
+        return xp.asarray(rng.standard_normal(shape) * std, dtype=dtype)
+
+    p = {"in.W": normal((2 * J, w), he_std(2 * J, a)), "in.b": xp.zeros(w, dtype=dtype)}
+    for i in range(cfg.n_blocks):
+        init_residual_block(p, f"blocks.{i}.", w, a, rng, xp, dtype)
+    p["fc.W"], p["fc.b"] = normal((w, w), he_std(w, a)), xp.zeros(w, dtype=dtype)
+    p["out.W"], p["out.b"] = normal((w, 3 * J), 1.0 / math.sqrt(3 * J * w)), xp.zeros(3 * J, dtype=dtype)
+    return p
+
+
+class RepNetCache(NamedTuple):
+    cfg: RepNetConfig
+    x: object        # (B, 2J) the flattened input, the input of 'in'
+    m_in: object     # (B, w) slope mask after 'in'
+    h0: object       # (B, w) the first block's input
+    blocks: list     # ResidualBlockCache per block
+    h3: object       # (B, w) the last block's output, the input of 'fc'
+    m_fc: object     # (B, w) slope mask after 'fc'
+    h4: object       # (B, w) the input of 'out'
+    params: Mapping
+    W_shape: tuple   # (B, J, 2)
+
+
+def repnet_forward(params: Mapping, W, cfg: RepNetConfig, need_cache: bool = True):
+    """W: (B, J, 2) normalised 2D poses -> (X (B, J, 3), cache or None)."""
+    check_input(W, cfg)
+    B, J = W.shape[0], cfg.n_joints
+    alpha = float(cfg.alpha)
+    x = W.reshape(B, 2 * J)
+    z = x @ params["in.W"]
+    z += params["in.b"]
+    h0, m_in = leaky_relu_forward(z, alpha, out=z)   # in place: z is a fresh GEMM output
+    h, blocks = h0, []
+    for i in range(cfg.n_blocks):
+        h, c = residual_block_forward(h, params, f"blocks.{i}.", alpha)
+        blocks.append(c)
+    z = h @ params["fc.W"]
+    z += params["fc.b"]
+    h4, m_fc = leaky_relu_forward(z, alpha, out=z)
+    out = h4 @ params["out.W"]
+    out += params["out.b"]
+    X = out.reshape(B, J, 3)
+    if not need_cache:
+        return X, None
+    return X, RepNetCache(cfg, x, m_in, h0, blocks, h, m_fc, h4, params, tuple(W.shape))
+
+
+def repnet_backward(dX, cache: RepNetCache):
+    """dX: (B, J, 3) -> (dW (B, J, 2), grads keyed exactly like the params)."""
+    if cache is None:
+        raise ValueError("repnet_backward needs the cache of repnet_forward(need_cache=True)")
+    p = cache.params
+    B = dX.shape[0]
+    g = {}
+    dout = dX.reshape(B, -1)
+    # X = h4 W_out + b_out
+    g["out.W"] = cache.h4.T @ dout
+    g["out.b"] = dout.sum(axis=0)
+    # h4 = LeakyReLU(h3 W_fc + b_fc)
+    dz = leaky_relu_backward(dout @ p["out.W"].T, cache.m_fc)
+    g["fc.W"] = cache.h3.T @ dz
+    g["fc.b"] = dz.sum(axis=0)
+    dh = dz @ p["fc.W"].T
+    for i in reversed(range(len(cache.blocks))):
+        dh = residual_block_backward(dh, cache.blocks[i], p, f"blocks.{i}.", g)
+    # h0 = LeakyReLU(x W_in + b_in)
+    dz = leaky_relu_backward(dh, cache.m_in)
+    g["in.W"] = cache.x.T @ dz
+    g["in.b"] = dz.sum(axis=0)
+    dW = (dz @ p["in.W"].T).reshape(cache.W_shape)
+    return dW, {k: g[k] for k in p}
+
+
+def repnet_min_abs_preactivation(cache: RepNetCache) -> float:
+    """Smallest |pre-activation| of any LeakyReLU in the forward (for gradient checks)."""
+    pairs = [(cache.h0, cache.m_in)] + [pr for c in cache.blocks for pr in block_activation_pairs(c)]
+    return min_abs_preactivation(pairs + [(cache.h4, cache.m_fc)])
+
+
+def parameter_count(params: Mapping) -> int:
+    return int(sum(v.size for v in params.values()))
