@@ -11,5 +11,8 @@ def main():
 
         cli(prog_name="gatepose")
     except KeyboardInterrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)    # a second Ctrl-C now must not cut the line short
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -1,6 +1,7 @@
 """Options and helpers shared by every command."""
 from __future__ import annotations
 
+import functools
 import warnings
 from contextlib import contextmanager
 
@@ -65,10 +66,50 @@ def echo_data_warnings():
                     click.echo(f"warning: {w.message}", err=True)
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (which pass click's comparisons or mean nothing)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        rv = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number; expected {self._describe_range()}", param, ctx)
+        return super().convert(rv, param, ctx)
+
+    def _describe_range(self) -> str:       # 1/3600 as 0.000278, not 0.0002777777777777778
+        lo = "" if self.min is None else f"{self.min:.3g}{'<' if self.min_open else '<='}"
+        hi = "" if self.max is None else f"{'<' if self.max_open else '<='}{self.max:.6g}"
+        return f"{lo}x{hi}"
+
+
+def path_inputs(ctx, skip=()) -> list[str]:
+    """Every value of the command's file-path arguments and options (the files it reads)."""
+    out = []
+    for p in ctx.command.params:
+        if p.name in skip or not isinstance(p.type, click.Path):
+            continue
+        v = ctx.params.get(p.name)
+        out += [str(x) for x in (v if isinstance(v, (list, tuple)) else [v]) if x is not None]
+    return out
+
+
+def check_inputs(ctx, out, extra=(), dest: str = "out") -> None:
+    """Refuse, before any work, an input that is a FIFO or device, and an ``--out`` that is any
+    input (``extra``: files found inside input folders), --force or not."""
+    from gatepose.files import check_output_file, check_regular_input
+
+    inputs = path_inputs(ctx, skip=(dest,))
+    for f in inputs:
+        check_regular_input(f)
+    check_output_file(out, [*inputs, *extra])
+
+
 def output_file_option(help: str, dest: str = "out"):
     """``--out FILE`` and ``--force``: a file a command writes. Checked while the options are read,
     before any work: never an existing file unless --force, never a run's own files, and the
-    folder must exist and be writable (an input is checked by the command, which knows it)."""
+    folder must exist and take a new file; then, before the command runs, never one of the
+    command's path arguments (a command reading folders checks the files in them itself)."""
     def remember_force(ctx, param, value):
         ctx.meta["gatepose_force"] = value
 
@@ -86,9 +127,16 @@ def output_file_option(help: str, dest: str = "out"):
                                      ctx=ctx, param=param) from None
         return value
 
-    def decorate(command):
+    def decorate(body):
+        @functools.wraps(body)
+        def guarded(*args, **kwargs):
+            ctx = click.get_current_context()
+            if kwargs.get(dest) is not None:
+                check_inputs(ctx, kwargs[dest], dest=dest)
+            return body(*args, **kwargs)
+
         command = click.option("--out", dest, required=True, type=click.Path(dir_okay=False),
-                               callback=checked, help=help)(command)
+                               callback=checked, help=help)(guarded)
         return click.option("--force", is_flag=True, is_eager=True, expose_value=False,
                             callback=remember_force,
                             help="Replace an existing --out file (never an input or a run's own files).")(command)

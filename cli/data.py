@@ -30,7 +30,8 @@ def data():
               help="Number of subjects, each with its own bone lengths.")
 @click.option("--frames", default=None, type=click.IntRange(1), metavar="N",
               help="Total poses wanted (rounded up to whole sequences). [default: 96,000]")
-@click.option("--seed", default=0, show_default=True, help="Same seed, same poses, subjects and cameras.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Same seed, same poses, subjects and cameras.")
 @click.option("--cameras", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Cameras per sequence.")
 @click.option("--sequence-frames", default=100, show_default=True, type=click.IntRange(2),

@@ -36,6 +36,8 @@ class GateposeGroup(click.Group):
             _fail(f"error: {exc.format_message()}", exc.exit_code)
         except click.exceptions.Abort:
             _fail("interrupted", 130)
+        except KeyboardInterrupt:   # a Ctrl-C that lands in click's own handling of the first one
+            _fail("interrupted", 130)
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else 0)
         return rv
@@ -50,13 +52,26 @@ class GateposeGroup(click.Group):
             except OSError as exc:
                 _fail(f"error: {str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror or exc}", 2)
             except KeyboardInterrupt as exc:
+                ignore_sigint()
                 _fail(str(exc) or "interrupted", 130)
         for w in caught:
             click.echo(f"warning: {w.message}", err=True)
         return result
 
 
+def ignore_sigint() -> None:
+    """Once a Ctrl-C is being handled, further ones are ignored: the one line and exit 130 follow
+    (and the interpreter's shutdown, joining worker threads, is not interrupted into a traceback)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _fail(line: str, code: int):
+    if code == 130:
+        ignore_sigint()
     click.echo(line, err=True)
     sys.exit(code)
 

@@ -1,12 +1,17 @@
 """`gatepose data import-mocap` (BVH, ASF/AMC -> archive) and `gatepose export-bvh` (archive -> BVH)."""
 from __future__ import annotations
 
+import io
 import sys
 import time
 
 import click
 
-from .common import echo_data_warnings, echo_table, output_file_option
+from gatepose.data.mocap import MAX_FPS, MIN_FPS
+
+from .common import FiniteFloatRange, check_inputs, echo_data_warnings, echo_table, output_file_option
+
+_FPS = FiniteFloatRange(min=MIN_FPS, max=MAX_FPS)
 
 
 @click.command("import-mocap")
@@ -26,14 +31,15 @@ from .common import echo_data_warnings, echo_table, output_file_option
               type=click.Choice(["auto", "y", "z", "x", "-y", "-z", "-x"]),
               help="The files' up axis, turned to Y; auto: Y unless the body's median "
                    "ankles-to-head direction is within 45 degrees of another axis (Z-up exports).")
-@click.option("--fps", default=None, type=click.FloatRange(min=0, min_open=True),
+@click.option("--fps", default=None, type=_FPS,
               help="Keep every round(source_fps / FPS)-th frame. [default: 30 for sources of 100 "
                    "frames/s or more, every frame otherwise]")
 @click.option("--cameras", "n_cameras", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Virtual cameras per clip (fixed for the clip, random directions).")
 @click.option("--camera-rig", default="virtual", show_default=True, type=click.Choice(["virtual", "h36m"]),
               help="virtual: --cameras random cameras; h36m: Human3.6M's four cameras.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the camera placement.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the camera placement.")
 @click.option("--actions", "index", default=None, type=click.Path(dir_okay=False),
               help="TSV of 'clip id<TAB>motion text' for action labels. [default: the file name]")
 @click.option("--test-subjects", default=None, metavar="A,B,...", help="Subjects of the test split.")
@@ -74,11 +80,15 @@ def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_r
         raise DataError("give --test-subjects or --test-every, not both")
     t0 = time.perf_counter()
     files = find_files(paths, asf)
+    # the files found in folders and the ASFs paired with AMCs are inputs too: never the --out
+    check_inputs(click.get_current_context(), out, [f for _, m, a in files for f in (m, a) if f is not None])
     jmap = load_joint_map(joint_map) if joint_map else None
     idx = read_index(index) if index else None
     tests = [s.strip() for s in test_subjects.split(",") if s.strip()] if test_subjects else None
     clips, cache = [], {}
-    with echo_data_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=sys.stderr,
+    # the bar only on a terminal: piped or logged, a bad file is its one error line alone
+    bar_file = sys.stderr if sys.stderr.isatty() else io.StringIO()
+    with echo_data_warnings(), click.progressbar(files, label=f"reading {len(files)} clips", file=bar_file,
                                              item_show_func=lambda f: f[1].name if f else "") as bar:
         for kind, path, asf_path in bar:
             clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
@@ -138,7 +148,7 @@ def _print_import_summary(s: dict, rig, seconds, out) -> None:
 @click.option("--camera", default=0, show_default=True, type=click.IntRange(0), help="Camera whose frame is used.")
 @click.option("--units", type=click.Choice(["mm", "cm", "m", "inch"]), default="mm", show_default=True,
               help="Length unit of the BVH file.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+@click.option("--fps", type=_FPS, default=30.0, show_default=True,
               help="Frame rate written to the file.")
 def export_bvh(archive, out, clip, camera, units, fps):
     """Write one sequence of an archive's 3D poses (h36m17) as a BVH file.

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import click
 
+from gatepose.data.mocap import MAX_FPS, MIN_FPS
+
 from . import common
-from .common import device_option, output_file_option
+from .common import FiniteFloatRange, device_option, output_file_option
 
 
 @click.command()
@@ -18,7 +20,7 @@ from .common import device_option, output_file_option
               show_default=True, help="Output format; auto picks by the suffix of --out.")
 @click.option("--units", type=click.Choice(["mm", "cm", "m", "inch"]), default="mm", show_default=True,
               help="BVH output: length unit.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+@click.option("--fps", type=FiniteFloatRange(min=MIN_FPS, max=MAX_FPS), default=30.0, show_default=True,
               help="BVH output: frame rate of the sequence (the input poses in order).")
 @click.option("--batch", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Poses per forward pass.")

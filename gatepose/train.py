@@ -379,8 +379,11 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     interrupted = {"flag": False}
 
     def on_sigint(signum, frame):
-        if interrupted["flag"]:
-            raise KeyboardInterrupt
+        if interrupted["flag"]:     # a second Ctrl-C: stop at once, the last checkpoint (atomic) kept
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # a third must not cut the stopping short
+            resume = f"; continue with --resume {run_dir}" if (run_dir / runs.CHECKPOINT).is_file() else ""
+            raise KeyboardInterrupt(f"interrupted again at step {trainer.step}: stopped at once; "
+                                    f"{runs.stopped_message(run_dir)}{resume}")
         interrupted["flag"] = True
 
     old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None

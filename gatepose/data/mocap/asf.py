@@ -34,6 +34,8 @@ AMC: ``:FULLY-SPECIFIED`` / ``:DEGREES`` / ``:RADIANS`` headers, then frames: a 
 and one line per bone (any order; bone names matched exactly, else ignoring case). A bone the
 AMC never lists stays at rest (its values 0); so does one missing from some frames, unless the
 file is ``:FULLY-SPECIFIED``; a last frame missing bones that the others list is a truncated file.
+Every frame's values are checked (numbers, finite, translations within 10 km), kept or not. Both
+files may start with a UTF-8 byte-order mark; a FIFO or device is refused without waiting on it.
 
 In the :class:`~.tree.MotionTree` a joint is the *start* of each bone (named after the bone), as
 in the CMU BVH conversions: joint ``lfemur`` is the hip, ``ltibia`` the knee, ``lfoot`` the
@@ -49,14 +51,19 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from gatepose.errors import DataError
+from gatepose.errors import DataError, GateposeError
+from gatepose.files import read_regular_bytes
 
+from . import MAX_COORD_MM
 from .tree import MotionTree
 
 AMC_FPS = 120.0   # the CMU database's rate; AMC files do not state one
 ANGLE_UNITS = {"deg": True, "degree": True, "degrees": True, "rad": False, "radian": False, "radians": False}
 ROOT_CHANNELS = ("tx", "ty", "tz", "rx", "ry", "rz")
 BONE_DOFS = ("rx", "ry", "rz", "tx", "ty", "tz", "l")
+# ':units length' L (1 unit = 1/L inch): 1e-6 (25 km units) to 1e6 (25 nm). Beyond, the lengths
+# underflow or overflow in the products of the kinematics before any plausibility check.
+LENGTH_UNIT_RANGE = (1e-6, 1e6)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,8 +147,10 @@ def read_asf(path) -> Asf:
             raise DataError(f"{where}: line {no}: ':units {k}' takes one value")
         if k == "length":
             length_unit = _float(t[1], f"{where}: line {no}: ':units length'")
-            if length_unit <= 0:
-                raise DataError(f"{where}: line {no}: ':units length' must be positive")
+            if not LENGTH_UNIT_RANGE[0] <= length_unit <= LENGTH_UNIT_RANGE[1]:
+                raise DataError(f"{where}: line {no}: ':units length {t[1]}' must be positive, from "
+                                f"{LENGTH_UNIT_RANGE[0]:g} to {LENGTH_UNIT_RANGE[1]:g} (1 unit = 1/length inch: "
+                                "CMU's 0.45, 25.4 for mm)")
         elif k == "angle":
             if t[1].lower() not in ANGLE_UNITS:
                 raise DataError(f"{where}: line {no}: ':units angle {t[1]}': expected deg or rad")
@@ -229,6 +238,7 @@ def _bone(f: dict, where: str, deg: bool) -> Bone:
             raise DataError(f"{at}: no '{k}' line")
     length = _float((f["length"][1] or [None])[0], f"{at}: length")
     d = _vec3(f["direction"], f"{at}: direction")
+    d = d / max(float(np.abs(d).max()), 1e-300)   # scaled first: a norm of 1e308 components overflows
     n = float(np.linalg.norm(d))
     if n == 0 and length != 0:
         raise DataError(f"{at}: direction: expected 3 numbers, not all zero")
@@ -340,14 +350,30 @@ def read_amc(path, asf: Asf, step: int = 1) -> tuple[dict, int, bool | None]:
             if missing:
                 raise DataError(f"{where}: frame at line {no}: no values for {', '.join(missing[:3])}"
                                 f"{' ...' if len(missing) > 3 else ''}, but the file is :FULLY-SPECIFIED")
-    keep = frames[::step]
+    # Every frame is checked, kept or not: a file with garbage in a dropped frame is still garbage.
     out = {}
     for name, n in need.items():
-        a = np.zeros((len(keep), n))
-        for i, fr in enumerate(keep):
-            if name in fr:
-                a[i] = [_float(v, f"{where}: line {fr[name][0]}") for v in fr[name][1]]
-        out[name] = a
+        have = [i for i, fr in enumerate(frames) if name in fr]
+        a = np.zeros((len(frames), n))
+        if have and n:
+            try:
+                a[have] = np.array([frames[i][name][1] for i in have], dtype=np.float64)
+            except ValueError:
+                for i in have:
+                    [_float(v, f"{where}: line {frames[i][name][0]}: {name}") for v in frames[i][name][1]]
+            bad = ~np.isfinite(a)
+            if bad.any():
+                i, c = (int(v) for v in np.argwhere(bad)[0])
+                dofs = asf.root_order if name == "root" else asf.bones[name].dof
+                raise DataError(f"{where}: line {frames[i][name][0]}: {name} {dofs[c]} is "
+                                f"{frames[i][name][1][c]!r}; expected a finite number")
+        t = [c for c, d in enumerate(asf.root_order if name == "root" else asf.bones[name].dof) if d[0] == "t"]
+        far = np.abs(a[:, t]).max(axis=1, initial=0.0) * asf.mm_per_unit > MAX_COORD_MM
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            raise DataError(f"{where}: {int(far.sum())} of {len(frames)} frames translate {name} more than "
+                            f"{MAX_COORD_MM / 1e6:g} km (first: line {frames[i][name][0]}): the values are garbage")
+        out[name] = a[::step]
     return out, len(frames), degrees
 
 
@@ -450,9 +476,12 @@ def limit_excess(asf: Asf, values: dict, deg: bool) -> dict:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        text = read_regular_bytes(path).decode("utf-8", errors="replace")
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except GateposeError as exc:        # a FIFO or device: refused at once, never waited on
+        raise DataError(str(exc)) from None
+    return text[1:] if text.startswith("\ufeff") else text   # a UTF-8 byte-order mark
 
 
 def _float(v, at: str) -> float:

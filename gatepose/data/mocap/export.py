@@ -20,12 +20,15 @@ of bone lengths to their medians.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from gatepose.errors import DataError
 
 from ..archive import Dataset
+from . import MAX_FPS, MIN_FPS
 from .bvh import write_bvh
 from .rigs import H36M_NAMES
 
@@ -105,6 +108,13 @@ def solve(poses_yup: np.ndarray):
             while _JOINTS[q][2] is None:
                 q = parents[q]
             h36m_parent[k] = _JOINTS[q][2]
+    tol = 1e-9 * max(float(np.abs(X).max()), 1.0)
+    for k, i in h36m_parent.items():    # a bone of no length has no direction to solve for
+        short = np.linalg.norm(X[:, _JOINTS[k][2]] - X[:, i], axis=-1) <= tol
+        if short.any():
+            f = int(np.flatnonzero(short)[0])
+            raise DataError(f"export: frame {f}: the bone {H36M_NAMES[i]}-{H36M_NAMES[_JOINTS[k][2]]} has zero "
+                            f"length (the two joints coincide); cannot orient it")
     offsets = []
     length = {}
     for k, (name, p, i, d) in enumerate(_JOINTS):
@@ -156,8 +166,9 @@ def write_poses_bvh(path, poses_cam_mm: np.ndarray, units: str = "mm", fps: floa
     """Write camera-frame h36m17 poses (T, 17, 3) mm as a BVH file in ``units`` at ``fps``."""
     if units not in UNIT_PER_MM:
         raise DataError(f"unknown BVH units {units!r}: expected one of {', '.join(UNIT_PER_MM)}")
-    if not fps > 0:
-        raise DataError(f"--fps must be positive, got {fps}")
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise DataError(f"--fps {fps}: expected a rate from {MIN_FPS:.3g} to {MAX_FPS:g} frames/s "
+                        "(what a BVH's Frame Time can state)")
     names, parents, offsets, channels, motion = solve(camera_to_yup(np.asarray(poses_cam_mm, np.float64)))
     k = UNIT_PER_MM[units]
     motion = motion.copy()

@@ -17,7 +17,12 @@ The steps for each clip, in order:
    frames) outside 0.5-2.5 m is refused, naming the units that would fit.
 5. **Up**: the world is turned to Y up when the body's median ankles-to-head direction lies
    within 45 degrees of another axis (Z-up exports; :func:`up_axis`), or as ``up`` says.
-6. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
+6. **Check** the kept frames: joints beyond 10 km (position channels or AMC translations: in
+   every frame, kept or not), or more than 2 body heights from the frame's centre, refuse the
+   file, saying how many frames are affected.
+7. **Film** with fixed cameras (:mod:`.cameras`) and store each camera's 3D (mm) and 2D (px).
+
+Inputs that are FIFOs or devices are refused at once (in folders too).
 
 Labels: ``subject`` is ``NN`` for CMU-style names ``NN_MM``, else the ASF's name (AMC) or the
 folder's name (BVH); ``action`` is the clip's text in an index (``clip id<TAB>text``, as
@@ -34,21 +39,26 @@ from pathlib import Path
 
 import numpy as np
 
-from gatepose.errors import DataError
+from gatepose.errors import DataError, GateposeError
+from gatepose.files import check_regular_input, read_regular_bytes
 
 from ..archive import Dataset
 from ..skeleton import get_skeleton
 from ..summary import natural_key
+from . import MAX_COORD_MM, MAX_FPS, MIN_FPS
 from . import cameras as camlib
 from .asf import AMC_FPS, amc_tree, read_asf
 from .bvh import bvh_tree, read_bvh
-from .rigs import match_rig, to_h36m17
+from .rigs import H36M_NAMES, match_rig, to_h36m17
 
 # 'cmu': the unit of CMU's ASF skeletons (length 0.45: 1/0.45 inch), kept by the CMU BVH
 # conversions of the MotionBuilder/3ds Max kind (a body about 30 units tall).
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4, "cmu": 25.4 / 0.45}
 UP_AXES = ("auto", "y", "z", "x", "-y", "-z", "-x")
 HEIGHT_RANGE_M = (0.5, 2.5)
+# Implausible frames: a coordinate beyond MAX_COORD_MM, or a joint more than 2 body heights from
+# the median of the frame's joints (a real body's joints are within about 0.7 heights of it).
+MAX_SPREAD = 2.0
 # the chain whose length is the "height" (h36m17 indices), legs averaged
 _UP_CHAIN = ((0, 7), (7, 8), (8, 9), (9, 10))
 _LEGS = (((3, 2), (2, 1), (1, 0)), ((6, 5), (5, 4), (4, 0)))
@@ -96,11 +106,13 @@ def find_files(paths, asf: str | None = None) -> list[tuple[str, Path, Path | No
         if not p.exists():
             raise DataError(f"{p}: no such file or folder")
         if p.is_dir():
-            files = [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".bvh", ".amc")]
+            files = [f for f in p.rglob("*") if f.suffix.lower() in (".bvh", ".amc") and not f.is_dir()]
+            for f in files:
+                _regular(f)
             if not files:
                 raise DataError(f"{p}: no .bvh or .amc file in this folder or below")
         elif p.suffix.lower() in (".bvh", ".amc"):
-            files = [p]
+            files = [_regular(p)]
         else:
             raise DataError(f"{p}: not a mocap file: expected .bvh or .amc (with its .asf), or a folder")
         found += files
@@ -110,8 +122,17 @@ def find_files(paths, asf: str | None = None) -> list[tuple[str, Path, Path | No
         if f.suffix.lower() == ".bvh":
             out.append(("bvh", f, None))
         else:
-            out.append(("amc", f, Path(asf) if asf else _asf_for(f)))
+            out.append(("amc", f, _regular(Path(asf) if asf else _asf_for(f))))
     return out
+
+
+def _regular(path: Path) -> Path:
+    """``path``, refused at once when it is a FIFO, a device or a socket (reading one blocks or never ends)."""
+    try:
+        check_regular_input(path)
+    except GateposeError as exc:
+        raise DataError(str(exc)) from None
+    return path
 
 
 def _asf_for(amc: Path) -> Path:
@@ -140,9 +161,10 @@ def read_index(path) -> dict:
     """``clip id<TAB>text[<TAB>...]`` lines -> {clip id: text}."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
+        text = read_regular_bytes(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError, GateposeError) as exc:
+        raise DataError(str(exc) if isinstance(exc, GateposeError) else f"{path}: cannot be read ({exc})") from None
+    lines = (text[1:] if text.startswith("\ufeff") else text).splitlines()
     out = {}
     for i, ln in enumerate(lines):
         if not ln.strip() or ln.startswith("#"):
@@ -156,6 +178,8 @@ def read_index(path) -> dict:
 
 def frame_step(source_fps: float, fps: float | None) -> int:
     """Keep every step-th frame: round(source/fps); default 4 at 120 fps (-> 30), 1 below 100 fps."""
+    if fps is not None and not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise DataError(f"--fps {fps}: expected a rate from {MIN_FPS:.3g} to {MAX_FPS:g} frames/s")
     if fps is None:
         fps = 30.0 if source_fps >= 100 else source_fps
     return max(1, int(round(source_fps / fps)))
@@ -230,23 +254,27 @@ def read_clip(kind: str, path: Path, asf_path: Path | None, *, fps=None, units="
         bvh = read_bvh(path)
         step = frame_step(bvh.fps, fps)
         tree = bvh_tree(bvh, np.arange(0, bvh.n_frames, step))
-        rig = match_rig(tree, joint_map)
-        X = to_h36m17(tree, rig)
+        rig = match_rig(_finite_tree(tree, path), joint_map)
+        X = _finite(to_h36m17(tree, rig), path, tree.source_frame)
         h = body_height(X)
         unit = _choose_units(h, units, path)
         X = X * UNITS_MM[unit]
         source_fps = bvh.fps
+        pos_cols = np.array([c.endswith("position") for ch in bvh.channels for c in ch], dtype=bool)
+        _check_far(np.abs(bvh.motion[:, pos_cols]).max(axis=1, initial=0.0) * UNITS_MM[unit], path,
+                   "position channel values", np.arange(bvh.n_frames))
     else:
         cache = asf_cache if asf_cache is not None else {}
         if asf_path not in cache:
             cache[asf_path] = read_asf(asf_path)
         step = frame_step(AMC_FPS, fps)
         tree = amc_tree(cache[asf_path], path, step=step)
-        rig = match_rig(tree, joint_map)
-        X = to_h36m17(tree, rig)
+        rig = match_rig(_finite_tree(tree, path), joint_map)
+        X = _finite(to_h36m17(tree, rig), path, tree.source_frame)
         unit = f"ASF length {cache[asf_path].length_unit:g}"
         source_fps = AMC_FPS
         _check_height(body_height(X), path, "the ASF's ':units length'")
+    _check_plausible(X, path, tree.source_frame)
     if up not in UP_AXES:
         raise DataError(f"unknown --up {up!r}: expected one of {', '.join(UP_AXES)}")
     # An ASF's rest pose stands in the file's world, so it tells the up axis even of a clip spent
@@ -301,6 +329,52 @@ def _choose_units(height_file_units: float, units: str, path) -> str:
         raise DataError(f"unknown --units {units!r}: expected one of auto, {', '.join(UNITS_MM)}")
     _check_height(height_file_units * UNITS_MM[units], path, f"--units {units}", height_file_units)
     return units
+
+
+def _finite_tree(tree, path):
+    """``tree``, or a DataError when its rest pose overflowed (offsets or lengths near 1e308), which
+    would otherwise surface later as a misleading zero-length direction."""
+    if not (np.isfinite(tree.rest).all() and np.isfinite(tree.positions).all()):
+        raise DataError(f"{path}: the skeleton's rest pose or joint positions overflow: the file's offsets, "
+                        "lengths or values are garbage")
+    return tree
+
+
+def _finite(X: np.ndarray, path, frames: np.ndarray) -> np.ndarray:
+    """X, or a DataError when the kinematics overflowed (finite but enormous offsets or lengths)."""
+    bad = ~np.isfinite(X).all(axis=(1, 2))
+    if bad.any():
+        f = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: {int(bad.sum())} of {len(bad)} kept frames have joint positions that overflow "
+                        f"(first: frame {int(frames[f])}): the file's offsets, lengths or values are garbage")
+    return X
+
+
+def _check_far(dist_mm: np.ndarray, path, what: str, frames: np.ndarray) -> None:
+    """Refuse frames whose ``dist_mm`` (T,) exceeds MAX_COORD_MM (or is not finite), with a count."""
+    bad = ~(dist_mm <= MAX_COORD_MM)
+    if bad.any():
+        f = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: {int(bad.sum())} of {len(bad)} frames have {what} more than "
+                        f"{MAX_COORD_MM / 1e6:g} km from the origin (first: frame {int(frames[f])}, "
+                        f"{dist_mm[f] / 1e6:.3g} km); beyond that a float32 archive cannot hold the body "
+                        "to a millimetre: the file's values are garbage")
+
+
+def _check_plausible(X: np.ndarray, path, frames: np.ndarray) -> None:
+    """Refuse physically absurd but finite kept frames (X (T, 17, 3) mm), saying how many: joints
+    beyond MAX_COORD_MM from the origin, or more than MAX_SPREAD body heights from the frame's
+    centre (a body torn apart by a stray root or position channel)."""
+    _check_far(np.abs(X).max(axis=(1, 2)), path, "joints", frames)
+    h = body_height(X)
+    d = np.linalg.norm(X - np.median(X, axis=1, keepdims=True), axis=-1)     # (T, 17)
+    bad = d.max(axis=1) > MAX_SPREAD * h
+    if bad.any():
+        f = int(np.flatnonzero(bad)[0])
+        j = int(np.argmax(d[f]))
+        raise DataError(f"{path}: {int(bad.sum())} of {len(bad)} kept frames have a joint more than {MAX_SPREAD:g} "
+                        f"body heights ({MAX_SPREAD * h / 1000:.2g} m) from the body's centre (first: frame "
+                        f"{int(frames[f])}, {H36M_NAMES[j]} {d[f, j] / 1000:.3g} m away): physically implausible")
 
 
 def _check_height(h_mm: float, path, how: str, raw: float | None = None) -> None:

@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gatepose.errors import DataError
+from gatepose.errors import DataError, GateposeError
+from gatepose.files import read_regular_bytes
 
 from ..skeleton import get_skeleton
 from .tree import MotionTree
@@ -125,9 +126,11 @@ def load_joint_map(path) -> dict:
     """A user's JSON mapping {H36M joint: rig joint name} -> {h36m17 index: name}."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_regular_bytes(path).decode("utf-8-sig"))
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except GateposeError as exc:         # a FIFO or device
+        raise DataError(str(exc)) from None
     except ValueError as exc:
         raise DataError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
@@ -275,8 +278,9 @@ def to_h36m17(tree: MotionTree, rig: RigMap) -> np.ndarray:
         trunk = tree.rest[s] - rest_pelvis
         length = HEAD_FRACTION * float(np.linalg.norm(trunk))
         u = tree.rest[rig.head_end] - tree.rest[s] if rig.head_end is not None else trunk
+        u = u / max(float(np.abs(u).max()), 1e-300)    # scaled first: tiny units must not underflow to 0
         n = np.linalg.norm(u)
-        if n == 0:
+        if not n > 1e-9:
             raise DataError(f"{tree.path}: the head's rest direction has zero length; map Head with --joint-map")
         out[:, 10] = P[:, s] + length * np.einsum("tij,j->ti", tree.rotations[:, s], u / n)
     return out
