@@ -7,7 +7,7 @@ import time
 
 import click
 
-from gatepose.data.mocap import MAX_FPS, MIN_FPS
+from gatepose.names import MAX_FPS, MIN_FPS
 
 from .common import FiniteFloatRange, check_inputs, echo_data_warnings, echo_table, output_file_option
 

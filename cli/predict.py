@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from gatepose.data.mocap import MAX_FPS, MIN_FPS
+from gatepose.names import MAX_FPS, MIN_FPS
 
 from . import common
 from .common import FiniteFloatRange, device_option, output_file_option

@@ -11,6 +11,11 @@ GENERATORS = ("posegate", "repnet")
 # What `gatepose ablate` trains: every attention variant, and RepNet's generator in its place.
 ABLATION_VARIANTS = (*ATTENTION_VARIANTS, "repnet")
 
+# The frame rates a mocap file may state and --fps may ask for: one frame an hour to 100,000
+# frames/s (why: data/mocap/__init__.py).
+MIN_FPS = 1 / 3600
+MAX_FPS = 100_000.0
+
 # The model sizes of SPEC section 1 (section 1b for RepNet's width): the defaults of the config
 # classes (nn/) and of the options (options.TrainOptions) alike.
 SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100, repnet_width=1000,
