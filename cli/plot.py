@@ -98,11 +98,11 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     from gatepose.nn.lifter import generator_kind, lifter_config_from_dict
     from gatepose.runs import load_run, read_config
 
-    viz.require()
     kind = generator_kind(lifter_config_from_dict(read_config(run_dir)["generator"]))
-    if kind != "posegate":     # before any device work: one error line
+    if kind != "posegate":     # before any device work, and with or without matplotlib: one error line
         raise GateposeError(f"--run {run_dir}: a --generator {kind} run has no attention to plot (RepNet's "
                             "generator is an MLP); plot attention needs a PoseGate-Former run")
+    viz.require()
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, _, source = test_frames(run, data)
