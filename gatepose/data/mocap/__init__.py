@@ -13,3 +13,17 @@ from gatepose.names import MAX_FPS, MIN_FPS  # noqa: F401 (re-exported: the pars
 
 # A coordinate beyond 10 km is garbage: float32, the archive's type, is 1 mm apart there.
 MAX_COORD_MM = 1e7
+
+# Millimetres per length unit, for reading files (importer) and, inverted, for writing them
+# (export). 'cmu': the unit of CMU's ASF skeletons (length 0.45: 1/0.45 inch), kept by the CMU
+# BVH conversions of the MotionBuilder/3ds Max kind (a body about 30 units tall).
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4, "cmu": 25.4 / 0.45}
+
+
+def is_number_text(s: str) -> bool:
+    """True when the token ``s`` reads as a float (both parsers' test for a number token)."""
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False

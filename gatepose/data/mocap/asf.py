@@ -54,7 +54,7 @@ from scipy.spatial.transform import Rotation
 from gatepose.errors import DataError, GateposeError
 from gatepose.files import read_regular_bytes
 
-from . import MAX_COORD_MM
+from . import MAX_COORD_MM, is_number_text
 from .tree import MotionTree
 
 AMC_FPS = 120.0   # the CMU database's rate; AMC files do not state one
@@ -114,13 +114,6 @@ def _lines(text: str):
     return out
 
 
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
-
 
 def read_asf(path) -> Asf:
     """Parse an ASF skeleton file; see the module docstring."""
@@ -174,7 +167,7 @@ def read_asf(path) -> Asf:
     blk = None
     for no, t in sections["bonedata"]:
         k = t[0].lower()
-        if blk is not None and _is_number(k) and "limits" in blk:
+        if blk is not None and is_number_text(k) and "limits" in blk:
             blk["limits"][1].extend(t)   # 'limits' rows after the first, one per dof
             continue
         if k == "begin":
@@ -191,7 +184,7 @@ def read_asf(path) -> Asf:
             blk = None
         elif blk is None:
             raise DataError(f"{where}: line {no}: {t[0]!r} outside a bone's 'begin' ... 'end'")
-        elif not _is_number(k):
+        elif not is_number_text(k):
             blk[k] = (no, list(t[1:]))
     if blk is not None:
         raise DataError(f"{where}: line {blk['@']}: bone without 'end' (the file is truncated?)")

@@ -45,7 +45,7 @@ from gatepose.data.archive import DataWarning
 from gatepose.errors import DataError, GateposeError
 from gatepose.files import atomic_open, read_regular_bytes
 
-from . import MAX_FPS, MIN_FPS
+from . import MAX_FPS, MIN_FPS, is_number_text
 from .tree import MotionTree
 
 _CHANNELS = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
@@ -320,19 +320,12 @@ def _numbers(vals, n: int, at: str) -> np.ndarray:
     try:
         out = np.array([float(v) for v in vals], dtype=np.float64)
     except ValueError:
-        bad = next(v for v in vals if not _is_float(v))
+        bad = next(v for v in vals if not is_number_text(v))
         raise DataError(f"{at}: expected a number, got {bad!r}") from None
     if not np.isfinite(out).all():
         raise DataError(f"{at}: NaN or inf among the values")
     return out
 
-
-def _is_float(v: str) -> bool:
-    try:
-        float(v)
-        return True
-    except ValueError:
-        return False
 
 
 def forward_kinematics(bvh: Bvh, frames=None) -> tuple[np.ndarray, np.ndarray]:

@@ -28,11 +28,11 @@ from scipy.spatial.transform import Rotation
 from gatepose.errors import DataError
 
 from ..archive import Dataset
-from . import MAX_FPS, MIN_FPS
+from . import MAX_FPS, MIN_FPS, UNITS_MM
 from .bvh import write_bvh
 from .rigs import H36M_NAMES
 
-UNIT_PER_MM = {"mm": 1.0, "cm": 0.1, "m": 0.001, "inch": 1 / 25.4}
+UNIT_PER_MM = {u: 1 / UNITS_MM[u] for u in ("mm", "cm", "m", "inch")}   # the importer's, inverted
 END_FRACTION = 0.25
 _ROT = ("Zrotation", "Xrotation", "Yrotation")
 _X, _Y = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])

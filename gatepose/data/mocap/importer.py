@@ -45,15 +45,12 @@ from gatepose.files import check_regular_input, read_regular_bytes
 from ..archive import Dataset
 from ..skeleton import get_skeleton
 from ..summary import natural_key
-from . import MAX_COORD_MM, MAX_FPS, MIN_FPS
+from . import MAX_COORD_MM, MAX_FPS, MIN_FPS, UNITS_MM
 from . import cameras as camlib
 from .asf import AMC_FPS, amc_tree, read_asf
 from .bvh import bvh_tree, read_bvh
 from .rigs import H36M_NAMES, match_rig, to_h36m17
 
-# 'cmu': the unit of CMU's ASF skeletons (length 0.45: 1/0.45 inch), kept by the CMU BVH
-# conversions of the MotionBuilder/3ds Max kind (a body about 30 units tall).
-UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4, "cmu": 25.4 / 0.45}
 UP_AXES = ("auto", "y", "z", "x", "-y", "-z", "-x")
 HEIGHT_RANGE_M = (0.5, 2.5)
 # Implausible frames: a coordinate beyond MAX_COORD_MM, or a joint more than 2 body heights from
