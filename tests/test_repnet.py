@@ -44,10 +44,13 @@ def _fails(results, rtol=1e-6):
     return any(r.max_rel_error >= rtol for r in results)
 
 
+_BLOCK_BACKWARD, _LEAKY_BACKWARD = residual.residual_block_backward, residual.leaky_relu_backward
+
+
 def _block_backward_without_skip(dout, cache, p, pre, grads):
     """The residual block's backward with the skip connection's gradient dropped."""
-    du = residual.residual_block_backward(dout, cache, p, pre, grads)
-    return du - residual.leaky_relu_backward(dout, cache.m2)
+    du = _BLOCK_BACKWARD(dout, cache, p, pre, grads)     # the real one, bound before any patch
+    return du - _LEAKY_BACKWARD(dout, cache.m2)
 
 
 def _leaky_backward_slope_flipped(dy, m):
@@ -62,7 +65,7 @@ def test_the_unbroken_cases_used_below_pass():
 
 
 @pytest.mark.parametrize("module,name,broken", [
-    ("gatepose.nn.repnet", "residual_block_backward", _block_backward_without_skip),
+    ("gatepose.nn.residual", "residual_block_backward", _block_backward_without_skip),  # the shared trunk calls it
     ("gatepose.nn.repnet", "leaky_relu_backward", _leaky_backward_slope_flipped),
     ("gatepose.nn.residual", "leaky_relu_backward", _leaky_backward_slope_flipped),
 ])
@@ -73,7 +76,7 @@ def test_repnet_check_catches_a_broken_backward(monkeypatch, module, name, broke
 
 def test_camera_net_check_catches_the_shared_block_broken(monkeypatch):
     """The block is one implementation: the camera net's check sees the same bug."""
-    monkeypatch.setattr("gatepose.nn.camera.residual_block_backward", _block_backward_without_skip)
+    monkeypatch.setattr("gatepose.nn.residual.residual_block_backward", _block_backward_without_skip)
     assert _fails(run_check("camera_net", seed=1))
 
 

@@ -100,13 +100,13 @@ def test_generator_step_check_with_repnet_catches_wrong_wiring(monkeypatch, muta
 
 def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(monkeypatch):
     """RepNet's backward with its last block's skip connection dropped: the step's check fails."""
-    import gatepose.nn.repnet as repnet
-    real = repnet.residual_block_backward
+    import gatepose.nn.residual as residual     # RepNet's trunk calls the block from there
+    real = residual.residual_block_backward
 
     def no_skip(dout, cache, p, pre, grads):
         return real(dout, cache, p, pre, grads) - dout * cache.m2
 
-    monkeypatch.setattr(repnet, "residual_block_backward", no_skip)
+    monkeypatch.setattr(residual, "residual_block_backward", no_skip)
     assert _fails(run_check("generator_step[repnet]", seed=3))
 
 

@@ -18,9 +18,9 @@ from typing import NamedTuple
 
 from ..names import SPEC_SIZES
 from . import check_config, config_from_dict
-from ..ops.activations import leaky_relu_backward, leaky_relu_forward
+from ..ops.activations import leaky_relu_forward
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
-                       residual_block_backward, residual_block_forward)
+                       residual_block_forward, trunk_backward)
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,8 @@ def camera_backward(dM, cache: CameraCache):
     # out = h W_out + b_out
     grads["out.W"] = cache.h_out.T @ dout
     grads["out.b"] = dout.sum(axis=0)
-    dh = dout @ p["out.W"].T
-    for i in reversed(range(len(cache.blocks))):
-        dh = residual_block_backward(dh, cache.blocks[i], p, f"blocks.{i}.", grads)
-    # h = LeakyReLU(x W_in + b_in)
-    dz = leaky_relu_backward(dh, cache.m_in)
-    grads["in.W"] = cache.x.T @ dz
-    grads["in.b"] = dz.sum(axis=0)
-    dW = (dz @ p["in.W"].T).reshape(cache.W_shape)
-    return dW, {k: grads[k] for k in p}
+    dx = trunk_backward(dout @ p["out.W"].T, cache.blocks, cache.m_in, cache.x, p, grads)
+    return dx.reshape(cache.W_shape), {k: grads[k] for k in p}
 
 
 def camera_min_abs_preactivation(cache: CameraCache) -> float:

@@ -26,7 +26,7 @@ from . import check_config, config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
 from .generator import check_input
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
-                       residual_block_backward, residual_block_forward)
+                       residual_block_forward, trunk_backward)
 
 
 @dataclass(frozen=True)
@@ -127,15 +127,9 @@ def repnet_backward(dX, cache: RepNetCache):
     dz = leaky_relu_backward(dout @ p["out.W"].T, cache.m_fc)
     g["fc.W"] = cache.h3.T @ dz
     g["fc.b"] = dz.sum(axis=0)
-    dh = dz @ p["fc.W"].T
-    for i in reversed(range(len(cache.blocks))):
-        dh = residual_block_backward(dh, cache.blocks[i], p, f"blocks.{i}.", g)
-    # h0 = LeakyReLU(x W_in + b_in)
-    dz = leaky_relu_backward(dh, cache.m_in)
-    g["in.W"] = cache.x.T @ dz
-    g["in.b"] = dz.sum(axis=0)
-    dW = (dz @ p["in.W"].T).reshape(cache.W_shape)
-    return dW, {k: g[k] for k in p}
+    # the blocks and h0 = LeakyReLU(x W_in + b_in): the camera net's trunk
+    dx = trunk_backward(dz @ p["fc.W"].T, cache.blocks, cache.m_in, cache.x, p, g)
+    return dx.reshape(cache.W_shape), {k: g[k] for k in p}
 
 
 def repnet_min_abs_preactivation(cache: RepNetCache) -> float:

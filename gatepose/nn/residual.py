@@ -76,3 +76,15 @@ def min_abs_preactivation(pairs) -> float:
 def block_activation_pairs(cache: ResidualBlockCache) -> list:
     """The block's two LeakyReLUs as (post-activation, mask) pairs, for :func:`min_abs_preactivation`."""
     return [(cache.a, cache.m1), (cache.out, cache.m2)]
+
+
+def trunk_backward(dh, blocks: list, m_in, x, p: dict, grads: dict):
+    """The backward of both users' shared trunk, h0 = LeakyReLU(x W_in + b_in) then the residual
+    blocks ``blocks.i.``: dh (B, w) into the last block's output -> dx (B, 2J); adds the blocks'
+    and ``in.W``/``in.b`` gradients to ``grads``. ``m_in``: the slope mask after 'in'."""
+    for i in reversed(range(len(blocks))):
+        dh = residual_block_backward(dh, blocks[i], p, f"blocks.{i}.", grads)
+    dz = leaky_relu_backward(dh, m_in)
+    grads["in.W"] = x.T @ dz
+    grads["in.b"] = dz.sum(axis=0)
+    return dz @ p["in.W"].T
