@@ -176,13 +176,18 @@ def critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, lam: float
 
 # -- the generator's loss: L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (SPEC section 6) --------
 def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_adv: float = 1.0,
-                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None):
-    """W: (B, J, 2) 2D poses -> ((L_adv, L_rep, L_cam) 0-d, generator grads, camera grads) of
-    L_G, all means over the batch. The critic is frozen: only its input gradient is taken.
+                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None, terms=()):
+    """W: (B, J, 2) 2D poses -> ((L_adv, L_rep, L_cam, *terms' losses) 0-d, generator grads,
+    camera grads) of L_G, all means over the batch. The critic is frozen: only its input gradient
+    is taken.
 
     X = G(W), M = C(W), W' = X M^T; L_rep(W, W'), L_cam(M), L_adv = -mean D(X).
     ``forward``: (X, cache) of ``lifter_forward(gen, W)`` when it is already done (the trainer's
     one-pass path on a GPU, ``fast.one_pass``); None computes it here.
+    ``terms``: further losses on the lifted poses, beyond the paper (``losses3d``'s), each a
+    function X (B, J, 3) -> (its loss 0-d, d(weight * loss)/dX (B, J, 3), its own generator
+    gradients or None). They share this lift: their gradients meet the paper's at X, before the one
+    backward through the generator.
     """
     X, gcache = lifter_forward(gen, W, gcfg) if forward is None else forward
     M, ccache = camera_forward(cam, W, ccfg)
@@ -195,6 +200,16 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
     dX_adv, _ = critic_input_backward(adversarial_loss_backward(w_adv, acache), dcache)
     dX_rep, dM_rep = project_backward(reprojection_loss_backward(w_rep, rcache), pcache)
     dM = dM_rep + camera_loss_backward(w_cam, mcache)
-    _, grads_gen = lifter_backward(dX_adv + dX_rep, gcache)
+    dX = dX_adv + dX_rep
+    term_losses, term_grads = [], []
+    for term in terms:
+        L_t, dX_t, grads_t = term(X)
+        dX += dX_t
+        term_losses.append(L_t)
+        term_grads.append(grads_t or {})
+    _, grads_gen = lifter_backward(dX, gcache)
+    for grads_t in term_grads:
+        for k, g in grads_t.items():
+            grads_gen[k] += g
     _, grads_cam = camera_backward(dM, ccache)
-    return (L_adv, L_rep, L_cam), grads_gen, grads_cam
+    return (L_adv, L_rep, L_cam, *term_losses), grads_gen, grads_cam

@@ -156,14 +156,23 @@ def supervised_step(gen: dict, gcfg, W, X_gt):
     return L, grads
 
 
+def consistency_term(gen: dict, gcfg, R, weight: float = 1.0):
+    """Self-consistency as a term of ``losses.generator_loss`` (the trainer's weak step): a function
+    X1 (B, J, 3), the step's own first lift, -> (L_geo 0-d, d(weight * L_geo)/dX1, the second lift's
+    generator gradients). The first lift's share of the gradient goes back through the step's one
+    backward of the generator, with the paper's losses' (a lift and a backward fewer per step)."""
+    def term(X1):
+        L, cache = consistency_loss(gen, gcfg, X1, R)
+        dX1, grads = consistency_loss_backward(weight, cache)
+        return L, dX1, grads
+    return term
+
+
 def consistency_step(gen: dict, gcfg, W, R, weight: float = 1.0):
     """W: (B, J, 2), R: (B, 3, 3) -> (L_geo 0-d, generator gradients of weight * L_geo through both
-    lifts). The first lift is run here again (with a cache) rather than shared with the
-    adversarial step's: the generator is the small part of a weak step, and the two losses stay
-    separate functions."""
+    lifts): the term of :func:`consistency_term` on its own first lift, alone (its gradient check)."""
     X1, gcache = lifter_forward(gen, W, gcfg)
-    L, cache = consistency_loss(gen, gcfg, X1, R)
-    dX1, grads = consistency_loss_backward(weight, cache)
+    L, dX1, grads = consistency_term(gen, gcfg, R, weight)(X1)
     _, grads1 = lifter_backward(dX1, gcache)
     for k, g in grads1.items():
         grads[k] = grads[k] + g

@@ -41,7 +41,7 @@ from .fast.parallel import sharded
 from .data.augment import estimate_elevation, mirror
 from .data.skeleton import get_skeleton
 from .losses import critic_loss, generator_loss
-from .losses3d import consistency_rotations, consistency_step, supervised_step
+from .losses3d import consistency_rotations, consistency_term, supervised_step
 from .nn.camera import init_camera
 from .nn.critic import init_critic
 from .nn.lifter import has_fast_path, init_lifter, lifter_forward
@@ -170,15 +170,12 @@ class Trainer:
         turns R (B, 3, 3) (a departure, losses3d): its gradients join the generator's.
         ``forward``: the generator's forward on W_gen already done (FAST DOOR 1's, on a GPU with one
         shard), so only its backward runs here."""
+        batches = (W_gen,) if R is None else (W_gen, R)
         if forward is not None:
-            (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.plain_generator_loss(W_gen, forward)
+            values, grads_gen, grads_cam = self.plain_generator_loss(*batches, forward=forward)
         else:
-            (L_adv, L_rep, L_cam), grads_gen, grads_cam = self.batch_mean(self.plain_generator_loss, W_gen)
-        losses = {"loss_adv": L_adv, "loss_rep": L_rep, "loss_cam": L_cam}
-        if R is not None:
-            losses["loss_geo"], grads_geo = self.batch_mean(self.plain_consistency_loss, W_gen, R)
-            for k, g in grads_geo.items():
-                grads_gen[k] += g
+            values, grads_gen, grads_cam = self.batch_mean(self.plain_generator_loss, *batches)
+        losses = dict(zip(("loss_adv", "loss_rep", "loss_cam", "loss_geo"), values))
         return losses, grads_gen, grads_cam
 
     # the losses on this trainer's models, means over the batch given: plain (the functions of
@@ -189,13 +186,13 @@ class Trainer:
     def fast_critic_loss(self, X_real, X_fake, eps):
         return stacked_critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def plain_generator_loss(self, W, forward=None):
+    def plain_generator_loss(self, W, R=None, forward=None):
+        """L_G on W (B, J, 2), plus w_geo L_geo with the turns R (B, 3, 3) when given (its term
+        shares the step's lift)."""
         o = self.opts
+        terms = () if R is None else (consistency_term(self.gen, self.gcfg, R, o.w_geo),)
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
-                              o.w_adv, o.w_rep, o.w_cam, forward=forward)
-
-    def plain_consistency_loss(self, W, R):
-        return consistency_step(self.gen, self.gcfg, W, R, self.opts.w_geo)
+                              o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms)
 
     def plain_supervised_loss(self, W, X):
         return supervised_step(self.gen, self.gcfg, W, X)

@@ -110,32 +110,46 @@ def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(mo
     assert _fails(run_check("generator_step[repnet]", seed=3))
 
 
-def _geo_weight_ignored(monkeypatch):
-    monkeypatch.setattr(Trainer, "plain_consistency_loss", lambda self, W, R: losses3d.consistency_step(self.gen, self.gcfg, W, R))
+def _geo_term(change):
+    """A mutation of the self-consistency term the trainer builds (losses3d.consistency_term):
+    ``change(L, dX1, grads, weight) -> (L, dX1, grads)``."""
+    real = losses3d.consistency_term
+
+    def mutate(monkeypatch):
+        def term(gen, gcfg, R, weight=1.0):
+            inner = real(gen, gcfg, R, weight)
+            return lambda X1: change(*inner(X1), weight)
+
+        monkeypatch.setattr("gatepose.train.consistency_term", term)
+
+    mutate.__name__ = change.__name__
+    return mutate
 
 
-def _geo_second_lift_dropped(monkeypatch):
-    """The self-consistency gradient through the first lift only (the second lift's path lost)."""
-    def first_lift_only(gen, gcfg, W, R, weight=1.0):
-        X1, gcache = losses3d.lifter_forward(gen, W, gcfg)
-        L, cache = losses3d.consistency_loss(gen, gcfg, X1, R)
-        dX1, _ = losses3d.consistency_loss_backward(weight, cache)
-        return L, losses3d.lifter_backward(dX1, gcache)[1]
-
-    monkeypatch.setattr("gatepose.train.consistency_step", first_lift_only)
+def _weight_ignored(L, dX1, grads, weight):
+    return L, dX1 / weight, {k: g / weight for k, g in grads.items()}
 
 
-def _geo_gradient_not_added(monkeypatch):
-    real = Trainer.plain_consistency_loss
-
-    def zero(self, W, R):
-        L, grads = real(self, W, R)
-        return L, {k: 0.0 * g for k, g in grads.items()}
-
-    monkeypatch.setattr(Trainer, "plain_consistency_loss", zero)
+def _second_lift_dropped(L, dX1, grads, weight):
+    """The gradient through the first lift only (the second lift's path lost)."""
+    return L, dX1, None
 
 
-@pytest.mark.parametrize("mutation", [_geo_weight_ignored, _geo_second_lift_dropped, _geo_gradient_not_added])
+def _first_lift_share_dropped(L, dX1, grads, weight):
+    """The second lift's gradients only (the first lift, target and second input, taken as constants)."""
+    return L, 0.0 * dX1, grads
+
+
+def _term_not_added(L, dX1, grads, weight):
+    return L, 0.0 * dX1, None
+
+
+_geo_weight_ignored, _geo_second_lift_dropped, _geo_first_lift_share_dropped, _geo_gradient_not_added = (
+    _geo_term(c) for c in (_weight_ignored, _second_lift_dropped, _first_lift_share_dropped, _term_not_added))
+
+
+@pytest.mark.parametrize("mutation", [_geo_weight_ignored, _geo_second_lift_dropped, _geo_first_lift_share_dropped,
+                                      _geo_gradient_not_added])
 def test_generator_step_geo_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
     assert _fails(run_check("generator_step_geo", seed=3))
