@@ -10,6 +10,9 @@
   project it orthographically and normalise it like an input, W2 = n(Y[..., :2]), lift again,
   X2 = G(W2), and ask X2 to match Y (both root-relative). Its gradient reaches the generator
   through both passes and through X1 (the target and the second input both depend on it).
+* ``bone_prior_loss``: ElePose's bone-length prior, a departure (off in the ``paper`` preset): the
+  lifted pose's bone lengths relative to their mean against the same ratios averaged over the
+  critic's unpaired real poses.
 
 Every loss returns a 0-d array of its input's dtype; backward functions take the upstream scalar
 ``dL`` (a Python float such as the loss weight, or a 0-d array).
@@ -144,6 +147,65 @@ def consistency_loss_backward(dL, cache: ConsistencyCache):
     dY[..., :2] += normalize_2d_backward(dW2, cache.norm)
     # Y = X1 R^T, so dX1 = dY R
     return dY @ cache.R, grads
+
+
+# -- the bone-length prior ----------------------------------------------------------------------
+def bone_vectors(X, incidence):
+    """X (B, J, 3), incidence (J, nb) (+1 at a bone's child, -1 at its parent) -> bones (B, nb, 3)."""
+    xp = get_xp(X)
+    return xp.einsum("jk,bjc->bkc", xp.asarray(incidence, dtype=X.dtype), X)
+
+
+def bone_ratios(X, incidence):
+    """X (B, J, 3) -> (B, nb): each bone's length over the pose's mean bone length (scale-free)."""
+    xp = get_xp(X)
+    lengths = xp.sqrt((bone_vectors(X, incidence) ** 2).sum(axis=2) + EPS * EPS)
+    return lengths / lengths.mean(axis=1, keepdims=True)
+
+
+class BoneCache(NamedTuple):
+    bones: object      # (B, nb, 3)
+    lengths: object    # (B, nb), smoothed like joint_distance's
+    mean: object       # (B, 1) the mean length
+    residual: object   # (B, nb) ratio - target
+    incidence: object  # (J, nb) on X's device
+
+
+def bone_prior_loss(X, incidence, target):
+    """ElePose's bone-length prior (Wandt et al., CVPR 2022), a departure from the paper.
+    X (B, J, 3) lifted poses, incidence (J, nb), target (nb,) the ratios r_k = l_k / mean_k l_k
+    averaged over real poses (``bone_ratios`` of the critic's unpaired pool) ->
+    (L_bone = mean_b sum_k (r_bk - target_k)^2 0-d, cache). Scale-free: it constrains proportions,
+    left against right included, never size."""
+    xp = get_xp(X)
+    C = xp.asarray(incidence, dtype=X.dtype)
+    bones = bone_vectors(X, C)
+    lengths = xp.sqrt((bones * bones).sum(axis=2) + EPS * EPS)
+    mean = lengths.mean(axis=1, keepdims=True)
+    residual = lengths / mean - xp.asarray(target, dtype=X.dtype)
+    L = (residual * residual).sum() * (1.0 / X.shape[0])
+    return L, BoneCache(bones, lengths, mean, residual, C)
+
+
+def bone_prior_loss_backward(dL, cache: BoneCache):
+    """-> dX (B, J, 3). With g_k = dL/dr_k = 2 (r_k - target_k) dL / B and r_k = l_k / lbar:
+    dL/dl_j = g_j / lbar - (sum_k g_k l_k) / (nb lbar^2); dbone_k = dL/dl_k bone_k / l_k; then the
+    incidence matrix carries each bone's gradient to its child (+) and parent (-)."""
+    xp = get_xp(cache.bones)
+    B, nb = cache.lengths.shape
+    g = cache.residual * (2.0 * python_scalar(dL) / B)
+    dl = (g - (g * cache.lengths).sum(axis=1, keepdims=True) / (nb * cache.mean)) / cache.mean
+    dbones = cache.bones * (dl / cache.lengths)[..., None]
+    return xp.einsum("jk,bkc->bjc", cache.incidence, dbones)
+
+
+def bone_prior_term(incidence, target, weight: float = 1.0):
+    """The bone-length prior as a term of ``losses.generator_loss``: X (B, J, 3) -> (L_bone 0-d,
+    d(weight * L_bone)/dX, no generator gradients of its own)."""
+    def term(X):
+        L, cache = bone_prior_loss(X, incidence, target)
+        return L, bone_prior_loss_backward(weight, cache), None
+    return term
 
 
 # -- whole steps: the generator's forward, the loss, both backwards ---------------------------------

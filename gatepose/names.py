@@ -8,6 +8,9 @@ NumPy or any model code, so ``gatepose --help`` stays fast.
 ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
 # The generators (nn/lifter.py): PoseGate-Former and RepNet's residual MLP (SPEC section 1b).
 GENERATORS = ("posegate", "repnet")
+# What the generator's output is (nn/lifter.py): xyz, the whole 3D pose (the paper's, RepNet's);
+# depth, each joint's depth alone, beside the input's x and y (ElePose's; a departure).
+LIFTS = ("xyz", "depth")
 # What `gatepose ablate` trains: every attention variant, and RepNet's generator in its place.
 ABLATION_VARIANTS = (*ATTENTION_VARIANTS, "repnet")
 

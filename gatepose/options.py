@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import GateposeError
 from .jsontypes import fits, is_number
-from .names import ATTENTION_VARIANTS, GENERATORS, PRESETS, SPEC_SIZES  # noqa: F401  (PRESETS re-exported)
+from .names import ATTENTION_VARIANTS, GENERATORS, LIFTS, PRESETS, SPEC_SIZES  # noqa: F401  (PRESETS re-exported)
 
 # The options that shape PoseGate-Former alone: given explicitly with --generator repnet, an error.
 ATTENTION_ONLY = ("attention", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden")
@@ -58,7 +58,9 @@ class TrainOptions:
     critic_kcs_width: int = option(SPEC_SIZES["critic_kcs_width"], "Critic KCS-path width.")
     # departures from the paper, each off in the "paper" and "small" presets (README: Departures)
     supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
+    lift: str = option("xyz", "What the generator predicts: xyz, the whole 3D pose (the paper's); depth, each joint's depth alone, its x and y taken from the 2D input (ElePose's set-up, a departure: the generator can no longer move a joint across the image).", choices=LIFTS)
     w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
+    w_bone: float = option(0.0, "Weight of a bone-length prior (ElePose's): each lifted bone's length over the pose's mean bone length, against the same ratios averaged over the critic's real poses (0 = off, as in the paper).")
     aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
     aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
     ema: float = option(0.0, "Decay of an exponential moving average of the generator's weights that validation, best.npz and evaluation use (e.g. 0.99; 0 = off).")
@@ -96,7 +98,7 @@ class TrainOptions:
             bad("steps", f"must be at least 1, got {self.steps}")
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             bad("epochs", f"must be a positive finite number, got {self.epochs}")
-        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "ema"):
+        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "ema"):
             if not math.isfinite(getattr(self, name)):
                 bad(name, f"must be a finite number, got {getattr(self, name)}")
         for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
@@ -118,10 +120,13 @@ class TrainOptions:
             bad("betas", f"each must be in [0, 1), got {self.betas}")
         if self.lam < 0:
             bad("lam", f"must be non-negative, got {self.lam}")
+        if self.lift not in LIFTS:
+            bad("lift", f"expected one of {', '.join(LIFTS)}, got {self.lift!r}")
         if self.supervision not in ("weak", "full"):
             bad("supervision", f"expected weak or full, got {self.supervision!r}")
-        if self.w_geo < 0:
-            bad("w_geo", f"must be a non-negative number, got {self.w_geo}")
+        for name in ("w_geo", "w_bone"):
+            if getattr(self, name) < 0:
+                bad(name, f"must be a non-negative number, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:
             bad("ema", f"must be in [0, 1), got {self.ema}")
 
@@ -173,11 +178,11 @@ def model_configs(opts: TrainOptions, skeleton_name: str):
 
     sk = get_skeleton(skeleton_name)
     if opts.generator == "repnet":
-        gcfg = RepNetConfig(n_joints=sk.n_joints, width=opts.repnet_width)
+        gcfg = RepNetConfig(n_joints=sk.n_joints, width=opts.repnet_width, lift=opts.lift)
     else:
         gcfg = GeneratorConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
                                n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
-                               attention=opts.attention)
+                               attention=opts.attention, lift=opts.lift)
     ccfg = CameraConfig(n_joints=sk.n_joints, width=opts.camera_width)
     dcfg = CriticConfig(n_joints=sk.n_joints, incidence=sk.incidence,
                         pose_width=opts.critic_pose_width, kcs_width=opts.critic_kcs_width)

@@ -35,13 +35,13 @@ from .data.prepare import TrainData, prepare_data
 from .errors import GateposeError, TrainingDiverged
 from .fast.adam import FlatAdam
 from .fast.critic_step import stacked_critic_loss
-from .fast.fused import generator_inference, lifter_inference, uses_fused
+from .fast.fused import lifter_inference, uses_fused
 from .fast.one_pass import generator_forward_rows
 from .fast.parallel import sharded
 from .data.augment import estimate_elevation, mirror
 from .data.skeleton import get_skeleton
 from .losses import critic_loss, generator_loss
-from .losses3d import consistency_rotations, consistency_term, supervised_step
+from .losses3d import bone_prior_term, bone_ratios, consistency_rotations, consistency_term, supervised_step
 from .nn.camera import init_camera
 from .nn.critic import init_critic
 from .nn.lifter import has_fast_path, init_lifter, lifter_forward
@@ -88,10 +88,15 @@ class Trainer:
         self.s3d = Sampler(X, opts.batch_size, opts.seed + 2)
         self.rng_eps = np.random.default_rng(opts.seed + 3)
         self.rng_aug = np.random.default_rng(opts.seed + 4)   # augmentations, self-consistency rotations
-        self.flip = get_skeleton(data.skeleton).flip_permutation
+        sk = get_skeleton(data.skeleton)
+        self.flip = sk.flip_permutation
         # the data's camera elevation, from the unpaired real poses (augment.estimate_elevation)
-        self.elevation = estimate_elevation(data.X_real, get_skeleton(data.skeleton)) \
-            if (opts.w_geo or opts.aug_real) else (0.0, 0.0)
+        self.elevation = estimate_elevation(data.X_real, sk) if (opts.w_geo or opts.aug_real) else (0.0, 0.0)
+        # the bone-length prior's target, from the unpaired real poses too: their mean bone ratios
+        # (on the host in float64, then on the device once, with the incidence matrix)
+        self.incidence = to_device(xp, sk.incidence, dtype)
+        self.bone_target = to_device(xp, bone_ratios(np.asarray(data.X_real, np.float64), sk.incidence).mean(axis=0),
+                                     dtype) if opts.w_bone else None
         self.ema = {k: v.copy() for k, v in self.gen.items()} if opts.ema else None
         self.step = 0
         self.shards = 1 if opts.reference else opts.shards or (1 if is_gpu(xp) else 2)
@@ -167,7 +172,8 @@ class Trainer:
     def generator_gradients(self, W_gen, R=None, forward=None):
         """The adversarial model's step on W_gen (B, J, 2) -> (losses, generator grads, camera grads)
         of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo with the self-consistency
-        turns R (B, 3, 3) (a departure, losses3d): its gradients join the generator's.
+        turns R (B, 3, 3) and w_bone L_bone (departures, losses3d): their gradients join the
+        generator's at its output.
         ``forward``: the generator's forward on W_gen already done (FAST DOOR 1's, on a GPU with one
         shard), so only its backward runs here."""
         batches = (W_gen,) if R is None else (W_gen, R)
@@ -175,7 +181,8 @@ class Trainer:
             values, grads_gen, grads_cam = self.plain_generator_loss(*batches, forward=forward)
         else:
             values, grads_gen, grads_cam = self.batch_mean(self.plain_generator_loss, *batches)
-        losses = dict(zip(("loss_adv", "loss_rep", "loss_cam", "loss_geo"), values))
+        names = ("loss_adv", "loss_rep", "loss_cam") + ("loss_geo",) * (R is not None) + ("loss_bone",) * bool(self.opts.w_bone)
+        losses = dict(zip(names, values))
         return losses, grads_gen, grads_cam
 
     # the losses on this trainer's models, means over the batch given: plain (the functions of
@@ -187,10 +194,12 @@ class Trainer:
         return stacked_critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
     def plain_generator_loss(self, W, R=None, forward=None):
-        """L_G on W (B, J, 2), plus w_geo L_geo with the turns R (B, 3, 3) when given (its term
-        shares the step's lift)."""
+        """L_G on W (B, J, 2), plus w_geo L_geo with the turns R (B, 3, 3) when given, plus
+        w_bone L_bone (the departures of losses3d: terms that share the step's lift)."""
         o = self.opts
         terms = () if R is None else (consistency_term(self.gen, self.gcfg, R, o.w_geo),)
+        if o.w_bone:
+            terms += (bone_prior_term(self.incidence, self.bone_target, o.w_bone),)
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
                               o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms)
 
@@ -215,7 +224,7 @@ class Trainer:
         for the first n_fake rows (n_fake, J, 3), ``forward``). ``forward`` is None, or the generator
         step's forward already done: (X (B, J, 3), its cache) for the last B rows.
         Plain: ``lifter_forward(need_cache=False)`` on the first n_fake rows, forward None.
-        Fast, CPU: ``fast.fused.generator_inference`` (folded matrices, blocks side by side on the
+        Fast, CPU: ``fast.fused.lifter_inference`` (folded matrices, blocks side by side on the
         cores) where ``fast.fused.uses_fused`` (above INFER_BLOCK_TOKENS tokens; smaller batches run
         the plain forward), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
         the rows, since a GPU is bound by the forward's launches, not its rows. Equal up to rounding:
@@ -232,7 +241,7 @@ class Trainer:
                 X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
                 return X_all[:n_fake], (X_all[n_fake:], cache)
             if uses_fused(W, self.gcfg):   # the CPU, above INFER_BLOCK_TOKENS tokens
-                return generator_inference(self.gen, W, self.gcfg), None
+                return lifter_inference(self.gen, W, self.gcfg), None
         # the plain forward: --reference, RepNet's generator, and batches too small for the fused blocks
         return lifter_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
 

@@ -189,19 +189,21 @@ def test_blocked_inference_matches_cached_forward(monkeypatch, attention):
     np.testing.assert_allclose(small, want[:3], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("lift", ["xyz", "depth"])
 @pytest.mark.parametrize("generator", ["posegate", "repnet"])
-def test_lifter_inference_matches_the_plain_forward(monkeypatch, generator):
-    """FAST DOOR 4: what prediction, evaluation and validation run (fast.fused.lifter_inference)
-    is the plain forward up to rounding (float64), for PoseGate-Former's blocked path and for
-    RepNet's generator (which has no fast path); predict_poses with and without it agree."""
+def test_lifter_inference_matches_the_plain_forward(monkeypatch, generator, lift):
+    """FAST DOOR 4: what prediction, evaluation, validation and the trainer's fakes run
+    (fast.fused.lifter_inference) is the plain forward up to rounding (float64), for
+    PoseGate-Former's blocked path and for RepNet's generator (which has no fast path), with either
+    lift; predict_poses with and without it agree."""
     from gatepose.fast.fused import lifter_inference
     from gatepose.nn.lifter import init_lifter, lifter_forward
     from gatepose.nn.repnet import RepNetConfig
     from gatepose.runs import predict_poses
 
     monkeypatch.setattr(fused_mod, "INFER_BLOCK_TOKENS", 64)
-    cfg = (GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8)
-           if generator == "posegate" else RepNetConfig(n_joints=17, width=24))
+    cfg = (GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8, lift=lift)
+           if generator == "posegate" else RepNetConfig(n_joints=17, width=24, lift=lift))
     rng = np.random.default_rng(7)
     params = init_lifter(cfg, rng, np, np.float64)
     W = rng.standard_normal((29, 17, 2))
@@ -262,26 +264,28 @@ def test_gelu_backward_with_rows_wider_than_a_cache_block():
 # -- one pass for the fakes and the generator step (the trainer on a GPU) -----------------------------
 @pytest.mark.parametrize("attention", VARIANTS)
 @settings(max_examples=3, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), n_fake=st.integers(1, 12), B=st.integers(1, 6))
-def test_one_pass_matches_two_passes(attention, seed, n_fake, B):
+@given(seed=st.integers(0, 2**31 - 1), n_fake=st.integers(1, 12), B=st.integers(1, 6),
+       lift=st.sampled_from(["xyz", "depth"]))
+def test_one_pass_matches_two_passes(attention, seed, n_fake, B, lift):
     """fast/one_pass.py: one cached forward over the fakes' and the generator step's rows, the
-    step's backward on its rows' cache, gives the two plain passes' fakes, output and gradients."""
+    step's backward on its rows' cache, gives the two plain passes' fakes, output and gradients
+    (with either lift: the depth lift's cache is cut by rows too)."""
     from gatepose.fast.one_pass import generator_forward_rows
-    from gatepose.nn.generator import generator_backward
+    from gatepose.nn.lifter import lifter_backward, lifter_forward
 
     rng = np.random.default_rng(seed)
     cfg = GeneratorConfig(n_joints=17, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,
-                          attention=attention)
+                          attention=attention, lift=lift)
     params = init_generator(cfg, rng, np, np.float64)
     W = rng.standard_normal((n_fake + B, 17, 2))
     dX = rng.standard_normal((B, 17, 3))
     X_all, cache = generator_forward_rows(params, W, cfg, slice(n_fake, None))
-    fakes, _ = generator_forward(params, W[:n_fake], cfg, need_cache=False)
-    X, plain_cache = generator_forward(params, W[n_fake:], cfg)
+    fakes, _ = lifter_forward(params, W[:n_fake], cfg, need_cache=False)
+    X, plain_cache = lifter_forward(params, W[n_fake:], cfg)
     np.testing.assert_allclose(X_all[:n_fake], fakes, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(X_all[n_fake:], X, rtol=1e-10, atol=1e-12)
-    dW, grads = generator_backward(dX, cache)
-    dW_plain, grads_plain = generator_backward(dX, plain_cache)
+    dW, grads = lifter_backward(dX, cache)
+    dW_plain, grads_plain = lifter_backward(dX, plain_cache)
     np.testing.assert_allclose(dW, dW_plain, rtol=1e-9, atol=1e-11)
     assert grads.keys() == grads_plain.keys() == params.keys()
     for k in grads:

@@ -56,6 +56,54 @@ def test_consistency_check_catches_dropped_paths():
     assert _broken_consistency(None) < 1e-6
 
 
+@given(seed=seeds, B=st.integers(1, 6), skeleton=st.sampled_from(sorted(SKELETONS)))
+def test_bone_prior_gradient(seed, B, skeleton):
+    assert_pass(run_check("bone_prior_loss", seed=seed, B=B, skeleton=skeleton))
+
+
+def _broken_bone_prior(change):
+    """The bone-prior case with its backward changed: 'mean term' drops the mean length's share,
+    'sign' flips it, 'parent' sends each bone's gradient to its child only."""
+    case = all_checks()["bone_prior_loss"]
+    fwd, bwd, inputs, wrt = case.build(np, np.random.default_rng(5), **case.sizes)
+
+    def broken(dL, c):
+        B, nb = c.lengths.shape
+        g = c.residual * (2.0 * dL / B)
+        share = (g * c.lengths).sum(axis=1, keepdims=True) / (nb * c.mean)
+        dl = {"mean term": g, "sign": g + share}.get(change, g - share) / c.mean
+        dbones = c.bones * (dl / c.lengths)[..., None]
+        C = np.maximum(c.incidence, 0) if change == "parent" else c.incidence
+        return {"X": np.einsum("jk,bkc->bjc", C, dbones)}
+
+    return check_backward(fwd, broken, inputs, wrt=wrt)[0].max_rel_error
+
+
+def test_bone_prior_check_catches_broken_backwards():
+    for change in ("mean term", "sign", "parent"):
+        assert _broken_bone_prior(change) > 1e-3, change
+    assert _broken_bone_prior(None) < 1e-6
+
+
+@given(seed=seeds, scale=st.floats(0.01, 100.0))
+def test_bone_prior_is_zero_at_its_target_and_free_of_scale_rotation_and_place(seed, scale):
+    rng = np.random.default_rng(seed)
+    sk = get_skeleton("h36m17")
+    X = rng.standard_normal((3, 17, 3))
+    target = L3.bone_ratios(X[:1], sk.incidence)[0]
+    R = L3.consistency_rotations(rng, 3, np, np.float64, 0.3, 0.2)
+    moved = scale * rotate(X, R) + rng.standard_normal((3, 1, 3))
+    a, _ = L3.bone_prior_loss(X, sk.incidence, target)
+    b, _ = L3.bone_prior_loss(moved, sk.incidence, target)
+    assert abs(float(a) - float(b)) < 1e-6 * max(1.0, float(a))   # EPS smooths lengths near 0
+    assert float(L3.bone_prior_loss(X[:1], sk.incidence, target)[0]) < 1e-20
+    # the ratios average to one, and a longer bone raises the loss
+    assert np.allclose(L3.bone_ratios(X, sk.incidence).mean(axis=1), 1.0)
+    longer = X[:1].copy()
+    longer[0, sk.index("l_wrist")] += 0.5 * (longer[0, sk.index("l_wrist")] - longer[0, sk.index("l_elbow")])
+    assert float(L3.bone_prior_loss(longer, sk.incidence, target)[0]) > 1e-3
+
+
 def test_supervised_loss_is_mpjpe_of_root_relative_poses():
     rng = np.random.default_rng(0)
     X, G = rng.standard_normal((4, 17, 3)), rng.standard_normal((4, 17, 3))

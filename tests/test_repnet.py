@@ -114,8 +114,8 @@ def test_repnet_config_roundtrip_and_validation():
     cfg = RepNetConfig(n_joints=16, width=32, n_blocks=2)
     assert RepNetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert RepNetConfig().to_dict() == {"n_joints": 17, "width": 1000, "n_blocks": 3, "alpha": 0.3,
-                                        "kind": "repnet"}
-    for bad in (dict(width=0), dict(n_blocks=-1), dict(alpha=1.0), dict(kind="posegate")):
+                                        "kind": "repnet", "lift": "xyz"}
+    for bad in (dict(width=0), dict(n_blocks=-1), dict(alpha=1.0), dict(kind="posegate"), dict(lift="z")):
         with pytest.raises(GateposeError):
             RepNetConfig(**bad)
     with pytest.raises(GateposeError, match="unknown field"):

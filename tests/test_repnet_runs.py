@@ -77,8 +77,7 @@ def test_the_fast_generator_paths_are_never_taken(monkeypatch, tmp_path):
     def refuse(*a, **k):
         raise AssertionError("a PoseGate-Former fast path was given RepNet's generator")
 
-    for mod, name in ((train_mod, "generator_inference"), (train_mod, "generator_forward_rows"),
-                      (fused_mod, "generator_inference")):
+    for mod, name in ((train_mod, "generator_forward_rows"), (fused_mod, "generator_inference")):
         monkeypatch.setattr(mod, name, refuse)
     train(tiny(steps=2), tmp_path / "r", np, progress=False)
 
@@ -87,7 +86,8 @@ def test_config_records_the_kind_and_old_runs_are_posegate(tmp_path, tiny_run):
     run = tmp_path / "r"
     train(tiny(steps=1), run, np, progress=False)
     config = read_config(run)
-    assert config["generator"] == {"n_joints": 17, "width": 24, "n_blocks": 3, "alpha": 0.3, "kind": "repnet"}
+    assert config["generator"] == {"n_joints": 17, "width": 24, "n_blocks": 3, "alpha": 0.3, "kind": "repnet",
+                                  "lift": "xyz"}
     assert config["options"]["generator"] == "repnet"
     assert isinstance(load_run(run).gcfg, RepNetConfig)
     # a PoseGate-Former run's config has no kind (as every run written before RepNet): posegate

@@ -10,7 +10,7 @@ import gatepose.fast.critic_step as critic_step
 import gatepose.losses as losses
 from gatepose.gradcheck import run_check
 import gatepose.losses3d as losses3d
-from gatepose.gradcheck.steps import STEP_W_GEO, STEP_WEIGHTS
+from gatepose.gradcheck.steps import STEP_W_BONE, STEP_W_GEO, STEP_WEIGHTS
 from gatepose.train import Trainer
 from helpers import assert_pass
 
@@ -31,6 +31,12 @@ def test_generator_step_gradient(B, d_model, shards, seed):
 @settings(max_examples=3)
 def test_generator_step_with_self_consistency_gradient(B, d_model, shards, seed):
     assert_pass(run_check("generator_step_geo", seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=3)
+def test_generator_step_with_every_prior_gradient(B, d_model, shards, seed):
+    assert_pass(run_check("generator_step_priors", seed=seed, B=B, d_model=d_model, shards=shards))
 
 
 @given(B=st.integers(4, 9), width=st.sampled_from([6, 8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
@@ -55,6 +61,7 @@ def test_critic_step_gradient(B, shards, seed):
 def test_the_unbroken_cases_used_below_pass():
     assert_pass(run_check("generator_step", seed=3))
     assert_pass(run_check("generator_step_geo", seed=3))
+    assert_pass(run_check("generator_step_priors", seed=3))
     assert_pass(run_check("critic_step", seed=5))
     assert_pass(run_check("generator_step[repnet]", seed=3))
     assert_pass(run_check("generator_step_geo[repnet]", seed=3))
@@ -62,8 +69,8 @@ def test_the_unbroken_cases_used_below_pass():
 
 def test_the_weights_differ():
     """Three different weights (and lambda off its default): a swap cannot go unnoticed."""
-    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")] + [STEP_W_GEO]
-    assert len(set(w)) == 4 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
+    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")] + [STEP_W_GEO, STEP_W_BONE]
+    assert len(set(w)) == 5 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
 
 
 # -- the checks fail on wrong wiring -------------------------------------------------------------
@@ -127,7 +134,7 @@ def _geo_term(change):
 
 
 def _weight_ignored(L, dX1, grads, weight):
-    return L, dX1 / weight, {k: g / weight for k, g in grads.items()}
+    return L, dX1 / weight, grads and {k: g / weight for k, g in grads.items()}
 
 
 def _second_lift_dropped(L, dX1, grads, weight):
@@ -153,6 +160,34 @@ _geo_weight_ignored, _geo_second_lift_dropped, _geo_first_lift_share_dropped, _g
 def test_generator_step_geo_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
     assert _fails(run_check("generator_step_geo", seed=3))
+
+
+def _bone_term(change):
+    """A mutation of the bone-prior term the trainer builds (losses3d.bone_prior_term)."""
+    real = losses3d.bone_prior_term
+
+    def mutate(monkeypatch):
+        def term(incidence, target, weight=1.0):
+            inner = real(incidence, target, weight)
+            return lambda X: change(*inner(X), weight)
+
+        monkeypatch.setattr("gatepose.train.bone_prior_term", term)
+
+    mutate.__name__ = "bone_" + change.__name__
+    return mutate
+
+
+def _flipped(L, dX, grads, weight):
+    return L, -dX, grads
+
+
+_bone_mutations = [_bone_term(c) for c in (_weight_ignored, _term_not_added, _flipped)]
+
+
+@pytest.mark.parametrize("mutation", _bone_mutations + [_geo_second_lift_dropped], ids=lambda m: m.__name__)
+def test_generator_step_priors_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert _fails(run_check("generator_step_priors", seed=3))
 
 
 def _penalty_gradient_halved(monkeypatch):

@@ -23,7 +23,7 @@ def _rows(run):
 
 
 @pytest.mark.parametrize("kw", [dict(supervision="full", aug_flip_2d=True, ema=0.9),
-                                dict(w_geo=1.0, aug_real=True, aug_flip_2d=True, ema=0.5)],
+                                dict(w_geo=1.0, w_bone=2.0, aug_real=True, aug_flip_2d=True, ema=0.5)],
                          ids=["full", "weak-levers"])
 def test_resume_is_exact_with_the_accuracy_options(tmp_path, kw):
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -71,6 +71,20 @@ def test_weak_logs_the_consistency_loss_and_minutes(tmp_path):
     assert _rows(run)[-1]["minutes"] >= minutes[-1]     # a resumed run's clock goes on
 
 
+def test_bone_prior_targets_the_real_poses_and_is_logged(tmp_path):
+    from gatepose.data.skeleton import get_skeleton
+    from gatepose.losses3d import bone_ratios
+
+    opts = tiny(w_bone=2.0)
+    tr = Trainer(opts, prepare_data(opts), np)
+    want = bone_ratios(tr.data.X_real.astype(np.float64), get_skeleton(tr.data.skeleton).incidence).mean(axis=0)
+    np.testing.assert_allclose(tr.bone_target, want, rtol=1e-6)
+    assert Trainer(tiny(), prepare_data(tiny()), np).bone_target is None      # off: nothing computed
+    run = tmp_path / "bone"
+    train(tiny(steps=3, w_bone=2.0), run, np, progress=False)
+    assert all(r["loss_bone"] > 0 for r in _rows(run)) and "loss_geo" not in _rows(run)[0]
+
+
 def test_ema_is_what_validation_and_best_use(tmp_path):
     opts = tiny(ema=0.9)
     tr = Trainer(opts, prepare_data(opts), np)
@@ -82,6 +96,7 @@ def test_ema_is_what_validation_and_best_use(tmp_path):
 
 
 @pytest.mark.parametrize("bad,match", [(dict(supervision="semi"), "--supervision"), (dict(w_geo=-1.0), "--w-geo"),
+                                       (dict(w_bone=-0.5), "--w-bone"), (dict(w_bone=float("nan")), "--w-bone"),
                                        (dict(ema=1.0), "--ema")])
 def test_bad_accuracy_options(tmp_path, bad, match):
     with pytest.raises(GateposeError, match=match):
@@ -91,4 +106,4 @@ def test_bad_accuracy_options(tmp_path, bad, match):
 
 def test_paper_preset_keeps_every_departure_off():
     d = TrainOptions(**PRESETS["paper"])
-    assert d.supervision == "weak" and d.w_geo == 0 and not d.aug_real and not d.aug_flip_2d and d.ema == 0
+    assert d.supervision == "weak" and d.w_geo == 0 and d.w_bone == 0 and not d.aug_real and not d.aug_flip_2d and d.ema == 0

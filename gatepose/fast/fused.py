@@ -20,8 +20,9 @@ exact algebra, so outputs agree with ``generator_forward`` to rounding:
 Buffers stay contiguous wherever elementwise work touches them: a ufunc over a row-strided view runs
 about four times slower on NumPy than over the same values stored contiguously.
 
-``generator_inference`` is the entry point (the trainer's fakes, the bench; ``lifter_inference``
-for prediction and validation, FAST DOOR 4, which takes RepNet's generator too); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
+``generator_inference`` is the entry point for PoseGate-Former's network; ``lifter_inference`` (the
+trainer's fakes, prediction and validation, FAST DOOR 4) takes either generator and applies the
+config's lift (``nn.lifter.lifter_output``); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
 runs one block of poses. Reading order: the plain forward in nn/generator.py first; this is its
 shadow. Its plain reference is ``generator_forward(params, W, cfg, need_cache=False)``;
 ``tests/test_fast_paths.py`` proves them equal (1e-10 in float64, over random shapes and parameters).
@@ -34,7 +35,7 @@ import math
 
 from ..backend import cache_blocks, get_xp, is_gpu
 from ..nn.generator import check_input, generator_forward, layer_params
-from ..nn.lifter import has_fast_path, lifter_forward
+from ..nn.lifter import has_fast_path, lifter_forward, lifter_output
 from ..ops.activations import gelu_forward, gelu_tanh_term, sigmoid_forward
 from ..ops.norm import row_dot
 from .parallel import run_shards, shard_bounds
@@ -52,7 +53,7 @@ def lifter_inference(params: Mapping, W, cfg):
     forward. Plain reference: ``lifter_forward(need_cache=False)``."""
     if not has_fast_path(cfg):
         return lifter_forward(params, W, cfg, need_cache=False)[0]
-    return generator_inference(params, W, cfg)
+    return lifter_output(W, generator_inference(params, W, cfg), cfg)
 
 
 def uses_fused(W, cfg) -> bool:

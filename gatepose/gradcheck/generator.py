@@ -180,3 +180,51 @@ def _repnet_generator(xp, rng, B, J, width, n_blocks):
         return {"W": dW, **g}
 
     return fwd, bwd, inputs
+
+
+@register_check("depth_lift", B=3, J=5)
+def _depth_lift(xp, rng, B, J):
+    """The depth lift (``lift="depth"``, nn/lifter.py) w.r.t. the 2D input and the network's output."""
+    from ..nn.lifter import DepthLiftCache, depth_lift_backward, depth_lift_forward
+
+    inputs = {"W": _randn(xp, rng, B, J, 2), "Z": _randn(xp, rng, B, J, 3)}
+
+    def fwd(i):
+        X, scale = depth_lift_forward(i["W"], i["Z"])
+        return X, DepthLiftCache(X, scale, None)
+
+    def bwd(d, c):
+        dW, dZ = depth_lift_backward(d, c)
+        return {"W": dW, "Z": dZ}
+
+    return fwd, bwd, inputs
+
+
+@register_check("lifter[depth]", B=2, J=4, h=2, d_k=3, generator="posegate")
+def _lifter_depth(xp, rng, B, J, h, d_k, generator):
+    """Either generator with the depth lift, through the one door (``lifter_forward`` /
+    ``lifter_backward``), w.r.t. every parameter and the input W (which reaches X both through the
+    network and directly, as x and y)."""
+    import dataclasses
+
+    from ..nn.lifter import lifter_backward, lifter_forward
+
+    if generator == "repnet":
+        cfg = repnet.RepNetConfig(n_joints=J, width=h * d_k, lift="depth")
+        params, W = repnet_case(cfg, xp, rng, B)
+    else:
+        cfg = dataclasses.replace(_config("gated", J, d_k, h), lift="depth")
+        params, W = perturbed_params(cfg, xp, rng), _randn(xp, rng, B, J, 2)
+    names = list(params)
+    inputs = {"W": W, **params}
+
+    def fwd(i):
+        return lifter_forward({k: i[k] for k in names}, i["W"], cfg)
+
+    def bwd(d, c):
+        dW, g = lifter_backward(d, c)
+        return {"W": dW, **g}
+
+    # head.b and ln_f.beta move every joint's depth alike, which the root-relative lift cancels:
+    # their gradients are exactly zero, and a relative error of finite-difference noise means nothing
+    return fwd, bwd, inputs, [k for k in inputs if k not in ("head.b", "ln_f.beta")]

@@ -64,6 +64,25 @@ def _consistency(xp, rng, B, J, h, d_k, L, attention):
     return fwd, bwd, inputs, ["X1"] + [k for k in names if k not in ("head.b", "ln_f.beta")]
 
 
+@register_check("bone_prior_loss", B=3, skeleton="h36m17")
+def _bone_prior(xp, rng, B, skeleton):
+    """L_bone w.r.t. the lifted pose, against a target of ratios off the pose's own (a residual of
+    zero would make every term's gradient vanish)."""
+    from ..data.skeleton import get_skeleton
+
+    C = xp.asarray(get_skeleton(skeleton).incidence)
+    target = xp.asarray(1.0 + 0.3 * rng.standard_normal(C.shape[1]))
+    inputs = {"X": _randn(xp, rng, B, C.shape[0], 3)}
+
+    def fwd(i):
+        return L3.bone_prior_loss(i["X"], C, target)
+
+    def bwd(d, c):
+        return {"X": L3.bone_prior_loss_backward(d, c)}
+
+    return fwd, bwd, inputs, ["X"]
+
+
 def _whole_step(xp, rng, B, J, h, d_k, which):
     """A whole step's generator gradients against central differences of its loss (both lifts for
     the self-consistency step)."""

@@ -7,7 +7,8 @@ The op and loss cases check each backward on its own; these check the wiring abo
 
 for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
 w_geo L_geo, geometric self-consistency; the ``[repnet]`` cases put RepNet's generator in
-PoseGate-Former's place, ``train --generator repnet``), and ``Trainer.batch_mean(Trainer.plain_critic_loss, ..., fast=Trainer.fast_critic_loss)``
+PoseGate-Former's place, ``train --generator repnet``; ``generator_step_priors`` adds w_geo L_geo
+and w_bone L_bone, the bone-length prior, and its ``[depth]`` cases the depth lift), and ``Trainer.batch_mean(Trainer.plain_critic_loss, ..., fast=Trainer.fast_critic_loss)``
 the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..data.prepare import TrainData
 from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
-from ..losses3d import consistency_loss, consistency_rotations
+from ..losses3d import bone_prior_loss, consistency_loss, consistency_rotations
 from ..nn.camera import camera_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
 from ..nn.lifter import lifter_forward
@@ -37,9 +38,10 @@ PREACT_MARGIN = 1e-4
 # Three different weights (and a non-default lambda): a swapped or dropped weight changes the sum.
 STEP_WEIGHTS = dict(w_adv=0.7, w_rep=1.9, w_cam=0.45, lam=7.3)
 STEP_W_GEO = 1.3     # the self-consistency weight of the generator_step_geo case
+STEP_W_BONE = 0.35   # the bone prior's weight of the generator_step_priors case
 
 
-def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"):
+def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz"):
     """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton
     (``generator="repnet"``: RepNet's generator of width ``d_model`` in PoseGate-Former's place)."""
     J = 17
@@ -54,11 +56,16 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"):
     opts = TrainOptions(batch_size=B, d_model=d_model, n_heads=2, n_layers=1, d_ff=2 * d_model,
                         gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
                         n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo,
-                        generator=generator, repnet_width=d_model, **STEP_WEIGHTS)
+                        w_bone=w_bone, lift=lift, generator=generator, repnet_width=d_model, **STEP_WEIGHTS)
     tr = Trainer(opts, data, xp, np.float64)
     for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
         if k.endswith(".b"):
             v[...] = xp.asarray(rng.standard_normal(v.shape) * 0.5)
+    if lift == "depth":
+        # The camera starts at M = [I | 0] and the depth lift keeps the input's x and y: W' would be
+        # W up to the small depths, every reprojection residual near the kink of its |.|. A camera
+        # off its start gives residuals of the usual size.
+        tr.cam["out.b"][...] += xp.asarray(0.3 * rng.standard_normal(tr.cam["out.b"].shape))
     return tr, W, X
 
 
@@ -70,14 +77,17 @@ def _l1_margin(xp, gen, cam, W, tr) -> float:
     A = M @ M.transpose(0, 2, 1)
     t = (A[:, 0, 0] + A[:, 1, 1])[:, None, None]
     cam_res = 2.0 * A / t - xp.eye(2)
-    return float(min(float(abs(W - Wp).min()), float(abs(cam_res).min())))
+    # with the depth lift the root is at the origin in W and X alike: its residual is zero for any
+    # parameters (no kink is crossed), and the other joints' are what can cross one
+    joints = slice(1, None) if tr.gcfg.lift == "depth" else slice(None)
+    return float(min(float(abs(W - Wp)[:, joints].min()), float(abs(cam_res).min())))
 
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
-def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"):
+def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz"):
     """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients."""
     for _ in range(_TRIES):
-        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator)
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift)
         W = xp.asarray(W_host[:B])
         X, _ = lifter_forward(tr.gen, W, tr.gcfg, need_cache=False)
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
@@ -90,7 +100,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
     _, grads_gen, grads_cam = tr.generator_gradients(W, R)
 
     def L_G(i):
-        gen = {k[4:]: v for k, v in i.items() if k.startswith("gen/")}
+        gen = {**tr.gen, **{k[4:]: v for k, v in i.items() if k.startswith("gen/")}}
         cam = {k[4:]: v for k, v in i.items() if k.startswith("cam/")}
         X, _ = lifter_forward(gen, W, tr.gcfg, need_cache=False)
         M, _ = camera_forward(cam, W, tr.ccfg)
@@ -100,9 +110,15 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
              + o.w_cam * camera_loss(M)[0])
         if R is not None:
             L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R)[0]
+        if o.w_bone:
+            L = L + o.w_bone * bone_prior_loss(X, tr.incidence, tr.bone_target)[0]
         return float(L)
 
-    params = {**{"gen/" + k: v for k, v in tr.gen.items()}, **{"cam/" + k: v for k, v in tr.cam.items()}}
+    # with the depth lift, head.b and ln_f.beta move every joint's depth alike, which the lift's
+    # root-relative step cancels: their gradients are exactly zero (the lifter[depth] case says so)
+    fixed = ("head.b", "ln_f.beta") if lift == "depth" else ()
+    params = {**{"gen/" + k: v for k, v in tr.gen.items() if k not in fixed},
+              **{"cam/" + k: v for k, v in tr.cam.items()}}
     grads = {**{"gen/" + k: v for k, v in grads_gen.items()}, **{"cam/" + k: v for k, v in grads_cam.items()}}
     # Each parameter tensor separately, so that a failure names the tensor whose gradient is wrong.
     return _smooth_directions(L_G, grads, params, np.random.default_rng(int(rng.integers(2**31))), xp)
@@ -112,6 +128,25 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
 def _generator_step_geo(xp, rng, B, d_model, shards):
     """The same with geometric self-consistency on (a departure, losses3d): L_G + w_geo L_geo."""
     return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO)
+
+
+@register_check("generator_step_priors", B=6, d_model=8, shards=2)
+def _generator_step_priors(xp, rng, B, d_model, shards):
+    """Every departure of the generator step at once: L_G + w_geo L_geo + w_bone L_bone."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE)
+
+
+@register_check("generator_step_priors[depth]", B=6, d_model=8, shards=2)
+def _generator_step_priors_depth(xp, rng, B, d_model, shards):
+    """The same with the depth lift (``lift="depth"``), through both lifts of self-consistency."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth")
+
+
+@register_check("generator_step_priors[repnet,depth]", B=6, d_model=8, shards=2)
+def _generator_step_priors_repnet_depth(xp, rng, B, d_model, shards):
+    """RepNet's generator with every departure of the step and the depth lift."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth",
+                           generator="repnet")
 
 
 @register_check("generator_step[repnet]", B=6, d_model=8, shards=2)

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 from ..errors import GateposeError
 from ..jsontypes import fits
+from ..names import LIFTS
 
 
 def check_config(cfg, where: str, positive=(), non_negative=(), slopes=()) -> None:
@@ -23,6 +24,12 @@ def check_config(cfg, where: str, positive=(), non_negative=(), slopes=()) -> No
             v = getattr(cfg, name)
             if not ok(v):
                 raise GateposeError(f"{where}: {name}={v!r}, expected {expected}")
+
+
+def check_lift(cfg, where: str) -> None:
+    """A generator config's ``lift`` is one of LIFTS (nn/lifter.py says what each means)."""
+    if cfg.lift not in LIFTS:
+        raise GateposeError(f"{where}: lift={cfg.lift!r}, expected one of {', '.join(LIFTS)}")
 
 
 def config_from_dict(cls, d, where: str):

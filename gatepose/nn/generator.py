@@ -27,7 +27,7 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import GateposeError
 from ..names import SPEC_SIZES
-from . import check_config, config_from_dict
+from . import check_config, check_lift, config_from_dict
 from ..ops.activations import gelu_backward, gelu_forward
 from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attention_forward,
                              gate_backward, gate_forward)
@@ -55,6 +55,7 @@ class GeneratorConfig:
     attention: str = "gated"  # one of VARIANTS: 'gated', 'vanilla', 'fixed', 'scalar-gate'
     pos_embedding: bool = True
     ln_eps: float = 1e-5
+    lift: str = "xyz"         # one of LIFTS: what the output is (nn/lifter.py)
 
     def __post_init__(self):
         where = "generator config"
@@ -67,6 +68,7 @@ class GeneratorConfig:
         if self.attention not in VARIANTS:
             raise GateposeError(f"{where}: attention={self.attention!r}, expected one of "
                                 f"{', '.join(VARIANTS)}")
+        check_lift(self, where)
         if not isinstance(self.pos_embedding, (bool, np.bool_)):
             raise GateposeError(f"{where}: pos_embedding={self.pos_embedding!r}, expected true or false")
         if isinstance(self.ln_eps, bool) or not isinstance(self.ln_eps, (int, float)) or not self.ln_eps > 0:

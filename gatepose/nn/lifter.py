@@ -4,13 +4,18 @@ models (the losses, the trainer, the run folders, the gradient checks of the ste
 generator through these functions, so that the two kinds share every other piece of a run.
 
 A config is a ``GeneratorConfig`` or a ``RepNetConfig``; a cache is the one its forward returned,
-and the backward follows it. In config.json a generator config with ``"kind": "repnet"`` is
+and the backward follows it. Either config's ``lift`` says what the network's output is: ``xyz``
+(the paper's) takes it as the 3D pose; ``depth`` (a departure, ElePose's and Chen et al.'s set-up)
+keeps only its third channel, each joint's depth, and puts it beside the input's own x and y
+(:func:`depth_lift_forward`): the generator then cannot move a joint across the image, only in depth. In config.json a generator config with ``"kind": "repnet"`` is
 RepNet's; one without ``kind`` (every run written before RepNet existed) is PoseGate-Former's.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
+from ..backend import get_xp
 from ..errors import GateposeError
 from ..names import GENERATORS  # the one list (gatepose/names.py, the CLI's too)
 from .generator import GeneratorConfig, generator_backward, generator_forward, init_generator
@@ -47,14 +52,64 @@ def init_lifter(cfg, rng, xp, dtype) -> dict:
 
 
 def lifter_forward(params: Mapping, W, cfg, need_cache: bool = True):
-    """W: (B, J, 2) -> (X (B, J, 3), cache or None): the plain forward of either generator."""
+    """W: (B, J, 2) -> (X (B, J, 3), cache or None): the plain forward of either generator, and with
+    ``cfg.lift == "depth"`` the depth lift of its output."""
     if isinstance(cfg, RepNetConfig):
-        return repnet_forward(params, W, cfg, need_cache)
-    return generator_forward(params, W, cfg, need_cache)
+        Z, cache = repnet_forward(params, W, cfg, need_cache)
+    else:
+        Z, cache = generator_forward(params, W, cfg, need_cache)
+    if cfg.lift == "xyz":
+        return Z, cache
+    X, scale = depth_lift_forward(W, Z)
+    return X, (DepthLiftCache(X, scale, cache) if need_cache else None)
 
 
 def lifter_backward(dX, cache):
     """dX: (B, J, 3) -> (dW (B, J, 2), grads keyed like the params), by the forward's cache."""
+    if isinstance(cache, DepthLiftCache):
+        dW_direct, dZ = depth_lift_backward(dX, cache)
+        dW, grads = lifter_backward(dZ, cache.inner)
+        return dW + dW_direct, grads
     if isinstance(cache, RepNetCache):
         return repnet_backward(dX, cache)
     return generator_backward(dX, cache)
+
+
+def lifter_output(W, Z, cfg):
+    """The network's output Z (B, J, 3) on the input W (B, J, 2) -> the lifted pose X, without a
+    cache: for the fast paths, which run the network themselves (``gatepose.fast``)."""
+    return Z if cfg.lift == "xyz" else depth_lift_forward(W, Z)[0]
+
+
+# -- the depth lift (lift="depth") ----------------------------------------------------------------
+class DepthLiftCache(NamedTuple):
+    X: object       # (B, J, 3) the lifted pose, unit Frobenius norm
+    scale: object   # (B, 1, 1) the norm it was divided by
+    inner: object   # the network's own cache
+
+
+def depth_lift_forward(W, Z):
+    """W: (B, J, 2) normalised 2D poses, Z: (B, J, 3) the network's output -> (X (B, J, 3), the
+    norm (B, 1, 1)): P = [W, Z[..., 2]], the input's x and y with the predicted depth, made
+    root-relative and divided by its Frobenius norm, the scale of the critic's real poses (SPEC
+    section 7). x and y stay the input's up to that one factor, so a scaled orthographic camera
+    reprojects X onto W exactly; only the depths are learnt. Z's first two channels go unused (the
+    network stays the same for either lift, and so do its fast paths and checkpoints)."""
+    xp = get_xp(W, Z)
+    P = xp.concatenate([W, Z[..., 2:]], axis=2)
+    P -= P[:, :1]
+    # a normalised input has norm 1, so P's is at least 1; the floor is for degenerate inputs
+    scale = xp.maximum(xp.sqrt(xp.einsum("bjc,bjc->b", P, P)), 1e-12).reshape(-1, 1, 1)
+    return P / scale, scale
+
+
+def depth_lift_backward(dX, cache: DepthLiftCache):
+    """-> (dW (B, J, 2), dZ (B, J, 3), zero in its first two channels). With X = P / ||P||:
+    dP = (dX - X <X, dX>) / ||P||; the root-relative step takes the sum over joints off the root."""
+    xp = get_xp(dX)
+    X, scale = cache.X, cache.scale
+    dP = (dX - X * xp.einsum("bjc,bjc->b", X, dX).reshape(-1, 1, 1)) / scale
+    dP[:, 0] -= dP.sum(axis=1)
+    dZ = xp.zeros_like(dP)
+    dZ[..., 2] = dP[..., 2]
+    return dP[..., :2], dZ

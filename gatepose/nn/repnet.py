@@ -22,7 +22,7 @@ from typing import Mapping, NamedTuple
 
 from ..errors import GateposeError
 from ..names import SPEC_SIZES
-from . import check_config, config_from_dict
+from . import check_config, check_lift, config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
 from .generator import check_input
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
@@ -39,12 +39,14 @@ class RepNetConfig:
     n_blocks: int = 3
     alpha: float = 0.3
     kind: str = "repnet"
+    lift: str = "xyz"         # one of LIFTS: what the output is (nn/lifter.py)
 
     def __post_init__(self):
         where = "repnet generator config"
         check_config(self, where, positive=("n_joints", "width"), non_negative=("n_blocks",), slopes=("alpha",))
         if self.kind != "repnet":
             raise GateposeError(f"{where}: kind={self.kind!r}, expected 'repnet'")
+        check_lift(self, where)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
