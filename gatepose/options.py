@@ -37,7 +37,8 @@ class TrainOptions:
     steps: int | None = option(None, "Generator steps in total (default 2000). A resumed run continues up to this.", type=int)
     epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
     batch_size: int = option(256, "Poses per batch (both models).")
-    lr: float = option(1e-4, "Adam learning rate (both models).")
+    lr: float = option(1e-4, "Adam learning rate (both models, unless --lr-critic).")
+    lr_critic: float | None = option(None, "The critic's own learning rate (two time-scale updates); the schedule scales it like --lr. Default: --lr.", type=float)
     lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
     betas: tuple = option((0.5, 0.9), "Adam's betas.", cli=False)
     n_critic: int = option(5, "Critic steps per generator step.")
@@ -116,6 +117,8 @@ class TrainOptions:
             bad("lr_schedule", f"expected constant or cosine, got {self.lr_schedule!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             bad("lr", f"must be a positive number, got {self.lr}")
+        if self.lr_critic is not None and not (self.lr_critic > 0 and math.isfinite(self.lr_critic)):
+            bad("lr_critic", f"must be a positive number, got {self.lr_critic}")
         if not all(0 <= b < 1 for b in self.betas):
             bad("betas", f"each must be in [0, 1), got {self.betas}")
         if self.lam < 0:
@@ -197,9 +200,10 @@ def total_steps(opts: TrainOptions, n_train: int) -> int:
     return 2000
 
 
-def learning_rate(opts: TrainOptions, step: int, n_total: int) -> float:
-    """The learning rate of step ``step`` (0-based) of ``n_total``: a function of the step alone,
-    so a resumed run follows the same schedule."""
+def learning_rate(opts: TrainOptions, step: int, n_total: int, base: float | None = None) -> float:
+    """The learning rate of step ``step`` (0-based) of ``n_total`` for the base rate ``base``
+    (default ``opts.lr``): a function of the step alone, so a resumed run follows the same schedule."""
+    base = opts.lr if base is None else base
     if opts.lr_schedule == "cosine":
-        return opts.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(n_total, 1)))
-    return opts.lr
+        return base * 0.5 * (1.0 + math.cos(math.pi * step / max(n_total, 1)))
+    return base

@@ -77,7 +77,7 @@ class Trainer:
         # tests/test_optim.py::test_flat_adam_matches_plain_adam
         optimiser = Adam if opts.reference else FlatAdam
         self.opt_g = optimiser(self.adv, lr=opts.lr, betas=opts.betas)
-        self.opt_d = optimiser(self.critic, lr=opts.lr, betas=opts.betas)
+        self.opt_d = optimiser(self.critic, lr=opts.lr_critic or opts.lr, betas=opts.betas)
         # FlatAdam moves the parameters into one flat buffer per model: the models see its views.
         self.gen, self.cam = runs.split_prefix(self.adv, "gen/"), runs.split_prefix(self.adv, "cam/")
         W = to_device(xp, data.W_train, dtype)
@@ -304,8 +304,10 @@ class Trainer:
                 self.ema[k][...] = xp.asarray(saved[k]) if k in saved else self.gen[k]
         self.step = int(meta["step"])
 
-    def set_lr(self, lr: float) -> None:
-        self.opt_g.lr = self.opt_d.lr = float(lr)
+    def set_lr(self, lr: float, lr_critic: float | None = None) -> None:
+        """The rates of this step: the generator's and camera's, and the critic's (default the same)."""
+        self.opt_g.lr = float(lr)
+        self.opt_d.lr = float(lr if lr_critic is None else lr_critic)
 
     # validation ---------------------------------------------------------------------------------
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
@@ -396,7 +398,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     try:
         while trainer.step < n_total and not interrupted["flag"]:
             logging = (trainer.step + 1) % opts.log_every == 0 or trainer.step + 1 == n_total
-            trainer.set_lr(learning_rate(opts, trainer.step, n_total))
+            trainer.set_lr(learning_rate(opts, trainer.step, n_total),
+                           learning_rate(opts, trainer.step, n_total, opts.lr_critic or opts.lr))
             losses = trainer.iteration(want_stats=logging)
             steps_since += 1
             step = trainer.step

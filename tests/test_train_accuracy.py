@@ -85,6 +85,25 @@ def test_bone_prior_targets_the_real_poses_and_is_logged(tmp_path):
     assert all(r["loss_bone"] > 0 for r in _rows(run)) and "loss_geo" not in _rows(run)[0]
 
 
+def test_the_critic_has_its_own_rate_on_the_same_schedule(tmp_path):
+    from gatepose.options import learning_rate
+
+    opts = tiny(lr=1e-3, lr_critic=3e-3, lr_schedule="cosine", steps=10)
+    assert learning_rate(opts, 5, 10, opts.lr_critic) == 3 * learning_rate(opts, 5, 10)
+    seen = []
+    real = Trainer.set_lr
+    Trainer.set_lr = lambda self, lr, lr_critic=None: seen.append((lr, lr_critic)) or real(self, lr, lr_critic)
+    try:
+        train(opts, tmp_path / "r", np, progress=False)
+    finally:
+        Trainer.set_lr = real
+    assert len(seen) == 10 and all(abs(c - 3 * g) < 1e-15 for g, c in seen) and seen[-1][0] < seen[0][0]
+    tr = Trainer(tiny(lr=1e-3, lr_critic=3e-3), prepare_data(tiny()), np)
+    assert tr.opt_g.lr == 1e-3 and tr.opt_d.lr == 3e-3
+    tr = Trainer(tiny(lr=1e-3), prepare_data(tiny()), np)
+    assert tr.opt_g.lr == tr.opt_d.lr == 1e-3
+
+
 def test_ema_is_what_validation_and_best_use(tmp_path):
     opts = tiny(ema=0.9)
     tr = Trainer(opts, prepare_data(opts), np)
@@ -97,7 +116,8 @@ def test_ema_is_what_validation_and_best_use(tmp_path):
 
 @pytest.mark.parametrize("bad,match", [(dict(supervision="semi"), "--supervision"), (dict(w_geo=-1.0), "--w-geo"),
                                        (dict(w_bone=-0.5), "--w-bone"), (dict(w_bone=float("nan")), "--w-bone"),
-                                       (dict(ema=1.0), "--ema")])
+                                       (dict(ema=1.0), "--ema"), (dict(lr_critic=0.0), "--lr-critic"),
+                                       (dict(lr_critic=float("inf")), "--lr-critic")])
 def test_bad_accuracy_options(tmp_path, bad, match):
     with pytest.raises(GateposeError, match=match):
         train(tiny(**bad), tmp_path / "r", np, progress=False)
