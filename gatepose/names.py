@@ -34,15 +34,15 @@ PRESETS = {
     "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                   n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
 }
-# "small-weak": the recommended weak recipe, measured on real motion (README: the recipe): the small
-# generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step time, so
-# three times the steps in the same minutes) and geometric self-consistency (a departure).
-# lr 1e-3, n_critic 2 and an EMA of the generator (0.99) for evaluation: on the CMU benchmark
-# (1500 steps, seeds 0-3, 2-core CPU) validation N-MPJPE 71.8+-4.5 against 87.7+-11.0 (lower on
-# every seed; one seed of the old recipe stalled at 104), held-out N-MPJPE 130.2+-1.6 against
-# 133.0+-4.1, P-MPJPE 105.7+-5.3 against 105.3+-5.6 (no gain), about 15 % more time per step.
+# "small-weak": the recommended weak recipe, measured on real motion (docs/benchmark-hdm05.md): the
+# small generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step
+# time, so three times the steps in the same minutes), geometric self-consistency weight 3, lr 1e-3,
+# n_critic 2 and an EMA of the generator (0.99) for evaluation (chosen on the CMU benchmark,
+# docs/benchmark-cmu.md), and the depth lift (departures, all): on HDM05's unseen actors (3000
+# steps, seeds 0 and 1) validation N-MPJPE 69.6 / 60.1 against 87.7 / 86.1 without it, test
+# N-MPJPE 72.3 / 71.5 against 90.5 / 92.1; on CMU's unseen motion 121.1 against 130.2.
 PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
-                         "lr": 1e-3, "n_critic": 2, "ema": 0.99}
+                         "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "depth"}
 # "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
 PRESET_NAMES = tuple(PRESETS)
