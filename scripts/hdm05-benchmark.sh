@@ -13,10 +13,9 @@
 #   1. import (no flags needed for the folder; --drop-implausible leaves out 84 frames with a knee
 #      folded past its ASF limit);
 #   2. weak, small-weak, WEAK_STEPS steps, SEEDS seeds, one after another;
-#   3. full supervision (small-full) for the same minutes: the steps are the weak runs' mean
-#      minutes over a supervised step's time, measured here by a 500-step run of its own (so the
-#      comparison is at equal wall clock on whatever machine runs this); then small-full for the
-#      same steps as the weak runs;
+#   3. full supervision (small-full) for the same steps as the weak runs, then for the same
+#      minutes: the weak runs' mean minutes over a supervised step's time, measured by those
+#      same-steps runs (so the comparison is at equal wall clock on whatever machine runs this);
 #   4. gatepose eval of each run's best.npz on the test actors (JSON and Markdown beside the run),
 #      and the table of all runs (scripts/runs-table.py) in OUT_FOLDER/table.md;
 #   5. Table 3: gatepose ablate --seeds SEEDS --steps WEAK_STEPS/2, every attention variant.
@@ -47,20 +46,25 @@ minutes() {  # the wall-clock minutes of training a run logged last (metrics.jso
 for ((s = 0; s < SEEDS; s++)); do
     gatepose train --preset small-weak "${COMMON[@]}" --steps "$WEAK_STEPS" --seed "$s" --out "$OUT/weak-s$s"
 done
-# a supervised step's time on this machine, then the steps that fill the weak runs' mean minutes
-gatepose train --preset small-full "${COMMON[@]}" --steps 500 --eval-every 500 --out "$OUT/calibration"
+# full supervision for the same steps; its minutes give a supervised step's time on this machine
+# (whole runs, so start-up and warm-up weigh as little as in the runs compared), and so the steps
+# that fill the weak runs' mean minutes
+for ((s = 0; s < SEEDS; s++)); do
+    gatepose train --preset small-full "${COMMON[@]}" --steps "$WEAK_STEPS" --seed "$s" \
+        --out "$OUT/full-same-steps-s$s"
+done
 FULL_STEPS=$(python3 -c '
 import sys
-weak = [float(m) for m in sys.argv[2:]]
-per_step = float(sys.argv[1]) / 500
-print(max(500, int(round(sum(weak) / len(weak) / per_step / 500)) * 500))' \
-    "$(minutes "$OUT/calibration")" $(for ((s = 0; s < SEEDS; s++)); do minutes "$OUT/weak-s$s"; done))
+n, k = int(sys.argv[1]), int(sys.argv[2])
+weak, full = [float(m) for m in sys.argv[3:3 + k]], [float(m) for m in sys.argv[3 + k:]]
+per_step = sum(full) / len(full) / n
+print(max(500, int(round(sum(weak) / len(weak) / per_step / 500)) * 500))' "$WEAK_STEPS" "$SEEDS" \
+    $(for ((s = 0; s < SEEDS; s++)); do minutes "$OUT/weak-s$s"; done) \
+    $(for ((s = 0; s < SEEDS; s++)); do minutes "$OUT/full-same-steps-s$s"; done))
 echo "full supervision for the weak runs' minutes: $FULL_STEPS steps"
 for ((s = 0; s < SEEDS; s++)); do
     gatepose train --preset small-full "${COMMON[@]}" --steps "$FULL_STEPS" --eval-every 500 --seed "$s" \
         --out "$OUT/full-same-minutes-s$s"
-    gatepose train --preset small-full "${COMMON[@]}" --steps "$WEAK_STEPS" --seed "$s" \
-        --out "$OUT/full-same-steps-s$s"
 done
 for run in "$OUT"/*-s*/; do
     gatepose eval --run "$run" --data "$ARCHIVE" --format json > "${run%/}.eval.json"
