@@ -20,7 +20,7 @@
 #      and the table of all runs (scripts/runs-table.py) in OUT_FOLDER/table.md;
 #   5. Table 3: gatepose ablate --seeds SEEDS --steps WEAK_STEPS/2, every attention variant.
 # Run it on an otherwise idle machine: the minutes are the comparison. On the 2-core development
-# machine it takes about three and a half hours.
+# machine it takes about two hours.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
 MOCAP=${1:-../shared/data/mocap}
