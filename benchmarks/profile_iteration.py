@@ -17,7 +17,7 @@ import pstats
 import numpy as np
 
 from gatepose.bench import random_train_data
-from gatepose.fast.fused import generator_inference
+from gatepose.fast.fused import posegate_inference
 from gatepose.train import Trainer, TrainOptions
 
 
@@ -46,7 +46,7 @@ def main(argv=None):
         fn = trainer.iteration
     else:
         def fn():
-            generator_inference(trainer.gen, W, trainer.gcfg)
+            posegate_inference(trainer.gen, W, trainer.gcfg)
     fn()  # warm-up: first-touch page faults and BLAS start-up out of the profile
     prof = cProfile.Profile()
     prof.enable()

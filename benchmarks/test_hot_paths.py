@@ -17,8 +17,8 @@ pytest.importorskip("pytest_benchmark")
 
 from gatepose.bench import random_train_data  # noqa: E402
 from gatepose.fast.critic_step import stacked_critic_loss  # noqa: E402
-from gatepose.fast.fused import generator_inference  # noqa: E402
-from gatepose.nn.generator import generator_backward, generator_forward  # noqa: E402
+from gatepose.fast.fused import posegate_inference  # noqa: E402
+from gatepose.nn.posegate import posegate_backward, posegate_forward  # noqa: E402
 from gatepose.ops.activations import gelu_backward, gelu_forward  # noqa: E402
 from gatepose.ops.norm import layer_norm_backward, layer_norm_forward  # noqa: E402
 from gatepose.ops.softmax import softmax_backward, softmax_forward  # noqa: E402
@@ -54,20 +54,20 @@ def test_training_iteration(benchmark, trainer):
 
 def test_generator_forward_inference_1024(benchmark, trainer):
     W = trainer.data.W_train[:1024]
-    _run(benchmark, lambda: generator_inference(trainer.gen, W, trainer.gcfg))
+    _run(benchmark, lambda: posegate_inference(trainer.gen, W, trainer.gcfg))
 
 
 def test_generator_forward_single_pose(benchmark, trainer):
     W = trainer.data.W_train[:1]
-    _run(benchmark, lambda: generator_inference(trainer.gen, W, trainer.gcfg), rounds=50)
+    _run(benchmark, lambda: posegate_inference(trainer.gen, W, trainer.gcfg), rounds=50)
 
 
 def test_generator_forward_backward(benchmark, trainer):
     W = trainer.data.W_train[:B]
 
     def step():
-        X, cache = generator_forward(trainer.gen, W, trainer.gcfg)
-        generator_backward(X, cache)
+        X, cache = posegate_forward(trainer.gen, W, trainer.gcfg)
+        posegate_backward(X, cache)
     _run(benchmark, step)
 
 

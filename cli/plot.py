@@ -52,16 +52,16 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
     """
     from gatepose import viz
     from gatepose.evaluate import example_frames, test_frames
-    # FAST DOOR 4: inference by the fused path; plain reference: lifter_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_lifter_inference_matches_the_plain_forward
-    from gatepose.fast.fused import lifter_inference
+    # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
+    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+    from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
 
     viz.require()
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, _, source = test_frames(run, data)
-    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed, xp, infer=lifter_inference)
+    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed, xp, infer=generator_inference)
     viz.plot_poses(out, gt, pred, run.skeleton, inputs_2d=ds.poses_2d[idx],
                    labels=[f"{a} #{i}" for a, i in zip(chosen, idx)], errors=err,
                    title=f"{Path(run_dir).name} (step {run.step}) on {source}")
@@ -94,11 +94,11 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     from gatepose import viz
     from gatepose.evaluate import test_frames
     from gatepose.errors import GateposeError
-    from gatepose.lift import lift_attention
-    from gatepose.nn.lifter import generator_kind, lifter_config_from_dict
+    from gatepose.posefiles import lift_attention
+    from gatepose.nn.generator import generator_kind, generator_config_from_dict
     from gatepose.runs import load_run, read_config
 
-    kind = generator_kind(lifter_config_from_dict(read_config(run_dir)["generator"]))
+    kind = generator_kind(generator_config_from_dict(read_config(run_dir)["generator"]))
     if kind != "posegate":     # before any device work, and with or without matplotlib: one error line
         raise GateposeError(f"--run {run_dir}: a --generator {kind} run has no attention to plot (RepNet's "
                             "generator is an MLP); plot attention needs a PoseGate-Former run")

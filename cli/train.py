@@ -121,7 +121,7 @@ def train(ctx, device, out, resume, quiet, preset, **options):
         _check_generator_options(ctx, options)
         opts = TrainOptions(**options)
         run_dir = out
-    opts.validate()  # bad options fail here, before data or device work
+    opts.check()  # bad options fail here, before data or device work
     xp = pick_device(device, defer=True)
     row = run_training(opts, run_dir, xp, resume=resume is not None, progress=not quiet, ready=announce_device)
     if row:

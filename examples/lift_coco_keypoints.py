@@ -20,7 +20,7 @@ import numpy as np
 
 from gatepose.data.coco import load_keypoints
 from gatepose.data.skeleton import get_skeleton
-from gatepose.lift import lift
+from gatepose.posefiles import lift
 from gatepose.runs import load_run
 from gatepose.train import TrainOptions, train
 

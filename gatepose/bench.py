@@ -40,7 +40,7 @@ import numpy as np
 from .backend import is_gpu, synchronize, to_device
 from .nn.camera import CameraConfig
 from .nn.critic import CriticConfig
-from .fast.fused import lifter_inference
+from .fast.fused import generator_inference
 from .nn.repnet import RepNetConfig
 
 
@@ -247,7 +247,7 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
 
     # inference: batch poses/s, and single-pose latency
     def infer(W):   # what prediction runs (FAST DOOR 4: the commands' runs.predict_poses)
-        return lifter_inference(trainer.gen, W, gcfg)
+        return generator_inference(trainer.gen, W, gcfg)
 
     W = to_device(xp, data.W_train[:infer_batch], dtype)
     t_inf = float(np.median(_time(lambda: infer(W), xp, 5)))

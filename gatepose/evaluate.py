@@ -14,7 +14,7 @@ import numpy as np
 from .data.archive import Dataset
 from .data.normalize import normalize_2d
 from .errors import GateposeError
-from .lift import lift
+from .posefiles import lift
 from .metrics import aggregate, evaluate_predictions, mpjpe
 from .data.prepare import load_source
 from .runs import Run, predict_poses

@@ -15,7 +15,7 @@ from .errors import GateposeError
 from .nn.camera import camera_backward, camera_forward, project_backward, project_forward
 from .nn.critic import (CriticConfig, critic_backward, critic_forward, critic_input_backward,
                         critic_param_grads, critic_tangents)
-from .nn.lifter import lifter_backward, lifter_forward
+from .nn.generator import generator_backward, generator_forward
 
 
 # -- reprojection: L_rep = mean_b (1 / 2J) sum_{j,c} w_j |W_bjc - W'_bjc| ----------------------
@@ -182,14 +182,14 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
     is taken.
 
     X = G(W), M = C(W), W' = X M^T; L_rep(W, W'), L_cam(M), L_adv = -mean D(X).
-    ``forward``: (X, cache) of ``lifter_forward(gen, W)`` when it is already done (the trainer's
+    ``forward``: (X, cache) of ``generator_forward(gen, W)`` when it is already done (the trainer's
     one-pass path on a GPU, ``fast.one_pass``); None computes it here.
     ``terms``: further losses on the lifted poses, beyond the paper (``losses3d``'s), each a
     function X (B, J, 3) -> (its loss 0-d, d(weight * loss)/dX (B, J, 3), its own generator
     gradients or None). They share this lift: their gradients meet the paper's at X, before the one
     backward through the generator.
     """
-    X, gcache = lifter_forward(gen, W, gcfg) if forward is None else forward
+    X, gcache = generator_forward(gen, W, gcfg) if forward is None else forward
     M, ccache = camera_forward(cam, W, ccfg)
     Wp, pcache = project_forward(X, M)
     L_rep, rcache = reprojection_loss(W, Wp)
@@ -207,7 +207,7 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
         dX += dX_t
         term_losses.append(L_t)
         term_grads.append(grads_t or {})
-    _, grads_gen = lifter_backward(dX, gcache)
+    _, grads_gen = generator_backward(dX, gcache)
     for grads_t in term_grads:
         for k, g in grads_t.items():
             grads_gen[k] += g

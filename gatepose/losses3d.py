@@ -26,7 +26,7 @@ import numpy as np
 from .backend import get_xp, python_scalar
 from .data.augment import pitch_matrices, rotate, yaw_matrices
 from .errors import GateposeError
-from .nn.lifter import lifter_backward, lifter_forward
+from .nn.generator import generator_backward, generator_forward
 
 # Smooths the distance at 0 (sqrt(d^2 + EPS^2)): the loss stays differentiable where a joint is
 # exactly right, and EPS is far below any error that matters (normalised poses have norm 1).
@@ -122,7 +122,7 @@ def consistency_rotations(rng, B: int, xp, dtype, elevation: float = 0.0, elevat
 class ConsistencyCache(NamedTuple):
     R: object          # (B, 3, 3)
     norm: Normalize2dCache
-    gen2: object       # the generator cache of the second lift (either kind, nn/lifter.py)
+    gen2: object       # the generator cache of the second lift (either kind, nn/generator.py)
     dist: DistanceCache
 
 
@@ -132,7 +132,7 @@ def consistency_loss(gen: dict, gcfg, X1, R):
     Y = X1 R^T, r = root-relative, n = normalise like an input."""
     Y = rotate(X1, R)
     W2, ncache = normalize_2d_forward(Y[..., :2])
-    X2, gcache = lifter_forward(gen, W2, gcfg)
+    X2, gcache = generator_forward(gen, W2, gcfg)
     L, dcache = joint_distance(root_relative(X2), root_relative(Y))
     return L, ConsistencyCache(R, ncache, gcache, dcache)
 
@@ -143,7 +143,7 @@ def consistency_loss_backward(dL, cache: ConsistencyCache):
     dD = joint_distance_backward(dL, cache.dist)
     dX2 = root_relative_backward(dD)
     dY = -root_relative_backward(dD)
-    dW2, grads = lifter_backward(dX2, cache.gen2)
+    dW2, grads = generator_backward(dX2, cache.gen2)
     dY[..., :2] += normalize_2d_backward(dW2, cache.norm)
     # Y = X1 R^T, so dX1 = dY R
     return dY @ cache.R, grads
@@ -212,9 +212,9 @@ def bone_prior_term(incidence, target, weight: float = 1.0):
 def supervised_step(gen: dict, gcfg, W, X_gt):
     """W: (B, J, 2) normalised 2D poses, X_gt: (B, J, 3) their normalised 3D poses -> (L_sup 0-d,
     generator gradients of L_sup), means over the batch. ``train --supervision full``."""
-    X, gcache = lifter_forward(gen, W, gcfg)
+    X, gcache = generator_forward(gen, W, gcfg)
     L, cache = supervised_loss(X, X_gt)
-    _, grads = lifter_backward(supervised_loss_backward(1.0, cache), gcache)
+    _, grads = generator_backward(supervised_loss_backward(1.0, cache), gcache)
     return L, grads
 
 
@@ -233,9 +233,9 @@ def consistency_term(gen: dict, gcfg, R, weight: float = 1.0):
 def consistency_step(gen: dict, gcfg, W, R, weight: float = 1.0):
     """W: (B, J, 2), R: (B, 3, 3) -> (L_geo 0-d, generator gradients of weight * L_geo through both
     lifts): the term of :func:`consistency_term` on its own first lift, alone (its gradient check)."""
-    X1, gcache = lifter_forward(gen, W, gcfg)
+    X1, gcache = generator_forward(gen, W, gcfg)
     L, dX1, grads = consistency_term(gen, gcfg, R, weight)(X1)
-    _, grads1 = lifter_backward(dX1, gcache)
+    _, grads1 = generator_backward(dX1, gcache)
     for k, g in grads1.items():
         grads[k] = grads[k] + g
     return L, grads

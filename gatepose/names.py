@@ -6,9 +6,9 @@ NumPy or any model code, so ``gatepose --help`` stays fast.
 
 # The attention variants of the paper's Table 3 (ops/attention.py implements them).
 ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
-# The generators (nn/lifter.py): PoseGate-Former and RepNet's residual MLP (SPEC section 1b).
+# The generators (nn/generator.py): PoseGate-Former and RepNet's residual MLP (SPEC section 1b).
 GENERATORS = ("posegate", "repnet")
-# What the generator's output is (nn/lifter.py): xyz, the whole 3D pose (the paper's, RepNet's);
+# What the generator's output is (nn/generator.py): xyz, the whole 3D pose (the paper's, RepNet's);
 # depth, each joint's depth alone, beside the input's x and y (ElePose's; a departure).
 LIFTS = ("xyz", "depth")
 # What `gatepose ablate` trains: every attention variant, and RepNet's generator in its place.

@@ -76,16 +76,16 @@ class TrainOptions:
     shards: int | None = option(None, "Cut each batch into this many shards that run side by side on the CPU's cores [default: 2 on the CPU, 1 on a GPU]. The numbers depend on it (sums in another order), not on how many cores there are; a resumed run keeps its own.", type=int)
     reference: bool = option(False, "Run the plain algorithm end to end: no shards, no fused inference, no stacked critic step (slower; the same numbers up to rounding).")
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise a GateposeError naming the first bad option, before any work starts."""
-        self.validate_values()
+        self.check_values()
         for name in ("data", "real_poses"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise GateposeError(f"--{name.replace('_', '-')}: no such file: {path}")
 
-    def validate_values(self) -> None:
-        """The checks of :meth:`validate` that do not look at the disk (a stored run's options)."""
+    def check_values(self) -> None:
+        """The checks of :meth:`check` that do not look at the disk (a stored run's options)."""
         def bad(opt, msg):
             raise GateposeError(f"--{opt.replace('_', '-')}: {msg}")
 
@@ -109,7 +109,7 @@ class TrainOptions:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
         if self.shards is not None and self.shards < 1:
             bad("shards", f"must be at least 1, got {self.shards}")
-        from .nn.generator import heads_divide   # the rule, stated where the model is
+        from .nn.posegate import heads_divide   # the rule, stated where the model is
 
         if not heads_divide(self.d_model, self.n_heads):
             bad("d_model", f"{self.d_model} is not divisible by --heads {self.n_heads}")
@@ -172,18 +172,18 @@ def _type_name(f) -> str:
 # -- what the options decide: the models and the schedule ---------------------------------------
 def model_configs(opts: TrainOptions, skeleton_name: str):
     """The three models' configurations for a run's options and skeleton (the generator's a
-    GeneratorConfig or, with ``generator="repnet"``, a RepNetConfig)."""
+    PoseGateConfig or, with ``generator="repnet"``, a RepNetConfig)."""
     from .data.skeleton import get_skeleton
     from .nn.camera import CameraConfig
     from .nn.critic import CriticConfig
-    from .nn.generator import GeneratorConfig
+    from .nn.posegate import PoseGateConfig
     from .nn.repnet import RepNetConfig
 
     sk = get_skeleton(skeleton_name)
     if opts.generator == "repnet":
         gcfg = RepNetConfig(n_joints=sk.n_joints, width=opts.repnet_width, lift=opts.lift)
     else:
-        gcfg = GeneratorConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
+        gcfg = PoseGateConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
                                n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
                                attention=opts.attention, lift=opts.lift)
     ccfg = CameraConfig(n_joints=sk.n_joints, width=opts.camera_width)

@@ -25,7 +25,7 @@ import numpy as np
 from .backend import to_device, to_host
 from .errors import GateposeError, TrainingDiverged
 from .files import atomic_open
-from .nn.lifter import init_lifter, lifter_config_from_dict, lifter_forward
+from .nn.generator import init_generator, generator_config_from_dict, generator_forward
 
 _META_KEY = "__meta__"
 
@@ -177,8 +177,8 @@ def read_config(run_dir) -> dict:
     scale = config["normalisation"].get("scale_3d_mm")
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
         raise GateposeError(f"{path}: field 'normalisation.scale_3d_mm': expected a positive number of mm, got {scale!r}")
-    TrainOptions.from_dict(config["options"], f"{path}: field 'options'").validate_values()
-    gcfg = lifter_config_from_dict(config["generator"], f"{path}: field 'generator'")
+    TrainOptions.from_dict(config["options"], f"{path}: field 'options'").check_values()
+    gcfg = generator_config_from_dict(config["generator"], f"{path}: field 'generator'")
     if gcfg.n_joints != SKELETONS[config["skeleton"]].n_joints:
         raise GateposeError(f"{path}: the generator has {gcfg.n_joints} joints, the skeleton "
                             f"{config['skeleton']!r} {SKELETONS[config['skeleton']].n_joints}")
@@ -289,9 +289,9 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
     """Run the generator over host 2D poses (N, J, 2) in batches; host 3D (N, J, 3) out.
 
     ``infer(gen, W, gcfg) -> X``: the forward to run on each device batch W (b, J, 2); None, the
-    plain one, ``lifter_forward(need_cache=False)``. The commands and the trainer's validation hand
-    in the fast one at FAST DOOR 4 (``fast.fused.lifter_inference``)."""
-    infer = infer or (lambda g, W, cfg: lifter_forward(g, W, cfg, need_cache=False)[0])
+    plain one, ``generator_forward(need_cache=False)``. The commands and the trainer's validation hand
+    in the fast one at FAST DOOR 4 (``fast.fused.generator_inference``)."""
+    infer = infer or (lambda g, W, cfg: generator_forward(g, W, cfg, need_cache=False)[0])
     outs = []
     for i in range(0, len(W_host), batch):
         outs.append(to_host(infer(gen, to_device(xp, W_host[i:i + batch], dtype), gcfg)))
@@ -304,7 +304,7 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
 class Run:
     path: Path
     config: dict
-    gcfg: object     # GeneratorConfig, or RepNetConfig for a --generator repnet run
+    gcfg: object     # PoseGateConfig, or RepNetConfig for a --generator repnet run
     gen: dict
     cam: dict = field(default_factory=dict)
     step: int = 0
@@ -322,7 +322,7 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
     """Load a run folder's generator (and camera). ``which``: 'best' (best.npz) or 'last' (checkpoint.npz)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    gcfg = lifter_config_from_dict(config["generator"])
+    gcfg = generator_config_from_dict(config["generator"])
     name = {"best": "best.npz", "last": "checkpoint.npz"}.get(which)
     if name is None:
         raise GateposeError(f"unknown checkpoint {which!r}: expected best or last")
@@ -332,7 +332,7 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32) -> Run:
     arrays, meta = load_checkpoint(path)
     gen = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "gen/").items()}
     cam = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "cam/").items()}
-    expected = init_lifter(gcfg, np.random.default_rng(0), np, dtype)
+    expected = init_generator(gcfg, np.random.default_rng(0), np, dtype)
     missing = sorted(set(expected) - set(gen))
     if missing:
         raise GateposeError(f"{path}: missing generator parameters {missing[:3]}")

@@ -35,7 +35,7 @@ from .data.prepare import TrainData, prepare_data
 from .errors import GateposeError, TrainingDiverged
 from .fast.adam import FlatAdam
 from .fast.critic_step import stacked_critic_loss
-from .fast.fused import lifter_inference, uses_fused
+from .fast.fused import generator_inference, uses_fused
 from .fast.one_pass import generator_forward_rows
 from .fast.parallel import sharded
 from .data.augment import estimate_elevation, mirror
@@ -44,7 +44,7 @@ from .losses import critic_loss, generator_loss
 from .losses3d import bone_prior_term, bone_ratios, consistency_rotations, consistency_term, supervised_step
 from .nn.camera import init_camera
 from .nn.critic import init_critic
-from .nn.lifter import has_fast_path, init_lifter, lifter_forward
+from .nn.generator import has_fast_path, init_generator, generator_forward
 from .optim import Adam
 from .options import (ATTENTION_VARIANTS, PRESETS, TrainOptions, learning_rate,  # noqa: F401  (re-exported)
                       model_configs, total_steps)
@@ -65,7 +65,7 @@ class Trainer:
         self.opts, self.data, self.xp, self.dtype = opts, data, xp, dtype
         self.gcfg, self.ccfg, self.dcfg = model_configs(opts, data.skeleton)
         rng = np.random.default_rng(opts.seed)
-        self.gen = init_lifter(self.gcfg, rng, xp, dtype)   # PoseGate-Former, or RepNet's (--generator)
+        self.gen = init_generator(self.gcfg, rng, xp, dtype)   # PoseGate-Former, or RepNet's (--generator)
         self.full = opts.supervision == "full"
         # full supervision: no camera net and no critic (empty parameter sets)
         self.cam = {} if self.full else init_camera(self.ccfg, rng, xp, dtype)
@@ -223,8 +223,8 @@ class Trainer:
         """FAST DOOR 1. W_all: (n_fake + B, J, 2), the iteration's 2D inputs -> (the generator's output
         for the first n_fake rows (n_fake, J, 3), ``forward``). ``forward`` is None, or the generator
         step's forward already done: (X (B, J, 3), its cache) for the last B rows.
-        Plain: ``lifter_forward(need_cache=False)`` on the first n_fake rows, forward None.
-        Fast, CPU: ``fast.fused.lifter_inference`` (folded matrices, blocks side by side on the
+        Plain: ``generator_forward(need_cache=False)`` on the first n_fake rows, forward None.
+        Fast, CPU: ``fast.fused.generator_inference`` (folded matrices, blocks side by side on the
         cores) where ``fast.fused.uses_fused`` (above INFER_BLOCK_TOKENS tokens; smaller batches run
         the plain forward), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
         the rows, since a GPU is bound by the forward's launches, not its rows. Equal up to rounding:
@@ -234,16 +234,16 @@ class Trainer:
         so it always takes the plain one (its one forward; the doors stay shut for it)."""
         W = W_all[:n_fake]
         # FAST DOOR 1: the fakes (and on a GPU the generator step's forward) in one fast pass;
-        # plain reference: lifter_forward(need_cache=False); proved equal by
+        # plain reference: generator_forward(need_cache=False); proved equal by
         # tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and ::test_one_pass_matches_two_passes
         if not self.opts.reference and has_fast_path(self.gcfg):
             if self.shards == 1 and is_gpu(self.xp):
                 X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
                 return X_all[:n_fake], (X_all[n_fake:], cache)
             if uses_fused(W, self.gcfg):   # the CPU, above INFER_BLOCK_TOKENS tokens
-                return lifter_inference(self.gen, W, self.gcfg), None
+                return generator_inference(self.gen, W, self.gcfg), None
         # the plain forward: --reference, RepNet's generator, and batches too small for the fused blocks
-        return lifter_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
+        return generator_forward(self.gen, W, self.gcfg, need_cache=False)[0], None
 
     def batch_mean(self, plain, *batches, fast=None):
         """FAST DOOR 2. A loss and its gradients as means over the batch: ``plain(*batches)``
@@ -312,12 +312,12 @@ class Trainer:
     # validation ---------------------------------------------------------------------------------
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D (N, J, 2) host -> normalised 3D (N, J, 3) host, in batches."""
-        # FAST DOOR 4: inference by the fused path; plain reference: lifter_forward(need_cache=False);
-        # proved equal by tests/test_fast_paths.py::test_lifter_inference_matches_the_plain_forward
-        infer = None if self.opts.reference else lifter_inference
+        # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
+        # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+        infer = None if self.opts.reference else generator_inference
         return predict_poses(self.eval_gen, self.gcfg, W_host, self.xp, self.dtype, batch, infer=infer)
 
-    def validate(self) -> dict:
+    def validation_errors(self) -> dict:
         from .metrics import mpjpe, n_mpjpe
 
         if len(self.data.W_val) == 0:
@@ -344,7 +344,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = Path(run_dir)
     runs.check_run_dir(run_dir, resume)
-    opts.validate()
+    opts.check()
     # A new run's folder is made first, so that an unwritable --out fails before the data is
     # loaded; if anything fails before config.json is written, the folders made here go again.
     created = [] if resume else runs.make_run_dir(run_dir)
@@ -412,7 +412,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
                 t_last, steps_since = now, 0
                 finite_or_raise(row, step, run_dir)
                 if step % opts.eval_every == 0 or step == n_total:
-                    row.update(trainer.validate())
+                    row.update(trainer.validation_errors())
                     if row.get("val_n_mpjpe", math.inf) < best:
                         best = row["val_n_mpjpe"]
                         runs.save_best(run_dir, trainer.eval_gen, trainer.cam,

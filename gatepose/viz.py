@@ -139,7 +139,7 @@ def plot_poses(out, gt_mm, pred_mm, skeleton: str, inputs_2d=None, labels=None, 
 def plot_attention(out, maps: dict, skeleton: str, layer: int = -1, which: str = "S", title: str = "") -> Path:
     """Per-head J x J attention of one pose and one layer (the paper's Fig. 4).
 
-    maps: :func:`gatepose.nn.generator.attention_maps` of a single pose, on the host ('S', 'A':
+    maps: :func:`gatepose.nn.posegate.attention_maps` of a single pose, on the host ('S', 'A':
     (L, 1, h, J, J); 'G', 'Bb': (L, 1, h) for the gated variant; 'g': (L,) for scalar-gate).
     which: 'S' (softmax scores) or 'A' (attention as applied, after the gate). Rows are the
     queries (the output joint), columns the keys (the joint attended to); each head's title

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from gatepose.gradcheck import CHECKS, all_checks, check_backward
-from gatepose.nn import generator as gen
+from gatepose.nn import posegate as gen
 from gatepose.ops import attention as attn_ops
 from gatepose.ops.attention import (VARIANTS, AttentionGrads, attention_backward, attention_forward,
                                     gate_backward, gate_forward)

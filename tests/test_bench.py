@@ -12,7 +12,7 @@ from gatepose.bench import (camera_flops, critic_flops, generator_flops, random_
                             training_iteration_flops)
 from gatepose.nn.camera import CameraConfig, camera_forward, init_camera
 from gatepose.nn.critic import CriticConfig, critic_forward, init_critic
-from gatepose.nn.generator import GeneratorConfig, generator_forward, init_generator
+from gatepose.nn.posegate import PoseGateConfig, posegate_forward, init_posegate
 from gatepose.train import Trainer, TrainOptions
 
 
@@ -70,20 +70,20 @@ def test_generator_flops_by_hand():
     # J=3, d=4, h=2, L=1, d_ff=8, g=5, per pose: embedding 2*3*2*4 = 48; QKV 2*3*4*12 = 288;
     # Q K^T 2*3*3*4 = 72; A V 72; W_o 2*3*4*4 = 96; FFN 2 * 2*3*4*8 = 384;
     # gate 2 paths * (2*12*5 + 2*5*2) = 280; head 2*3*4*3 = 72.  Total 1312.
-    cfg = GeneratorConfig(**TINY_G)
+    cfg = PoseGateConfig(**TINY_G)
     assert generator_flops(cfg, 1) == 1312
     assert generator_flops(cfg, 7) == 7 * 1312
-    assert generator_flops(GeneratorConfig(**TINY_G, attention="vanilla"), 1) == 1312 - 280
-    assert generator_flops(GeneratorConfig(**TINY_G, attention="fixed"), 1) == 1312 - 280 - 2 * 72
+    assert generator_flops(PoseGateConfig(**TINY_G, attention="vanilla"), 1) == 1312 - 280
+    assert generator_flops(PoseGateConfig(**TINY_G, attention="fixed"), 1) == 1312 - 280 - 2 * 72
 
 
 @pytest.mark.parametrize("attention", ["gated", "vanilla", "fixed", "scalar-gate"])
 def test_generator_flops_match_counted_products(attention):
-    cfg = GeneratorConfig(n_joints=5, d_model=8, n_heads=2, n_layers=2, d_ff=12, gate_hidden=6,
+    cfg = PoseGateConfig(n_joints=5, d_model=8, n_heads=2, n_layers=2, d_ff=12, gate_hidden=6,
                           attention=attention)
-    params = counted(init_generator(cfg, np.random.default_rng(0)))
+    params = counted(init_posegate(cfg, np.random.default_rng(0)))
     W = np.random.default_rng(1).standard_normal((3, 5, 2)).astype(np.float32).view(Counted)
-    generator_forward(params, W, cfg, need_cache=False)
+    posegate_forward(params, W, cfg, need_cache=False)
     # 'fixed' forms neither Q K^T nor A V: its attention is a mean over the values
     assert Counted.flops == generator_flops(cfg, 3)
 

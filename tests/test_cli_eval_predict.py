@@ -220,7 +220,7 @@ def test_predict_bad_inputs_are_one_line(run_dir, tmp_path):
 
 def test_coco_needs_an_h36m17_run(tmp_path):
     from gatepose.errors import DataError
-    from gatepose.lift import read_poses_2d
+    from gatepose.posefiles import read_poses_2d
 
     src = tmp_path / "det.json"
     src.write_text(json.dumps(_coco_entries(np.random.default_rng(0).uniform(5, 200, (1, 17, 2)))))

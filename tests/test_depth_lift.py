@@ -1,4 +1,4 @@
-"""The depth lift (``train --lift depth``, nn/lifter.py): the generator predicts each joint's depth,
+"""The depth lift (``train --lift depth``, nn/generator.py): the generator predicts each joint's depth,
 its x and y are the 2D input's. Its backward and the steps through it against central differences
 (hypothesis sizes), proof that the checks fail when that backward is broken, its geometry, and a
 run that trains, resumes and predicts with it."""
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import gatepose.nn.lifter as lifter
+import gatepose.nn.generator as lifter
 from gatepose.gradcheck import all_checks, check_backward, run_check
 from gatepose.nn.camera import project_forward
-from gatepose.nn.generator import GeneratorConfig
-from gatepose.nn.lifter import depth_lift_forward, init_lifter, lifter_forward
+from gatepose.nn.posegate import PoseGateConfig
+from gatepose.nn.generator import depth_lift_forward, init_generator, generator_forward
 from gatepose.runs import load_run, read_config
 from gatepose.train import TrainOptions, train
 from helpers import TINY_TRAIN, assert_pass
@@ -98,15 +98,15 @@ def test_depth_lift_keeps_the_input_and_has_the_critics_scale(seed, B, scale):
 
 
 def test_lifter_output_is_the_forwards_pose():
-    cfg = GeneratorConfig(n_joints=17, d_model=8, n_heads=2, n_layers=1, d_ff=16, gate_hidden=4, lift="depth")
+    cfg = PoseGateConfig(n_joints=17, d_model=8, n_heads=2, n_layers=1, d_ff=16, gate_hidden=4, lift="depth")
     rng = np.random.default_rng(0)
-    p = init_lifter(cfg, rng, np, np.float64)
+    p = init_generator(cfg, rng, np, np.float64)
     W = rng.standard_normal((5, 17, 2))
-    from gatepose.nn.generator import generator_forward
-    Z = generator_forward(p, W, cfg, need_cache=False)[0]
-    np.testing.assert_array_equal(lifter.lifter_output(W, Z, cfg), lifter_forward(p, W, cfg, need_cache=False)[0])
-    xyz = GeneratorConfig(n_joints=17, d_model=8, n_heads=2, n_layers=1, d_ff=16, gate_hidden=4)
-    assert lifter.lifter_output(W, Z, xyz) is Z
+    from gatepose.nn.posegate import posegate_forward
+    Z = posegate_forward(p, W, cfg, need_cache=False)[0]
+    np.testing.assert_array_equal(lifter.generator_output(W, Z, cfg), generator_forward(p, W, cfg, need_cache=False)[0])
+    xyz = PoseGateConfig(n_joints=17, d_model=8, n_heads=2, n_layers=1, d_ff=16, gate_hidden=4)
+    assert lifter.generator_output(W, Z, xyz) is Z
 
 
 # -- runs ---------------------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_a_depth_run_trains_resumes_and_predicts(tmp_path):
     run = load_run(straight)
     assert run.gcfg.lift == "depth"
     W = np.random.default_rng(0).standard_normal((3, 17, 2)).astype(np.float32)
-    X = lifter_forward(run.gen, W, run.gcfg, need_cache=False)[0]
+    X = generator_forward(run.gen, W, run.gcfg, need_cache=False)[0]
     np.testing.assert_allclose(np.linalg.norm(X.reshape(3, -1), axis=1), 1.0, rtol=1e-5)
 
 
@@ -146,4 +146,4 @@ def test_a_bad_lift_is_refused(tmp_path):
     with pytest.raises(GateposeError, match="--lift"):
         train(TrainOptions(**TINY_TRAIN, lift="z"), tmp_path / "r", np, progress=False)
     with pytest.raises(GateposeError, match="lift='z'"):
-        GeneratorConfig(lift="z")
+        PoseGateConfig(lift="z")

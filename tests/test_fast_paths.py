@@ -9,8 +9,8 @@ from gatepose import backend
 from gatepose.backend import CACHE_BLOCK_ELEMENTS, cache_blocks
 from gatepose.fast import fused as fused_mod
 from gatepose.fast.fused import NO_SHIFT_BOUND as _NO_SHIFT_BOUND
-from gatepose.fast.fused import generator_inference, gelu_inplace, normalise_into, softmax_unnormalised
-from gatepose.nn.generator import GeneratorConfig, generator_forward, init_generator
+from gatepose.fast.fused import posegate_inference, gelu_inplace, normalise_into, softmax_unnormalised
+from gatepose.nn.posegate import PoseGateConfig, posegate_forward, init_posegate
 from gatepose.ops.activations import gelu_backward, gelu_forward
 from gatepose.ops.attention import VARIANTS
 from gatepose.ops.norm import layer_norm_forward
@@ -172,44 +172,44 @@ def test_blocked_inference_matches_cached_forward(monkeypatch, attention):
         return real_run_shards(fn, args, *a, **kw)
 
     monkeypatch.setattr(fused_mod, "run_shards", spy)
-    cfg = GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8,
+    cfg = PoseGateConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8,
                           attention=attention)
-    params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    params = init_posegate(cfg, np.random.default_rng(0), np, np.float32)
     W = np.random.default_rng(1).standard_normal((23, 17, 2)).astype(np.float32)
-    want, cache = generator_forward(params, W, cfg, need_cache=True)
+    want, cache = posegate_forward(params, W, cfg, need_cache=True)
     assert cache is not None and not calls
-    got = generator_inference(params, W, cfg)
+    got = posegate_inference(params, W, cfg)
     assert calls and calls[-1] >= 2, "the batch was not split into blocks"
     assert got.dtype == np.float32 and got.shape == (23, 17, 3)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # a batch below the block size takes the unblocked inference path: same numbers
     n_calls = len(calls)
-    small = generator_inference(params, W[:3], cfg)
+    small = posegate_inference(params, W[:3], cfg)
     assert small.dtype == np.float32 and len(calls) == n_calls
     np.testing.assert_allclose(small, want[:3], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("lift", ["xyz", "depth"])
 @pytest.mark.parametrize("generator", ["posegate", "repnet"])
-def test_lifter_inference_matches_the_plain_forward(monkeypatch, generator, lift):
+def test_generator_inference_matches_the_plain_forward(monkeypatch, generator, lift):
     """FAST DOOR 4: what prediction, evaluation, validation and the trainer's fakes run
-    (fast.fused.lifter_inference) is the plain forward up to rounding (float64), for
+    (fast.fused.generator_inference) is the plain forward up to rounding (float64), for
     PoseGate-Former's blocked path and for RepNet's generator (which has no fast path), with either
     lift; predict_poses with and without it agree."""
-    from gatepose.fast.fused import lifter_inference
-    from gatepose.nn.lifter import init_lifter, lifter_forward
+    from gatepose.fast.fused import generator_inference
+    from gatepose.nn.generator import init_generator, generator_forward
     from gatepose.nn.repnet import RepNetConfig
     from gatepose.runs import predict_poses
 
     monkeypatch.setattr(fused_mod, "INFER_BLOCK_TOKENS", 64)
-    cfg = (GeneratorConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8, lift=lift)
+    cfg = (PoseGateConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8, lift=lift)
            if generator == "posegate" else RepNetConfig(n_joints=17, width=24, lift=lift))
     rng = np.random.default_rng(7)
-    params = init_lifter(cfg, rng, np, np.float64)
+    params = init_generator(cfg, rng, np, np.float64)
     W = rng.standard_normal((29, 17, 2))
-    want = lifter_forward(params, W, cfg, need_cache=False)[0]
-    np.testing.assert_allclose(lifter_inference(params, W, cfg), want, rtol=1e-10, atol=1e-12)
-    got = predict_poses(params, cfg, W, np, np.float64, batch=13, infer=lifter_inference)
+    want = generator_forward(params, W, cfg, need_cache=False)[0]
+    np.testing.assert_allclose(generator_inference(params, W, cfg), want, rtol=1e-10, atol=1e-12)
+    got = predict_poses(params, cfg, W, np, np.float64, batch=13, infer=generator_inference)
     np.testing.assert_allclose(got, predict_poses(params, cfg, W, np, np.float64, batch=13), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
@@ -237,14 +237,14 @@ def test_fused_inference_is_the_same_function(attention, seed, B, J):
     from gatepose.fast.fused import fold_generator, fused_forward
 
     rng = np.random.default_rng(seed)
-    cfg = GeneratorConfig(n_joints=J, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,
+    cfg = PoseGateConfig(n_joints=J, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,
                           attention=attention)
-    params = init_generator(cfg, rng, np, np.float64)
+    params = init_posegate(cfg, rng, np, np.float64)
     for k in params:
         if ".b" in k or "beta" in k or "gamma" in k or k.endswith(("a1", "c1", "a2", "c2")):
             params[k] = params[k] + rng.normal(0, 0.5, params[k].shape)
     W = rng.standard_normal((B, J, 2))
-    want, _ = generator_forward(params, W, cfg)
+    want, _ = posegate_forward(params, W, cfg)
     got = fused_forward(fold_generator(params, cfg), W, cfg)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
@@ -271,21 +271,21 @@ def test_one_pass_matches_two_passes(attention, seed, n_fake, B, lift):
     step's backward on its rows' cache, gives the two plain passes' fakes, output and gradients
     (with either lift: the depth lift's cache is cut by rows too)."""
     from gatepose.fast.one_pass import generator_forward_rows
-    from gatepose.nn.lifter import lifter_backward, lifter_forward
+    from gatepose.nn.generator import generator_backward, generator_forward
 
     rng = np.random.default_rng(seed)
-    cfg = GeneratorConfig(n_joints=17, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,
+    cfg = PoseGateConfig(n_joints=17, d_model=12, n_heads=3, n_layers=2, d_ff=20, gate_hidden=7,
                           attention=attention, lift=lift)
-    params = init_generator(cfg, rng, np, np.float64)
+    params = init_posegate(cfg, rng, np, np.float64)
     W = rng.standard_normal((n_fake + B, 17, 2))
     dX = rng.standard_normal((B, 17, 3))
     X_all, cache = generator_forward_rows(params, W, cfg, slice(n_fake, None))
-    fakes, _ = lifter_forward(params, W[:n_fake], cfg, need_cache=False)
-    X, plain_cache = lifter_forward(params, W[n_fake:], cfg)
+    fakes, _ = generator_forward(params, W[:n_fake], cfg, need_cache=False)
+    X, plain_cache = generator_forward(params, W[n_fake:], cfg)
     np.testing.assert_allclose(X_all[:n_fake], fakes, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(X_all[n_fake:], X, rtol=1e-10, atol=1e-12)
-    dW, grads = lifter_backward(dX, cache)
-    dW_plain, grads_plain = lifter_backward(dX, plain_cache)
+    dW, grads = generator_backward(dX, cache)
+    dW_plain, grads_plain = generator_backward(dX, plain_cache)
     np.testing.assert_allclose(dW, dW_plain, rtol=1e-9, atol=1e-11)
     assert grads.keys() == grads_plain.keys() == params.keys()
     for k in grads:

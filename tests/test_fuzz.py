@@ -203,7 +203,7 @@ JSON_VALUES = st.recursive(
 @given(doc=JSON_VALUES)
 @settings(max_examples=80)
 def test_any_json_as_keypoints(tmp_path_factory, doc):
-    from gatepose.lift import read_poses_2d
+    from gatepose.posefiles import read_poses_2d
 
     path = tmp_path_factory.mktemp("fuzz") / "det.json"
     path.write_text(json.dumps(doc))
@@ -220,7 +220,7 @@ def test_any_json_as_keypoints(tmp_path_factory, doc):
        fill=st.sampled_from(["random", "zeros", "nan", "huge"]))
 @settings(max_examples=60)
 def test_any_npy_as_poses(tmp_path_factory, shape, dtype, fill):
-    from gatepose.lift import read_poses_2d
+    from gatepose.posefiles import read_poses_2d
 
     rng = np.random.default_rng(0)
     a = rng.uniform(0, 500, shape) if fill == "random" else np.zeros(shape)

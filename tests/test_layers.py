@@ -25,7 +25,7 @@ LAYERS = {
     "gatepose.optim": 3,
     "gatepose.fast": 4,                          # speed machinery: over the plain code it shadows
     "gatepose.runs": 5,
-    "gatepose.train": 6, "gatepose.evaluate": 6, "gatepose.lift": 6,
+    "gatepose.train": 6, "gatepose.evaluate": 6, "gatepose.posefiles": 6,
     "gatepose.ablation": 7, "gatepose.bench": 7,
     "gatepose.gradcheck": 8,                     # the checks import the code they check, never the reverse
     "cli": 9,
@@ -99,7 +99,7 @@ def test_fast_modules_import_in_order():
 
 def test_no_plain_module_imports_fast():
     plain = [n for n in GRAPH if not _is_fast(n) and not any(n == p or n.startswith(p + ".") for p in ENTERS_FAST)]
-    assert {"gatepose.optim", "gatepose.runs", "gatepose.evaluate", "gatepose.lift", "gatepose.losses",
+    assert {"gatepose.optim", "gatepose.runs", "gatepose.evaluate", "gatepose.posefiles", "gatepose.losses",
             "gatepose.ops.softmax", "gatepose.nn.critic"} <= set(plain)
     assert not plain_imports_of_fast(GRAPH), plain_imports_of_fast(GRAPH)
 

@@ -41,7 +41,7 @@ def _broken_consistency(drop):
         dD = L3.joint_distance_backward(dL, c.dist)
         dX2 = L3.root_relative_backward(dD)
         dY = -L3.root_relative_backward(dD) if drop != "target" else np.zeros_like(dD)
-        dW2, g = L3.lifter_backward(dX2, c.gen2)
+        dW2, g = L3.generator_backward(dX2, c.gen2)
         if drop != "second input":
             dY[..., :2] += L3.normalize_2d_backward(dW2, c.norm)
         R = c.R.transpose(0, 2, 1) if drop == "transposed R" else c.R
@@ -224,14 +224,14 @@ def test_whole_step_check_catches_a_missing_first_lift():
     """consistency_step without the first lift's backward (the target treated as a constant) fails."""
     from gatepose.gradcheck.checker import check_scalar_gradient
     from gatepose.gradcheck.generator import perturbed_params
-    from gatepose.nn.generator import GeneratorConfig, generator_forward
+    from gatepose.nn.posegate import PoseGateConfig, posegate_forward
 
     rng = np.random.default_rng(1)
-    cfg = GeneratorConfig(n_joints=4, d_model=4, n_heads=2, n_layers=1, d_ff=8, gate_hidden=5)
+    cfg = PoseGateConfig(n_joints=4, d_model=4, n_heads=2, n_layers=1, d_ff=8, gate_hidden=5)
     p = perturbed_params(cfg, np, rng)
     W = rng.standard_normal((2, 4, 2))
     R = L3.consistency_rotations(rng, 2, np, np.float64, 0.2, 0.3)
-    X1, _ = generator_forward(p, W, cfg)
+    X1, _ = posegate_forward(p, W, cfg)
     _, grads_second_only = L3.consistency_loss_backward(1.0, L3.consistency_loss(p, cfg, X1, R)[1])
     res = check_scalar_gradient(lambda q: float(L3.consistency_step(q, cfg, W, R)[0]), grads_second_only, p,
                                 wrt=["embed.E", "layers.0.ffn.W1"])

@@ -8,7 +8,7 @@ from pathlib import Path
 from gatepose import names
 from gatepose.nn.camera import CameraConfig
 from gatepose.nn.critic import CriticConfig
-from gatepose.nn.generator import GeneratorConfig
+from gatepose.nn.posegate import PoseGateConfig
 from gatepose.nn.repnet import RepNetConfig
 from gatepose.options import TrainOptions, model_configs
 
@@ -19,7 +19,7 @@ def _choices(command, name):
 
 def test_one_list_of_each_name():
     import gatepose.ablation as ablation
-    import gatepose.nn.lifter as lifter
+    import gatepose.nn.generator as lifter
     import gatepose.ops.attention as attention
     import gatepose.options as options
     import gatepose.train as train
@@ -47,7 +47,7 @@ def test_one_list_of_each_name():
 def test_model_sizes_stated_once():
     """TrainOptions' defaults give the config classes' defaults, both from names.SPEC_SIZES."""
     gcfg, ccfg, dcfg = model_configs(TrainOptions(), "h36m17")
-    assert gcfg == GeneratorConfig(n_joints=17)
+    assert gcfg == PoseGateConfig(n_joints=17)
     assert ccfg == CameraConfig(n_joints=17)
     assert (dcfg.pose_width, dcfg.kcs_width) == (CriticConfig().pose_width, CriticConfig().kcs_width)
     assert model_configs(TrainOptions(generator="repnet"), "h36m17")[0] == RepNetConfig(n_joints=17)

@@ -8,8 +8,8 @@ import pytest
 
 from gatepose.data.prepare import prepare_data
 from gatepose.errors import GateposeError
-from gatepose.nn.generator import GeneratorConfig
-from gatepose.nn.lifter import lifter_config_from_dict
+from gatepose.nn.posegate import PoseGateConfig
+from gatepose.nn.generator import generator_config_from_dict
 from gatepose.nn.repnet import RepNetConfig
 from gatepose.runs import load_checkpoint, load_run, read_config
 from gatepose.train import TrainOptions, Trainer, train
@@ -77,7 +77,7 @@ def test_the_fast_generator_paths_are_never_taken(monkeypatch, tmp_path):
     def refuse(*a, **k):
         raise AssertionError("a PoseGate-Former fast path was given RepNet's generator")
 
-    for mod, name in ((train_mod, "generator_forward_rows"), (fused_mod, "generator_inference")):
+    for mod, name in ((train_mod, "generator_forward_rows"), (fused_mod, "posegate_inference")):
         monkeypatch.setattr(mod, name, refuse)
     train(tiny(steps=2), tmp_path / "r", np, progress=False)
 
@@ -92,16 +92,16 @@ def test_config_records_the_kind_and_old_runs_are_posegate(tmp_path, tiny_run):
     assert isinstance(load_run(run).gcfg, RepNetConfig)
     # a PoseGate-Former run's config has no kind (as every run written before RepNet): posegate
     old = read_config(tiny_run)
-    assert "kind" not in old["generator"] and isinstance(load_run(tiny_run).gcfg, GeneratorConfig)
-    assert isinstance(lifter_config_from_dict({**old["generator"], "kind": "posegate"}), GeneratorConfig)
+    assert "kind" not in old["generator"] and isinstance(load_run(tiny_run).gcfg, PoseGateConfig)
+    assert isinstance(generator_config_from_dict({**old["generator"], "kind": "posegate"}), PoseGateConfig)
     with pytest.raises(GateposeError, match="kind"):
-        lifter_config_from_dict({**old["generator"], "kind": "mlp"})
+        generator_config_from_dict({**old["generator"], "kind": "mlp"})
     opts = TrainOptions.from_dict({k: v for k, v in old["options"].items() if k != "generator"})
     assert opts.generator == "posegate"
 
 
 def test_the_generator_names_are_one_list():
-    from gatepose.nn.lifter import GENERATORS
+    from gatepose.nn.generator import GENERATORS
     from gatepose.options import GENERATORS as OPTION_CHOICES
 
     assert OPTION_CHOICES == GENERATORS == ("posegate", "repnet")

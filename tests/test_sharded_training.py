@@ -177,7 +177,7 @@ def test_threaded_shards_equal_the_same_shards_run_in_order(data, monkeypatch):
 @pytest.mark.parametrize("shards", [0, -1])
 def test_bad_shards_is_refused(shards):
     with pytest.raises(GateposeError, match="--shards"):
-        TrainOptions(shards=shards).validate()
+        TrainOptions(shards=shards).check()
 
 
 @pytest.mark.parametrize("shards", [None, 1, 5])
@@ -185,7 +185,7 @@ def test_good_shards_are_accepted_and_kept(shards):
     """None (the device's default) or any count >= 1 passes validation and survives the run
     folder's round trip through config.json's options."""
     opts = TrainOptions(shards=shards)
-    assert opts.validate() is None                      # a bad value raises instead
+    assert opts.check() is None                      # a bad value raises instead
     assert TrainOptions.from_dict(opts.to_dict()).shards == shards
 
 

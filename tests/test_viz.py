@@ -56,14 +56,14 @@ def test_plot_attention_maps_every_variant(tmp_path):
     """viz.plot_attention straight from attention_maps, for the variants with and without gates."""
     pytest.importorskip("matplotlib")
     from gatepose import viz
-    from gatepose.nn.generator import GeneratorConfig, attention_maps, init_generator
+    from gatepose.nn.posegate import PoseGateConfig, attention_maps, init_posegate
 
     rng = np.random.default_rng(0)
     W = rng.standard_normal((1, 17, 2)).astype(np.float32)
     for variant in ("gated", "vanilla", "fixed", "scalar-gate"):
-        cfg = GeneratorConfig(n_joints=17, d_model=8, n_heads=2, n_layers=2, d_ff=16, gate_hidden=4,
+        cfg = PoseGateConfig(n_joints=17, d_model=8, n_heads=2, n_layers=2, d_ff=16, gate_hidden=4,
                               attention=variant)
-        maps = attention_maps(init_generator(cfg, rng), W, cfg)
+        maps = attention_maps(init_posegate(cfg, rng), W, cfg)
         viz.plot_attention(tmp_path / f"{variant}.png", maps, "h36m17", layer=1)
         _is_png(tmp_path / f"{variant}.png")
 

@@ -126,7 +126,7 @@ def save_archive(path, ds: Dataset, compress: bool = False) -> Path:
     """
     path = Path(path)
     arrays = ds.arrays()
-    validate_arrays(arrays, f"{path} (being written)")
+    check_arrays(arrays, f"{path} (being written)")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DataError(f"{path}: folder {folder} does not exist")
@@ -150,7 +150,7 @@ def read_magic(path: Path, where: str) -> bytes:
 
 
 def load_archive(path) -> Dataset:
-    """Read and validate an archive. Any problem raises a one-line :class:`DataError`."""
+    """Read and check an archive. Any problem raises a one-line :class:`DataError`."""
     path = Path(path)
     where = _one_line(str(path))
     if not path.exists():
@@ -183,10 +183,10 @@ def load_archive(path) -> Dataset:
                 raise DataError(f"{where}: field '{key}': cannot be read: {_reason(exc)}") from None
             except Exception as exc:  # truncated or corrupt member: zipfile/zlib/EOF/OSError
                 raise DataError(f"{where}: field '{key}': cannot be read: {_reason(exc)}") from None
-    return validate_arrays(arrays, where)
+    return check_arrays(arrays, where)
 
 
-def validate_arrays(arrays: dict, where: str) -> Dataset:
+def check_arrays(arrays: dict, where: str) -> Dataset:
     """Check names, dtypes, shapes, values and skeleton; return the :class:`Dataset`."""
     unknown = sorted(set(arrays) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
@@ -299,7 +299,7 @@ def _check_plausible(W, X, image_size, where: str) -> None:
 def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton="h36m17",
                  poses_3d=None, split=None, confidence=None, where="<dataset>", clip=None,
                  source_frame=None) -> Dataset:
-    """Build and validate a :class:`Dataset` from array-likes, casting to the archive's dtypes.
+    """Build and check a :class:`Dataset` from array-likes, casting to the archive's dtypes.
 
     ``image_size`` may be one (width, height) for all frames.
     """
@@ -321,7 +321,7 @@ def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton=
         arrays["clip"] = np.asarray(clip, dtype=np.str_)
     if source_frame is not None:
         arrays["source_frame"] = np.asarray(source_frame, dtype=np.int32)
-    return validate_arrays(arrays, where)
+    return check_arrays(arrays, where)
 
 
 def concatenate(datasets: list[Dataset]) -> Dataset:

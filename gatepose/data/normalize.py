@@ -2,7 +2,7 @@
 
 A pose W (J, 2) is made root-relative (the pelvis, joint 0 in every gatepose skeleton, at the
 origin) and divided by s = ||W - W_root||_F, the Frobenius norm of the centred 2 x J matrix, so the
-lifter sees the pose's shape only; real 3D poses get the same treatment in 3D. Works on NumPy and
+generator sees the pose's shape only; real 3D poses get the same treatment in 3D. Works on NumPy and
 CuPy arrays alike and keeps the dtype (float32 in, float32 out).
 
 A pose whose joints all sit on the root has no scale; ``eps`` keeps the division finite (such a

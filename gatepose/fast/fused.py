@@ -1,9 +1,9 @@
-"""The generator's inference path on the CPU: the same function as ``generator_forward``, with
+"""The generator's inference path on the CPU: the same function as ``posegate_forward``, with
 the cheap elementwise passes folded into the matrix products (no backward, so nothing is cached).
 
 On two CPU cores a pass over a block's activations costs a good fraction of a GEMM on them, and the
 training forward makes a dozen such passes per layer besides its products. The rewrites here are
-exact algebra, so outputs agree with ``generator_forward`` to rounding:
+exact algebra, so outputs agree with ``posegate_forward`` to rounding:
 
 * LayerNorm's affine step goes into the next product: (xhat * gamma + beta) W + b =
   xhat (gamma W) + (beta W + b), so the norm only normalises; 1 / sqrt(d_k) goes into the
@@ -20,11 +20,11 @@ exact algebra, so outputs agree with ``generator_forward`` to rounding:
 Buffers stay contiguous wherever elementwise work touches them: a ufunc over a row-strided view runs
 about four times slower on NumPy than over the same values stored contiguously.
 
-``generator_inference`` is the entry point for PoseGate-Former's network; ``lifter_inference`` (the
+``posegate_inference`` is the entry point for PoseGate-Former's network; ``generator_inference`` (the
 trainer's fakes, prediction and validation, FAST DOOR 4) takes either generator and applies the
-config's lift (``nn.lifter.lifter_output``); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
-runs one block of poses. Reading order: the plain forward in nn/generator.py first; this is its
-shadow. Its plain reference is ``generator_forward(params, W, cfg, need_cache=False)``;
+config's lift (``nn.generator.generator_output``); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
+runs one block of poses. Reading order: the plain forward in nn/posegate.py first; this is its
+shadow. Its plain reference is ``posegate_forward(params, W, cfg, need_cache=False)``;
 ``tests/test_fast_paths.py`` proves them equal (1e-10 in float64, over random shapes and parameters).
 """
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Mapping
 import math
 
 from ..backend import cache_blocks, get_xp, is_gpu
-from ..nn.generator import check_input, generator_forward, layer_params
-from ..nn.lifter import has_fast_path, lifter_forward, lifter_output
+from ..nn.posegate import check_input, posegate_forward, layer_params
+from ..nn.generator import has_fast_path, generator_forward, generator_output
 from ..ops.activations import gelu_forward, gelu_tanh_term, sigmoid_forward
 from ..ops.norm import row_dot
 from .parallel import run_shards, shard_bounds
@@ -46,34 +46,34 @@ from .parallel import run_shards, shard_bounds
 INFER_BLOCK_TOKENS = 1536
 
 
-def lifter_inference(params: Mapping, W, cfg):
+def generator_inference(params: Mapping, W, cfg):
     """FAST DOOR 4's fast side (prediction, evaluation, validation): W (B, J, 2) -> X (B, J, 3) for
-    either generator. PoseGate-Former's goes through :func:`generator_inference` (which itself runs
+    either generator. PoseGate-Former's goes through :func:`posegate_inference` (which itself runs
     the plain forward for small batches and on a GPU); RepNet's has no fast path and runs its plain
-    forward. Plain reference: ``lifter_forward(need_cache=False)``."""
+    forward. Plain reference: ``generator_forward(need_cache=False)``."""
     if not has_fast_path(cfg):
-        return lifter_forward(params, W, cfg, need_cache=False)[0]
-    return lifter_output(W, generator_inference(params, W, cfg), cfg)
+        return generator_forward(params, W, cfg, need_cache=False)[0]
+    return generator_output(W, posegate_inference(params, W, cfg), cfg)
 
 
 def uses_fused(W, cfg) -> bool:
-    """Whether :func:`generator_inference` takes the fused path for W (B, J, 2): on the CPU, above
+    """Whether :func:`posegate_inference` takes the fused path for W (B, J, 2): on the CPU, above
     INFER_BLOCK_TOKENS tokens. Below, a block's folding costs more than it saves; a GPU wants large
     kernels and takes the batch in one plain pass."""
     return W.shape[0] * cfg.n_joints > INFER_BLOCK_TOKENS and not is_gpu(get_xp(W))
 
 
-def generator_inference(params: Mapping, W, cfg):
+def posegate_inference(params: Mapping, W, cfg):
     """W: (B, J, 2) normalised 2D poses -> X (B, J, 3), nothing kept for a backward.
 
     Where :func:`uses_fused` (the CPU, batches above INFER_BLOCK_TOKENS tokens): the fused path in
     blocks side by side on the cores. Elsewhere (small batches, a GPU): the plain forward
-    ``generator_forward(need_cache=False)`` itself.
+    ``posegate_forward(need_cache=False)`` itself.
     """
     xp = get_xp(W)
     B = W.shape[0]
     if not uses_fused(W, cfg):
-        return generator_forward(params, W, cfg, need_cache=False)[0]
+        return posegate_forward(params, W, cfg, need_cache=False)[0]
     check_input(W, cfg)
     # The folding is done once here for every block, the blocks side by side on the cores; an even
     # number of blocks, so that neither of two cores idles while the other runs the last one.

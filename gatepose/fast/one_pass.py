@@ -9,22 +9,22 @@ rows only (``cache_rows``: views, no copy). On the CPU the trainer does not take
 fakes take the fused, blocked inference (``fast.fused``), which is faster than a cached forward, and
 the generator step runs in shards side by side.
 
-Plain reference: ``lifter_forward(need_cache=False)`` on the fakes' rows and
-``lifter_forward`` on the generator step's rows; ``tests/test_fast_paths.py`` proves outputs and
+Plain reference: ``generator_forward(need_cache=False)`` on the fakes' rows and
+``generator_forward`` on the generator step's rows; ``tests/test_fast_paths.py`` proves outputs and
 the backward's gradients equal (float64, every attention variant).
 """
 from __future__ import annotations
 
 from typing import Mapping
 
-from ..nn.lifter import lifter_forward
+from ..nn.generator import generator_forward
 from ..ops.attention import GateCache
 
 
 def generator_forward_rows(params: Mapping, W, cfg, keep: slice):
-    """W: (N, J, 2) -> (X (N, J, 3), the cache of ``lifter_forward`` (PoseGate-Former's forward, and
+    """W: (N, J, 2) -> (X (N, J, 3), the cache of ``generator_forward`` (PoseGate-Former's forward, and
     with ``cfg.lift == "depth"`` its depth lift) for the rows ``keep`` only)."""
-    X, cache = lifter_forward(params, W, cfg)
+    X, cache = generator_forward(params, W, cfg)
     return X, cache_rows(cache, keep, W.shape[0], params)
 
 

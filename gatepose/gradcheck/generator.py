@@ -11,8 +11,8 @@ import numpy as np
 
 from ..ops import attention as attn_ops
 from ..ops.attention import GATE_PARAMS, VARIANTS
-from ..nn import generator as gen
-from ..nn.generator import GeneratorConfig, init_generator
+from ..nn import posegate as gen
+from ..nn.posegate import PoseGateConfig, init_posegate
 from ..nn import repnet
 from .checker import register_check
 
@@ -21,8 +21,8 @@ def _randn(xp, rng, *shape, scale=1.0):
     return xp.asarray(rng.standard_normal(shape) * scale)
 
 
-def perturbed_params(cfg: GeneratorConfig, xp, rng, dtype=np.float64) -> dict:
-    """init_generator's parameters moved off their initial values, for gradient checks.
+def perturbed_params(cfg: PoseGateConfig, xp, rng, dtype=np.float64) -> dict:
+    """init_posegate's parameters moved off their initial values, for gradient checks.
 
     The checks need every gradient clearly above finite-difference noise, so no sigmoid may sit
     saturated: weight matrices get noise of half their own spread; the gate's second layer (A2, C2,
@@ -31,7 +31,7 @@ def perturbed_params(cfg: GeneratorConfig, xp, rng, dtype=np.float64) -> dict:
     sigmoid is steepest, and the scalar gate g, kept near 1/J (x (1 +- 0.3)): a large g makes the
     attention swamp the residual stream, and the next LayerNorm nearly cancels its effect.
     """
-    params = init_generator(cfg, rng, np, np.float64)
+    params = init_posegate(cfg, rng, np, np.float64)
     out = {}
     for k, v in params.items():
         noise = rng.standard_normal(v.shape)
@@ -106,7 +106,7 @@ for _v in VARIANTS:
 
 def _config(attention, J, d_k, h, L=1, gate_hidden=5, d_ff=None, pos_embedding=True):
     d = h * d_k
-    return GeneratorConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=d_ff or 2 * d,
+    return PoseGateConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=d_ff or 2 * d,
                            gate_hidden=gate_hidden, attention=attention, pos_embedding=pos_embedding)
 
 
@@ -137,10 +137,10 @@ def _generator(xp, rng, B, J, h, d_k, L, attention, pos_embedding):
     inputs = {"W": _randn(xp, rng, B, J, 2), **params}
 
     def fwd(i):
-        return gen.generator_forward({k: i[k] for k in names}, i["W"], cfg)
+        return gen.posegate_forward({k: i[k] for k in names}, i["W"], cfg)
 
     def bwd(d, c):
-        dW, g = gen.generator_backward(d, c)
+        dW, g = gen.posegate_backward(d, c)
         return {"W": dW, **g}
 
     return fwd, bwd, inputs
@@ -184,8 +184,8 @@ def _repnet_generator(xp, rng, B, J, width, n_blocks):
 
 @register_check("depth_lift", B=3, J=5)
 def _depth_lift(xp, rng, B, J):
-    """The depth lift (``lift="depth"``, nn/lifter.py) w.r.t. the 2D input and the network's output."""
-    from ..nn.lifter import DepthLiftCache, depth_lift_backward, depth_lift_forward
+    """The depth lift (``lift="depth"``, nn/generator.py) w.r.t. the 2D input and the network's output."""
+    from ..nn.generator import DepthLiftCache, depth_lift_backward, depth_lift_forward
 
     inputs = {"W": _randn(xp, rng, B, J, 2), "Z": _randn(xp, rng, B, J, 3)}
 
@@ -202,12 +202,12 @@ def _depth_lift(xp, rng, B, J):
 
 @register_check("lifter[depth]", B=2, J=4, h=2, d_k=3, generator="posegate")
 def _lifter_depth(xp, rng, B, J, h, d_k, generator):
-    """Either generator with the depth lift, through the one door (``lifter_forward`` /
-    ``lifter_backward``), w.r.t. every parameter and the input W (which reaches X both through the
+    """Either generator with the depth lift, through the one door (``generator_forward`` /
+    ``generator_backward``), w.r.t. every parameter and the input W (which reaches X both through the
     network and directly, as x and y)."""
     import dataclasses
 
-    from ..nn.lifter import lifter_backward, lifter_forward
+    from ..nn.generator import generator_backward, generator_forward
 
     if generator == "repnet":
         cfg = repnet.RepNetConfig(n_joints=J, width=h * d_k, lift="depth")
@@ -219,10 +219,10 @@ def _lifter_depth(xp, rng, B, J, h, d_k, generator):
     inputs = {"W": W, **params}
 
     def fwd(i):
-        return lifter_forward({k: i[k] for k in names}, i["W"], cfg)
+        return generator_forward({k: i[k] for k in names}, i["W"], cfg)
 
     def bwd(d, c):
-        dW, g = lifter_backward(d, c)
+        dW, g = generator_backward(d, c)
         return {"W": dW, **g}
 
     # head.b and ln_f.beta move every joint's depth alike, which the root-relative lift cancels:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import losses3d as L3
-from ..nn.generator import GeneratorConfig
+from ..nn.posegate import PoseGateConfig
 from .checker import register_check
 from .generator import perturbed_params
 
@@ -45,7 +45,7 @@ def _normalize(xp, rng, B, J):
 def _consistency(xp, rng, B, J, h, d_k, L, attention):
     """L_geo w.r.t. the first lift X1 and every generator parameter (the second lift's gradients)."""
     d = h * d_k
-    cfg = GeneratorConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=2 * d, gate_hidden=5,
+    cfg = PoseGateConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=2 * d, gate_hidden=5,
                           attention=attention)
     params = perturbed_params(cfg, xp, rng)
     names = list(params)
@@ -89,7 +89,7 @@ def _whole_step(xp, rng, B, J, h, d_k, which):
     from .checker import check_scalar_gradient
 
     d = h * d_k
-    cfg = GeneratorConfig(n_joints=J, d_model=d, n_heads=h, n_layers=1, d_ff=2 * d, gate_hidden=5)
+    cfg = PoseGateConfig(n_joints=J, d_model=d, n_heads=h, n_layers=1, d_ff=2 * d, gate_hidden=5)
     params = perturbed_params(cfg, xp, rng)
     W = _randn(xp, rng, B, J, 2)
     if which == "supervised":

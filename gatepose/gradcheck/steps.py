@@ -24,7 +24,7 @@ from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_lo
 from ..losses3d import bone_prior_loss, consistency_loss, consistency_rotations
 from ..nn.camera import camera_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
-from ..nn.lifter import lifter_forward
+from ..nn.generator import generator_forward
 from ..options import TrainOptions
 from ..train import Trainer
 from .checker import DEFAULT_EPS, DEFAULT_RTOL, CheckResult, check_scalar_gradient, register_check, rel_error
@@ -71,7 +71,7 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
 
 def _l1_margin(xp, gen, cam, W, tr) -> float:
     """How far the reprojection and camera residuals are from the kinks of their |.|."""
-    X, _ = lifter_forward(gen, W, tr.gcfg, need_cache=False)
+    X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
     M, _ = camera_forward(cam, W, tr.ccfg)
     Wp, _ = project_forward(X, M)
     A = M @ M.transpose(0, 2, 1)
@@ -89,7 +89,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
     for _ in range(_TRIES):
         tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift)
         W = xp.asarray(W_host[:B])
-        X, _ = lifter_forward(tr.gen, W, tr.gcfg, need_cache=False)
+        X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
                 and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN):
             break
@@ -102,7 +102,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
     def L_G(i):
         gen = {**tr.gen, **{k[4:]: v for k, v in i.items() if k.startswith("gen/")}}
         cam = {k[4:]: v for k, v in i.items() if k.startswith("cam/")}
-        X, _ = lifter_forward(gen, W, tr.gcfg, need_cache=False)
+        X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
         M, _ = camera_forward(cam, W, tr.ccfg)
         Wp, _ = project_forward(X, M)
         D, _ = critic_forward(tr.critic, X, tr.dcfg)

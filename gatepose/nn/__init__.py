@@ -27,7 +27,7 @@ def check_config(cfg, where: str, positive=(), non_negative=(), slopes=()) -> No
 
 
 def check_lift(cfg, where: str) -> None:
-    """A generator config's ``lift`` is one of LIFTS (nn/lifter.py says what each means)."""
+    """A generator config's ``lift`` is one of LIFTS (nn/generator.py says what each means)."""
     if cfg.lift not in LIFTS:
         raise GateposeError(f"{where}: lift={cfg.lift!r}, expected one of {', '.join(LIFTS)}")
 

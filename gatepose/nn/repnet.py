@@ -24,7 +24,7 @@ from ..errors import GateposeError
 from ..names import SPEC_SIZES
 from . import check_config, check_lift, config_from_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
-from .generator import check_input
+from .posegate import check_input
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
                        residual_block_forward, trunk_backward)
 
@@ -39,7 +39,7 @@ class RepNetConfig:
     n_blocks: int = 3
     alpha: float = 0.3
     kind: str = "repnet"
-    lift: str = "xyz"         # one of LIFTS: what the output is (nn/lifter.py)
+    lift: str = "xyz"         # one of LIFTS: what the output is (nn/generator.py)
 
     def __post_init__(self):
         where = "repnet generator config"

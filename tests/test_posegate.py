@@ -8,9 +8,9 @@ from hypothesis import assume, given, settings, strategies as st
 
 from gatepose.errors import GateposeError
 from gatepose.gradcheck import all_checks, check_backward
-from gatepose.nn import generator as gen
-from gatepose.nn.generator import (GeneratorConfig, attention_maps, generator_backward,
-                                   generator_forward, init_generator)
+from gatepose.nn import posegate as gen
+from gatepose.nn.posegate import (PoseGateConfig, attention_maps, posegate_backward,
+                                   posegate_forward, init_posegate)
 from gatepose.ops.attention import VARIANTS
 from helpers import assert_pass
 
@@ -34,7 +34,7 @@ def _check(name, seed=0, full_limit=16, **sizes):
 
 
 def _small(attention="gated", J=5, h=2, d_k=3, L=2, pos_embedding=True):
-    return GeneratorConfig(n_joints=J, d_model=h * d_k, n_heads=h, n_layers=L, d_ff=10, gate_hidden=6,
+    return PoseGateConfig(n_joints=J, d_model=h * d_k, n_heads=h, n_layers=L, d_ff=10, gate_hidden=6,
                            attention=attention, pos_embedding=pos_embedding)
 
 
@@ -44,15 +44,15 @@ def _poses(rng, B, J, dtype=np.float64):
 
 # -- config ----------------------------------------------------------------------------------------
 def test_default_config_is_the_papers():
-    cfg = GeneratorConfig()
+    cfg = PoseGateConfig()
     assert (cfg.n_joints, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.gate_hidden) == \
         (17, 256, 8, 4, 512, 100)
     assert cfg.attention == "gated" and cfg.d_k == 32 and cfg.pos_embedding
 
 
 def test_config_round_trips_through_json():
-    cfg = GeneratorConfig(n_joints=16, attention="scalar-gate", pos_embedding=False)
-    assert GeneratorConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    cfg = PoseGateConfig(n_joints=16, attention="scalar-gate", pos_embedding=False)
+    assert PoseGateConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 @pytest.mark.parametrize("kw, field", [
@@ -65,12 +65,12 @@ def test_config_round_trips_through_json():
 ])
 def test_config_rejects_bad_values(kw, field):
     with pytest.raises(GateposeError, match=field):
-        GeneratorConfig(**kw)
+        PoseGateConfig(**kw)
 
 
 def test_config_rejects_unknown_fields():
     with pytest.raises(GateposeError, match="n_head"):
-        GeneratorConfig.from_dict({"n_head": 8})
+        PoseGateConfig.from_dict({"n_head": 8})
 
 
 # -- parameters ------------------------------------------------------------------------------------
@@ -92,8 +92,8 @@ def _expected_names(cfg):
 @pytest.mark.parametrize("attention", VARIANTS)
 @pytest.mark.parametrize("pos_embedding", [True, False])
 def test_parameter_names_and_shapes(attention, pos_embedding):
-    cfg = GeneratorConfig(attention=attention, pos_embedding=pos_embedding, n_layers=2)
-    p = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    cfg = PoseGateConfig(attention=attention, pos_embedding=pos_embedding, n_layers=2)
+    p = init_posegate(cfg, np.random.default_rng(0), np, np.float32)
     assert set(p) == _expected_names(cfg)
     assert all(v.dtype == np.float32 for v in p.values())
     d, J = cfg.d_model, cfg.n_joints
@@ -109,9 +109,9 @@ def test_parameter_names_and_shapes(attention, pos_embedding):
 
 def test_init_is_deterministic_for_the_rng():
     cfg = _small()
-    a = init_generator(cfg, np.random.default_rng(7), np, np.float32)
-    b = init_generator(cfg, np.random.default_rng(7), np, np.float32)
-    c = init_generator(cfg, np.random.default_rng(8), np, np.float32)
+    a = init_posegate(cfg, np.random.default_rng(7), np, np.float32)
+    b = init_posegate(cfg, np.random.default_rng(7), np, np.float32)
+    c = init_posegate(cfg, np.random.default_rng(8), np, np.float32)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["layers.0.attn.W_qkv"], c["layers.0.attn.W_qkv"])
 
@@ -119,8 +119,8 @@ def test_init_is_deterministic_for_the_rng():
 @pytest.mark.parametrize("attention", ["gated", "scalar-gate"])
 def test_initial_attention_rows_sum_to_about_one(attention):
     # the documented init: G ~ 1/2 and Bb ~ 1 - 1/J, so A = (S + 1/J) / 2; scalar-gate g = 1/J
-    cfg = GeneratorConfig(attention=attention, n_layers=2)
-    params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    cfg = PoseGateConfig(attention=attention, n_layers=2)
+    params = init_posegate(cfg, np.random.default_rng(0), np, np.float32)
     W = _poses(np.random.default_rng(1), 8, cfg.n_joints, np.float32) * 0.17
     maps = attention_maps(params, W, cfg)
     np.testing.assert_allclose(maps["A"].sum(-1), 1.0, atol=0.2)
@@ -163,11 +163,11 @@ def test_generator_gradient_default_case():
 @pytest.mark.parametrize("attention", VARIANTS)
 def test_float32_in_float32_out(attention):
     cfg = _small(attention)
-    params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    params = init_posegate(cfg, np.random.default_rng(0), np, np.float32)
     W = _poses(np.random.default_rng(1), 3, cfg.n_joints, np.float32)
-    X, cache = generator_forward(params, W, cfg)
+    X, cache = posegate_forward(params, W, cfg)
     assert X.dtype == np.float32 and X.shape == (3, cfg.n_joints, 3)
-    dW, grads = generator_backward(np.ones_like(X), cache)
+    dW, grads = posegate_backward(np.ones_like(X), cache)
     assert dW.dtype == np.float32 and dW.shape == W.shape
     assert set(grads) == set(params)
     for k, g in grads.items():
@@ -177,22 +177,22 @@ def test_float32_in_float32_out(attention):
 @pytest.mark.parametrize("attention", VARIANTS)
 def test_inference_path_matches_and_keeps_nothing(attention):
     cfg = _small(attention)
-    params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    params = init_posegate(cfg, np.random.default_rng(0), np, np.float32)
     W = _poses(np.random.default_rng(1), 4, cfg.n_joints, np.float32)
-    X, _ = generator_forward(params, W, cfg)
-    X_inf, cache = generator_forward(params, W, cfg, need_cache=False)
+    X, _ = posegate_forward(params, W, cfg)
+    X_inf, cache = posegate_forward(params, W, cfg, need_cache=False)
     assert cache is None
     np.testing.assert_array_equal(X, X_inf)
 
 
 def test_non_contiguous_input():
     cfg = _small()
-    params = init_generator(cfg, np.random.default_rng(0), np, np.float64)
+    params = init_posegate(cfg, np.random.default_rng(0), np, np.float64)
     W = np.ascontiguousarray(_poses(np.random.default_rng(1), 4, cfg.n_joints).transpose(0, 2, 1))
     W = W.transpose(0, 2, 1)
     assert not W.flags.c_contiguous
-    np.testing.assert_allclose(generator_forward(params, W, cfg)[0],
-                               generator_forward(params, np.ascontiguousarray(W), cfg)[0], rtol=1e-12)
+    np.testing.assert_allclose(posegate_forward(params, W, cfg)[0],
+                               posegate_forward(params, np.ascontiguousarray(W), cfg)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("attention", ["vanilla", "fixed", "scalar-gate"])
@@ -201,11 +201,11 @@ def test_non_contiguous_input():
 def test_generator_without_positions_is_equivariant(attention, seed, B, J):
     rng = np.random.default_rng(seed)
     cfg = _small(attention, J=J, pos_embedding=False)
-    params = init_generator(cfg, rng, np, np.float64)
+    params = init_posegate(cfg, rng, np, np.float64)
     W = _poses(rng, B, J)
     perm = rng.permutation(J)
-    X, _ = generator_forward(params, W, cfg, need_cache=False)
-    X_p, _ = generator_forward(params, W[:, perm], cfg, need_cache=False)
+    X, _ = posegate_forward(params, W, cfg, need_cache=False)
+    X_p, _ = posegate_forward(params, W[:, perm], cfg, need_cache=False)
     np.testing.assert_allclose(X_p, X[:, perm], rtol=1e-9, atol=1e-12)
 
 
@@ -214,18 +214,18 @@ def test_gated_generator_is_equivariant_only_with_a_fixed_gate(monkeypatch):
     rng = np.random.default_rng(4)
     cfg = _small("gated", J=6, pos_embedding=False)
     params = {k: v + 0.3 * rng.standard_normal(v.shape)
-              for k, v in init_generator(cfg, rng, np, np.float64).items()}
+              for k, v in init_posegate(cfg, rng, np, np.float64).items()}
     W = _poses(rng, 3, cfg.n_joints)
     perm = rng.permutation(cfg.n_joints)
-    X, _ = generator_forward(params, W, cfg)
-    X_p, _ = generator_forward(params, W[:, perm], cfg)
+    X, _ = posegate_forward(params, W, cfg)
+    X_p, _ = posegate_forward(params, W[:, perm], cfg)
     assert not np.allclose(X_p, X[:, perm], atol=1e-6)
     # ... and with G and Bb held fixed the rest of the layer is equivariant again.
     fixed = lambda U_flat, p: ((np.full((len(U_flat), cfg.n_heads), 0.6),  # noqa: E731
                                 np.full((len(U_flat), cfg.n_heads), 0.3)), None)
     monkeypatch.setattr(gen, "gate_forward", fixed)
-    X, _ = generator_forward(params, W, cfg)
-    X_p, _ = generator_forward(params, W[:, perm], cfg)
+    X, _ = posegate_forward(params, W, cfg)
+    X_p, _ = posegate_forward(params, W[:, perm], cfg)
     np.testing.assert_allclose(X_p, X[:, perm], rtol=1e-9, atol=1e-12)
 
 
@@ -233,7 +233,7 @@ def test_gated_generator_is_equivariant_only_with_a_fixed_gate(monkeypatch):
 def test_attention_maps(attention):
     cfg = _small(attention, J=5, h=2, L=2)
     rng = np.random.default_rng(5)
-    params = init_generator(cfg, rng, np, np.float64)
+    params = init_posegate(cfg, rng, np, np.float64)
     maps = attention_maps(params, _poses(rng, 3, cfg.n_joints), cfg)
     S, A = maps["S"], maps["A"]
     assert S.shape == A.shape == (2, 3, 2, 5, 5)
@@ -254,6 +254,6 @@ def test_attention_maps(attention):
 
 def test_wrong_input_shape_is_a_clear_error():
     cfg = _small(J=5)
-    params = init_generator(cfg, np.random.default_rng(0), np, np.float32)
+    params = init_posegate(cfg, np.random.default_rng(0), np, np.float32)
     with pytest.raises(GateposeError, match=r"\(batch, 5, 2\)"):
-        generator_forward(params, np.zeros((2, 4, 2), np.float32), cfg)
+        posegate_forward(params, np.zeros((2, 4, 2), np.float32), cfg)

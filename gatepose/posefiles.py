@@ -27,8 +27,8 @@ from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
 from .errors import DataError, GateposeError
-from .nn.generator import attention_maps
-from .nn.lifter import generator_kind
+from .nn.posegate import attention_maps
+from .nn.generator import generator_kind
 from .runs import Run, predict_poses
 
 
@@ -153,7 +153,7 @@ def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024, infer=None) -
 
 def lift_attention(run: Run, pose_2d: np.ndarray, xp=np) -> dict:
     """The attention maps of every layer for one 2D pose (J, 2), any unit, on the host:
-    :func:`gatepose.nn.generator.attention_maps` for a batch of one ('S', 'A': (L, 1, h, J, J), ...).
+    :func:`gatepose.nn.posegate.attention_maps` for a batch of one ('S', 'A': (L, 1, h, J, J), ...).
     A RepNet run (``--generator repnet``) has no attention: a GateposeError."""
     if generator_kind(run.gcfg) != "posegate":
         raise GateposeError(f"{run.path}: a --generator {generator_kind(run.gcfg)} run has no attention maps")
