@@ -18,7 +18,8 @@ import numpy as np
 
 from gatepose.bench import random_train_data
 from gatepose.fast.fused import posegate_inference
-from gatepose.train import Trainer, TrainOptions
+from gatepose.train import Trainer
+from gatepose.options import TrainOptions
 
 
 def main(argv=None):

@@ -23,7 +23,8 @@ from gatepose.ops.activations import gelu_backward, gelu_forward  # noqa: E402
 from gatepose.ops.norm import layer_norm_backward, layer_norm_forward  # noqa: E402
 from gatepose.ops.softmax import softmax_backward, softmax_forward  # noqa: E402
 from gatepose.fast.adam import FlatAdam as Adam  # noqa: E402  (the trainer's update)
-from gatepose.train import Trainer, TrainOptions  # noqa: E402
+from gatepose.train import Trainer
+from gatepose.options import TrainOptions
 
 B = 256
 
@@ -85,12 +86,12 @@ def test_generator_inference_one_block_fused(benchmark, trainer):
 def test_critic_step_sharded(benchmark, trainer):
     X_real, X_fake = trainer.data.X_real[:B], trainer.data.X_real[B:2 * B]
     eps = np.full(B, 0.5, np.float32)
-    _run(benchmark, lambda: trainer.batch_mean(trainer.plain_critic_loss, X_real, X_fake, eps, fast=trainer.fast_critic_loss), rounds=10)
+    _run(benchmark, lambda: trainer.speed.batch_mean(trainer.critic_loss, X_real, X_fake, eps), rounds=10)
 
 
 def test_generator_step_sharded(benchmark, trainer):
     W = trainer.data.W_train[:B]
-    _run(benchmark, lambda: trainer.batch_mean(trainer.plain_generator_loss, W))
+    _run(benchmark, lambda: trainer.speed.batch_mean(trainer.generator_loss, W))
 
 
 def test_critic_step(benchmark, trainer):

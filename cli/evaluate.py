@@ -45,9 +45,6 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
       gatepose eval --run runs/a --checkpoint last --max-frames 5000 --format json > a.json
     """
     from gatepose.evaluate import evaluate_run, test_frames
-    # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
-    from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
     from gatepose.tables import detect_layout, evaluation_by_layout, evaluation_tables, render
 
@@ -60,8 +57,7 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
     which = "test split" if split == "test" else "all frames: no test split"
     click.echo(f"evaluating {run_dir} ({checkpoint} checkpoint, step {run.step}) on {n_eval} frames of "
                f"{source} ({which}; layout {layout})", err=True)
-    results = evaluate_run(run, ds, xp, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames,
-                           infer=generator_inference)
+    results = evaluate_run(run, ds, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames)
     model = results["model"]
     tables = evaluation_tables(results, layout)
 

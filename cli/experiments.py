@@ -36,7 +36,7 @@ def _run_folder(out, prefix: str):
 
 
 def _opts(preset: str, **overrides):
-    from gatepose.train import TrainOptions
+    from gatepose.options import TrainOptions
 
     fields = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     opts = TrainOptions(**fields)
@@ -74,12 +74,9 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
       gatepose demo --device gpu --preset paper --steps 2000
     """
     from gatepose.evaluate import evaluate_run, test_frames
-    # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
-    from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
     from gatepose.tables import baseline_table, render, table_ablation
-    from gatepose.train import train
+    from gatepose.training import train
 
     import dataclasses
 
@@ -98,10 +95,10 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
         train(dataclasses.replace(opts, supervision="full"), full_dir, xp, progress=True)
     run = load_run(weak_dir, xp)
     ds, split, source = test_frames(run, None)
-    res = evaluate_run(run, ds, xp, infer=generator_inference)
+    res = evaluate_run(run, ds)
     named = {"PoseGate-Former (weak)": res["model"]}
     if supervised:
-        named["same, fully supervised"] = evaluate_run(load_run(full_dir, xp), ds, xp, infer=generator_inference)["model"]
+        named["same, fully supervised"] = evaluate_run(load_run(full_dir, xp), ds)["model"]
     named.update({"mean pose": res["mean pose"], "zero depth": res["zero depth"]})
     minutes = (time.perf_counter() - t0) / 60
     for metric, label in (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("p_mpjpe", "P-MPJPE")):

@@ -52,16 +52,13 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
     """
     from gatepose import viz
     from gatepose.evaluate import example_frames, test_frames
-    # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
-    from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
 
     viz.require()
     xp = pick_device(device)
     run = load_run(run_dir, xp, which=checkpoint)
     ds, _, source = test_frames(run, data)
-    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed, xp, infer=generator_inference)
+    idx, chosen, pred, gt, err = example_frames(run, ds, n, seed)
     viz.plot_poses(out, gt, pred, run.skeleton, inputs_2d=ds.poses_2d[idx],
                    labels=[f"{a} #{i}" for a, i in zip(chosen, idx)], errors=err,
                    title=f"{Path(run_dir).name} (step {run.step}) on {source}")
@@ -94,7 +91,6 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     from gatepose import viz
     from gatepose.evaluate import test_frames
     from gatepose.errors import GateposeError
-    from gatepose.posefiles import lift_attention
     from gatepose.nn.generator import generator_kind, generator_config_from_dict
     from gatepose.runs import load_run, read_config
 
@@ -111,7 +107,7 @@ def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
     L = run.gcfg.n_layers
     if not -L <= layer < L:
         raise GateposeError(f"--layer {layer}: the model has {L} layer(s) (0 to {L - 1}, or -1 for the last)")
-    maps = lift_attention(run, ds.poses_2d[index], xp)
+    maps = run.attention_maps(ds.poses_2d[index])
     title = (f"{Path(run_dir).name} ({run.gcfg.attention}), test frame {index} ({ds.action[index]}), "
              f"layer {layer % L + 1} of {L}: {'attention applied A' if applied else 'softmax scores S'}")
     viz.plot_attention(out, maps, run.skeleton, layer=layer, which="A" if applied else "S", title=title)
@@ -133,8 +129,9 @@ def curves(run_dir, out):
       gatepose plot curves --run runs/a --out curves.png
     """
     from gatepose import viz
+    from gatepose.files import METRICS
 
     viz.require()
-    rows = viz.read_metrics(Path(run_dir) / "metrics.jsonl")
+    rows = viz.read_metrics(Path(run_dir) / METRICS)
     viz.plot_curves(out, rows, title=f"{Path(run_dir).name}: training curves ({len(rows)} logged steps)")
     click.echo(f"wrote {out} ({len(rows)} logged steps, last step {rows[-1]['step']})", err=True)

@@ -54,10 +54,7 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
       gatepose predict --run runs/a --input kp.npy --out lifted.npy --device gpu --batch 4096
       gatepose predict --run runs/a --input video_kp.npy --out lifted.bvh --fps 25 --units cm
     """
-    from gatepose.posefiles import lift, output_format, read_poses_2d, write_poses_3d
-    # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
-    from gatepose.fast.fused import generator_inference
+    from gatepose.posefiles import output_format, read_poses_2d, write_poses_3d
     from gatepose.runs import load_run
 
     from gatepose.files import check_output_file
@@ -71,7 +68,7 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     if inp.note:
         where = " (each listed in the output's 'low_confidence')" if fmt == "json" else ""
         click.echo(f"warning: {inp.note}{where}", err=True)
-    poses = lift(run, inp.poses, xp, batch=batch, infer=generator_inference)
+    poses = run.predict_mm(inp.poses, batch=batch)
     written = write_poses_3d(out_path, poses, run.skeleton, fmt, inp, units=units, fps=fps)
     click.echo(f"lifted {len(poses)} poses ({run.skeleton}, {checkpoint} checkpoint of {run_dir}) -> "
                f"{out_path} ({written}, mm)", err=True)

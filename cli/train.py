@@ -93,7 +93,8 @@ def train(ctx, device, out, resume, quiet, preset, **options):
       gatepose train --reference --steps 20 --out runs/plain    # the plain algorithm, no speed paths
     """
     from gatepose.runs import read_options
-    from gatepose.train import TrainOptions, train as run_training  # noqa: F401
+    from gatepose.options import TrainOptions
+    from gatepose.training import train as run_training
 
     if (out is None) == (resume is None):
         raise click.UsageError("give exactly one of --out RUN_DIR (a new run) or --resume RUN_DIR")

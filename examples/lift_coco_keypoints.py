@@ -20,9 +20,9 @@ import numpy as np
 
 from gatepose.data.coco import load_keypoints
 from gatepose.data.skeleton import get_skeleton
-from gatepose.posefiles import lift
+from gatepose.options import TrainOptions
 from gatepose.runs import load_run
-from gatepose.train import TrainOptions, train
+from gatepose.training import train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--run", default=None, help="run folder (default: train a tiny one)")
@@ -61,7 +61,7 @@ if args.run is None:
     print(f"trained a tiny run in {args.run}")
 
 run = load_run(args.run)
-poses = lift(run, kp.poses_2d, np)                      # (N, 17, 3) mm, root-relative
+poses = run.predict_mm(kp.poses_2d)                     # (N, 17, 3) mm, root-relative
 names = get_skeleton(run.skeleton).joint_names
 np.set_printoptions(precision=0, suppress=True)
 for image_id, X in zip(kp.image_ids, poses):

@@ -17,7 +17,8 @@ import numpy as np
 from gatepose.evaluate import evaluate_run, test_frames
 from gatepose.tables import render, table_by_action
 from gatepose.runs import load_run
-from gatepose.train import TrainOptions, train
+from gatepose.options import TrainOptions
+from gatepose.training import train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--steps", type=int, default=10)

@@ -10,7 +10,9 @@ from pathlib import Path
 from .evaluate import evaluate_run, test_frames
 from .names import ABLATION_VARIANTS as VARIANTS   # Table 3's attention variants, then Table 1's RepNet
 from .runs import load_run
-from .train import TrainOptions, train
+from .files import CHECKPOINT
+from .options import TrainOptions
+from .training import train
 
 
 def variant_options(opts: TrainOptions, variant: str) -> TrainOptions:
@@ -31,12 +33,12 @@ def run_ablation(opts: TrainOptions, out_dir, xp, variants=VARIANTS, progress: b
     for variant in variants:
         run_dir = out_dir / variant
         v_opts = variant_options(opts, variant)
-        resume = (run_dir / "checkpoint.npz").is_file()
+        resume = (run_dir / CHECKPOINT).is_file()
         log(f"[{variant}] training {'(resuming) ' if resume else ''}into {run_dir}")
         train(v_opts, run_dir, xp, resume=resume, progress=progress, log=log)
         run = load_run(run_dir, xp)
         ds, _, _ = test_frames(run, opts.data)
-        res = evaluate_run(run, ds, xp, max_frames=max_frames)
+        res = evaluate_run(run, ds, max_frames=max_frames)
         results[variant] = res["model"]
         if not baselines:
             baselines = {k: v for k, v in res.items() if k != "model"}

@@ -40,7 +40,6 @@ import numpy as np
 from .backend import is_gpu, synchronize, to_device
 from .nn.camera import CameraConfig
 from .nn.critic import CriticConfig
-from .fast.fused import generator_inference
 from .nn.repnet import RepNetConfig
 
 
@@ -228,7 +227,8 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     above 1. Times are medians of repeated runs. ``generator="repnet"``: RepNet's generator in
     PoseGate-Former's place (its inference is its plain forward: it has no fast path).
     """
-    from .train import Trainer, TrainOptions
+    from .options import TrainOptions
+    from .train import Trainer
 
     dtype = np.float32
     if matmul_sizes is None:
@@ -246,8 +246,8 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     mem_train = peak_memory_bytes(xp)
 
     # inference: batch poses/s, and single-pose latency
-    def infer(W):   # what prediction runs (FAST DOOR 4: the commands' runs.predict_poses)
-        return generator_inference(trainer.gen, W, gcfg)
+    def infer(W):   # what prediction runs (FAST DOOR 4: the run's speed paths, as Run.predict)
+        return trainer.speed.infer(trainer.gen, W, gcfg)
 
     W = to_device(xp, data.W_train[:infer_batch], dtype)
     t_inf = float(np.median(_time(lambda: infer(W), xp, 5)))

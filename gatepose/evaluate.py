@@ -14,10 +14,9 @@ import numpy as np
 from .data.archive import Dataset
 from .data.normalize import normalize_2d
 from .errors import GateposeError
-from .posefiles import lift
 from .metrics import aggregate, evaluate_predictions, mpjpe
 from .data.prepare import load_source
-from .runs import Run, predict_poses
+from .runs import Run
 
 
 def test_frames(run: Run, data: str | None):
@@ -37,15 +36,14 @@ def test_frames(run: Run, data: str | None):
     return ds, "all", source
 
 
-def evaluate_run(run: Run, ds: Dataset, xp=np, by=("action",), batch: int = 1024,
-                 max_frames: int | None = None, seed: int = 0, infer=None) -> dict:
-    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result.
-    ``infer``: the generator's forward, as in :func:`gatepose.runs.predict_poses` (None: the plain one)."""
+def evaluate_run(run: Run, ds: Dataset, by=("action",), batch: int = 1024,
+                 max_frames: int | None = None, seed: int = 0) -> dict:
+    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result."""
     if max_frames is not None and len(ds) > max_frames:
         idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_frames, replace=False))
         ds = ds.subset(idx)
     W, _ = normalize_2d(ds.poses_2d)
-    pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch, infer=infer)
+    pred = run.predict(W, batch)
     scale = run.scale_3d
     gt = ds.poses_3d.astype(np.float64)
     subjects = ds.subject if "subject" in by else None
@@ -62,7 +60,7 @@ def evaluate_run(run: Run, ds: Dataset, xp=np, by=("action",), batch: int = 1024
     return out
 
 
-def example_frames(run: Run, ds: Dataset, n: int, seed: int = 0, xp=np, infer=None):
+def example_frames(run: Run, ds: Dataset, n: int, seed: int = 0):
     """``n`` frames of ``ds`` to draw beside their ground truth (the paper's Fig. 3): actions spread
     over the sorted list (repeating when there are fewer than ``n``), one frame of each drawn by
     ``seed``.
@@ -74,7 +72,7 @@ def example_frames(run: Run, ds: Dataset, n: int, seed: int = 0, xp=np, infer=No
     actions = sorted(set(ds.action.tolist()))
     chosen = [actions[i % len(actions)] for i in np.linspace(0, len(actions), n, endpoint=False).astype(int)]
     idx = np.array([rng.choice(np.flatnonzero(ds.action == a)) for a in chosen])
-    pred = lift(run, ds.poses_2d[idx], xp, infer=infer)
+    pred = run.predict_mm(ds.poses_2d[idx])
     gt = ds.poses_3d[idx] - ds.poses_3d[idx][:, :1]
     err = mpjpe(pred.astype(np.float64), gt.astype(np.float64))
     return idx, chosen, pred, gt, err

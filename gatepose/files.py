@@ -42,7 +42,9 @@ def atomic_open(path, mode: str = "wb"):
         raise
 
 
-RUN_FILES = ("config.json", "checkpoint.npz", "best.npz", "metrics.jsonl")
+# A run folder's files (runs.py, training.py), named once here.
+CONFIG, CHECKPOINT, BEST, METRICS = "config.json", "checkpoint.npz", "best.npz", "metrics.jsonl"
+RUN_FILES = (CONFIG, CHECKPOINT, BEST, METRICS)
 
 
 def _kind(mode: int) -> str:
@@ -97,7 +99,7 @@ def check_output_file(path, inputs=(), option: str = "--out", force: bool = True
             raise GateposeError(f"{option} {path}: is the input file {src}; gatepose never overwrites an input, "
                                 "--force or not (choose another output name)")
     folder = path.parent if str(path.parent) else Path(".")
-    if path.name in RUN_FILES and (folder / "config.json").is_file():
+    if path.name in RUN_FILES and (folder / CONFIG).is_file():
         raise GateposeError(f"{option} {path}: is a file of the run in {folder}; gatepose never overwrites a "
                             "run's own files (choose another output name)")
     if path.is_dir():

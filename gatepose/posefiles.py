@@ -1,4 +1,5 @@
-"""Lifting user-supplied 2D poses to 3D with a trained run (the library side of ``gatepose predict``).
+"""Pose files: the 2D poses a user lifts, read; the 3D poses, written (the files of ``gatepose predict``;
+the lifting itself is ``runs.Run.predict_mm``).
 
 Inputs (:func:`read_poses_2d`):
 
@@ -7,7 +8,7 @@ Inputs (:func:`read_poses_2d`):
 * COCO-17 detector keypoints: a COCO results ``.json``, or a ``.npy`` of (N, 17, 3) (x, y,
   confidence), converted to ``h36m17`` by :mod:`gatepose.data.coco` (only for h36m17 runs).
 
-Output (:func:`lift`): (N, J, 3) float32 millimetres, root-relative (pelvis at the origin), in the
+Output (:func:`write_poses_3d`, from ``Run.predict_mm``): (N, J, 3) float32 millimetres, root-relative (pelvis at the origin), in the
 camera frame of the input: the normalised prediction times the run's mean 3D training scale
 (SPEC section 8, the same mapping as Protocol-I evaluation).
 
@@ -21,15 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_device, to_host
 from .data.archive import MIN_SPREAD, NPY_MAGIC, read_magic
-from .data.normalize import normalize_2d
 from .data.skeleton import get_skeleton
 from .files import atomic_open
-from .errors import DataError, GateposeError
-from .nn.posegate import attention_maps
-from .nn.generator import generator_kind
-from .runs import Run, predict_poses
+from .errors import DataError
 
 
 @dataclass(frozen=True)
@@ -132,34 +128,6 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
         note = f"{path}: {kp.summary()}; they are lifted as detected"
     return Poses2D(kp.poses_2d, "coco", image_ids=kp.image_ids, confidence=kp.confidence, note=note,
                    threshold=kp.threshold)
-
-
-def lift(run: Run, poses_2d: np.ndarray, xp=np, batch: int = 1024, infer=None) -> np.ndarray:
-    """2D poses (N, J, 2), any unit -> 3D poses (N, J, 3) float32 in mm, root-relative.
-
-    Batched on ``xp``'s device: one upload and one download per batch. ``infer``: the generator's
-    forward, as in :func:`gatepose.runs.predict_poses` (None: the plain one).
-    """
-    if poses_2d.ndim != 3 or poses_2d.shape[1:] != (run.gcfg.n_joints, 2):
-        raise DataError(f"lift: expected poses of shape (N, {run.gcfg.n_joints}, 2), got {poses_2d.shape}")
-    W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
-    pred = predict_poses(run.gen, run.gcfg, W.astype(np.float32), xp, batch=batch, infer=infer)
-    out = ((pred - pred[:, :1]) * run.scale_3d).astype(np.float32)
-    if not np.isfinite(out).all():  # never write NaN poses with a success code
-        raise DataError(f"{run.path}: the run's generator gave NaN or inf poses; its weights or "
-                        "normalisation constants are not usable")
-    return out
-
-
-def lift_attention(run: Run, pose_2d: np.ndarray, xp=np) -> dict:
-    """The attention maps of every layer for one 2D pose (J, 2), any unit, on the host:
-    :func:`gatepose.nn.posegate.attention_maps` for a batch of one ('S', 'A': (L, 1, h, J, J), ...).
-    A RepNet run (``--generator repnet``) has no attention: a GateposeError."""
-    if generator_kind(run.gcfg) != "posegate":
-        raise GateposeError(f"{run.path}: a --generator {generator_kind(run.gcfg)} run has no attention maps")
-    W, _ = normalize_2d(np.asarray(pose_2d, dtype=np.float64)[None])
-    maps = attention_maps(run.gen, to_device(xp, W, np.float32), run.gcfg)
-    return {k: to_host(v) for k, v in maps.items()}
 
 
 def output_format(path, fmt: str = "auto") -> str:

@@ -70,7 +70,8 @@ import time
 import numpy as np
 from gatepose.backend import resolve_device, synchronize
 from gatepose.bench import random_train_data
-from gatepose.train import Trainer, TrainOptions
+from gatepose.options import TrainOptions
+from gatepose.train import Trainer
 
 opts = TrainOptions(steps=1)                    # SPEC sizes: batch 256, n_critic 5, d 256, 4 layers
 data = random_train_data(17, 4 * opts.batch_size * (opts.n_critic + 1))

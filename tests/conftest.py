@@ -44,7 +44,8 @@ def xp(request):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A run folder of a tiny model trained two steps on synthetic data (shared, do not modify)."""
-    from gatepose.train import TrainOptions, train
+    from gatepose.options import TrainOptions
+    from gatepose.training import train
 
     d = tmp_path_factory.mktemp("run") / "tiny"
     train(TrainOptions(steps=2, **TINY_TRAIN), d, np, progress=False)

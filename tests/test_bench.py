@@ -13,7 +13,8 @@ from gatepose.bench import (camera_flops, critic_flops, generator_flops, random_
 from gatepose.nn.camera import CameraConfig, camera_forward, init_camera
 from gatepose.nn.critic import CriticConfig, critic_forward, init_critic
 from gatepose.nn.posegate import PoseGateConfig, posegate_forward, init_posegate
-from gatepose.train import Trainer, TrainOptions
+from gatepose.train import Trainer
+from gatepose.options import TrainOptions
 
 
 class Counted(np.ndarray):

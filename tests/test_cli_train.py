@@ -58,7 +58,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 
 
 def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
-    from gatepose import train as train_mod
+    from gatepose import options as train_mod
 
     tiny = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16, critic_pose_width=8,
                 critic_kcs_width=16, batch_size=32, synth_subjects=4, val_frames=64, eval_every=1, log_every=1)
@@ -92,7 +92,7 @@ def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
 
 
 def test_train_preset_and_explicit_options(tmp_path, monkeypatch):
-    from gatepose import train as train_mod
+    from gatepose import options as train_mod
 
     monkeypatch.setitem(train_mod.PRESETS, "small-full", dict(
         d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, batch_size=32, synth_subjects=4,

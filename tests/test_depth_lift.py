@@ -14,7 +14,8 @@ from gatepose.nn.camera import project_forward
 from gatepose.nn.posegate import PoseGateConfig
 from gatepose.nn.generator import depth_lift_forward, init_generator, generator_forward
 from gatepose.runs import load_run, read_config
-from gatepose.train import TrainOptions, train
+from gatepose.options import TrainOptions
+from gatepose.training import train
 from helpers import TINY_TRAIN, assert_pass
 
 seeds = st.integers(0, 2**31 - 1)

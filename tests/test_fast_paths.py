@@ -200,6 +200,7 @@ def test_generator_inference_matches_the_plain_forward(monkeypatch, generator, l
     from gatepose.nn.generator import init_generator, generator_forward
     from gatepose.nn.repnet import RepNetConfig
     from gatepose.runs import predict_poses
+    from gatepose.speed import speed_paths
 
     monkeypatch.setattr(fused_mod, "INFER_BLOCK_TOKENS", 64)
     cfg = (PoseGateConfig(n_joints=17, d_model=16, n_heads=2, n_layers=2, d_ff=32, gate_hidden=8, lift=lift)
@@ -209,7 +210,7 @@ def test_generator_inference_matches_the_plain_forward(monkeypatch, generator, l
     W = rng.standard_normal((29, 17, 2))
     want = generator_forward(params, W, cfg, need_cache=False)[0]
     np.testing.assert_allclose(generator_inference(params, W, cfg), want, rtol=1e-10, atol=1e-12)
-    got = predict_poses(params, cfg, W, np, np.float64, batch=13, infer=generator_inference)
+    got = predict_poses(params, cfg, W, np, np.float64, batch=13, speed=speed_paths())
     np.testing.assert_allclose(got, predict_poses(params, cfg, W, np, np.float64, batch=13), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 

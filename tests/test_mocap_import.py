@@ -202,7 +202,9 @@ def test_train_2d_only_with_mocap_real_poses(tmp_path):
     from helpers import TINY_TRAIN
 
     from gatepose.data.synthetic import generate
-    from gatepose.train import TrainOptions, prepare_data, train
+    from gatepose.options import TrainOptions
+    from gatepose.data.prepare import prepare_data
+    from gatepose.training import train
 
     mocap = tmp_path / "mocap.npz"
     assert invoke("data", "import-mocap", DATA, "--cameras", 4, "--out", mocap).exit_code == 0

@@ -19,18 +19,17 @@ def _choices(command, name):
 
 def test_one_list_of_each_name():
     import gatepose.ablation as ablation
-    import gatepose.nn.generator as lifter
+    import gatepose.nn.generator as generator
     import gatepose.ops.attention as attention
     import gatepose.options as options
-    import gatepose.train as train
     from cli.bench import bench
     from cli.experiments import ablate, demo
     from cli.train import PRESET_NAMES, train as train_cmd
 
-    assert attention.VARIANTS is options.ATTENTION_VARIANTS is train.ATTENTION_VARIANTS is names.ATTENTION_VARIANTS
-    assert lifter.GENERATORS is options.GENERATORS is names.GENERATORS
+    assert attention.VARIANTS is options.ATTENTION_VARIANTS is names.ATTENTION_VARIANTS
+    assert generator.GENERATORS is options.GENERATORS is names.GENERATORS
     assert ablation.VARIANTS is names.ABLATION_VARIANTS
-    assert options.PRESETS is train.PRESETS is names.PRESETS and PRESET_NAMES == tuple(names.PRESETS)
+    assert options.PRESETS is names.PRESETS and PRESET_NAMES == tuple(names.PRESETS)
     assert _choices(train_cmd, "preset") == names.PRESET_NAMES
     assert _choices(train_cmd, "attention") == names.ATTENTION_VARIANTS
     assert _choices(train_cmd, "generator") == names.GENERATORS

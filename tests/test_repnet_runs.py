@@ -12,7 +12,9 @@ from gatepose.nn.posegate import PoseGateConfig
 from gatepose.nn.generator import generator_config_from_dict
 from gatepose.nn.repnet import RepNetConfig
 from gatepose.runs import load_checkpoint, load_run, read_config
-from gatepose.train import TrainOptions, Trainer, train
+from gatepose.options import TrainOptions
+from gatepose.train import Trainer
+from gatepose.training import train
 from helpers import TINY_TRAIN, invoke
 
 TINY = {**TINY_TRAIN, "eval_every": 2, "checkpoint_every": 2, "generator": "repnet", "repnet_width": 24}
@@ -39,14 +41,14 @@ def test_resume_is_exact(tmp_path, extra):
 
 
 def test_a_restored_state_is_the_saved_state_bit_for_bit(tmp_path):
-    from gatepose.runs import resume
+    from gatepose.training import resume_state, state_dict
 
     run = tmp_path / "r"
     train(tiny(steps=2), run, np, progress=False)
     saved, meta = load_checkpoint(run / "checkpoint.npz")
     tr = Trainer(tiny(steps=2), prepare_data(tiny(steps=2)), np)
-    resume(run, tr)
-    now = tr.state_dict()["arrays"]
+    resume_state(run, tr)
+    now = state_dict(tr)["arrays"]
     assert set(now) == set(saved)
     for k in saved:
         np.testing.assert_array_equal(now[k], saved[k], err_msg=k)
@@ -72,12 +74,12 @@ def test_reference_path_matches_the_sharded_path():
 
 def test_the_fast_generator_paths_are_never_taken(monkeypatch, tmp_path):
     import gatepose.fast.fused as fused_mod
-    import gatepose.train as train_mod
+    import gatepose.fast.one_pass as one_pass_mod
 
     def refuse(*a, **k):
         raise AssertionError("a PoseGate-Former fast path was given RepNet's generator")
 
-    for mod, name in ((train_mod, "generator_forward_rows"), (fused_mod, "posegate_inference")):
+    for mod, name in ((one_pass_mod, "generator_forward_rows"), (fused_mod, "posegate_inference")):
         monkeypatch.setattr(mod, name, refuse)
     train(tiny(steps=2), tmp_path / "r", np, progress=False)
 
@@ -176,7 +178,7 @@ def test_cli_what_repnet_does_not_have_is_one_error_line(cli_runs, tmp_path):
 
 def test_cli_a_preset_with_repnet(tmp_path, monkeypatch):
     """A preset's PoseGate-Former sizes are not 'given': --preset small-weak --generator repnet runs."""
-    from gatepose import train as train_mod
+    from gatepose import options as train_mod
 
     monkeypatch.setitem(train_mod.PRESETS, "small-weak", {**train_mod.PRESETS["small-weak"], "repnet_width": 16,
                                                            "camera_width": 16, "critic_kcs_width": 16,
@@ -189,7 +191,7 @@ def test_cli_a_preset_with_repnet(tmp_path, monkeypatch):
 
 
 def test_cli_ablate_with_repnet_and_seeds(tmp_path, monkeypatch):
-    from gatepose import train as train_mod
+    from gatepose import options as train_mod
 
     tiny_preset = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16,
                        critic_pose_width=8, critic_kcs_width=16, batch_size=32, synth_subjects=4, val_frames=64,

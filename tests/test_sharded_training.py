@@ -9,7 +9,10 @@ from gatepose.fast import parallel
 from gatepose.errors import GateposeError
 from gatepose.fast.parallel import blas_threads, weighted_mean
 from gatepose.data.prepare import prepare_data
-from gatepose.train import TrainOptions, Trainer
+from gatepose.options import TrainOptions
+from gatepose.speed import speed_paths
+from gatepose.train import Trainer
+from gatepose.training import params_finite, state_dict
 from helpers import TINY_TRAIN
 
 
@@ -101,13 +104,13 @@ def test_sharded_gradients_equal_unsharded(data, attention, batch):
     X_real = np.asarray(data.X_real[100:100 + batch], np.float64)
     X_fake = np.asarray(data.X_real[300:300 + batch], np.float64)
     eps = rng.random(batch)
-    tr.shards = 1
-    want_d = tr.batch_mean(tr.plain_critic_loss, X_real, X_fake, eps, fast=tr.fast_critic_loss)
-    want_g = tr.batch_mean(tr.plain_generator_loss, W)
+    tr.speed = speed_paths(shards=1)
+    want_d = tr.speed.batch_mean(tr.critic_loss, X_real, X_fake, eps)
+    want_g = tr.speed.batch_mean(tr.generator_loss, W)
     for shards in (2, 3):
-        tr.shards = shards
-        got_d = tr.batch_mean(tr.plain_critic_loss, X_real, X_fake, eps, fast=tr.fast_critic_loss)
-        got_g = tr.batch_mean(tr.plain_generator_loss, W)
+        tr.speed = speed_paths(shards=shards)
+        got_d = tr.speed.batch_mean(tr.critic_loss, X_real, X_fake, eps)
+        got_g = tr.speed.batch_mean(tr.generator_loss, W)
         _assert_tree_close(got_d, want_d)
         _assert_tree_close(got_g, want_g)
     # the sharded call read the batch without writing to it
@@ -126,7 +129,7 @@ def _run(data, iterations=3, record=None, dtype=np.float64, **kw):
     # full lr-sized steps, and two correct runs would differ there by ~lr.
     tr = Trainer(_opts(shards=2, **kw), data, np, dtype)
     if record is not None:
-        for name in ("fast_critic_loss", "plain_generator_loss"):
+        for name in ("critic_loss", "generator_loss"):
             fn = getattr(tr, name)
 
             def wrapped(*a, _fn=fn):
@@ -143,7 +146,7 @@ def _assert_same_state(a, b):
     """Every parameter and optimiser moment equal up to rounding, not bitwise: shards that run in
     other threads hold their arrays at other addresses, and SIMD sums may then be taken in another
     order (tests/test_parallel.py says more)."""
-    sa, sb = a.state_dict()["arrays"], b.state_dict()["arrays"]
+    sa, sb = state_dict(a)["arrays"], state_dict(b)["arrays"]
     assert set(sa) == set(sb)
     for k in sa:
         assert sa[k].dtype == a.dtype, k
@@ -155,7 +158,7 @@ def test_two_threaded_runs_agree(data):
     a = _run(data, record=names)
     b = _run(data)
     _assert_same_state(a, b)
-    assert a.params_finite() and a.step == b.step == 3
+    assert params_finite(a) and a.step == b.step == 3
     # 3 iterations x (2 critic steps + 1 generator step) x 2 shards
     assert len(names) == 3 * 3 * 2
     if parallel.blas_controllable() and parallel.cpu_threads() > 1:

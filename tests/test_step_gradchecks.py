@@ -201,8 +201,8 @@ def _penalty_gradient_halved(monkeypatch):
 
 
 def _trainer_ignores_its_lambda(monkeypatch):
-    monkeypatch.setattr(Trainer, "fast_critic_loss", lambda self, X_real, X_fake, eps: critic_step.stacked_critic_loss(
-        self.critic, X_real, X_fake, eps, self.dcfg))
+    monkeypatch.setattr(Trainer, "critic_loss", lambda self, X_real, X_fake, eps: self.speed.critic_loss(
+        self.critic, X_real, X_fake, eps, self.dcfg, 10.0))
 
 
 def _wasserstein_sign_flipped(monkeypatch):
@@ -213,7 +213,6 @@ def _wasserstein_sign_flipped(monkeypatch):
         return b[0], b[1], b[2]
 
     monkeypatch.setattr(critic_step, "stacked_critic_loss", flipped)
-    monkeypatch.setattr("gatepose.train.stacked_critic_loss", flipped)
 
 
 @pytest.mark.parametrize("mutation", [_penalty_gradient_halved, _trainer_ignores_its_lambda, _wasserstein_sign_flipped])

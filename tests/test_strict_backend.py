@@ -13,10 +13,13 @@ import strict_xp
 from helpers import TINY_TRAIN
 from strict_xp import xp as sxp
 
-import gatepose.train as train_mod
+import gatepose.fast.one_pass as one_pass_mod
 from gatepose.backend import get_xp, is_gpu, to_host
 from gatepose.gradcheck import all_checks, run_check
-from gatepose.train import ATTENTION_VARIANTS, Trainer, TrainOptions, host_scalars, train
+from gatepose.options import ATTENTION_VARIANTS, TrainOptions
+from gatepose.train import Trainer
+from gatepose.backend import host_scalars
+from gatepose.training import params_finite, train
 
 # Launches per training iteration at SPEC section 1 sizes (batch 256, n_critic 5, d 256, 4 layers),
 # counted by the stand-in: 4,408 before the flat Adam (Adam alone 2,457), 2,035 after (Adam 84),
@@ -152,8 +155,8 @@ def test_repnet_trains_and_resumes_exactly_on_the_gpu_path(supervision, tmp_path
     """--generator repnet on the stand-in: its plain path on a GPU (the one pass is the transformer's,
     and is not taken), weak and supervised, resumed bit for bit like any run."""
     seen = []
-    real = train_mod.generator_forward_rows
-    train_mod.generator_forward_rows = lambda *a: seen.append(1) or real(*a)
+    real = one_pass_mod.generator_forward_rows
+    one_pass_mod.generator_forward_rows = lambda *a: seen.append(1) or real(*a)
     try:
         kw = dict(TINY, generator="repnet", repnet_width=16, supervision=supervision, w_geo=1.0)
         straight, split = tmp_path / "a", tmp_path / "b"
@@ -162,7 +165,7 @@ def test_repnet_trains_and_resumes_exactly_on_the_gpu_path(supervision, tmp_path
         opts = TrainOptions.from_dict(json.loads((split / "config.json").read_text())["options"])
         train(dataclasses.replace(opts, steps=4), split, sxp, resume=True, progress=False)
     finally:
-        train_mod.generator_forward_rows = real
+        one_pass_mod.generator_forward_rows = real
     assert not seen
     a, b = _params(straight), _params(split)
     assert a.keys() == b.keys() and "gen/fc.W" in a
@@ -261,7 +264,7 @@ def test_adam_is_fourteen_launches_per_step(spec_trainer):
 
 def test_params_finite_is_one_host_read(spec_trainer):
     with strict_xp.counting():
-        assert spec_trainer.params_finite()
+        assert params_finite(spec_trainer)
     assert strict_xp.counts["sync"] == 1
 
 
@@ -279,8 +282,8 @@ def test_one_pass_path_matches_the_reference(monkeypatch):
     plain = Trainer(TrainOptions(**kw, reference=True), data, np, np.float64)
     assert gpu.shards == 1
     seen = []
-    real = train_mod.generator_forward_rows
-    monkeypatch.setattr(train_mod, "generator_forward_rows", lambda *a: seen.append(1) or real(*a))
+    real = one_pass_mod.generator_forward_rows
+    monkeypatch.setattr(one_pass_mod, "generator_forward_rows", lambda *a: seen.append(1) or real(*a))
     for _ in range(3):
         lg, lp = host_scalars(gpu.iteration()), plain.iteration()
         for k in lp:

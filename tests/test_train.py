@@ -8,7 +8,9 @@ import pytest
 from gatepose.data.prepare import prepare_data
 from gatepose.runs import load_checkpoint, load_run, save_checkpoint
 from gatepose.errors import GateposeError, TrainingDiverged
-from gatepose.train import TrainOptions, Trainer, train
+from gatepose.options import TrainOptions
+from gatepose.train import Trainer
+from gatepose.training import train
 from helpers import TINY_TRAIN
 
 TINY = {**TINY_TRAIN, "eval_every": 2, "checkpoint_every": 2}
@@ -48,7 +50,7 @@ def test_resume_is_exact(tmp_path, attention):
 def test_a_restored_state_is_the_saved_state_bit_for_bit(tmp_path):
     """Saving and restoring is exact by construction: the arrays, moments, RNG and sampler states."""
     from gatepose.data.prepare import prepare_data
-    from gatepose.runs import resume, save_state
+    from gatepose.training import resume_state, save_state, state_dict
     from gatepose.train import Trainer
 
     run = tmp_path / "r"
@@ -56,8 +58,8 @@ def test_a_restored_state_is_the_saved_state_bit_for_bit(tmp_path):
     saved, meta = _params(run)
     opts = tiny(steps=3)
     tr = Trainer(opts, prepare_data(opts), np)
-    resume(run, tr)
-    now = tr.state_dict()["arrays"]
+    resume_state(run, tr)
+    now = state_dict(tr)["arrays"]
     assert set(now) == set(saved)
     for k in saved:
         np.testing.assert_array_equal(now[k], saved[k], err_msg=k)

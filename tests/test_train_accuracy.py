@@ -8,7 +8,9 @@ import pytest
 from gatepose.data.prepare import prepare_data
 from gatepose.errors import GateposeError
 from gatepose.runs import load_checkpoint, load_run
-from gatepose.train import PRESETS, TrainOptions, Trainer, train
+from gatepose.options import PRESETS, TrainOptions
+from gatepose.train import Trainer
+from gatepose.training import train
 from helpers import TINY_TRAIN
 
 TINY = {**TINY_TRAIN, "eval_every": 2, "checkpoint_every": 2}

@@ -8,7 +8,7 @@ The op and loss cases check each backward on its own; these check the wiring abo
 for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
 w_geo L_geo, geometric self-consistency; the ``[repnet]`` cases put RepNet's generator in
 PoseGate-Former's place, ``train --generator repnet``; ``generator_step_priors`` adds w_geo L_geo
-and w_bone L_bone, the bone-length prior, and its ``[depth]`` cases the depth lift), and ``Trainer.batch_mean(Trainer.plain_critic_loss, ..., fast=Trainer.fast_critic_loss)``
+and w_bone L_bone, the bone-length prior, and its ``[depth]`` cases the depth lift), and ``Trainer.speed.batch_mean(Trainer.critic_loss, ...)``
 the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
@@ -163,7 +163,7 @@ def _generator_step_geo_repnet(xp, rng, B, d_model, shards):
 
 @register_check("critic_step", B=6, d_model=8, shards=2)
 def _critic_step(xp, rng, B, d_model, shards):
-    """L_D's gradient for every critic weight, from Trainer.batch_mean (the stacked, sharded step)."""
+    """L_D's gradient for every critic weight, from the trainer's speed paths (the stacked, sharded step)."""
     for _ in range(_TRIES):
         tr, _, X_host = _trainer(xp, rng, B, d_model, shards)
         X_real, X_fake = xp.asarray(X_host[:B]), xp.asarray(X_host[B:2 * B])
@@ -174,7 +174,7 @@ def _critic_step(xp, rng, B, d_model, shards):
             break
     else:
         raise RuntimeError("could not draw a critic-step case away from the kinks")
-    _, grads, _ = tr.batch_mean(tr.plain_critic_loss, X_real, X_fake, eps, fast=tr.fast_critic_loss)
+    _, grads, _ = tr.speed.batch_mean(tr.critic_loss, X_real, X_fake, eps)
 
     def L_D(i):
         return float(critic_loss(i, X_real, X_fake, eps, tr.dcfg, tr.opts.lam)[0])
