@@ -63,7 +63,7 @@ def _check_generator_options(ctx, options) -> None:
               help="Continue the run in this folder exactly where it stopped (other options come from its config, except --steps/--epochs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
-              help="Start from a named option set (README: 'Departures from the SPEC' lists them); options given explicitly override it.")
+              help="Start from a named option set (docs/departures.md lists the departures); options given explicitly override it.")
 @click.pass_context
 def train(ctx, device, out, resume, quiet, preset, **options):
     """Train PoseGate-Former weakly supervised: 2D poses in, no 3D labels paired with them.

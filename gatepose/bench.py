@@ -195,13 +195,13 @@ def peak_memory_bytes(xp) -> int:
 def random_train_data(n_joints: int, n: int, seed: int = 0):
     """A TrainData of ``n`` random normalised poses of ``n_joints`` joints (2D and unpaired 3D):
     throughput does not depend on what the poses look like."""
+    from .data.normalize import normalize
     from .data.prepare import TrainData
 
     rng = np.random.default_rng(seed)
 
     def unit(x):
-        x = x - x[:, :1]
-        return (x / np.linalg.norm(x.reshape(len(x), -1), axis=1)[:, None, None]).astype(np.float32)
+        return normalize(x)[0].astype(np.float32)
 
     W = unit(rng.standard_normal((n, n_joints, 2)))
     X = unit(rng.standard_normal((n, n_joints, 3)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data.archive import Dataset
-from .data.normalize import normalize_2d
+from .data.normalize import normalize_2d, root_relative
 from .errors import GateposeError
 from .metrics import aggregate, evaluate_predictions, mpjpe
 from .data.prepare import load_source
@@ -73,6 +73,6 @@ def example_frames(run: Run, ds: Dataset, n: int, seed: int = 0):
     chosen = [actions[i % len(actions)] for i in np.linspace(0, len(actions), n, endpoint=False).astype(int)]
     idx = np.array([rng.choice(np.flatnonzero(ds.action == a)) for a in chosen])
     pred = run.predict_mm(ds.poses_2d[idx])
-    gt = ds.poses_3d[idx] - ds.poses_3d[idx][:, :1]
+    gt = root_relative(ds.poses_3d[idx])
     err = mpjpe(pred.astype(np.float64), gt.astype(np.float64))
     return idx, chosen, pred, gt, err

@@ -25,25 +25,13 @@ import numpy as np
 
 from .backend import get_xp, python_scalar
 from .data.augment import pitch_matrices, rotate, yaw_matrices
+from .data.normalize import normalize, root_relative, root_relative_backward
 from .errors import GateposeError
 from .nn.generator import generator_backward, generator_forward
 
 # Smooths the distance at 0 (sqrt(d^2 + EPS^2)): the loss stays differentiable where a joint is
 # exactly right, and EPS is far below any error that matters (normalised poses have norm 1).
 EPS = 1e-6
-
-
-# -- root-relative poses and their backward ------------------------------------------------------
-def root_relative(P):
-    """P (B, J, D) -> P - P[:, :1] (joint 0, the pelvis, at the origin)."""
-    return P - P[:, :1]
-
-
-def root_relative_backward(dQ):
-    """dQ (B, J, D) -> dP: dQ, with the root's row less the sum over all joints."""
-    dP = dQ.copy()
-    dP[:, 0] -= dQ.sum(axis=1)
-    return dP
 
 
 # -- the mean per-joint distance ------------------------------------------------------------------
@@ -88,12 +76,9 @@ class Normalize2dCache(NamedTuple):
 
 
 def normalize_2d_forward(Y, eps: float = 1e-6):
-    """Y (B, J, 2) -> (Wn = r(Y) / max(||r(Y)||_F, eps), cache), r = root-relative."""
-    xp = get_xp(Y)
-    C = root_relative(Y)
-    s = xp.maximum(xp.sqrt((C * C).sum(axis=(1, 2), keepdims=True)), eps)
-    Wn = C / s
-    return Wn, Normalize2dCache(Wn, s)
+    """Y (B, J, 2) -> (Wn, cache): ``data.normalize.normalize`` (SPEC section 7), with its cache."""
+    Wn, s = normalize(Y, eps)
+    return Wn, Normalize2dCache(Wn, get_xp(Y).maximum(s, eps)[:, None, None])
 
 
 def normalize_2d_backward(dWn, cache: Normalize2dCache):

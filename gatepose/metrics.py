@@ -21,6 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .backend import get_xp, to_host
+from .data.normalize import root_relative
 from .errors import GateposeError
 
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -33,11 +34,6 @@ def _check_pair(pred, gt, what: str) -> None:
             f"{what}: expected prediction and ground truth of one shape (N, J, 3), "
             f"got {tuple(pred.shape)} and {tuple(gt.shape)}"
         )
-
-
-def root_relative(X, root: int = 0):
-    """X: (..., J, 3). The pose with joint ``root`` moved to the origin; same shape and dtype."""
-    return X - X[..., root : root + 1, :]
 
 
 def mpjpe(pred, gt):

@@ -26,21 +26,18 @@ SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100,
 
 # Named option sets, {option: value} over TrainOptions' defaults. "paper" is SPEC section 1 and 6 as
 # written; "small" is a model and schedule that trains in minutes on a laptop CPU (the demo's and the
-# ablation's default), measured in the README.
+# ablation's default). How each was chosen, and what it measures: docs/results.md and the pages it
+# links (docs/synthetic.md, docs/benchmark-cmu.md, docs/benchmark-hdm05.md); no figure is kept here.
 PRESETS = {
     "paper": {},
-    # n_critic 1 is RepNet's own schedule (SPEC section 6); with lr 5e-4 and the reprojection
-    # weighted 10 it gets furthest in a few CPU minutes (README: how the preset was chosen).
+    # n_critic 1 is RepNet's own schedule (SPEC section 6)
     "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                   n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100),
 }
-# "small-weak": the recommended weak recipe, measured on real motion (docs/benchmark-hdm05.md): the
-# small generator, the camera net and the critic's KCS path narrowed to 256 (a third of the step
-# time, so three times the steps in the same minutes), geometric self-consistency weight 3, lr 1e-3,
-# n_critic 2 and an EMA of the generator (0.99) for evaluation (chosen on the CMU benchmark,
-# docs/benchmark-cmu.md), and the depth lift (departures, all): on HDM05's unseen actors (3000
-# steps, seeds 0 and 1) validation N-MPJPE 69.6 / 60.1 against 87.7 / 86.1 without it, test
-# N-MPJPE 72.3 / 71.5 against 90.5 / 92.1; on CMU's unseen motion 121.1 against 130.2.
+# "small-weak": the recommended weak recipe: the small generator, the camera net and the critic's KCS
+# path narrowed to 256 (a cheaper step, so more steps in the same minutes), geometric
+# self-consistency, lr 1e-3, n_critic 2, an EMA of the generator for evaluation, and the depth lift
+# (departures, all: docs/departures.md).
 PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
                          "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "depth"}
 # "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
@@ -50,7 +47,7 @@ PRESET_NAMES = tuple(PRESETS)
 PRESET_PURPOSE = {
     "paper": "SPEC section 1 and 6 as written",
     "small": "trains in minutes on a CPU, the paper's losses",
-    "small-weak": "the recommended weak recipe (README)",
+    "small-weak": "the recommended weak recipe (docs/results.md)",
     "small-full": "'small' with full supervision, the supervised baseline",
 }
 

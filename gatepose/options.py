@@ -57,7 +57,7 @@ class TrainOptions:
     camera_width: int = option(SPEC_SIZES["camera_width"], "Camera net width.")
     critic_pose_width: int = option(SPEC_SIZES["critic_pose_width"], "Critic pose-path width.")
     critic_kcs_width: int = option(SPEC_SIZES["critic_kcs_width"], "Critic KCS-path width.")
-    # departures from the paper, each off in the "paper" and "small" presets (README: Departures)
+    # departures from the paper, each off in the "paper" and "small" presets (docs/departures.md)
     supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
     lift: str = option("xyz", "What the generator predicts: xyz, the whole 3D pose (the paper's); depth, each joint's depth alone, its x and y taken from the 2D input (ElePose's set-up, a departure: the generator can no longer move a joint across the image).", choices=LIFTS)
     w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_device, to_host
-from .data.normalize import normalize_2d
+from .data.normalize import normalize_2d, root_relative
 from .errors import DataError, GateposeError
 from .files import BEST, CHECKPOINT, CONFIG, atomic_open
 from .nn.generator import generator_config_from_dict, generator_kind, init_generator
@@ -177,7 +177,7 @@ class Run:
             raise DataError(f"expected 2D poses of shape (N, {self.gcfg.n_joints}, 2), got {poses_2d.shape}")
         W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
         pred = self.predict(W, batch)
-        out = ((pred - pred[:, :1]) * self.scale_3d).astype(np.float32)
+        out = (root_relative(pred) * self.scale_3d).astype(np.float32)
         if not np.isfinite(out).all():  # never write NaN poses with a success code
             raise DataError(f"{self.path}: the run's generator gave NaN or inf poses; its weights or "
                             "normalisation constants are not usable")

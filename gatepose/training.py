@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import host_scalars
+from .data.normalize import root_relative
 from .data.prepare import prepare_data
 from .errors import GateposeError, TrainingDiverged
 from .files import BEST, CHECKPOINT, CONFIG, METRICS
@@ -257,7 +258,7 @@ def validation_errors(tr: Trainer) -> dict:
     if len(d.W_val) == 0:
         return {}
     pred = predict_poses(tr.eval_gen, tr.gcfg, d.W_val, tr.xp, tr.dtype, speed=tr.speed)
-    pred = (pred - pred[:, :1]) * d.scale_3d
+    pred = root_relative(pred) * d.scale_3d
     return {"val_mpjpe": float(np.mean(mpjpe(pred, d.X_val_mm))), "val_n_mpjpe": float(np.mean(n_mpjpe(pred, d.X_val_mm)))}
 
 

@@ -66,7 +66,6 @@ def test_root_relative():
     R = root_relative(X)
     assert R.dtype == np.float32 and np.all(R[:, 0] == 0)
     np.testing.assert_array_equal(R[:, 2], X[:, 2] - X[:, 0])
-    np.testing.assert_array_equal(root_relative(X, root=1)[:, 1], 0)
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Normalisation (SPEC section 7): root-relative poses divided by their scale, and back.
+"""Normalisation (SPEC section 7), the one place that states it: root-relative poses divided by
+their scale, and back; and root-relative itself, with its backward (the losses and the depth lift
+use both).
 
 A pose W (J, 2) is made root-relative (the pelvis, joint 0 in every gatepose skeleton, at the
 origin) and divided by s = ||W - W_root||_F, the Frobenius norm of the centred 2 x J matrix, so the
@@ -12,12 +14,25 @@ from __future__ import annotations
 
 from gatepose.backend import get_xp
 
-ROOT = 0
+ROOT = 0   # the pelvis, joint 0 of every gatepose skeleton
 
 
-def _normalize(P, eps: float):
+def root_relative(P):
+    """P (..., J, D) -> the pose with joint ROOT at the origin; same shape and dtype."""
+    return P - P[..., ROOT:ROOT + 1, :]
+
+
+def root_relative_backward(dQ):
+    """dQ (B, J, D) -> dP: dQ, with the root's row less the sum over all joints."""
+    dP = dQ.copy()
+    dP[:, ROOT] -= dQ.sum(axis=1)
+    return dP
+
+
+def normalize(P, eps: float = 1e-6):
+    """P (B, J, D) -> (root_relative(P) / max(s, eps), s (B,)), s = ||root_relative(P)||_F."""
     xp = get_xp(P)
-    centred = P - P[:, ROOT:ROOT + 1, :]
+    centred = root_relative(P)
     scale = xp.sqrt((centred * centred).sum(axis=(1, 2)))                   # (B,)
     return centred / xp.maximum(scale, eps)[:, None, None], scale
 
@@ -26,14 +41,14 @@ def normalize_2d(W, eps: float = 1e-6):
     """W (B, J, 2) pixels -> (Wn (B, J, 2) root-relative with ||Wn||_F = 1, scale (B,) pixels)."""
     if W.ndim != 3 or W.shape[-1] != 2:
         raise ValueError(f"normalize_2d expects poses of shape (B, J, 2), got {tuple(W.shape)}")
-    return _normalize(W, eps)
+    return normalize(W, eps)
 
 
 def normalize_3d(X, eps: float = 1e-6):
     """X (B, J, 3) mm -> (Xn (B, J, 3) root-relative with ||Xn||_F = 1, scale (B,) mm)."""
     if X.ndim != 3 or X.shape[-1] != 3:
         raise ValueError(f"normalize_3d expects poses of shape (B, J, 3), got {tuple(X.shape)}")
-    return _normalize(X, eps)
+    return normalize(X, eps)
 
 
 def denormalize(Pn, scale, root=None):
@@ -53,5 +68,5 @@ def denormalize(Pn, scale, root=None):
 
 def mean_scale(X, eps: float = 1e-6) -> float:
     """The mean Frobenius scale of root-relative poses X (B, J, 3): the factor for MPJPE in mm."""
-    _, s = _normalize(X, eps)
+    _, s = normalize(X, eps)
     return float(s.mean())

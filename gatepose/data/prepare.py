@@ -11,7 +11,7 @@ import numpy as np
 from gatepose.errors import GateposeError
 
 from .archive import load_archive
-from .normalize import normalize_2d, normalize_3d
+from .normalize import normalize_2d, normalize_3d, root_relative
 
 
 @dataclass
@@ -91,7 +91,7 @@ def prepare_data(opts) -> TrainData:
     if train.poses_3d is not None:
         X_tr, scales = normalize_3d(train.poses_3d[train_idx])
         scale_3d = float(np.mean(scales))
-        X_val_mm = train.poses_3d[val_idx] - train.poses_3d[val_idx][:, :1]
+        X_val_mm = root_relative(train.poses_3d[val_idx])
     else:
         X_tr, scale_3d, X_val_mm = None, float("nan"), np.zeros((0, W_train.shape[1], 3), np.float32)
     if opts.real_poses is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.normalize import normalize
 from ..data.prepare import TrainData
 from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
 from ..losses3d import bone_prior_loss, consistency_loss, consistency_rotations
@@ -47,8 +48,7 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
     J = 17
 
     def unit(x):
-        x = x - x[:, :1]
-        return x / np.linalg.norm(x.reshape(len(x), -1), axis=1)[:, None, None]
+        return normalize(x)[0]
 
     W = unit(rng.standard_normal((4 * B, J, 2)))
     X = unit(rng.standard_normal((4 * B, J, 3)))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from ..backend import get_xp
+from ..data.normalize import normalize, root_relative_backward
 from ..errors import GateposeError
 from ..names import GENERATORS  # the one list (gatepose/names.py, the CLI's too)
 from .posegate import PoseGateConfig, posegate_backward, posegate_forward, init_posegate
@@ -96,11 +97,9 @@ def depth_lift_forward(W, Z):
     reprojects X onto W exactly; only the depths are learnt. Z's first two channels go unused (the
     network stays the same for either lift, and so do its fast paths and checkpoints)."""
     xp = get_xp(W, Z)
-    P = xp.concatenate([W, Z[..., 2:]], axis=2)
-    P -= P[:, :1]
     # a normalised input has norm 1, so P's is at least 1; the floor is for degenerate inputs
-    scale = xp.maximum(xp.sqrt(xp.einsum("bjc,bjc->b", P, P)), 1e-12).reshape(-1, 1, 1)
-    return P / scale, scale
+    X, scale = normalize(xp.concatenate([W, Z[..., 2:]], axis=2), eps=1e-12)
+    return X, xp.maximum(scale, 1e-12).reshape(-1, 1, 1)
 
 
 def depth_lift_backward(dX, cache: DepthLiftCache):
@@ -108,8 +107,7 @@ def depth_lift_backward(dX, cache: DepthLiftCache):
     dP = (dX - X <X, dX>) / ||P||; the root-relative step takes the sum over joints off the root."""
     xp = get_xp(dX)
     X, scale = cache.X, cache.scale
-    dP = (dX - X * xp.einsum("bjc,bjc->b", X, dX).reshape(-1, 1, 1)) / scale
-    dP[:, 0] -= dP.sum(axis=1)
+    dP = root_relative_backward((dX - X * xp.einsum("bjc,bjc->b", X, dX).reshape(-1, 1, 1)) / scale)
     dZ = xp.zeros_like(dP)
     dZ[..., 2] = dP[..., 2]
     return dP[..., :2], dZ
