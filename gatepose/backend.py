@@ -127,21 +127,6 @@ def synchronize(xp) -> None:
         xp.cuda.get_current_stream().synchronize()
 
 
-# Elementwise chains on the CPU run block by block so that all their passes over one block hit the
-# core's L2 cache instead of main memory: 64 Ki float32 values (256 KiB) per block measured fastest
-# for GELU on the 2-core CPU (1.7x over whole-array passes). A GPU takes the whole array at once.
-CACHE_BLOCK_ELEMENTS = 1 << 16
-
-
-def cache_blocks(xp, n_rows: int, row_len: int) -> list:
-    """Row slices covering range(n_rows), each at most CACHE_BLOCK_ELEMENTS values on NumPy; one
-    slice covering everything on CuPy."""
-    if is_gpu(xp):
-        return [slice(None)]
-    step = max(1, CACHE_BLOCK_ELEMENTS // max(row_len, 1))
-    return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
-
-
 def python_scalar(x):
     """A host scalar as a Python float (never a NumPy float64, which would upcast float32 arithmetic);
     a device 0-d array stays on the device (reading it would synchronise)."""

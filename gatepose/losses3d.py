@@ -21,10 +21,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from .backend import get_xp, python_scalar
-from .data.augment import pitch_matrices, rotate, yaw_matrices
+from .data.augment import rotate
 from .data.normalize import normalize, root_relative, root_relative_backward
 from .errors import GateposeError
 from .nn.generator import generator_backward, generator_forward
@@ -89,21 +87,6 @@ def normalize_2d_backward(dWn, cache: Normalize2dCache):
 
 
 # -- geometric self-consistency --------------------------------------------------------------------
-def consistency_rotations(rng, B: int, xp, dtype, elevation: float = 0.0, elevation_std: float = 0.0):
-    """(B, 3, 3) random rotations for the self-consistency loss: R = Rx(e2) Ry(theta) Rx(-e1).
-
-    theta uniform in [-pi, pi) turns the pose about the body's vertical axis as a camera at
-    elevation e1 sees it, then e2 views it from another elevation; e1, e2 ~ N(elevation,
-    elevation_std^2) (radians), the spread of the data's camera elevations. With both 0: a yaw.
-    """
-    e1 = elevation + elevation_std * rng.standard_normal(B)
-    e2 = elevation + elevation_std * rng.standard_normal(B)
-    theta = rng.uniform(-np.pi, np.pi, B)
-    R = (pitch_matrices(e2, np, np.float64) @ yaw_matrices(theta, np, np.float64)
-         @ pitch_matrices(-e1, np, np.float64))
-    return xp.asarray(R, dtype=dtype)
-
-
 class ConsistencyCache(NamedTuple):
     R: object          # (B, 3, 3)
     norm: Normalize2dCache

@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import to_device
-from .data.augment import estimate_elevation, mirror
+from .data.augment import augment_real_poses, camera_turns, estimate_elevation, flip_half
 from .data.batches import Sampler
 from .data.prepare import TrainData
 from .data.skeleton import get_skeleton
 from .losses import generator_loss
-from .losses3d import bone_prior_term, bone_ratios, consistency_rotations, consistency_term, supervised_step
+from .losses3d import bone_prior_term, bone_ratios, consistency_term, supervised_step
 from .nn.camera import init_camera
 from .nn.critic import init_critic
 from .nn.generator import init_generator
@@ -105,8 +105,7 @@ class Trainer:
         WX = self.s2d.next()
         W, X = WX[..., :2], WX[..., 2:]
         if self.opts.aug_flip_2d:
-            mask = self.rng_aug.random(W.shape[0]) < 0.5
-            W, X = mirror(W, self.flip, mask), mirror(X, self.flip, mask)
+            W, X = flip_half(self.rng_aug, self.flip, W, X)
         # FAST DOOR 2: the loss as a mean over the batch; plain reference: the loss itself; proved equal by
         # tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         L_sup, grads = self.speed.batch_mean(self.supervised_loss, xp.ascontiguousarray(W), xp.ascontiguousarray(X))
@@ -139,7 +138,7 @@ class Trainer:
             self.opt_d.step(self.critic, grads_d)
 
         # one step of generator + camera on L_G
-        R = consistency_rotations(self.rng_aug, B, xp, self.dtype, *self.elevation) if opts.w_geo else None
+        R = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation) if opts.w_geo else None
         losses, grads_gen, grads_cam = self.generator_gradients(W_gen, R, forward)
         self.opt_g.step(self.adv, {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")})
         self.step += 1
@@ -189,20 +188,12 @@ class Trainer:
     def _inputs(self):
         """The next batch of 2D inputs, half of them mirrored with --aug-flip-2d."""
         W = self.s2d.next()
-        if self.opts.aug_flip_2d:
-            W = mirror(W, self.flip, self.rng_aug.random(W.shape[0]) < 0.5)
-        return W
+        return flip_half(self.rng_aug, self.flip, W) if self.opts.aug_flip_2d else W
 
     def _real_poses(self):
-        """The next batch of real 3D poses; with --aug-real half mirrored and all turned about the
-        body's vertical axis as the data's cameras see it (elevation undone, redone)."""
+        """The next batch of real 3D poses, augmented with --aug-real."""
         X = self.s3d.next()
-        if self.opts.aug_real:
-            B = X.shape[0]
-            X = mirror(X, self.flip, self.rng_aug.random(B) < 0.5)
-            R = consistency_rotations(self.rng_aug, B, self.xp, self.dtype, self.elevation[0], 0.0)
-            X = X @ R.transpose(0, 2, 1)
-        return X
+        return augment_real_poses(X, self.rng_aug, self.flip, self.elevation[0]) if self.opts.aug_real else X
 
     @property
     def eval_gen(self) -> dict:

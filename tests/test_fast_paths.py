@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatepose import backend
-from gatepose.backend import CACHE_BLOCK_ELEMENTS, cache_blocks
+from gatepose.ops.activations import CACHE_BLOCK_ELEMENTS, cache_blocks
 from gatepose.fast import fused as fused_mod
 from gatepose.fast.fused import NO_SHIFT_BOUND as _NO_SHIFT_BOUND
 from gatepose.fast.fused import posegate_inference, gelu_inplace, normalise_into, softmax_unnormalised
@@ -156,8 +155,28 @@ def test_cache_blocks_cover_rows_in_order(n_rows, row_len):
 
 
 def test_cache_blocks_on_a_gpu_is_one_slice(monkeypatch):
-    monkeypatch.setattr(backend, "is_gpu", lambda xp: True)
+    import gatepose.ops.activations as activations
+
+    monkeypatch.setattr(activations, "is_gpu", lambda xp: True)
     assert cache_blocks(object(), 1000, 512) == [slice(None)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_blocks_change_no_bit(monkeypatch, dtype):
+    """GELU's forward and backward by cache blocks (ops/activations.py says why they are in the op)
+    equal the same passes over the whole array bit for bit: the blocks reorder passes, not arithmetic."""
+    import gatepose.ops.activations as activations
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3 * CACHE_BLOCK_ELEMENTS // 64 + 5, 64)) * 3).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    assert len(cache_blocks(np, *x.shape)) >= 4
+    y, cache = activations.gelu_forward(x)
+    dx = activations.gelu_backward(dy, cache)
+    monkeypatch.setattr(activations, "CACHE_BLOCK_ELEMENTS", 10 * x.size)    # one block: whole-array passes
+    assert len(cache_blocks(np, *x.shape)) == 1
+    y1, cache1 = activations.gelu_forward(x)
+    assert np.array_equal(y, y1) and np.array_equal(dx, activations.gelu_backward(dy, cache1))
 
 
 # -- the blocked generator (inference) -----------------------------------------------------------------

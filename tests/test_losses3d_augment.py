@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from gatepose import losses3d as L3
-from gatepose.data.augment import (augment_poses_2d, augment_poses_3d, mirror, pitch_matrices, rotate,
+from gatepose.data.augment import (augment_real_poses, camera_turns, flip_half, mirror, pitch_matrices, rotate,
                                    yaw_matrices)
 from gatepose.data.skeleton import SKELETONS, get_skeleton
 from gatepose.gradcheck import all_checks, check_backward, run_check
@@ -91,7 +91,7 @@ def test_bone_prior_is_zero_at_its_target_and_free_of_scale_rotation_and_place(s
     sk = get_skeleton("h36m17")
     X = rng.standard_normal((3, 17, 3))
     target = L3.bone_ratios(X[:1], sk.incidence)[0]
-    R = L3.consistency_rotations(rng, 3, np, np.float64, 0.3, 0.2)
+    R = camera_turns(rng, 3, np, np.float64, 0.3, 0.2)
     moved = scale * rotate(X, R) + rng.standard_normal((3, 1, 3))
     a, _ = L3.bone_prior_loss(X, sk.incidence, target)
     b, _ = L3.bone_prior_loss(moved, sk.incidence, target)
@@ -113,12 +113,12 @@ def test_supervised_loss_is_mpjpe_of_root_relative_poses():
     assert float(L3.supervised_loss(G, G)[0]) < 1e-5
 
 
-def test_consistency_rotations_are_rotations():
-    R = L3.consistency_rotations(np.random.default_rng(0), 50, np, np.float64, 0.3, 0.2)
+def test_camera_turns_are_rotations():
+    R = camera_turns(np.random.default_rng(0), 50, np, np.float64, 0.3, 0.2)
     assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-12)
     assert np.allclose(np.linalg.det(R), 1.0)
     # with no elevation: a yaw, the vertical (y) axis unmoved
-    R0 = L3.consistency_rotations(np.random.default_rng(0), 50, np, np.float64)
+    R0 = camera_turns(np.random.default_rng(0), 50, np, np.float64)
     assert np.allclose(R0[:, :, 1], [0, 1, 0]) and np.allclose(R0[:, 1, :], [0, 1, 0])
 
 
@@ -164,38 +164,50 @@ def test_yaw_keeps_bones_and_height(seed):
     assert np.allclose(rotate(X, P)[..., 0], X[..., 0])
 
 
-@given(seed=seeds, scale=st.floats(0.0, 0.3))
-def test_augment_poses_3d(seed, scale):
+@given(seed=seeds, elevation=st.floats(-0.6, 0.6))
+def test_augment_real_poses(seed, elevation):
+    """--aug-real: each pose mirrored or not, then turned about the vertical axis as a camera at
+    ``elevation`` sees it: root-relative, same size, the pose's bones (or their mirror's)."""
     sk = get_skeleton("h36m17")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((64, 17, 3)).astype(np.float32)
     X -= X[:, :1]
-    A = augment_poses_3d(X, np.random.default_rng(seed), sk.flip_permutation, scale=scale)
+    A = augment_real_poses(X, np.random.default_rng(seed), sk.flip_permutation, elevation)
     assert A.dtype == np.float32 and A.shape == X.shape
     assert np.allclose(A[:, 0], 0, atol=1e-6)                                     # still root-relative
-    ratio = np.linalg.norm(A, axis=(1, 2)) / np.linalg.norm(X, axis=(1, 2))
-    assert np.all(ratio >= 1 - scale - 1e-5) and np.all(ratio <= 1 + scale + 1e-5)
-    ref = _bones(X, sk)
-    got = _bones(A, sk) / ratio[:, None]
-    # each pose's bones are its own (possibly mirrored), scaled by its factor
+    np.testing.assert_allclose(np.linalg.norm(A, axis=(1, 2)), np.linalg.norm(X, axis=(1, 2)), rtol=1e-5)
+    ref, got = _bones(X, sk), _bones(A, sk)
     swapped = ref.copy()
     for bl, br in sk.symmetric_bones:
         swapped[:, [bl, br]] = ref[:, [br, bl]]
-    assert np.all(np.isclose(got, ref, atol=1e-4).all(1) | np.isclose(got, swapped, atol=1e-4).all(1))
-    # heights (y) unchanged up to the scale and the mirror: a yaw never tilts a pose
-    assert np.allclose(np.sort(A[..., 1] / ratio[:, None], 1), np.sort(X[..., 1], 1), atol=1e-4)
+    mirrored = np.isclose(got, swapped, atol=1e-4).all(1) & ~np.isclose(got, ref, atol=1e-4).all(1)
+    assert np.all(np.isclose(got, ref, atol=1e-4).all(1) | mirrored)
+    # undo the camera's elevation: the turn is then a yaw, which never changes a joint's height
+    P = pitch_matrices(np.full(64, -elevation), np, np.float64)
+    up = lambda Y: np.sort(rotate(Y.astype(np.float64), P)[..., 1], 1)           # noqa: E731
+    np.testing.assert_allclose(up(A), up(X), atol=1e-4)
+    # the same draws as the trainer's own: a mirror draw, then camera_turns
+    r = np.random.default_rng(seed)
+    mask = r.random(64) < 0.5
+    R = camera_turns(r, 64, np, np.float32, elevation, 0.0)
+    np.testing.assert_allclose(A, rotate(mirror(X, sk.flip_permutation, mask), R), rtol=1e-6, atol=1e-6)
 
 
-@given(seed=seeds, roll=st.floats(0.0, 0.5))
-def test_augment_poses_2d_keeps_normalisation(seed, roll):
+@given(seed=seeds)
+def test_flip_half_mirrors_pairs_together(seed):
+    """--aug-flip-2d: a 2D pose and its paired 3D pose are mirrored by the same draw."""
     from gatepose.data.normalize import normalize_2d
 
     sk = get_skeleton("h36m17")
-    W, _ = normalize_2d(np.random.default_rng(seed).standard_normal((32, 17, 2)).astype(np.float32))
-    A = augment_poses_2d(W, np.random.default_rng(seed), sk.flip_permutation, roll=roll)
-    assert A.dtype == np.float32
-    assert np.allclose(A[:, 0], 0, atol=1e-6)
-    assert np.allclose(np.linalg.norm(A, axis=(1, 2)), 1, atol=1e-5)
+    rng = np.random.default_rng(seed)
+    W, _ = normalize_2d(rng.standard_normal((32, 17, 2)).astype(np.float32))
+    X = rng.standard_normal((32, 17, 3)).astype(np.float32)
+    A, B = flip_half(np.random.default_rng(seed), sk.flip_permutation, W, X)
+    mask = np.random.default_rng(seed).random(32) < 0.5
+    np.testing.assert_array_equal(A, mirror(W, sk.flip_permutation, mask))
+    np.testing.assert_array_equal(B, mirror(X, sk.flip_permutation, mask))
+    assert np.allclose(np.linalg.norm(A, axis=(1, 2)), 1, atol=1e-5)             # still normalised
+    assert np.array_equal(flip_half(np.random.default_rng(seed), sk.flip_permutation, W), A)
 
 
 @given(seed=seeds, e=st.floats(-0.6, 0.6))
@@ -230,7 +242,7 @@ def test_whole_step_check_catches_a_missing_first_lift():
     cfg = PoseGateConfig(n_joints=4, d_model=4, n_heads=2, n_layers=1, d_ff=8, gate_hidden=5)
     p = perturbed_params(cfg, np, rng)
     W = rng.standard_normal((2, 4, 2))
-    R = L3.consistency_rotations(rng, 2, np, np.float64, 0.2, 0.3)
+    R = camera_turns(rng, 2, np, np.float64, 0.2, 0.3)
     X1, _ = posegate_forward(p, W, cfg)
     _, grads_second_only = L3.consistency_loss_backward(1.0, L3.consistency_loss(p, cfg, X1, R)[1])
     res = check_scalar_gradient(lambda q: float(L3.consistency_step(q, cfg, W, R)[0]), grads_second_only, p,

@@ -1,4 +1,5 @@
-"""Augmentations of training poses: rotation about the vertical axis, left/right mirror, scale.
+"""Augmentations of training poses: a turn about the body's vertical axis as the camera sees it, and
+a left/right mirror (the rotations are the self-consistency loss's too).
 
 Not in the paper (a departure, off in the ``paper`` preset): the critic's real 3D poses and the
 generator's 2D inputs can be augmented so that a few thousand training poses cover more of the
@@ -67,40 +68,38 @@ def mirror(P, flip_permutation, mask=None):
     return xp.where(m, M, P)
 
 
-def augment_poses_3d(X, rng: np.random.Generator, flip_permutation, *, yaw: bool = True,
-                     flip: bool = True, scale: float = 0.0):
-    """The critic's real poses, augmented: X (B, J, 3) root-relative -> (B, J, 3).
+def camera_turns(rng, B: int, xp, dtype, elevation: float = 0.0, elevation_std: float = 0.0):
+    """(B, 3, 3) random rotations R = Rx(e2) Ry(theta) Rx(-e1), for the self-consistency loss and the
+    real poses' augmentation.
 
-    yaw: a rotation about the vertical axis by an angle uniform in [-pi, pi); flip: each pose
-    mirrored with probability 1/2; scale: each pose multiplied by a factor uniform in
-    [1 - scale, 1 + scale] (0: none).
+    theta uniform in [-pi, pi) turns the pose about the body's vertical axis as a camera at
+    elevation e1 sees it, then e2 views it from another elevation; e1, e2 ~ N(elevation,
+    elevation_std^2) (radians), the spread of the data's camera elevations. With both 0: a yaw.
     """
-    xp, B = get_xp(X), X.shape[0]
-    if flip:
-        X = mirror(X, flip_permutation, rng.random(B) < 0.5)
-    if yaw:
-        X = rotate(X, yaw_matrices(rng.uniform(-np.pi, np.pi, B), xp, X.dtype))
-    if scale:
-        X = X * xp.asarray(rng.uniform(1 - scale, 1 + scale, (B, 1, 1)), dtype=X.dtype)
-    return X
+    e1 = elevation + elevation_std * rng.standard_normal(B)
+    e2 = elevation + elevation_std * rng.standard_normal(B)
+    theta = rng.uniform(-np.pi, np.pi, B)
+    R = (pitch_matrices(e2, np, np.float64) @ yaw_matrices(theta, np, np.float64)
+         @ pitch_matrices(-e1, np, np.float64))
+    return xp.asarray(R, dtype=dtype)
 
 
-def augment_poses_2d(W, rng: np.random.Generator, flip_permutation, *, flip: bool = True,
-                     roll: float = 0.0):
-    """The generator's 2D inputs, augmented: W (B, J, 2) normalised -> (B, J, 2), still normalised.
 
-    flip: each pose mirrored with probability 1/2; roll: an in-plane rotation by an angle uniform
-    in [-roll, roll] radians (0: none). Both keep the root at the origin and the Frobenius norm.
-    """
-    xp, B = get_xp(W), W.shape[0]
-    if flip:
-        W = mirror(W, flip_permutation, rng.random(B) < 0.5)
-    if roll:
-        a = rng.uniform(-roll, roll, B)
-        c, s = np.cos(a), np.sin(a)
-        R = xp.asarray(np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2), dtype=W.dtype)
-        W = W @ R.transpose(0, 2, 1)
-    return W
+def flip_half(rng: np.random.Generator, flip_permutation, *poses):
+    """Each pose mirrored with probability 1/2 (``--aug-flip-2d``): one draw per pose, shared by the
+    arrays given, so a 2D input and its paired 3D pose mirror together. poses: (B, J, D) arrays ->
+    the same, one array or a tuple."""
+    mask = rng.random(poses[0].shape[0]) < 0.5
+    out = tuple(mirror(P, flip_permutation, mask) for P in poses)
+    return out if len(out) > 1 else out[0]
+
+
+def augment_real_poses(X, rng: np.random.Generator, flip_permutation, elevation: float):
+    """The critic's real poses, augmented (``--aug-real``): X (B, J, 3) root-relative -> (B, J, 3),
+    each mirrored with probability 1/2, then turned about the body's vertical axis as a camera at
+    ``elevation`` (radians) sees it (:func:`camera_turns`, the elevation undone and redone)."""
+    X = flip_half(rng, flip_permutation, X)
+    return rotate(X, camera_turns(rng, X.shape[0], get_xp(X), X.dtype, elevation, 0.0))
 
 
 def estimate_elevation(X, skeleton) -> tuple[float, float]:

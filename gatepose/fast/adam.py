@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 
-from ..backend import CACHE_BLOCK_ELEMENTS, get_xp, is_gpu
+from ..backend import get_xp, is_gpu
+from ..ops.activations import CACHE_BLOCK_ELEMENTS
 from ..optim import Adam
 from .parallel import map_balanced
 

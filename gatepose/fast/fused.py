@@ -33,10 +33,10 @@ from typing import Mapping
 
 import math
 
-from ..backend import cache_blocks, get_xp, is_gpu
+from ..backend import get_xp, is_gpu
 from ..nn.posegate import check_input, posegate_forward, layer_params
 from ..nn.generator import has_fast_path, generator_forward, generator_output
-from ..ops.activations import gelu_forward, gelu_tanh_term, sigmoid_forward
+from ..ops.activations import cache_blocks, gelu_forward, gelu_tanh_term, sigmoid_forward
 from ..ops.norm import row_dot
 from .parallel import run_shards, shard_bounds
 

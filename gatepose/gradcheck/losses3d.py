@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import losses3d as L3
+from ..data.augment import camera_turns
 from ..nn.posegate import PoseGateConfig
 from .checker import register_check
 from .generator import perturbed_params
@@ -49,7 +50,7 @@ def _consistency(xp, rng, B, J, h, d_k, L, attention):
                           attention=attention)
     params = perturbed_params(cfg, xp, rng)
     names = list(params)
-    R = L3.consistency_rotations(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
+    R = camera_turns(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
     inputs = {"X1": _randn(xp, rng, B, J, 3), **params}
 
     def fwd(i):
@@ -96,7 +97,7 @@ def _whole_step(xp, rng, B, J, h, d_k, which):
         X_gt = _randn(xp, rng, B, J, 3)
         step = lambda p: L3.supervised_step(p, cfg, W, X_gt)   # noqa: E731
     else:
-        R = L3.consistency_rotations(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
+        R = camera_turns(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
         step = lambda p: L3.consistency_step(p, cfg, W, R)     # noqa: E731
     _, grads = step(params)
     # both losses are root-relative: head.b and ln_f.beta (a shift of every joint) have zero gradient

@@ -22,7 +22,8 @@ import numpy as np
 from ..data.normalize import normalize
 from ..data.prepare import TrainData
 from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
-from ..losses3d import bone_prior_loss, consistency_loss, consistency_rotations
+from ..data.augment import camera_turns
+from ..losses3d import bone_prior_loss, consistency_loss
 from ..nn.camera import camera_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
 from ..nn.generator import generator_forward
@@ -96,7 +97,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
     else:
         raise RuntimeError("could not draw a generator-step case away from the kinks")
     o = tr.opts
-    R = consistency_rotations(rng, B, xp, np.float64, *tr.elevation) if w_geo else None
+    R = camera_turns(rng, B, xp, np.float64, *tr.elevation) if w_geo else None
     _, grads_gen, grads_cam = tr.generator_gradients(W, R)
 
     def L_G(i):

@@ -139,7 +139,9 @@ def attention_forward(Q, K, V, G=None, Bb=None, variant: str = "gated", gscalar=
 
 def _apply(A, V):
     """head = A V: (B, h, J, d_k). On NumPy the product is written straight into (B, J, h, d_k)
-    memory, so concatenating the heads is a reshape, not a copy."""
+    memory, so concatenating the heads is a reshape, not a copy. Why here, not in ``gatepose/fast/``:
+    the values are A @ V's (only the memory they land in differs), and this is the training step's
+    own forward, which no fast path shadows."""
     xp = get_xp(A, V)
     if is_gpu(xp):
         return A @ V
