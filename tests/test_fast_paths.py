@@ -321,3 +321,17 @@ def test_cache_rows_refuses_an_array_without_the_batch_axis():
     assert kept.x.shape == (3, 3) and kept.W is W and np.shares_memory(kept.x, x)
     with pytest.raises(ValueError, match="no batch axis"):
         cache_rows(LinearCache(np.zeros((4, 3)), W), slice(2, None), 5, {"W": W})
+
+
+def test_a_variant_without_a_fused_form_runs_the_plain_forward(monkeypatch):
+    """A new attention variant needs the op and the model only: the fused inference falls back to
+    the plain forward for any variant it has no fused form of."""
+    monkeypatch.setattr(fused_mod, "INFER_BLOCK_TOKENS", 8)
+    monkeypatch.setattr(fused_mod, "FUSED_ATTENTION", ("vanilla",))
+    cfg = PoseGateConfig(n_joints=5, d_model=4, n_heads=2, n_layers=1, d_ff=8, gate_hidden=3, attention="gated")
+    W = np.random.default_rng(0).standard_normal((6, 5, 2))
+    assert not fused_mod.uses_fused(W, cfg)
+    monkeypatch.setattr(fused_mod, "fused_forward", lambda *a: pytest.fail("the fused path was taken"))
+    params = init_posegate(cfg, np.random.default_rng(1), np, np.float64)
+    np.testing.assert_array_equal(fused_mod.posegate_inference(params, W, cfg),
+                                  posegate_forward(params, W, cfg, need_cache=False)[0])

@@ -56,11 +56,17 @@ def generator_inference(params: Mapping, W, cfg):
     return generator_output(W, posegate_inference(params, W, cfg), cfg)
 
 
+# The attention variants this file has a fused form of (:func:`_attention`). A variant added to
+# ops/attention.py and nn/posegate.py alone runs the plain forward everywhere until one is written here.
+FUSED_ATTENTION = ("gated", "vanilla", "fixed", "scalar-gate")
+
+
 def uses_fused(W, cfg) -> bool:
     """Whether :func:`posegate_inference` takes the fused path for W (B, J, 2): on the CPU, above
-    INFER_BLOCK_TOKENS tokens. Below, a block's folding costs more than it saves; a GPU wants large
-    kernels and takes the batch in one plain pass."""
-    return W.shape[0] * cfg.n_joints > INFER_BLOCK_TOKENS and not is_gpu(get_xp(W))
+    INFER_BLOCK_TOKENS tokens, for an attention variant in FUSED_ATTENTION. Below, a block's folding
+    costs more than it saves; a GPU wants large kernels and takes the batch in one plain pass."""
+    return (W.shape[0] * cfg.n_joints > INFER_BLOCK_TOKENS and not is_gpu(get_xp(W))
+            and cfg.attention in FUSED_ATTENTION)
 
 
 def posegate_inference(params: Mapping, W, cfg):
