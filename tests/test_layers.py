@@ -182,3 +182,12 @@ def test_no_import_cycle():
 def test_each_module_imports_alone(name):
     r = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_training_iteration_file_is_only_the_iteration():
+    """train.py holds the Trainer (the iteration) and nothing else: at most 250 lines, no signals,
+    files or clocks (a run's lifecycle is training.py's)."""
+    text = (ROOT / "gatepose" / "train.py").read_text()
+    assert len(text.splitlines()) <= 250
+    assert not {"gatepose.training", "gatepose.files", "gatepose.progress"} & GRAPH["gatepose.train"]
+    assert not re.search(r"^\s*import (signal|time|json|threading)\b", text, re.M)

@@ -39,6 +39,15 @@ def test_generator_step_with_every_prior_gradient(B, d_model, shards, seed):
     assert_pass(run_check("generator_step_priors", seed=seed, B=B, d_model=d_model, shards=shards))
 
 
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16),
+       case=st.sampled_from(["generator_step_priors[depth]", "generator_step_priors[repnet,depth]"]))
+@settings(max_examples=4)
+def test_generator_step_with_every_prior_and_the_depth_lift_gradient(B, d_model, shards, seed, case):
+    """The recommended recipe's terms (self-consistency, the bone prior) with the depth lift, for
+    both generators."""
+    assert_pass(run_check(case, seed=seed, B=B, d_model=d_model, shards=shards))
+
+
 @given(B=st.integers(4, 9), width=st.sampled_from([6, 8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
 @settings(max_examples=4)
 def test_generator_step_with_repnet_gradient(B, width, shards, seed):
@@ -62,6 +71,8 @@ def test_the_unbroken_cases_used_below_pass():
     assert_pass(run_check("generator_step", seed=3))
     assert_pass(run_check("generator_step_geo", seed=3))
     assert_pass(run_check("generator_step_priors", seed=3))
+    assert_pass(run_check("generator_step_priors[depth]", seed=3))
+    assert_pass(run_check("generator_step_priors[repnet,depth]", seed=3))
     assert_pass(run_check("critic_step", seed=5))
     assert_pass(run_check("generator_step[repnet]", seed=3))
     assert_pass(run_check("generator_step_geo[repnet]", seed=3))
