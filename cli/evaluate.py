@@ -46,7 +46,7 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
     """
     from gatepose.evaluate import evaluate_run, test_frames
     # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+    # proved equal by tests/fast/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
     from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
     from gatepose.tables import detect_layout, evaluation_by_layout, evaluation_tables, render

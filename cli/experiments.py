@@ -75,7 +75,7 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
     """
     from gatepose.evaluate import evaluate_run, test_frames
     # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+    # proved equal by tests/fast/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
     from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
     from gatepose.tables import baseline_table, render, table_ablation

@@ -53,7 +53,7 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
     from gatepose import viz
     from gatepose.evaluate import example_frames, test_frames
     # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+    # proved equal by tests/fast/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
     from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
 

@@ -56,7 +56,7 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     """
     from gatepose.posefiles import lift, output_format, read_poses_2d, write_poses_3d
     # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-    # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+    # proved equal by tests/fast/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
     from gatepose.fast.fused import generator_inference
     from gatepose.runs import load_run
 

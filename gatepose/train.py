@@ -74,7 +74,7 @@ class Trainer:
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         # FAST DOOR 3: Adam's update over flat buffers (a dozen kernels per step on a GPU, blocks on
         # the CPU's cores); plain reference: optim.Adam; proved equal by
-        # tests/test_optim.py::test_flat_adam_matches_plain_adam
+        # tests/training/test_optim.py::test_flat_adam_matches_plain_adam
         optimiser = Adam if opts.reference else FlatAdam
         self.opt_g = optimiser(self.adv, lr=opts.lr, betas=opts.betas)
         self.opt_d = optimiser(self.critic, lr=opts.lr_critic or opts.lr, betas=opts.betas)
@@ -228,14 +228,14 @@ class Trainer:
         cores) where ``fast.fused.uses_fused`` (above INFER_BLOCK_TOKENS tokens; smaller batches run
         the plain forward), forward None. Fast, a GPU with one shard: ``fast.one_pass``, one cached forward over all
         the rows, since a GPU is bound by the forward's launches, not its rows. Equal up to rounding:
-        tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and
+        tests/fast/test_fast_paths.py::test_blocked_inference_matches_cached_forward and
         ::test_one_pass_matches_two_passes.
         RepNet's generator (--generator repnet) has no fast path here: both are the transformer's,
         so it always takes the plain one (its one forward; the doors stay shut for it)."""
         W = W_all[:n_fake]
         # FAST DOOR 1: the fakes (and on a GPU the generator step's forward) in one fast pass;
         # plain reference: generator_forward(need_cache=False); proved equal by
-        # tests/test_fast_paths.py::test_blocked_inference_matches_cached_forward and ::test_one_pass_matches_two_passes
+        # tests/fast/test_fast_paths.py::test_blocked_inference_matches_cached_forward and ::test_one_pass_matches_two_passes
         if not self.opts.reference and has_fast_path(self.gcfg):
             if self.shards == 1 and is_gpu(self.xp):
                 X_all, cache = generator_forward_rows(self.gen, W_all, self.gcfg, slice(n_fake, None))
@@ -250,14 +250,14 @@ class Trainer:
         (``losses.critic_loss`` or ``losses.generator_loss`` on this trainer's models).
         Fast: ``fast`` (the critic's stacked step, ``fast.critic_step``; by default ``plain``) over
         the batch cut into shards side by side on the cores (``fast.parallel.sharded``), the shards'
-        means weighted by their sizes. Equal up to rounding: tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum,
-        tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded and
-        tests/test_train.py::test_reference_path_matches_the_fast_path. The shards and the stacked
+        means weighted by their sizes. Equal up to rounding: tests/losses/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum,
+        tests/fast/test_sharded_training.py::test_sharded_gradients_equal_unsharded and
+        tests/training/test_train.py::test_reference_path_matches_the_fast_path. The shards and the stacked
         critic step know nothing of the generator's kind: RepNet's takes this door too."""
         # FAST DOOR 2: a loss and its gradients in shards side by side (the critic's stacked); plain
         # reference: the loss itself (losses.critic_loss, losses.generator_loss); proved equal by
-        # tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum and
-        # tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
+        # tests/losses/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum and
+        # tests/fast/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         if self.opts.reference:
             return plain(*batches)
         return sharded(fast or plain, list(batches), self.shards, self.xp)
@@ -313,7 +313,7 @@ class Trainer:
     def predict(self, W_host: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D (N, J, 2) host -> normalised 3D (N, J, 3) host, in batches."""
         # FAST DOOR 4: inference by the fused path; plain reference: generator_forward(need_cache=False);
-        # proved equal by tests/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
+        # proved equal by tests/fast/test_fast_paths.py::test_generator_inference_matches_the_plain_forward
         infer = None if self.opts.reference else generator_inference
         return predict_poses(self.eval_gen, self.gcfg, W_host, self.xp, self.dtype, batch, infer=infer)
 

@@ -44,3 +44,24 @@ def stderr_of(r) -> str:
         return r.stderr
     except ValueError:
         return r.output
+
+
+def run_cli(*args):
+    """(exit code, stdout, non-blank stderr lines) of one in-process ``gatepose ARGS...`` call."""
+    r = invoke(*args)
+    return r.exit_code, r.stdout, [line for line in r.stderr.splitlines() if line.strip()]
+
+
+def assert_one_error(args, match, files=()):
+    """The call fails with exit 2 and exactly one stderr line ``error: ...match...``; the given
+    files keep their bytes (a missing one stays missing)."""
+    from pathlib import Path
+
+    before = {Path(f): (Path(f).read_bytes() if Path(f).exists() else None) for f in files}
+    code, _, err = run_cli(*args)
+    assert code == 2, (code, err)
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert match in err[0], err[0]
+    for f, data in before.items():
+        assert (f.read_bytes() if f.exists() else None) == data, f"{f} changed"
+    return err[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # layer of each module or package (the most specific prefix wins); lower layers never import higher
 LAYERS = {
@@ -134,7 +134,7 @@ def _doors() -> list:
             assert m, f"{path}:{i + 1}: a door comment must read '# FAST DOOR n: <what>; plain reference: " \
                       f"<function>; proved equal by <test>', got {text!r}"
             tests, last = [], None
-            for file, test in re.findall(r"(tests/\w+\.py)?::(\w+)", m.group(4)):
+            for file, test in re.findall(r"(tests/[\w/]+\.py)?::(\w+)", m.group(4)):
                 last = file or last
                 tests.append((last, test))
             out.append((path, int(m.group(1)), m.group(2), m.group(3), tests))

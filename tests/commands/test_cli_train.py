@@ -40,7 +40,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", "--steps", "100000", "--out", str(run),
                              *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "metrics.jsonl").exists():
         time.sleep(0.2)

@@ -3,7 +3,7 @@ line, naming the file) or in a valid result, never in another exception.
 
 Hypothesis draws the corruption (which field, which damage, which byte range); the seeds are
 derandomised in CI (tests/conftest.py), so a failure found once is found every run. Run-folder and
-checkpoint corruptions are in tests/test_run_folders.py.
+checkpoint corruptions are in tests/commands/test_run_folders.py.
 """
 import io
 import json

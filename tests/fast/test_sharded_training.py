@@ -142,7 +142,7 @@ def _run(data, iterations=3, record=None, dtype=np.float64, **kw):
 def _assert_same_state(a, b):
     """Every parameter and optimiser moment equal up to rounding, not bitwise: shards that run in
     other threads hold their arrays at other addresses, and SIMD sums may then be taken in another
-    order (tests/test_parallel.py says more)."""
+    order (tests/fast/test_parallel.py says more)."""
     sa, sb = a.state_dict()["arrays"], b.state_dict()["arrays"]
     assert set(sa) == set(sb)
     for k in sa:

@@ -12,7 +12,7 @@ from gatepose.data.mocap.bvh import bvh_tree, parse_bvh
 from gatepose.data.mocap.rigs import match_rig, to_h36m17
 from helpers import invoke, stderr_of
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 
 
 

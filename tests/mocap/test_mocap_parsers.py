@@ -10,7 +10,7 @@ from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.data.mocap.bvh import bvh_tree, forward_kinematics, parse_bvh, read_bvh
 from gatepose.errors import DataError
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 
 
 def test_bvh_excerpt_reads():

@@ -16,7 +16,7 @@ from gatepose.data.archive import load_archive
 from gatepose.data.mocap.importer import find_files, read_clip
 from helpers import invoke, stderr_of, stdout_of
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 LATIN1 = "#!OML:ASF X:\\f\xfcr Bonn\\DataBase\\Bastian.ASF\n".encode("latin-1")
 
 

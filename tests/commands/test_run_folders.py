@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gatepose.runs import load_checkpoint, save_checkpoint
-from test_robustness import assert_one_error
+from helpers import assert_one_error
 
 TINY = ["--layers", 1, "--d-model", 16, "--heads", 2, "--d-ff", 32, "--gate-hidden", 8, "--camera-width", 16,
         "--critic-pose-width", 8, "--critic-kcs-width", 16, "--batch-size", 32, "--synth-subjects", 4]
@@ -187,7 +187,7 @@ def test_non_finite_options(tmp_path, opt, value):
 
 
 def test_divergence_at_the_first_step_says_no_checkpoint_exists(tmp_path):
-    from test_robustness import run
+    from helpers import run_cli as run
 
     code, _, err = run("train", "--out", tmp_path / "r", "--steps", 2, "--lr", "1e30", "--device", "cpu",
                        "--quiet", *TINY, "--log-every", 1)

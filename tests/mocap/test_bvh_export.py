@@ -11,7 +11,7 @@ from gatepose.data.mocap.rigs import match_rig, to_h36m17
 from gatepose.data.skeleton import get_skeleton
 from helpers import invoke
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 BONES = np.array(get_skeleton("h36m17").bones)
 
 

@@ -24,9 +24,9 @@ from cli.main import cli
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.data.mocap.bvh import forward_kinematics, parse_bvh, read_bvh
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 BVH = (DATA / "02_01.bvh").read_text()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
@@ -287,7 +287,7 @@ def test_offsets_that_overflow_are_one_line_not_a_zero_length_head(tmp_path):
 
 
 def test_asf_direction_of_huge_components_is_a_direction(mocap):
-    """Found by tests/test_mocap_fuzz.py: a direction's norm of 1e308 components overflowed (a NumPy
+    """Found by tests/mocap/test_mocap_fuzz.py: a direction's norm of 1e308 components overflowed (a NumPy
     warning, then a zero direction imported silently)."""
     import warnings
 

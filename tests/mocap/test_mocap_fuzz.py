@@ -1,5 +1,5 @@
 """Property-based fuzzing of the mocap parsers: damaged bytes, tokens and structure of the shipped
-CMU excerpts (tests/data/mocap).
+CMU excerpts (tests/fixtures/mocap).
 
 Every outcome is either a clip that passes the importer's checks (finite poses of the right shape,
 filmed into a valid archive, no NumPy warning leaked) or a :class:`DataError`; never another
@@ -21,7 +21,7 @@ from gatepose.data.archive import DataWarning
 from gatepose.data.mocap.importer import build_dataset, read_clip
 from gatepose.errors import DataError
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 
 
 def _short_bvh(n_frames=12) -> bytes:

@@ -59,7 +59,7 @@ def test_building_the_cli_loads_no_model_code():
     code = ("import sys; import cli.main; "
             "print(sorted(m for m in sys.modules if m.startswith('gatepose')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       cwd=Path(__file__).resolve().parents[1])
+                       cwd=Path(__file__).resolve().parents[2])
     loaded = set(eval(r.stdout))
     assert loaded <= {"gatepose", "gatepose.errors", "gatepose.backend", "gatepose.names", "gatepose.jsontypes",
                       "gatepose.options"}, loaded

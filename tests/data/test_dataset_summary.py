@@ -12,7 +12,7 @@ from gatepose.data.summary import (archive_summary, bone_length_stats, frames_pe
 from gatepose.data.synthetic import generate
 from gatepose.errors import DataError
 
-DATA = Path(__file__).parent / "data" / "mocap"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def _cases():
     out = []
     for name, case in all_checks().items():
         built = case.build(np, np.random.default_rng(0), **case.sizes)
-        if isinstance(built, list):  # precomputed results (the penalty): see tests/test_penalty.py
+        if isinstance(built, list):  # precomputed results (the penalty): see tests/losses/test_penalty.py
             continue
         out.append(pytest.param(name, id=name))
     return out

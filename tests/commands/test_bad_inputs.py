@@ -2,7 +2,7 @@
 
 Each case here was found by feeding gatepose corrupted, degenerate or hostile inputs as a user
 might (issue: "Trustworthy on every machine and every input"). The run-folder cases live in
-tests/test_run_folders.py; the generated corruptions in tests/test_fuzz.py.
+tests/commands/test_run_folders.py; the generated corruptions in tests/commands/test_fuzz_input_files.py.
 """
 import json
 import os
@@ -201,7 +201,7 @@ def test_ctrl_c_at_startup_is_one_line_and_exit_130(tmp_path, delay):
     cmd = [sys.executable, "-c", code, "train", "--steps", "3", "--quiet", "--device", "cpu",
            "--out", str(tmp_path / "run")]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=Path(__file__).resolve().parents[2])
     assert p.stderr.readline().strip() == "started"
     time.sleep(delay)
     p.send_signal(signal.SIGINT)
