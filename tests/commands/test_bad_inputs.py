@@ -14,30 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from gatepose.data.archive import load_archive, make_dataset, save_archive
 from gatepose.errors import DataError
-
-
-def run(*args):
-    """(exit code, stdout, stderr lines) of one CLI call."""
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    return r.exit_code, r.stdout, [line for line in r.stderr.splitlines() if line.strip()]
-
-
-def assert_one_error(args, match, files=()):
-    """The call fails with exit 2 and exactly one stderr line ``error: ...match...``; the given
-    files keep their bytes (a missing one stays missing)."""
-    before = {Path(f): (Path(f).read_bytes() if Path(f).exists() else None) for f in files}
-    code, _, err = run(*args)
-    assert code == 2, (code, err)
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert match in err[0], err[0]
-    for f, data in before.items():
-        assert (f.read_bytes() if f.exists() else None) == data, f"{f} changed"
-    return err[0]
+from helpers import assert_one_error, run_cli
 
 
 def _dataset(n=8, J=17, seed=0, **over):
@@ -143,7 +123,7 @@ def test_outputs_never_replace_a_file_without_force_nor_a_run_file(tiny_run, tmp
     out.write_text("keep me")
     assert_one_error(["predict", "--run", folder, "--input", src, "--out", out], "exists; pass --force", [out])
     assert_one_error(["data", "synth", "--out", out], "exists; pass --force", [out])
-    code, _, err = run("predict", "--run", folder, "--input", src, "--out", out, "--force")
+    code, _, err = run_cli("predict", "--run", folder, "--input", src, "--out", out, "--force")
     assert code == 0 and out.read_text().startswith("{"), err
 
 

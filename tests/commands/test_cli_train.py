@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli.main import cli
+from helpers import assert_refused
 
 TINY = ["--d-model", "16", "--heads", "2", "--layers", "1", "--d-ff", "32", "--batch-size", "32",
         "--gate-hidden", "8", "--camera-width", "16", "--critic-pose-width", "8", "--critic-kcs-width", "16",
@@ -29,10 +30,9 @@ def test_train_then_resume(tmp_path):
 
 def test_train_bad_option_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["train", "--steps", "0", "--out", str(tmp_path / "r"), *TINY])
-    assert r.exit_code == 2
-    assert "--steps" in r.output and "Traceback" not in r.output
+    assert_refused(r, "--steps")
     r = CliRunner().invoke(cli, ["train", "--steps", "2"])
-    assert r.exit_code == 2 and "--out" in r.output
+    assert_refused(r, "--out")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gatepose.errors import GateposeError
-from helpers import invoke
+from helpers import assert_refused, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def test_plot_attention(run_dir, tmp_path, attention, applied):
 def test_plot_attention_bad_index_and_layer(run_dir, tmp_path):
     pytest.importorskip("matplotlib")
     r = invoke("plot", "attention", "--run", run_dir, "--index", 10 ** 9, "--out", tmp_path / "a.png")
-    assert r.exit_code == 2 and "--index" in r.output and "frames" in r.output
+    assert_refused(r, "--index", "frames", progress=("device:",))
     r = invoke("plot", "attention", "--run", run_dir, "--layer", 3, "--out", tmp_path / "a.png")
-    assert r.exit_code == 2 and "--layer 3" in r.output and "1 layer" in r.output
+    assert_refused(r, "--layer 3", "1 layer", progress=("device:",))
 
 
 def test_plot_attention_maps_every_variant(tmp_path):
@@ -89,7 +89,7 @@ def test_read_metrics_skips_a_torn_last_line(tmp_path):
 def test_curves_needs_a_run(tmp_path):
     pytest.importorskip("matplotlib")
     r = invoke("plot", "curves", "--run", tmp_path, "--out", tmp_path / "c.png")
-    assert r.exit_code == 2 and "metrics.jsonl" in r.output
+    assert_refused(r, "metrics.jsonl")
 
 
 def test_missing_matplotlib_is_one_line(run_dir, tmp_path, monkeypatch):
@@ -99,9 +99,8 @@ def test_missing_matplotlib_is_one_line(run_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     for sub in (["poses"], ["attention"], ["curves"]):
         r = invoke("plot", *sub, "--run", run_dir, "--out", tmp_path / "x.png")
-        assert r.exit_code == 2, r.output
-        assert r.output.strip().splitlines()[-1] == "error: matplotlib is not installed: pip install 'gatepose[viz]'"
-    assert not (tmp_path / "x.png").exists()
+        line = assert_refused(r, not_written=[tmp_path / "x.png"], progress=True)
+        assert line == "error: matplotlib is not installed: pip install 'gatepose[viz]'"
 
 
 def test_plot_help_teaches():

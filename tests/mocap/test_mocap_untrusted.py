@@ -17,38 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy.spatial.transform import Rotation
 
-from cli.main import cli
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.data.mocap.bvh import forward_kinematics, parse_bvh, read_bvh
+from helpers import assert_one_error, assert_refused, invoke, run_cli
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 BVH = (DATA / "02_01.bvh").read_text()
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    """(exit code, stdout, non-empty stderr lines) of one in-process CLI call."""
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    return r.exit_code, r.stdout, [line for line in r.stderr.splitlines() if line.strip()]
-
-
-def assert_one_error(args, match, keep=(), out=None):
-    """Exit 2 and exactly one stderr line ``error: ...match...``; the ``keep`` files keep their bytes
-    and ``out`` (when given and absent before) is not created."""
-    before = {Path(f): Path(f).read_bytes() for f in keep}
-    existed = out is not None and Path(out).exists()
-    code, _, err = run(*args)
-    assert code == 2, (code, err)
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert re.search(match, err[0]), err[0]
-    for f, data in before.items():
-        assert f.read_bytes() == data, f"{f} changed"
-    if out is not None and not existed:
-        assert not Path(out).exists()
-    return err[0]
 
 
 @pytest.fixture
@@ -94,7 +71,7 @@ def test_import_mocap_never_overwrites_an_input(mocap, case):
 
 
 def test_export_bvh_never_overwrites_its_archive(mocap):
-    code, _, err = run("data", "import-mocap", mocap / "02_01.bvh", "--out", mocap / "a.npz")
+    code, _, err = run_cli("data", "import-mocap", mocap / "02_01.bvh", "--out", mocap / "a.npz")
     assert code == 0, err
     assert_one_error(["export-bvh", mocap / "a.npz", "--out", mocap / "a.npz", "--force"],
                      "never overwrites an input", [mocap / "a.npz"])
@@ -109,10 +86,10 @@ def test_other_importers_never_overwrite_an_input(tmp_path):
 
 # -- non-regular files are refused at once -----------------------------------------------------------
 def _run_with_watchdog(args, fifo, seconds=60):
-    """run(*args) in a thread; a call still blocked after ``seconds`` is unblocked by opening the
+    """invoke(*args) in a thread; a call still blocked after ``seconds`` is unblocked by opening the
     FIFO for writing, and the test fails."""
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", run(*args)), daemon=True)
+    t = threading.Thread(target=lambda: box.setdefault("r", invoke(*args)), daemon=True)
     t.start()
     t.join(seconds)
     if t.is_alive():
@@ -132,10 +109,9 @@ def test_fifo_inputs_are_refused_at_once(mocap, role):
     args = {"bvh": [fifo], "in_folder": [fifo.parent], "asf": [mocap / "49_18.amc", "--asf", fifo],
             "actions": [mocap / "02_01.bvh", "--actions", fifo]}[role]
     t0 = time.perf_counter()
-    code, _, err = _run_with_watchdog(["data", "import-mocap", *args, "--out", mocap / "o.npz"], fifo)
-    assert code == 2 and len(err) == 1 and "named pipe" in err[0] and str(fifo) in err[0], err
+    r = _run_with_watchdog(["data", "import-mocap", *args, "--out", mocap / "o.npz"], fifo)
+    assert_refused(r, "named pipe", str(fifo), not_written=[mocap / "o.npz"])
     assert time.perf_counter() - t0 < 30
-    assert not (mocap / "o.npz").exists()
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
@@ -150,7 +126,7 @@ def test_a_device_as_bvh_is_refused(tmp_path):
 def test_frame_time_whose_inverse_overflows(tmp_path):
     (tmp_path / "a.bvh").write_text(_frame_time(BVH, "1e-320"))
     assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
-                     r"a\.bvh: line \d+: Frame Time: .* expected a time between", out=tmp_path / "o.npz")
+                     re.compile(r"a\.bvh: line \d+: Frame Time: .* expected a time between"), out=tmp_path / "o.npz")
 
 
 @pytest.mark.parametrize("channels,match", [
@@ -166,7 +142,7 @@ def test_bad_rotation_orders_are_one_line(tmp_path, channels, match):
         text = _widen_abdomen(text, n - 3)
     (tmp_path / "a.bvh").write_text(text)
     assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
-                     r"a\.bvh: line 9: CHANNELS of 'abdomen'.*" + match, out=tmp_path / "o.npz")
+                     re.compile(r"a\.bvh: line 9: CHANNELS of 'abdomen'.*" + match), out=tmp_path / "o.npz")
 
 
 def _widen_abdomen(text, extra):
@@ -208,7 +184,7 @@ def test_bad_amc_value_in_a_dropped_frame(mocap, value):
     lines[i] = " ".join(v)
     (mocap / "49_18.amc").write_text("\n".join(lines) + "\n")
     assert_one_error(["data", "import-mocap", mocap / "49_18.amc", "--out", mocap / "o.npz"],
-                     rf"49_18\.amc: line {i + 1}: {bone}.*'{re.escape(value)}'", out=mocap / "o.npz")
+                     re.compile(rf"49_18\.amc: line {i + 1}: {bone}.*'{re.escape(value)}'"), out=mocap / "o.npz")
 
 
 @pytest.mark.parametrize("value", ["1e-300", "0", "-0.01", "nan", "7200"])
@@ -232,7 +208,7 @@ def _set_root_x(text, frame, value):
 def test_root_translation_of_1e300_is_refused_with_a_count(tmp_path, frame):
     (tmp_path / "a.bvh").write_text(_set_root_x(BVH, frame, "1e300"))
     assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
-                     rf"a\.bvh: 1 of 60 frames have .* more than 10 km .*first: frame {frame}",
+                     re.compile(rf"a\.bvh: 1 of 60 frames have .* more than 10 km .*first: frame {frame}"),
                      out=tmp_path / "o.npz")
 
 
@@ -243,7 +219,7 @@ def test_amc_root_translation_of_1e300_is_refused(mocap):
     lines[i] = "root 1e300 " + " ".join(lines[i].split()[2:])
     (mocap / "49_18.amc").write_text("\n".join(lines) + "\n")
     assert_one_error(["data", "import-mocap", mocap / "49_18.amc", "--out", mocap / "o.npz"],
-                     r"1 of 120 frames translate root more than 10 km", out=mocap / "o.npz")
+                     re.compile(r"1 of 120 frames translate root more than 10 km"), out=mocap / "o.npz")
 
 
 def test_a_joint_torn_from_the_body_is_refused_with_a_count(tmp_path):
@@ -265,7 +241,8 @@ def test_a_joint_torn_from_the_body_is_refused_with_a_count(tmp_path):
         lines[i] = " ".join(v[:col] + [str(x0 + (800.0 if f in (4, 8) else 0.0))] + v[col:])
     (tmp_path / "a.bvh").write_text("\n".join(head_lines) + "\nMOTION" + "\n".join(lines) + "\n")
     assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
-                     r"2 of 15 kept frames have a joint more than 2 body heights .*first: frame 4, L(Knee|Ankle)",
+                     re.compile(r"2 of 15 kept frames have a joint more than 2 body heights "
+                                r".*first: frame 4, L(Knee|Ankle)"),
                      out=tmp_path / "o.npz")
     # the same file without the stray frames imports
     for f, i in enumerate(rows):
@@ -274,7 +251,7 @@ def test_a_joint_torn_from_the_body_is_refused_with_a_count(tmp_path):
             v[col] = str(x0)
             lines[i] = " ".join(v)
     (tmp_path / "a.bvh").write_text("\n".join(head_lines) + "\nMOTION" + "\n".join(lines) + "\n")
-    code, _, err = run("data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz")
+    code, _, err = run_cli("data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz")
     assert code == 0, err
 
 
@@ -283,7 +260,8 @@ def test_offsets_that_overflow_are_one_line_not_a_zero_length_head(tmp_path):
         "OFFSET 0 11.7043 -0.48768", "OFFSET 0 1e308 -0.48768", 1)
     (tmp_path / "a.bvh").write_text(text)
     assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
-                     r"a\.bvh: the skeleton's rest pose or joint positions overflow", out=tmp_path / "o.npz")
+                     re.compile(r"a\.bvh: the skeleton's rest pose or joint positions overflow"),
+                     out=tmp_path / "o.npz")
 
 
 def test_asf_direction_of_huge_components_is_a_direction(mocap):
@@ -311,7 +289,7 @@ def _same(a, b):
 def test_bvh_with_a_utf8_byte_order_mark(tmp_path):
     (tmp_path / "a.bvh").write_bytes(b"\xef\xbb\xbf" + BVH.encode())
     _same(read_bvh(tmp_path / "a.bvh"), parse_bvh(BVH))
-    code, _, err = run("data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz")
+    code, _, err = run_cli("data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz")
     assert code == 0, err
 
 
@@ -392,7 +370,7 @@ Frame Time: 0.04
 # -- export -------------------------------------------------------------------------------------------
 @pytest.fixture
 def archive(mocap):
-    code, _, err = run("data", "import-mocap", mocap / "02_01.bvh", "--out", mocap / "a.npz")
+    code, _, err = run_cli("data", "import-mocap", mocap / "02_01.bvh", "--out", mocap / "a.npz")
     assert code == 0, err
     return mocap / "a.npz"
 
@@ -405,7 +383,7 @@ def test_export_fps_must_be_a_rate_the_importer_reads(archive, value):
 
 def test_export_at_a_fast_rate_reads_back(archive):
     """30000 frames/s: a fixed-point Frame Time (0.00003333) would read back as 30003."""
-    code, _, err = run("export-bvh", archive, "--fps", "30000", "--out", archive.parent / "e.bvh")
+    code, _, err = run_cli("export-bvh", archive, "--fps", "30000", "--out", archive.parent / "e.bvh")
     assert code == 0, err
     assert read_bvh(archive.parent / "e.bvh").fps == pytest.approx(30000, rel=1e-6)
 
@@ -419,7 +397,7 @@ def test_export_zero_length_bone_is_one_line_without_numpy_warnings(archive, tmp
     save_archive(tmp_path / "z.npz", ds.with_fields(poses_3d=p3) if hasattr(ds, "with_fields")
                  else _replace(ds, poses_3d=p3))
     err = assert_one_error(["export-bvh", tmp_path / "z.npz", "--out", tmp_path / "z.bvh"],
-                           r"frame \d+: the bone RHip-RKnee has zero length", out=tmp_path / "z.bvh")
+                           re.compile(r"frame \d+: the bone RHip-RKnee has zero length"), out=tmp_path / "z.bvh")
     assert "invalid value" not in err
 
 
@@ -434,7 +412,7 @@ def _replace(ds, **fields):
 def test_out_in_proc_is_refused_before_any_work(mocap):
     t0 = time.perf_counter()
     err = assert_one_error(["data", "import-mocap", mocap / "02_01.bvh", "--out", "/proc/x.npz"],
-                           r"/proc/x\.npz: (no file can be created|the folder /proc is not writable)")
+                           re.compile(r"/proc/x\.npz: (no file can be created|the folder /proc is not writable)"))
     assert ".tmp" not in err and "reading" not in err
     assert time.perf_counter() - t0 < 10
 
@@ -443,7 +421,8 @@ def test_units_length_1e300_names_the_units(mocap):
     text = (mocap / "49.asf").read_text().replace("length 0.45", "length 1e300")
     (mocap / "49.asf").write_text(text)
     assert_one_error(["data", "import-mocap", mocap / "49_18.amc", "--out", mocap / "o.npz"],
-                     r"49\.asf: line \d+: ':units length 1e300' must be positive, from", out=mocap / "o.npz")
+                     re.compile(r"49\.asf: line \d+: ':units length 1e300' must be positive, from"),
+                     out=mocap / "o.npz")
 
 
 @pytest.mark.parametrize("edit,match", [
@@ -458,7 +437,7 @@ def test_asf_hierarchy_with_a_cycle_or_an_unknown_bone(mocap, edit, match):
     (mocap / "49.asf").write_text(edit(text))
     assert edit(text) != text
     assert_one_error(["data", "import-mocap", mocap / "49_18.amc", "--out", mocap / "o.npz"],
-                     r"49\.asf: .*" + match, out=mocap / "o.npz")
+                     re.compile(r"49\.asf: .*" + match), out=mocap / "o.npz")
 
 
 # -- Ctrl-C twice -------------------------------------------------------------------------------------
