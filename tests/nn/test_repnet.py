@@ -15,6 +15,7 @@ from gatepose.nn import residual
 from gatepose.nn.camera import CameraConfig, camera_forward, init_camera
 from gatepose.nn.repnet import RepNetConfig, init_repnet, parameter_count, repnet_backward, repnet_forward
 from helpers import assert_pass
+from mutations import assert_check_catches
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -40,10 +41,6 @@ def test_supervised_step_with_repnet_gradient(seed, B, J, width):
 
 
 # -- the checks fail on a broken backward ---------------------------------------------------------
-def _fails(results, rtol=1e-6):
-    return any(r.max_rel_error >= rtol for r in results)
-
-
 _BLOCK_BACKWARD, _LEAKY_BACKWARD = residual.residual_block_backward, residual.leaky_relu_backward
 
 
@@ -70,14 +67,13 @@ def test_the_unbroken_cases_used_below_pass():
     ("gatepose.nn.residual", "leaky_relu_backward", _leaky_backward_slope_flipped),
 ])
 def test_repnet_check_catches_a_broken_backward(monkeypatch, module, name, broken):
-    monkeypatch.setattr(f"{module}.{name}", broken)
-    assert _fails(run_check("repnet_generator", seed=1))
+    assert_check_catches(monkeypatch, [(f"{module}.{name}", broken)], lambda: run_check("repnet_generator", seed=1))
 
 
 def test_camera_net_check_catches_the_shared_block_broken(monkeypatch):
     """The block is one implementation: the camera net's check sees the same bug."""
-    monkeypatch.setattr("gatepose.nn.residual.residual_block_backward", _block_backward_without_skip)
-    assert _fails(run_check("camera_net", seed=1))
+    assert_check_catches(monkeypatch, [("gatepose.nn.residual.residual_block_backward", _block_backward_without_skip)],
+                         lambda: run_check("camera_net", seed=1))
 
 
 # -- the network ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from gatepose.ops.attention import (VARIANTS, AttentionGrads, attention_backward
                                     gate_backward, gate_forward)
 from gatepose.ops.softmax import softmax_forward
 from helpers import assert_pass
+from mutations import assert_check_catches
 
 seeds = st.integers(0, 2**31 - 1)
 batch, joints, heads, width = st.integers(1, 4), st.integers(2, 17), st.integers(1, 4), st.integers(1, 8)
@@ -190,19 +191,17 @@ def test_checker_catches_broken_attention_backward(monkeypatch, bug, wrong):
     monkeypatch.setattr(attn_ops, "attention_backward", lambda d, c: _reference_backward(d, c))
     assert_pass(_check("attention[gated]", **sizes))  # the planted bug is the only difference
     broken = lambda d, c: _reference_backward(d, c, bug)  # noqa: E731
-    monkeypatch.setattr(attn_ops, "attention_backward", broken)
-    errors = {r.name: r.max_rel_error for r in _check("attention[gated]", **sizes)}
-    assert errors[wrong] > 1e-3, errors
+    assert_check_catches(monkeypatch, [(attn_ops, "attention_backward", broken)],
+                         lambda: _check("attention[gated]", **sizes), wrong)
     # and through a whole encoder layer, where it is one term among many
-    monkeypatch.setattr(gen, "attention_backward", broken)
-    errors = {r.name: r.max_rel_error for r in _check("encoder_layer", J=5, h=2, d_k=4)}
-    assert max(errors.values()) > 1e-3, errors
+    assert_check_catches(monkeypatch, [(gen, "attention_backward", broken)],
+                         lambda: _check("encoder_layer", J=5, h=2, d_k=4))
 
 
 def test_checker_catches_a_missing_softmax_term_in_the_real_code(monkeypatch):
-    monkeypatch.setattr(attn_ops, "softmax_backward", lambda dy, y: y * dy)
-    errors = {r.name: r.max_rel_error for r in _check("attention[vanilla]", B=3, h=2, J=5, d_k=4)}
-    assert errors["Q"] > 1e-3 and errors["K"] > 1e-3 and errors["V"] < 1e-6, errors
+    errors = assert_check_catches(monkeypatch, [(attn_ops, "softmax_backward", lambda dy, y: y * dy)],
+                                  lambda: _check("attention[vanilla]", B=3, h=2, J=5, d_k=4), "Q", "K")
+    assert errors["V"] < 1e-6, errors
 
 
 def test_cases_are_registered():

@@ -13,10 +13,7 @@ import gatepose.losses3d as losses3d
 from gatepose.gradcheck.steps import STEP_W_BONE, STEP_W_GEO, STEP_WEIGHTS
 from gatepose.train import Trainer
 from helpers import assert_pass
-
-
-def _fails(results, rtol=1e-6):
-    return any(r.max_rel_error >= rtol for r in results)
+from mutations import assert_caught, output_changed
 
 
 # d_model >= 8: with 4 features, LayerNorm's gain on a near-constant token can push a critic
@@ -78,8 +75,7 @@ def _scaled_backward(name: str, factor: float):
     """A mutation: losses.<name>'s gradient multiplied by ``factor`` (-1: a flipped sign; a ratio of
     two weights: one loss weighted by another's weight)."""
     def mutate(monkeypatch):
-        real = getattr(losses, name)
-        monkeypatch.setattr(losses, name, lambda dL, cache: real(dL, cache) * factor)
+        monkeypatch.setattr(losses, name, output_changed(getattr(losses, name), lambda g, dL, cache: g * factor))
 
     mutate.__name__ = f"{name}_times_{factor:.3g}"
     return mutate
@@ -96,25 +92,22 @@ _reprojection_weighted_by_w_adv = _scaled_backward("reprojection_loss_backward",
                                       _reprojection_weighted_by_w_adv])
 def test_generator_step_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
-    assert _fails(run_check("generator_step", seed=3))
+    assert_caught(run_check("generator_step", seed=3))
 
 
 @pytest.mark.parametrize("mutation", [_flip_adversarial, _reprojection_weighted_by_w_adv])
 def test_generator_step_check_with_repnet_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
-    assert _fails(run_check("generator_step[repnet]", seed=3))
+    assert_caught(run_check("generator_step[repnet]", seed=3))
 
 
 def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(monkeypatch):
     """RepNet's backward with its last block's skip connection dropped: the step's check fails."""
     import gatepose.nn.residual as residual     # RepNet's trunk calls the block from there
-    real = residual.residual_block_backward
-
-    def no_skip(dout, cache, p, pre, grads):
-        return real(dout, cache, p, pre, grads) - dout * cache.m2
-
+    no_skip = output_changed(residual.residual_block_backward,
+                             lambda du, dout, cache, p, pre, grads: du - dout * cache.m2)
     monkeypatch.setattr(residual, "residual_block_backward", no_skip)
-    assert _fails(run_check("generator_step[repnet]", seed=3))
+    assert_caught(run_check("generator_step[repnet]", seed=3))
 
 
 def _geo_term(change):
@@ -159,7 +152,7 @@ _geo_weight_ignored, _geo_second_lift_dropped, _geo_first_lift_share_dropped, _g
                                       _geo_gradient_not_added])
 def test_generator_step_geo_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
-    assert _fails(run_check("generator_step_geo", seed=3))
+    assert_caught(run_check("generator_step_geo", seed=3))
 
 
 def _bone_term(change):
@@ -187,16 +180,11 @@ _bone_mutations = [_bone_term(c) for c in (_weight_ignored, _term_not_added, _fl
 @pytest.mark.parametrize("mutation", _bone_mutations + [_geo_second_lift_dropped], ids=lambda m: m.__name__)
 def test_generator_step_priors_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
-    assert _fails(run_check("generator_step_priors", seed=3))
+    assert_caught(run_check("generator_step_priors", seed=3))
 
 
 def _penalty_gradient_halved(monkeypatch):
-    real = critic_step._penalty_and_adjoint
-
-    def half(g, lam):
-        P, a_g, norm = real(g, lam)
-        return P, 0.5 * a_g, norm
-
+    half = output_changed(critic_step._penalty_and_adjoint, lambda out, g, lam: (out[0], 0.5 * out[1], out[2]))
     monkeypatch.setattr(critic_step, "_penalty_and_adjoint", half)
 
 
@@ -219,4 +207,4 @@ def _wasserstein_sign_flipped(monkeypatch):
 @pytest.mark.parametrize("mutation", [_penalty_gradient_halved, _trainer_ignores_its_lambda, _wasserstein_sign_flipped])
 def test_critic_step_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
-    assert _fails(run_check("critic_step", seed=5))
+    assert_caught(run_check("critic_step", seed=5))
