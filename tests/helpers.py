@@ -49,7 +49,6 @@ def stderr_of(r) -> str:
         return r.output
 
 
-
 def run_cli(*args):
     """(exit code, stdout, non-blank stderr lines) of one in-process ``gatepose ARGS...`` call."""
     r = invoke(*args)

@@ -1,6 +1,5 @@
 """The dataset statistics behind `gatepose data info` and the mocap import summary, as library
 functions: what they count and measure, on a small synthetic dataset and on the CMU excerpts."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,7 @@ from gatepose.data.summary import (archive_summary, bone_length_stats, frames_pe
                                    mocap_import_summary, natural_key, unmatched_subjects)
 from gatepose.data.synthetic import generate
 from gatepose.errors import DataError
-
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
+from mocap_files import MOCAP_FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,7 @@ def _without_3d(ds):
 @pytest.fixture(scope="module")
 def clips():
     return [read_clip(kind, path, asf, fps=None, units="auto", joint_map=None, index=None, asf_cache={})
-            for kind, path, asf in find_files([str(DATA)])]
+            for kind, path, asf in find_files([str(MOCAP_FIXTURES)])]
 
 
 def test_mocap_import_summary_of_the_cmu_excerpts(clips):

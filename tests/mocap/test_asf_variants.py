@@ -12,6 +12,7 @@ from gatepose.data.archive import load_archive
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.errors import DataError
 from helpers import assert_refused, invoke, stderr_of
+from mocap_files import amc_text, asf_text
 
 CMU_L = 0.45          # CMU's ':units length'
 T = 5
@@ -83,34 +84,24 @@ def write_asf(path, *, angle="deg", length=CMU_L, root_order="TX TY TZ RX RY RZ"
     nm = lambda b: names.get(b, b)  # noqa: E731
     o = np.array(orientation, float)
     c = "  # a comment" if noisy else ""
-    lines = ["# written by a test", ":version 1.10", ":name variant" + c, ":units", "  mass 1.0",
-             f"  length {length!r}", f"  angle {angle}{c}", ":documentation",
-             "   free text: begin end :not a keyword here", "   second line", ":root",
-             f"   order {root_order}", f"   axis {root_axis}{c}",
-             "   position " + " ".join(repr(v * k) for v in position),
-             "   orientation " + " ".join(repr(float(v)) for v in conv(o)), ":bonedata"]
-    for i, (name, parent, d, ln, axis, dof) in enumerate(_SKEL):
+    bones = []
+    for name, parent, d, ln, axis, dof in _SKEL:
         e = R.from_euler("xyz", axis, degrees=True).as_euler(axis_order.lower(), degrees=True)
         xyz = [e[axis_order.upper().index(a)] for a in "XYZ"]
         dof = full_dof if dof == "rx ry rz" else dof
-        lines += ["  begin", f"     id {i + 1}", f"     name {nm(name)}",
-                  "     direction " + " ".join(repr(float(v)) for v in d), f"     length {ln * k!r}",
-                  "     axis " + " ".join(repr(float(v)) for v in conv(xyz)) + f" {axis_order}"]
-        if dof:
-            lines.append(f"    dof {dof}{c}")
-            n = len(dof.split())
-            lims = ["(-180.0, 180.0)"] * n if noisy else ["(-180.0 180.0)"] * n
-            lines += [f"    limits {lims[0]}"] + [f"           {x}" for x in lims[1:]]
-        lines.append("  end")
-    lines += extra_bones.splitlines()
-    lines += [":hierarchy", "  begin"]
+        n = len(dof.split())
+        bones.append(dict(name=nm(name), direction=" ".join(repr(float(v)) for v in d), length=repr(ln * k),
+                          axis=" ".join(repr(float(v)) for v in conv(xyz)) + f" {axis_order}",
+                          dof=dof and dof + c, limits=["(-180.0, 180.0)" if noisy else "(-180.0 180.0)"] * n))
     kids = {}
     for name, parent, *_ in _SKEL:
         kids.setdefault(parent, []).append(name)
-    for p, ks in kids.items():
-        lines.append("    " + " ".join([nm(p) if p != "root" else "root"] + [nm(x) for x in ks]))
-    lines.append("  end")
-    text = "\n".join(lines) + "\n"
+    hierarchy = [" ".join([nm(p) if p != "root" else "root"] + [nm(x) for x in ks]) for p, ks in kids.items()]
+    text = asf_text(bones, hierarchy, head=["# written by a test"], name="variant" + c, length=repr(length),
+                    angle=f"{angle}{c}", documentation=["free text: begin end :not a keyword here", "second line"],
+                    root_order=root_order, root_axis=f"{root_axis}{c}",
+                    position=" ".join(repr(v * k) for v in position),
+                    orientation=" ".join(repr(float(v)) for v in conv(o)), extra_bones=extra_bones)
     if noisy:
         text = text.replace("     ", "\t").replace("\n", "\r\n")
     Path(path).write_text(text, newline="")
@@ -127,7 +118,7 @@ def write_amc(path, root, vals, *, angle="deg", header=":DEGREES", length=CMU_L,
     O = R.from_euler(root_axis.lower(), [orientation["XYZ".index(a)] for a in root_axis], degrees=True)
     rseq = "".join(t[1] for t in root_order.lower().split() if t[0] == "r")
     fseq = "".join(t[1] for t in full_dof.split())
-    lines = ["# comment line", ":FULLY-SPECIFIED" if not skip else "", header or ""]
+    frames = []
     for t in range(T):
         M = R.from_euler("xyz", root[t, 3:], degrees=True) * O.inv()      # so that M O = CMU's root rotation
         ang = dict(zip(rseq, M.as_euler(rseq, degrees=True)))
@@ -144,10 +135,10 @@ def write_amc(path, root, vals, *, angle="deg", header=":DEGREES", length=CMU_L,
             body.append((names.get(name, name), np.radians(v) if rad else v))
         if shuffle:
             body = [body[i] for i in rng.permutation(len(body))]
-        lines.append(str(first_frame + t))
-        lines += [(f"{n}\t" if noisy else f"{n} ") + " ".join(repr(float(x)) for x in v) for n, v in body]
-        lines += extra.splitlines()
-    text = "\n".join(lines) + "\n"
+        frames.append([(f"{n}\t" if noisy else f"{n} ") + " ".join(repr(float(x)) for x in v) for n, v in body]
+                      + extra.splitlines())
+    text = amc_text(frames, head=["# comment line", ":FULLY-SPECIFIED" if not skip else "", header or ""],
+                    first_frame=first_frame)
     Path(path).write_text(text.replace("\n", "\r\n") if noisy else text, newline="")
 
 

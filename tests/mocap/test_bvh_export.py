@@ -1,5 +1,4 @@
 """BVH export: bone directions survive the round trip; an independent library (bvhio) agrees with gatepose's reader."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +9,9 @@ from gatepose.data.mocap.export import camera_to_yup, write_poses_bvh
 from gatepose.data.mocap.rigs import match_rig, to_h36m17
 from gatepose.data.skeleton import get_skeleton
 from helpers import assert_refused, invoke
+from mocap_files import MOCAP_FIXTURES
 
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 BONES = np.array(get_skeleton("h36m17").bones)
-
-
 
 
 def _angles(A, B):
@@ -27,7 +24,7 @@ def _angles(A, B):
 @pytest.fixture(scope="module")
 def mocap(tmp_path_factory):
     out = tmp_path_factory.mktemp("mocap") / "ex.npz"
-    assert invoke("data", "import-mocap", DATA, "--cameras", 1, "--out", out).exit_code == 0
+    assert invoke("data", "import-mocap", MOCAP_FIXTURES, "--cameras", 1, "--out", out).exit_code == 0
     return load_archive(out)
 
 
@@ -108,7 +105,7 @@ def _compare_with_bvhio(path, frames, atol):
 
 
 def test_bvhio_agrees_on_cmu_excerpt():
-    _compare_with_bvhio(DATA / "02_01.bvh", [0, 17, 59], atol=1e-3)
+    _compare_with_bvhio(MOCAP_FIXTURES / "02_01.bvh", [0, 17, 59], atol=1e-3)
 
 
 def test_bvhio_agrees_on_written_file(tmp_path, mocap):

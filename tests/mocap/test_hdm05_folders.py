@@ -15,31 +15,19 @@ import pytest
 from gatepose.data.archive import load_archive
 from gatepose.data.mocap.importer import find_files, read_clip
 from helpers import assert_refused, invoke, stderr_of, stdout_of
+from mocap_files import MOCAP_FIXTURES, amc_excerpt
 
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
 LATIN1 = "#!OML:ASF X:\\f\xfcr Bonn\\DataBase\\Bastian.ASF\n".encode("latin-1")
-
-
-def _amc(frames: int = 40, edit=None) -> bytes:
-    """The first ``frames`` frames of 49_18.amc; ``edit(frame number, line)`` may change lines."""
-    out, frame = [], 0
-    for ln in (DATA / "49_18.amc").read_text().splitlines(keepends=True):
-        if ln.strip().isdigit():
-            frame = int(ln)
-            if frame > frames:
-                break
-        out.append(edit(frame, ln) if edit and frame else ln)
-    return "".join(out).encode()
 
 
 def _folder(tmp_path, actors=("bd", "dg"), takes=("squat1Reps_001", "grabHighR_002"), edit=None):
     d = tmp_path / "hdm"
     d.mkdir()
-    shutil.copy(DATA / "49.asf", d / "HDM.asf")          # a decoy: a shorter prefix of every AMC
+    shutil.copy(MOCAP_FIXTURES / "49.asf", d / "HDM.asf")          # a decoy: a shorter prefix of every AMC
     for a in actors:
-        shutil.copy(DATA / "49.asf", d / f"HDM_{a}.asf")
+        shutil.copy(MOCAP_FIXTURES / "49.asf", d / f"HDM_{a}.asf")
         for t in takes:
-            (d / f"HDM_{a}_{t}_120.amc").write_bytes(LATIN1 + _amc(edit=edit))
+            (d / f"HDM_{a}_{t}_120.amc").write_bytes(LATIN1 + amc_excerpt(40, edit).encode())
     return d
 
 
@@ -51,8 +39,8 @@ def test_each_amc_takes_the_asf_with_the_longest_name_prefix(tmp_path):
     e = tmp_path / "cmu"
     e.mkdir()
     for n in ("1", "11", "110"):
-        shutil.copy(DATA / "49.asf", e / f"{n}.asf")
-    shutil.copy(DATA / "49_18.amc", e / "11_01.amc")
+        shutil.copy(MOCAP_FIXTURES / "49.asf", e / f"{n}.asf")
+    shutil.copy(MOCAP_FIXTURES / "49_18.amc", e / "11_01.amc")
     assert [f[2].name for f in find_files([e])] == ["11.asf"]
 
 
@@ -60,8 +48,8 @@ def test_no_matching_asf_among_several_is_one_error_line(tmp_path):
     d = tmp_path / "x"
     d.mkdir()
     for n in ("HDM_bd", "HDM_dg"):
-        shutil.copy(DATA / "49.asf", d / f"{n}.asf")
-    (d / "HDM_tr_squat1Reps_001_120.amc").write_bytes(_amc())
+        shutil.copy(MOCAP_FIXTURES / "49.asf", d / f"{n}.asf")
+    (d / "HDM_tr_squat1Reps_001_120.amc").write_bytes(amc_excerpt(40).encode())
     r = invoke("data", "import-mocap", d, "--out", tmp_path / "o.npz")
     assert_refused(r, "HDM_tr_squat1Reps_001_120.amc", "--asf", not_written=[tmp_path / "o.npz"])
 
@@ -89,8 +77,8 @@ def test_latin1_header_gives_the_same_joints_as_plain_ascii(tmp_path):
     d = _folder(tmp_path, actors=("bd",), takes=("squat1Reps_001",))
     plain = tmp_path / "plain"
     plain.mkdir()
-    shutil.copy(DATA / "49.asf", plain / "HDM_bd.asf")
-    (plain / "HDM_bd_squat1Reps_001_120.amc").write_bytes(_amc())
+    shutil.copy(MOCAP_FIXTURES / "49.asf", plain / "HDM_bd.asf")
+    (plain / "HDM_bd_squat1Reps_001_120.amc").write_bytes(amc_excerpt(40).encode())
     a = read_clip(*find_files([d])[0])
     b = read_clip(*find_files([plain])[0])
     np.testing.assert_allclose(a.world, b.world, rtol=0, atol=1e-9)

@@ -2,7 +2,6 @@
 import dataclasses
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +10,7 @@ from gatepose.data.archive import load_archive, save_archive
 from gatepose.data.mocap.bvh import bvh_tree, parse_bvh
 from gatepose.data.mocap.rigs import match_rig, to_h36m17
 from helpers import assert_refused, invoke
-
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
-
-
-
-
+from mocap_files import MOCAP_FIXTURES, Joint, bvh_text
 
 
 # A T-posed rig, written with any joint names: (role, parent role, offset in cm).
@@ -66,30 +60,16 @@ _EXPECT = {"RHip": "rhip", "RKnee": "rkne", "RAnkle": "rank", "LHip": "lhip", "L
 def rig_bvh(names: dict, frames: int = 4, scale: float = 1.0, seed: int = 0) -> str:
     """A BVH of the T-posed rig above with small random rotations, lengths times ``scale``."""
     rng = np.random.default_rng(seed)
-    roles = [r for r, _, _ in _RIG]
-    out = ["HIERARCHY"]
 
-    def emit(i, depth):
+    def joint(i):
         role, parent, off = _RIG[i]
-        ind = " " * depth
-        out.append(f"{ind}{'ROOT' if parent is None else 'JOINT'} {names[role]}")
-        out.append(ind + "{")
-        out.append(f"{ind} OFFSET {' '.join(str(v * scale) for v in off)}")
-        out.append(f"{ind} CHANNELS " + ("6 Xposition Yposition Zposition " if parent is None else "3 ")
-                   + "Zrotation Xrotation Yrotation")
-        kids = [k for k, (_, p, _) in enumerate(_RIG) if p == role]
-        for k in kids:
-            emit(k, depth + 1)
-        if not kids:
-            out.extend([f"{ind} End Site", ind + " {", f"{ind}  OFFSET 0 {5 * scale} 0", ind + " }"])
-        out.append(ind + "}")
+        kids = [joint(k) for k, (_, p, _) in enumerate(_RIG) if p == role]
+        channels = ("Xposition", "Yposition", "Zposition") * (parent is None) + ("Zrotation", "Xrotation", "Yrotation")
+        return Joint(names[role], " ".join(str(v * scale) for v in off), channels, kids, end=f"0 {5 * scale} 0")
 
-    emit(0, 0)
-    out += ["MOTION", f"Frames: {frames}", "Frame Time: 0.0333333"]
-    for _ in range(frames):
-        vals = [0, 95 * scale, 0] + list(rng.uniform(-20, 20, 3 * len(roles)))
-        out.append(" ".join(f"{v:.4f}" for v in vals))
-    return "\n".join(out) + "\n"
+    lines = [" ".join(f"{v:.4f}" for v in [0, 95 * scale, 0] + list(rng.uniform(-20, 20, 3 * len(_RIG))))
+             for _ in range(frames)]
+    return bvh_text(joint(0), lines, frame_time="0.0333333")
 
 
 @pytest.mark.parametrize("style", sorted(RIGS))
@@ -144,7 +124,7 @@ def test_import_excerpts_labels_split_and_fields(tmp_path):
     index = tmp_path / "index.tsv"
     index.write_text("02_01\twalk\tSubject #2\n49_18\tmodern dance\tSubject #49\n")
     out = tmp_path / "ex.npz"
-    r = invoke("data", "import-mocap", DATA, "--actions", index, "--cameras", 3, "--test-subjects", "49",
+    r = invoke("data", "import-mocap", MOCAP_FIXTURES, "--actions", index, "--cameras", 3, "--test-subjects", "49",
                "--out", out, "--force", "--force")
     assert r.exit_code == 0, r.output
     assert "120 fps source -> every 4th frame (30 fps)" in r.output and "ASF length 0.45" in r.output
@@ -165,8 +145,8 @@ def test_import_excerpts_labels_split_and_fields(tmp_path):
     A = np.polyfit(uv[:, 0], W[:, 0], 1)
     assert A[0] > 800 and np.allclose(np.polyval(A, uv[:, 0]), W[:, 0], atol=1e-2)
     # --fps and --test-every
-    r = invoke("data", "import-mocap", DATA / "02_01.bvh", DATA / "49_18.amc", "--fps", 60, "--test-every", 2,
-               "--camera-rig", "h36m", "--out", out, "--force", "--force")
+    r = invoke("data", "import-mocap", MOCAP_FIXTURES / "02_01.bvh", MOCAP_FIXTURES / "49_18.amc", "--fps", 60,
+               "--test-every", 2, "--camera-rig", "h36m", "--out", out, "--force", "--force")
     assert r.exit_code == 0, r.output
     ds = load_archive(out)
     assert set(ds.camera) == {0, 1, 2, 3} and (ds.image_size[:, 0] == 1000).all()
@@ -176,7 +156,7 @@ def test_import_excerpts_labels_split_and_fields(tmp_path):
 
 @pytest.mark.parametrize("content", ["HIERARCHY\nROOT a\n{\n OFFSET 0 0 0\n", "not a bvh\n", ""])
 def test_cli_bad_file_writes_nothing(tmp_path, content):
-    shutil.copy(DATA / "02_01.bvh", tmp_path / "02_01.bvh")
+    shutil.copy(MOCAP_FIXTURES / "02_01.bvh", tmp_path / "02_01.bvh")
     (tmp_path / "bad.bvh").write_text(content)
     out = tmp_path / "o.npz"
     r = invoke("data", "import-mocap", tmp_path, "--out", out)
@@ -184,10 +164,10 @@ def test_cli_bad_file_writes_nothing(tmp_path, content):
 
 
 def test_amc_without_asf(tmp_path):
-    shutil.copy(DATA / "49_18.amc", tmp_path / "49_18.amc")
+    shutil.copy(MOCAP_FIXTURES / "49_18.amc", tmp_path / "49_18.amc")
     r = invoke("data", "import-mocap", tmp_path, "--out", tmp_path / "o.npz")
     assert_refused(r, "--asf")
-    r = invoke("data", "import-mocap", tmp_path, "--asf", DATA / "49.asf", "--out", tmp_path / "o.npz")
+    r = invoke("data", "import-mocap", tmp_path, "--asf", MOCAP_FIXTURES / "49.asf", "--out", tmp_path / "o.npz")
     assert r.exit_code == 0, r.output
 
 
@@ -199,7 +179,7 @@ def test_train_2d_only_with_mocap_real_poses(tmp_path):
     from gatepose.train import TrainOptions, prepare_data, train
 
     mocap = tmp_path / "mocap.npz"
-    assert invoke("data", "import-mocap", DATA, "--cameras", 4, "--out", mocap).exit_code == 0
+    assert invoke("data", "import-mocap", MOCAP_FIXTURES, "--cameras", 4, "--out", mocap).exit_code == 0
     synth = generate(n_subjects=3, seed=2, frames_per_sequence=20, sequences_per_action=1, n_cameras=2)
     two_d = tmp_path / "video2d.npz"
     save_archive(two_d, dataclasses.replace(synth, poses_3d=None))

@@ -10,7 +10,6 @@ test, about 10 s for the file on two cores (FUZZ_EXAMPLES=5000 HYPOTHESIS_PROFIL
 import os
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,26 +19,11 @@ from hypothesis import strategies as st
 from gatepose.data.archive import DataWarning
 from gatepose.data.mocap.importer import build_dataset, read_clip
 from gatepose.errors import DataError
+from mocap_files import MOCAP_FIXTURES, amc_excerpt, bvh_excerpt, join_motion, split_motion
 
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
-
-
-def _short_bvh(n_frames=12) -> bytes:
-    head, motion = (DATA / "02_01.bvh").read_text().split("MOTION")
-    lines = [ln for ln in motion.strip().splitlines()]
-    return (head + "MOTION\n" + f"Frames: {n_frames}\n" + lines[1] + "\n"
-            + "\n".join(lines[2:2 + n_frames]) + "\n").encode()
-
-
-def _short_amc(n_frames=9) -> bytes:
-    lines = (DATA / "49_18.amc").read_text().splitlines()
-    cut = lines.index(str(n_frames + 1))
-    return ("\n".join(lines[:cut]) + "\n").encode()
-
-
-BVH = _short_bvh()
-ASF = (DATA / "49.asf").read_bytes()
-AMC = _short_amc()
+BVH = bvh_excerpt(12).encode()                      # the excerpts, shortened
+ASF = (MOCAP_FIXTURES / "49.asf").read_bytes()
+AMC = amc_excerpt(9).encode()
 
 # Tokens a damaged file plausibly holds: the formats' own keywords and punctuation, numbers at the
 # edges of float64, non-numbers, and characters that change lines or encodings.
@@ -184,13 +168,12 @@ def test_extreme_values_in_any_field(tmp_path, value, where, frame):
     elif where == "offset":
         bvh = bvh.replace("OFFSET 0 20.6881 -0.73152", f"OFFSET 0 {v} -0.73152", 1)
     elif where in ("root_x", "angle"):
-        head, motion = bvh.split("MOTION")
-        lines = motion.splitlines()
+        head, lines = split_motion(bvh)
         k = 3 + frame                              # '', Frames:, Frame Time:, then the frames
         vals = lines[k].split()
         vals[0 if where == "root_x" else 7] = v
         lines[k] = " ".join(vals)
-        bvh = head + "MOTION" + "\n".join(lines) + "\n"
+        bvh = join_motion(head, lines)
     elif where == "units_length":
         asf = asf.replace("length 0.45", f"length {v}", 1)
     else:

@@ -1,6 +1,5 @@
 """gatepose's own BVH and ASF/AMC readers: real CMU excerpts, rotation orders against SciPy, bad files."""
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,12 +8,11 @@ from scipy.spatial.transform import Rotation
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.data.mocap.bvh import bvh_tree, forward_kinematics, parse_bvh, read_bvh
 from gatepose.errors import DataError
-
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
+from mocap_files import MOCAP_FIXTURES, Joint, amc_text, asf_text, bvh_text
 
 
 def test_bvh_excerpt_reads():
-    b = read_bvh(DATA / "02_01.bvh")
+    b = read_bvh(MOCAP_FIXTURES / "02_01.bvh")
     assert b.n_frames == 60 and abs(b.fps - 120) < 1e-3
     assert b.names[0] == "hip" and b.channels[0][:3] == ("Xposition", "Yposition", "Zposition")
     assert "lThigh" in b.names and "head_End" not in b.names and "leftEye_End" in b.names
@@ -25,12 +23,9 @@ def test_bvh_excerpt_reads():
 
 
 def _two_joint_bvh(root_channels, child_channels, values, offset=(0.0, 10.0, 0.0)):
-    rc = " ".join(root_channels)
-    cc = " ".join(child_channels)
-    return (f"HIERARCHY\nROOT a\n{{\n OFFSET 1 2 3\n CHANNELS {len(root_channels)} {rc}\n JOINT b\n {{\n"
-            f"  OFFSET {offset[0]} {offset[1]} {offset[2]}\n  CHANNELS {len(child_channels)} {cc}\n"
-            f"  End Site\n  {{\n   OFFSET 0 5 0\n  }}\n }}\n}}\nMOTION\nFrames: 1\nFrame Time: 0.04\n"
-            + " ".join(str(v) for v in values) + "\n")
+    b = Joint("b", f"{offset[0]} {offset[1]} {offset[2]}", tuple(child_channels), end="0 5 0")
+    return bvh_text(Joint("a", "1 2 3", tuple(root_channels), [b]), [" ".join(str(v) for v in values)],
+                    frame_time="0.04")
 
 
 @pytest.mark.parametrize("order", ["".join(p) for p in itertools.permutations("XYZ")])
@@ -59,9 +54,9 @@ def test_bvh_root_with_three_channels_and_partial_rotations():
 
 
 def test_asf_excerpt_units_and_rigid_bones():
-    asf = read_asf(DATA / "49.asf")
+    asf = read_asf(MOCAP_FIXTURES / "49.asf")
     assert asf.length_unit == 0.45 and asf.degrees and asf.root_order[:3] == ("tx", "ty", "tz")
-    tree = amc_tree(asf, DATA / "49_18.amc", step=4)
+    tree = amc_tree(asf, MOCAP_FIXTURES / "49_18.amc", step=4)
     assert len(tree.source_frame) == 30 and tree.source_frame[1] == 4
     femur = np.linalg.norm(tree.positions[:, tree.names.index("ltibia")] - tree.positions[:, tree.names.index("lfemur")],
                            axis=-1)
@@ -69,30 +64,9 @@ def test_asf_excerpt_units_and_rigid_bones():
 
 
 def _asf_text(axis="0 0 30 XYZ", dof="rx ry rz", units_length="1.0", angle="deg", root_order="TX TY TZ RX RY RZ"):
-    return f""":version 1.10
-:units
-  mass 1.0
-  length {units_length}
-  angle {angle}
-:root
-   order {root_order}
-   axis XYZ
-   position 0 0 0
-   orientation 0 0 0
-:bonedata
-  begin
-     id 1
-     name femur
-     direction 0 -1 0
-     length 10
-     axis {axis}
-    dof {dof}
-  end
-:hierarchy
-  begin
-    root femur
-  end
-"""
+    """One bone, femur, under the root."""
+    femur = dict(name="femur", direction="0 -1 0", length="10", axis=axis, dof=dof)
+    return asf_text([femur], ["root femur"], length=units_length, angle=angle, root_order=root_order)
 
 
 @pytest.mark.parametrize("axis_order", ["XYZ", "ZYX", "YXZ"])
@@ -100,7 +74,7 @@ def test_asf_axis_and_dof_order_match_scipy(tmp_path, axis_order):
     """G = C M C^-1: C from the axis line's X, Y, Z angles applied in its order; M from the AMC values
     applied in the dof line's order (both about fixed axes: SciPy lower case)."""
     (tmp_path / "s.asf").write_text(_asf_text(axis=f"10 20 30 {axis_order}", dof="rz rx ry"))
-    (tmp_path / "s_1.amc").write_text(":FULLY-SPECIFIED\n:DEGREES\n1\nroot 1 2 3 0 0 0\nfemur 40 -25 15\n")
+    (tmp_path / "s_1.amc").write_text(amc_text([["root 1 2 3 0 0 0", "femur 40 -25 15"]]))
     tree = amc_tree(read_asf(tmp_path / "s.asf"), tmp_path / "s_1.amc")
     xyz = {"X": 10, "Y": 20, "Z": 30}
     C = Rotation.from_euler(axis_order.lower(), [xyz[a] for a in axis_order], degrees=True)
@@ -112,7 +86,7 @@ def test_asf_axis_and_dof_order_match_scipy(tmp_path, axis_order):
 # -- bad files: one DataError line each ------------------------------------------------------------
 
 def _excerpt_lines():
-    return (DATA / "02_01.bvh").read_text().splitlines()
+    return (MOCAP_FIXTURES / "02_01.bvh").read_text().splitlines()
 
 
 def _bad_bvh(kind):

@@ -22,9 +22,9 @@ from scipy.spatial.transform import Rotation
 from gatepose.data.mocap.asf import amc_tree, read_asf
 from gatepose.data.mocap.bvh import forward_kinematics, parse_bvh, read_bvh
 from helpers import assert_one_error, assert_refused, invoke, run_cli
+from mocap_files import MOCAP_FIXTURES, join_motion, split_motion
 
-DATA = Path(__file__).resolve().parents[1] / "fixtures" / "mocap"
-BVH = (DATA / "02_01.bvh").read_text()
+BVH = (MOCAP_FIXTURES / "02_01.bvh").read_text()
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def mocap(tmp_path):
     """A copy of the shipped CMU excerpts, an action index and a joint map beside them."""
     for f in ("02_01.bvh", "49.asf", "49_18.amc"):
-        shutil.copy(DATA / f, tmp_path / f)
+        shutil.copy(MOCAP_FIXTURES / f, tmp_path / f)
     (tmp_path / "index.tsv").write_text("02_01\twalk\n49_18\tdance\n")
     (tmp_path / "map.json").write_text("{}")
     return tmp_path
@@ -147,15 +147,14 @@ def test_bad_rotation_orders_are_one_line(tmp_path, channels, match):
 
 def _widen_abdomen(text, extra):
     """Frame lines with ``extra`` zero values after the root's six (abdomen's first channels)."""
-    head, motion = text.split("MOTION")
-    lines = motion.splitlines()
+    head, lines = split_motion(text)
     out = []
     for ln in lines:
         v = ln.split()
         if len(v) > 10:
             ln = " ".join(v[:6] + ["0"] * extra + v[6:])
         out.append(ln)
-    return head + "MOTION" + "\n".join(out) + "\n"
+    return join_motion(head, out)
 
 
 @pytest.mark.parametrize("kind", ["bvh", "amc"])
@@ -195,13 +194,12 @@ def test_impossible_frame_times(tmp_path, value):
 
 
 def _set_root_x(text, frame, value):
-    head, motion = text.split("MOTION")
-    lines = motion.splitlines()
+    head, lines = split_motion(text)
     rows = [k for k, ln in enumerate(lines) if len(ln.split()) > 10]
     v = lines[rows[frame]].split()
     v[0] = value
     lines[rows[frame]] = " ".join(v)
-    return head + "MOTION" + "\n".join(lines) + "\n"
+    return join_motion(head, lines)
 
 
 @pytest.mark.parametrize("frame", [0, 2])          # a kept frame and a frame the default --fps drops
@@ -228,18 +226,17 @@ def test_a_joint_torn_from_the_body_is_refused_with_a_count(tmp_path):
     j = b.names.index("lShin")
     col = sum(len(c) for c in b.channels[:j])
     text = BVH.replace("JOINT lShin\n    {\n      OFFSET", "JOINT lShin\n    {\n      OFFSET", 1)
-    head, motion = text.split("MOTION")
+    head, lines = split_motion(text)
     head_lines = head.splitlines()
     k = next(i for i, ln in enumerate(head_lines) if ln.strip() == "JOINT lShin")
     c = next(i for i in range(k, len(head_lines)) if "CHANNELS" in head_lines[i])
     head_lines[c] = head_lines[c].replace("CHANNELS 3", "CHANNELS 4 Xposition")
     x0 = b.offsets[j][0]
-    lines = motion.splitlines()
     rows = [i for i, ln in enumerate(lines) if len(ln.split()) > 10]
     for f, i in enumerate(rows):
         v = lines[i].split()
         lines[i] = " ".join(v[:col] + [str(x0 + (800.0 if f in (4, 8) else 0.0))] + v[col:])
-    (tmp_path / "a.bvh").write_text("\n".join(head_lines) + "\nMOTION" + "\n".join(lines) + "\n")
+    (tmp_path / "a.bvh").write_text(join_motion("\n".join(head_lines) + "\n", lines))
     assert_one_error(["data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz"],
                      re.compile(r"2 of 15 kept frames have a joint more than 2 body heights "
                                 r".*first: frame 4, L(Knee|Ankle)"),
@@ -250,7 +247,7 @@ def test_a_joint_torn_from_the_body_is_refused_with_a_count(tmp_path):
             v = lines[i].split()
             v[col] = str(x0)
             lines[i] = " ".join(v)
-    (tmp_path / "a.bvh").write_text("\n".join(head_lines) + "\nMOTION" + "\n".join(lines) + "\n")
+    (tmp_path / "a.bvh").write_text(join_motion("\n".join(head_lines) + "\n", lines))
     code, _, err = run_cli("data", "import-mocap", tmp_path / "a.bvh", "--out", tmp_path / "o.npz")
     assert code == 0, err
 

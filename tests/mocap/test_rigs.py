@@ -12,6 +12,7 @@ from gatepose.data.mocap.bvh import bvh_tree, parse_bvh
 from gatepose.data.mocap.importer import read_clip, up_axis
 from gatepose.data.mocap.rigs import match_rig, roles, to_h36m17
 from helpers import assert_refused
+from mocap_files import Joint, bvh_text
 
 # role, parent, rest offset (cm, Y up, facing +Z: the subject's left is +X)
 _BODY = [
@@ -44,43 +45,36 @@ def body_bvh(names, *, scale=1.0, up="y", frames=3, head_end=(0, 18, 0), all_pos
              drop=(), frames_line=None, newline="\n", seed=0, jitter=10.0) -> str:
     """The body above as a BVH: lengths times ``scale``, the world turned so that ``up`` is up,
     small random rotations; ``all_positions`` gives every joint 6 channels (Bandai-Namco);
-    joints in ``drop`` are left out (their parent ends in an End Site 10 cm along the bone)."""
+    joints in ``drop`` are left out (their parent ends in an End Site 10 cm along the bone).
+    Tab-indented, with trailing blanks and a tab after ``Frames:`` (``frames_line`` if given)."""
     rng = np.random.default_rng(seed)
     turn = {"y": lambda v: v, "z": lambda v: (v[0], -v[2], v[1])}[up]
     body = [b for b in _BODY if b[0] not in drop]
-    out, chans = ["HIERARCHY"], []
+    chans = []
 
-    def emit(role, parent, off, depth):
-        ind = "\t" * depth
+    def joint(role, parent, off):
         off = turn(tuple(scale * v for v in off))
-        out.append(f"{ind}{'ROOT' if parent is None else 'JOINT'} {names[role]}")
-        out.append(ind + "{")
-        out.append(f"{ind}\tOFFSET {off[0]:.5f} {off[1]:.5f} {off[2]:.5f}   ")      # trailing blanks
         six = parent is None or all_positions
-        out.append(f"{ind}\tCHANNELS {6 if six else 3} " + ("Xposition Yposition Zposition " if six else "")
-                   + "Zrotation Xrotation Yrotation")
-        chans.append((six, off, parent is None))
-        kids = [b for b in body if b[1] == role]
-        for k in kids:
-            emit(*k, depth + 1)
-        if not kids:
-            lost = [b for b in _BODY if b[1] == role]
-            e = (0, 0, 0) if role == "head" and head_end is None else \
-                head_end if role == "head" else tuple(0.4 * v for v in lost[0][2]) if lost else (0, 0, 5)
-            e = turn(tuple(scale * v for v in e))
-            out.extend([f"{ind}\tEnd Site", ind + "\t{", f"{ind}\t\tOFFSET {e[0]:g} {e[1]:g} {e[2]:g}", ind + "\t}"])
-        out.append(ind + "}")
+        chans.append((six, off))
+        kids = [joint(*b) for b in body if b[1] == role]
+        lost = [b for b in _BODY if b[1] == role]
+        e = (0, 0, 0) if role == "head" and head_end is None else \
+            head_end if role == "head" else tuple(0.4 * v for v in lost[0][2]) if lost else (0, 0, 5)
+        e = turn(tuple(scale * v for v in e))
+        channels = (("Xposition", "Yposition", "Zposition") if six else ()) + ("Zrotation", "Xrotation", "Yrotation")
+        return Joint(names[role], f"{off[0]:.5f} {off[1]:.5f} {off[2]:.5f}   ", channels, kids,   # trailing blanks
+                     end=f"{e[0]:g} {e[1]:g} {e[2]:g}")
 
-    emit(*body[0], 0)
-    out += ["MOTION", f"Frames:\t{frames if frames_line is None else frames_line}", "Frame Time:\t0.0166667"]
+    root = joint(*body[0])
+    lines = []
     for _ in range(frames):
         vals = []
-        for six, off, root in chans:
+        for six, off in chans:
             if six:
                 vals += list(off)
             vals += list(rng.uniform(-jitter, jitter, 3))
-        out.append(" ".join(f"{v:.4f}" for v in vals) + " ")
-    return newline.join(out) + newline
+        lines.append(" ".join(f"{v:.4f}" for v in vals) + " ")
+    return bvh_text(root, lines, frame_time="0.0166667", declared=frames_line, indent="\t", sep="\t", newline=newline)
 
 
 def _clip(tmp_path, text, name="clip.bvh", **kw):
