@@ -3,7 +3,7 @@
 Utilisation = (analytic FLOPs of the work / measured seconds) / (this machine's measured float32
 matrix-multiply rate on the same backend). The FLOP count covers the matrix products only (the
 elementwise work is O(size) and not counted), at 2 FLOPs per multiply-add, and counts every
-product the code actually forms (tests/test_bench.py checks each count against the products of a
+product the code actually forms (tests/commands/test_bench.py checks each count against the products of a
 real run, and the generator's against a hand count):
 
 * a linear layer over R rows, d_in -> d_out: forward 2 R d_in d_out; its backward twice that

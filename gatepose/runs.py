@@ -140,7 +140,7 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
     """Run the generator over host 2D poses (N, J, 2) in batches; host 3D (N, J, 3) out. Each device
     batch goes through ``speed.infer`` (FAST DOOR 4; None: the plain forward)."""
     # FAST DOOR 4: inference; plain reference: generator_forward(need_cache=False); proved equal by
-    # tests/test_doors.py::test_fused_inference_equals_plain_forward
+    # tests/fast/test_doors.py::test_fused_inference_equals_plain_forward
     infer = (speed or PlainPaths()).infer
     outs = [to_host(infer(gen, to_device(xp, W_host[i:i + batch], dtype), gcfg)) for i in range(0, len(W_host), batch)]
     return np.concatenate(outs) if outs else np.zeros((0, gcfg.n_joints, 3), np.float32)

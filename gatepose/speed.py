@@ -13,7 +13,7 @@ enters the seam are marked ``# FAST DOOR n`` in ``train.py``:
 3. ``optimiser``: Adam, tensor by tensor or over one flat buffer per model;
 4. ``infer``: the generator's forward without a cache (validation, evaluation, prediction).
 
-Each fast path is equal to its reference up to rounding; ``tests/test_doors.py`` proves it in
+Each fast path is equal to its reference up to rounding; ``tests/fast/test_doors.py`` proves it in
 float64 on perturbed parameters and sees each fold fail when broken on purpose.
 """
 from __future__ import annotations

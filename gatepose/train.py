@@ -59,7 +59,7 @@ class Trainer:
         # The adversarial model's optimiser sees generator and camera as one flat dict (same arrays).
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         # FAST DOOR 3: the optimiser; plain reference: optim.Adam; proved equal by
-        # tests/test_doors.py::test_flat_adam_equals_plain_adam
+        # tests/fast/test_doors.py::test_flat_adam_equals_plain_adam
         self.opt_g = self.speed.optimiser(self.adv, lr=opts.lr, betas=opts.betas)
         self.opt_d = self.speed.optimiser(self.critic, lr=opts.lr_critic or opts.lr, betas=opts.betas)
         # A flat-buffer optimiser moves the parameters into its buffer: the models see its views.
@@ -107,7 +107,7 @@ class Trainer:
         if self.opts.aug_flip_2d:
             W, X = flip_half(self.rng_aug, self.flip, W, X)
         # FAST DOOR 2: the loss as a mean over the batch; plain reference: the loss itself; proved equal by
-        # tests/test_sharded_training.py::test_sharded_gradients_equal_unsharded
+        # tests/fast/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         L_sup, grads = self.speed.batch_mean(self.supervised_loss, xp.ascontiguousarray(W), xp.ascontiguousarray(X))
         self.opt_g.step(self.adv, with_prefix(grads, "gen/"))
         self.step += 1
@@ -127,13 +127,13 @@ class Trainer:
         n_fake = opts.n_critic * B
         W_gen = W_all[n_fake:]                  # the generator step's batch (B, J, 2)
         # FAST DOOR 1: the fakes; plain reference: generator_forward(need_cache=False); proved equal by
-        # tests/test_doors.py::test_fused_inference_equals_plain_forward and ::test_one_pass_equals_two_plain_passes
+        # tests/fast/test_doors.py::test_fused_inference_equals_plain_forward and ::test_one_pass_equals_two_plain_passes
         X_fakes, forward = self.speed.fakes(self.gen, self.gcfg, W_all, n_fake)
         # n_critic critic steps: L_D on real poses, this step's fakes and eps
         for k in range(opts.n_critic):
             X_real, X_fake = self._real_poses(), X_fakes[k * B:(k + 1) * B]
             # FAST DOOR 2: L_D as a mean over the batch; plain reference: losses.critic_loss; proved equal by
-            # tests/test_doors.py::test_stacked_critic_loss_equals_plain_critic_loss and ::test_sharded_critic_loss_equals_whole_batch
+            # tests/fast/test_doors.py::test_stacked_critic_loss_equals_plain_critic_loss and ::test_sharded_critic_loss_equals_whole_batch
             L_D, grads_d, info_d = self.speed.batch_mean(self.critic_loss, X_real, X_fake, eps_all[k])
             self.opt_d.step(self.critic, grads_d)
 
@@ -161,7 +161,7 @@ class Trainer:
             values, grads_gen, grads_cam = self.generator_loss(*batches, forward=forward)
         else:
             # FAST DOOR 2: L_G as a mean over the batch; plain reference: losses.generator_loss; proved equal by
-            # tests/test_doors.py::test_sharded_generator_loss_equals_whole_batch
+            # tests/fast/test_doors.py::test_sharded_generator_loss_equals_whole_batch
             values, grads_gen, grads_cam = self.speed.batch_mean(self.generator_loss, *batches)
         names = ("loss_adv", "loss_rep", "loss_cam") + ("loss_geo",) * (R is not None) + ("loss_bone",) * bool(self.opts.w_bone)
         return dict(zip(names, values)), grads_gen, grads_cam

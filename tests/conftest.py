@@ -1,11 +1,19 @@
-"""Shared test set-up: a deterministic hypothesis profile and backend fixtures."""
+"""Shared test set-up: a deterministic hypothesis profile and backend fixtures.
+
+The tests run with ``--import-mode=importlib`` (setup.cfg) and have no ``__init__.py``: this folder
+is put on ``sys.path`` here so that every test module, in any subfolder, can ``from helpers import
+...`` and ``import strict_xp``."""
 import os
+import sys
+from pathlib import Path
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import TINY_TRAIN
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from helpers import TINY_TRAIN  # noqa: E402
 
 # CI: derandomised (the same examples every run), no deadline (2 slow cores), no example database.
 settings.register_profile(

@@ -1,4 +1,7 @@
 """Helpers shared by the test modules (imported as ``from helpers import ...``)."""
+import re
+from pathlib import Path
+
 import numpy as np
 
 # A model small enough to train a few steps in about a second; full pipeline, every module.
@@ -44,3 +47,64 @@ def stderr_of(r) -> str:
         return r.stderr
     except ValueError:
         return r.output
+
+
+def run_cli(*args):
+    """(exit code, stdout, non-blank stderr lines) of one in-process ``gatepose ARGS...`` call."""
+    r = invoke(*args)
+    return r.exit_code, stdout_of(r), [line for line in stderr_of(r).splitlines() if line.strip()]
+
+
+# -- a refused command: the one check every bad input is held to --------------------------------------
+def _code_and_streams(r):
+    """(exit code, stdout or None where click mixes it with stderr, stderr) of a click Result or a
+    subprocess.CompletedProcess."""
+    if hasattr(r, "returncode"):
+        return r.returncode, r.stdout, r.stderr
+    try:
+        return r.exit_code, r.stdout, r.stderr
+    except ValueError:                 # click < 8.2: one mixed stream
+        return r.exit_code, None, r.output
+
+
+def _holds(line, match):
+    """``match`` is in ``line``: a str as is, a compiled pattern by ``search``."""
+    return bool(match.search(line)) if isinstance(match, re.Pattern) else match in line
+
+
+def assert_refused(r, *matches, not_written=(), progress=False) -> str:
+    """``r`` (a click Result, or a CompletedProcess of ``python -m cli.main ...``) is a refusal as
+    every bad input must end: exit code 2, no traceback, nothing on stdout, and exactly one
+    ``error: `` line on stderr, which holds each of ``matches`` (a str as is, a compiled pattern by
+    ``search``); no path in ``not_written`` exists. The error line is stderr's only line; with
+    ``progress=True`` other lines (a progress label, ``device: cpu``) may come before it, with a tuple
+    of prefixes only lines starting with one of them may. Returns the error line."""
+    code, out, err = _code_and_streams(r)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert code == 2, (code, err)
+    assert "Traceback" not in err, err
+    assert len(errors) == 1 and errors[0].startswith("error: ") and lines[-1] == errors[0], err
+    if progress is not True:
+        allowed = progress or ()
+        assert all(ln.startswith(tuple(allowed)) for ln in lines[:-1]), err
+    assert out is None or not out.strip(), out
+    for m in matches:
+        assert _holds(errors[0], m), (m, errors[0])
+    for p in not_written:
+        assert not Path(p).exists(), f"{p} was written"
+    return errors[0]
+
+
+def assert_one_error(args, match, keep=(), out=None) -> str:
+    """``gatepose ARGS...`` (in-process) is refused (:func:`assert_refused`) with an error line holding
+    ``match``; every path in ``keep`` has the same bytes after as before (a missing one stays
+    missing), and ``out``, when given and absent before, is not created. Returns the error line."""
+    before = {Path(f): (Path(f).read_bytes() if Path(f).exists() else None) for f in keep}
+    existed = out is not None and Path(out).exists()
+    line = assert_refused(invoke(*args), match)
+    for f, data in before.items():
+        assert (f.read_bytes() if f.exists() else None) == data, f"{f} changed"
+    if out is not None and not existed:
+        assert not Path(out).exists(), f"{out} was written"
+    return line

@@ -1,6 +1,6 @@
 """Adam with every model's parameters and moments in one flat buffer: the trainer's fast update
 (FAST DOOR 3 in train.py). Plain reference: ``gatepose.optim.Adam``, which updates tensor by tensor;
-``tests/test_optim.py::test_flat_adam_matches_plain_adam`` proves them equal (float64, 1e-12).
+``tests/training/test_optim.py::test_flat_adam_matches_plain_adam`` proves them equal (float64, 1e-12).
 
 Why: on a GPU the per-tensor update is a dozen kernels per tensor, which made the optimiser about
 half of all kernel launches of a training iteration (117 tensors, the critic's optimiser stepped

@@ -1,7 +1,7 @@
 """The critic step with its three batches stacked: one critic forward and one backward over 3B rows.
 
 Plain reference: ``gatepose.losses.critic_loss`` (the sum of SPEC section 5 written term by term).
-``tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum`` proves them equal (1e-9 in
+``tests/losses/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum`` proves them equal (1e-9 in
 float64); the ``critic_loss[stacked]`` gradient check tests this one against central differences.
 
 Plain array code with fewer, larger kernels than the plain sum, so it is the trainer's critic step on
@@ -70,7 +70,7 @@ def stacked_critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, la
 
 def critic_tangents_into(a_X, cache: CriticCache, out: Layers) -> Layers:
     """``nn.critic.critic_tangents`` (its plain reference; equal up to rounding, proved through
-    tests/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum) writing the tangents into
+    tests/losses/test_penalty.py::test_stacked_critic_loss_equals_the_plain_sum) writing the tangents into
     ``out``, a Layers of (B, width) C-contiguous arrays, instead of fresh ones. They may share memory
     with cache.X and the cache's layer inputs, which are read before they are written over: the
     stacked step passes the X_hat rows of its forward's layer inputs, dead after the first backward,

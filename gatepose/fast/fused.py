@@ -25,7 +25,7 @@ trainer's fakes, prediction and validation, FAST DOOR 4) takes either generator 
 config's lift (``nn.generator.generator_output``); ``fold_generator`` does the folding once per call (shared by every block); ``fused_forward``
 runs one block of poses. Reading order: the plain forward in nn/posegate.py first; this is its
 shadow. Its plain reference is ``posegate_forward(params, W, cfg, need_cache=False)``;
-``tests/test_fast_paths.py`` proves them equal (1e-10 in float64, over random shapes and parameters).
+``tests/fast/test_fast_paths.py`` proves them equal (1e-10 in float64, over random shapes and parameters).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ fakes take the fused, blocked inference (``fast.fused``), which is faster than a
 the generator step runs in shards side by side.
 
 Plain reference: ``generator_forward(need_cache=False)`` on the fakes' rows and
-``generator_forward`` on the generator step's rows; ``tests/test_fast_paths.py`` proves outputs and
+``generator_forward`` on the generator step's rows; ``tests/fast/test_fast_paths.py`` proves outputs and
 the backward's gradients equal (float64, every attention variant).
 """
 from __future__ import annotations

@@ -196,7 +196,7 @@ def _smooth_directions(loss, grads: dict, params: dict, rng, xp, n_directions: i
     and the central difference there measures the kink, not the gradient (errors up to 0.2 were
     seen at eps 1e-5 with correct code). Such a direction shows itself: the differences at eps and
     eps / 2 disagree. It is drawn again. A wrong gradient is wrong along every direction, smooth
-    ones included, so this cannot hide a bug (tests/test_step_gradchecks.py breaks the wiring)."""
+    ones included, so this cannot hide a bug (tests/training/test_step_gradchecks.py breaks the wiring)."""
     results = []
     for name, x0 in params.items():
         g = grads[name]

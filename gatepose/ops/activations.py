@@ -9,7 +9,7 @@ and its backward are the training step's own (no fast path shadows them), and ru
 passes block by block instead of over the whole array changes the order of the passes only, never
 the arithmetic: each output element is the same sequence of float operations on the same inputs.
 So the blocked op is its own plain reference, bit for bit
-(``tests/test_fast_paths.py::test_gelu_blocks_change_no_bit`` proves it), and on the 2-core CPU it
+(``tests/fast/test_fast_paths.py::test_gelu_blocks_change_no_bit`` proves it), and on the 2-core CPU it
 is 1.7x faster at SPEC sizes. ``fast.fused.gelu_inplace`` reuses :func:`gelu_tanh_term` and the blocks.
 """
 from __future__ import annotations

@@ -1,0 +1,105 @@
+"""The train, demo and ablate commands end to end on tiny models, Ctrl-C included."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli.main import cli
+from helpers import assert_refused
+
+TINY = ["--d-model", "16", "--heads", "2", "--layers", "1", "--d-ff", "32", "--batch-size", "32",
+        "--gate-hidden", "8", "--camera-width", "16", "--critic-pose-width", "8", "--critic-kcs-width", "16",
+        "--synth-subjects", "4",
+        "--log-every", "1", "--eval-every", "2", "--checkpoint-every", "2", "--device", "cpu"]
+
+
+def test_train_then_resume(tmp_path):
+    run = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["train", "--steps", "2", "--out", str(run), "--quiet", *TINY])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["train", "--resume", str(run), "--steps", "4", "--quiet", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_train_bad_option_is_one_line(tmp_path):
+    r = CliRunner().invoke(cli, ["train", "--steps", "0", "--out", str(tmp_path / "r"), *TINY])
+    assert_refused(r, "--steps")
+    r = CliRunner().invoke(cli, ["train", "--steps", "2"])
+    assert_refused(r, "--out")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", "--steps", "100000", "--out", str(run),
+                             *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=Path(__file__).resolve().parents[2])
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    while time.time() < deadline and len((run / "metrics.jsonl").read_text().splitlines()) < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "--resume" in err
+    from gatepose.runs import load_checkpoint
+
+    _, meta = load_checkpoint(run / "checkpoint.npz")
+    assert meta["step"] >= 3
+
+
+def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
+    from gatepose import options as train_mod
+
+    tiny = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, camera_width=16, critic_pose_width=8,
+                critic_kcs_width=16, batch_size=32, synth_subjects=4, val_frames=64, eval_every=1, log_every=1)
+    monkeypatch.setitem(train_mod.PRESETS, "small", tiny)
+    monkeypatch.setitem(train_mod.PRESETS, "small-weak", {**tiny, "w_geo": 1.0})
+    r = CliRunner().invoke(cli, ["ablate", "--steps", "2", "--format", "markdown", "--device", "cpu",
+                                 "--out", str(tmp_path / "abl")])
+    assert r.exit_code == 0, r.output
+    for col in ("PoseGate-Former", "Vanilla", "Fix-attn", "Fix-bias", "zero depth"):
+        assert col in r.output
+    assert "| Avg." in r.output
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["demo", "--steps", "2", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "zero depth" in r.output and "mean pose" in r.output and "fully supervised" in r.output
+    # the newcomer's path: the demo keeps its runs, says which checkpoint it evaluated, and the
+    # follow-up commands it prints work on them; a second demo never overwrites the first
+    weak = Path("runs") / "demo" / "weak"
+    assert (weak / "best.npz").is_file() and (tmp_path / "runs" / "demo" / "full" / "best.npz").is_file()
+    assert f"Evaluated: {weak}/best.npz" in r.output and f"gatepose eval --run {weak}" in r.output
+    r = CliRunner().invoke(cli, ["eval", "--run", str(weak), "--device", "cpu", "--max-frames", "100"])
+    assert r.exit_code == 0 and "N-MPJPE" in r.output, r.output
+    r = CliRunner().invoke(cli, ["demo", "--steps", "1", "--device", "cpu", "--no-supervised"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs" / "demo-2" / "weak" / "best.npz").is_file()
+    r = CliRunner().invoke(cli, ["ablate", "--steps", "2", "--seeds", "2", "--variants", "gated,vanilla",
+                                 "--device", "cpu", "--out", str(tmp_path / "abl2")])
+    assert r.exit_code == 0, r.output
+    assert "gated" in r.output and "+-" in r.output and "spread" in r.output
+    assert (tmp_path / "abl2" / "seed1" / "vanilla" / "best.npz").is_file()
+
+
+def test_train_preset_and_explicit_options(tmp_path, monkeypatch):
+    from gatepose import options as train_mod
+
+    monkeypatch.setitem(train_mod.PRESETS, "small-full", dict(
+        d_model=16, n_heads=2, n_layers=1, d_ff=32, gate_hidden=8, batch_size=32, synth_subjects=4,
+        val_frames=64, supervision="full", lr=1e-3))
+    run = tmp_path / "full"
+    r = CliRunner().invoke(cli, ["train", "--preset", "small-full", "--lr", "2e-3", "--steps", "2",
+                                 "--device", "cpu", "--quiet", "--out", str(run)])
+    assert r.exit_code == 0, r.output
+    opts = json.loads((run / "config.json").read_text())["options"]
+    assert opts["supervision"] == "full" and opts["d_model"] == 16 and opts["lr"] == 2e-3

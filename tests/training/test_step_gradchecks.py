@@ -1,0 +1,220 @@
+"""The trainer's two steps against central differences of the losses they claim to minimise
+(gatepose/gradcheck/steps.py), and proof that these checks catch wrong wiring: a flipped sign of
+the adversarial or camera term, one loss weighted by another's weight, the penalty's gradient
+scaled, the trainer's lambda ignored. Each of these passed every op-level check before."""
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gatepose.fast.critic_step as critic_step
+import gatepose.losses as losses
+from gatepose.gradcheck import run_check
+import gatepose.losses3d as losses3d
+from gatepose.gradcheck.steps import STEP_W_BONE, STEP_W_GEO, STEP_WEIGHTS
+from gatepose.train import Trainer
+from helpers import assert_pass
+from mutations import assert_caught, output_changed
+
+
+# d_model >= 8: with 4 features, LayerNorm's gain on a near-constant token can push a critic
+# pre-activation across its kink within the finite-difference step.
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=4)
+def test_generator_step_gradient(B, d_model, shards, seed):
+    assert_pass(run_check("generator_step", seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=3)
+def test_generator_step_with_self_consistency_gradient(B, d_model, shards, seed):
+    assert_pass(run_check("generator_step_geo", seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=3)
+def test_generator_step_with_every_prior_gradient(B, d_model, shards, seed):
+    assert_pass(run_check("generator_step_priors", seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+@given(B=st.integers(4, 9), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16),
+       case=st.sampled_from(["generator_step_priors[depth]", "generator_step_priors[repnet,depth]"]))
+@settings(max_examples=4)
+def test_generator_step_with_every_prior_and_the_depth_lift_gradient(B, d_model, shards, seed, case):
+    """The recommended recipe's terms (self-consistency, the bone prior) with the depth lift, for
+    both generators."""
+    assert_pass(run_check(case, seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+@given(B=st.integers(4, 9), width=st.sampled_from([6, 8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=4)
+def test_generator_step_with_repnet_gradient(B, width, shards, seed):
+    """train --generator repnet: the same step with RepNet's generator (of this width) in its place."""
+    assert_pass(run_check("generator_step[repnet]", seed=seed, B=B, d_model=width, shards=shards))
+
+
+@given(B=st.integers(4, 9), width=st.sampled_from([6, 8, 12]), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=3)
+def test_generator_step_geo_with_repnet_gradient(B, width, shards, seed):
+    assert_pass(run_check("generator_step_geo[repnet]", seed=seed, B=B, d_model=width, shards=shards))
+
+
+@given(B=st.integers(4, 9), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
+@settings(max_examples=4)
+def test_critic_step_gradient(B, shards, seed):
+    assert_pass(run_check("critic_step", seed=seed, B=B, shards=shards))
+
+
+def test_the_unbroken_cases_used_below_pass():
+    assert_pass(run_check("generator_step", seed=3))
+    assert_pass(run_check("generator_step_geo", seed=3))
+    assert_pass(run_check("generator_step_priors", seed=3))
+    assert_pass(run_check("generator_step_priors[depth]", seed=3))
+    assert_pass(run_check("generator_step_priors[repnet,depth]", seed=3))
+    assert_pass(run_check("critic_step", seed=5))
+    assert_pass(run_check("generator_step[repnet]", seed=3))
+    assert_pass(run_check("generator_step_geo[repnet]", seed=3))
+
+
+def test_the_weights_differ():
+    """Three different weights (and lambda off its default): a swap cannot go unnoticed."""
+    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")] + [STEP_W_GEO, STEP_W_BONE]
+    assert len(set(w)) == 5 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
+
+
+# -- the checks fail on wrong wiring -------------------------------------------------------------
+def _scaled_backward(name: str, factor: float):
+    """A mutation: losses.<name>'s gradient multiplied by ``factor`` (-1: a flipped sign; a ratio of
+    two weights: one loss weighted by another's weight)."""
+    def mutate(monkeypatch):
+        monkeypatch.setattr(losses, name, output_changed(getattr(losses, name), lambda g, dL, cache: g * factor))
+
+    mutate.__name__ = f"{name}_times_{factor:.3g}"
+    return mutate
+
+
+_flip_adversarial = _scaled_backward("adversarial_loss_backward", -1.0)
+_camera_weighted_by_w_rep = _scaled_backward("camera_loss_backward", STEP_WEIGHTS["w_rep"] / STEP_WEIGHTS["w_cam"])
+_flip_camera = _scaled_backward("camera_loss_backward", -1.0)
+_reprojection_weighted_by_w_adv = _scaled_backward("reprojection_loss_backward",
+                                                   STEP_WEIGHTS["w_adv"] / STEP_WEIGHTS["w_rep"])
+
+
+@pytest.mark.parametrize("mutation", [_flip_adversarial, _camera_weighted_by_w_rep, _flip_camera,
+                                      _reprojection_weighted_by_w_adv])
+def test_generator_step_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert_caught(run_check("generator_step", seed=3))
+
+
+@pytest.mark.parametrize("mutation", [_flip_adversarial, _reprojection_weighted_by_w_adv])
+def test_generator_step_check_with_repnet_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert_caught(run_check("generator_step[repnet]", seed=3))
+
+
+def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(monkeypatch):
+    """RepNet's backward with its last block's skip connection dropped: the step's check fails."""
+    import gatepose.nn.residual as residual     # RepNet's trunk calls the block from there
+    no_skip = output_changed(residual.residual_block_backward,
+                             lambda du, dout, cache, p, pre, grads: du - dout * cache.m2)
+    monkeypatch.setattr(residual, "residual_block_backward", no_skip)
+    assert_caught(run_check("generator_step[repnet]", seed=3))
+
+
+def _geo_term(change):
+    """A mutation of the self-consistency term the trainer builds (losses3d.consistency_term):
+    ``change(L, dX1, grads, weight) -> (L, dX1, grads)``."""
+    real = losses3d.consistency_term
+
+    def mutate(monkeypatch):
+        def term(gen, gcfg, R, weight=1.0):
+            inner = real(gen, gcfg, R, weight)
+            return lambda X1: change(*inner(X1), weight)
+
+        monkeypatch.setattr("gatepose.train.consistency_term", term)
+
+    mutate.__name__ = change.__name__
+    return mutate
+
+
+def _weight_ignored(L, dX1, grads, weight):
+    return L, dX1 / weight, grads and {k: g / weight for k, g in grads.items()}
+
+
+def _second_lift_dropped(L, dX1, grads, weight):
+    """The gradient through the first lift only (the second lift's path lost)."""
+    return L, dX1, None
+
+
+def _first_lift_share_dropped(L, dX1, grads, weight):
+    """The second lift's gradients only (the first lift, target and second input, taken as constants)."""
+    return L, 0.0 * dX1, grads
+
+
+def _term_not_added(L, dX1, grads, weight):
+    return L, 0.0 * dX1, None
+
+
+_geo_weight_ignored, _geo_second_lift_dropped, _geo_first_lift_share_dropped, _geo_gradient_not_added = (
+    _geo_term(c) for c in (_weight_ignored, _second_lift_dropped, _first_lift_share_dropped, _term_not_added))
+
+
+@pytest.mark.parametrize("mutation", [_geo_weight_ignored, _geo_second_lift_dropped, _geo_first_lift_share_dropped,
+                                      _geo_gradient_not_added])
+def test_generator_step_geo_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert_caught(run_check("generator_step_geo", seed=3))
+
+
+def _bone_term(change):
+    """A mutation of the bone-prior term the trainer builds (losses3d.bone_prior_term)."""
+    real = losses3d.bone_prior_term
+
+    def mutate(monkeypatch):
+        def term(incidence, target, weight=1.0):
+            inner = real(incidence, target, weight)
+            return lambda X: change(*inner(X), weight)
+
+        monkeypatch.setattr("gatepose.train.bone_prior_term", term)
+
+    mutate.__name__ = "bone_" + change.__name__
+    return mutate
+
+
+def _flipped(L, dX, grads, weight):
+    return L, -dX, grads
+
+
+_bone_mutations = [_bone_term(c) for c in (_weight_ignored, _term_not_added, _flipped)]
+
+
+@pytest.mark.parametrize("mutation", _bone_mutations + [_geo_second_lift_dropped], ids=lambda m: m.__name__)
+def test_generator_step_priors_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert_caught(run_check("generator_step_priors", seed=3))
+
+
+def _penalty_gradient_halved(monkeypatch):
+    half = output_changed(critic_step._penalty_and_adjoint, lambda out, g, lam: (out[0], 0.5 * out[1], out[2]))
+    monkeypatch.setattr(critic_step, "_penalty_and_adjoint", half)
+
+
+def _trainer_ignores_its_lambda(monkeypatch):
+    monkeypatch.setattr(Trainer, "critic_loss", lambda self, X_real, X_fake, eps: self.speed.critic_loss(
+        self.critic, X_real, X_fake, eps, self.dcfg, 10.0))
+
+
+def _wasserstein_sign_flipped(monkeypatch):
+    real = critic_step.stacked_critic_loss
+
+    def flipped(params, X_real, X_fake, eps, cfg, lam=10.0):
+        b = real(params, X_fake, X_real, 1.0 - eps, cfg, lam)   # real and fake swapped
+        return b[0], b[1], b[2]
+
+    monkeypatch.setattr(critic_step, "stacked_critic_loss", flipped)
+
+
+@pytest.mark.parametrize("mutation", [_penalty_gradient_halved, _trainer_ignores_its_lambda, _wasserstein_sign_flipped])
+def test_critic_step_check_catches_wrong_wiring(monkeypatch, mutation):
+    mutation(monkeypatch)
+    assert_caught(run_check("critic_step", seed=5))
