@@ -27,6 +27,7 @@ from .backend import to_device, to_host
 from .data.normalize import normalize_2d, root_relative
 from .errors import DataError, GateposeError
 from .files import BEST, CHECKPOINT, CONFIG, atomic_open
+from .nn import split_prefix
 from .nn.generator import generator_config_from_dict, generator_kind, init_generator
 from .speed import PlainPaths, speed_paths
 
@@ -86,16 +87,6 @@ def write_json_atomic(path, obj) -> None:
     with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
         f.write("\n")
-
-
-def split_prefix(arrays: dict, prefix: str) -> dict:
-    """{'gen/a': x, 'cam/b': y} -> {'a': x} for prefix 'gen/'."""
-    n = len(prefix)
-    return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-
-def with_prefix(arrays: dict, prefix: str) -> dict:
-    return {prefix + k: v for k, v in arrays.items()}
 
 
 # -- a run folder's config ------------------------------------------------------------------------

@@ -27,11 +27,11 @@ from .data.prepare import TrainData
 from .data.skeleton import get_skeleton
 from .losses import generator_loss
 from .losses3d import bone_prior_term, bone_ratios, consistency_term, supervised_step
+from .nn import split_prefix, with_prefix
 from .nn.camera import init_camera
 from .nn.critic import init_critic
 from .nn.generator import init_generator
 from .options import TrainOptions, model_configs
-from .runs import split_prefix, with_prefix
 from .speed import PlainPaths, speed_paths
 
 

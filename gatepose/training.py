@@ -32,7 +32,8 @@ from .files import BEST, CHECKPOINT, CONFIG, METRICS
 from .metrics import mpjpe, n_mpjpe
 from .options import TrainOptions, learning_rate, total_steps
 from .progress import Progress
-from .runs import load_checkpoint, predict_poses, save_checkpoint, split_prefix, with_prefix, write_json_atomic
+from .nn import split_prefix, with_prefix
+from .runs import load_checkpoint, predict_poses, save_checkpoint, write_json_atomic
 from .train import Trainer
 
 

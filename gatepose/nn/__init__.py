@@ -1,4 +1,9 @@
-"""Models built from the ops: the generator (PoseGate-Former), the camera net and the critic."""
+"""Models built from the ops: the generators (PoseGate-Former, RepNet's), the camera net and the critic.
+
+A model's parameters are a dict name -> array; :func:`with_prefix` and :func:`split_prefix` join
+several models' dicts into one and split them again (the adversarial model, one optimiser over the
+generator and the camera net as 'gen/...' and 'cam/...'; a checkpoint keeps the same names).
+"""
 
 import numbers
 from collections.abc import Mapping
@@ -6,6 +11,17 @@ from collections.abc import Mapping
 from ..errors import GateposeError
 from ..jsontypes import fits
 from ..names import LIFTS
+
+
+def with_prefix(params: Mapping, prefix: str) -> dict:
+    """{'a': x} -> {'gen/a': x} for prefix 'gen/'."""
+    return {prefix + k: v for k, v in params.items()}
+
+
+def split_prefix(params: Mapping, prefix: str) -> dict:
+    """{'gen/a': x, 'cam/b': y} -> {'a': x} for prefix 'gen/'."""
+    n = len(prefix)
+    return {k[n:]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def check_config(cfg, where: str, positive=(), non_negative=(), slopes=()) -> None:
