@@ -285,6 +285,171 @@ def run_bench(xp, batch: int = 256, infer_batch: int = 1024, n_layers: int = 4, 
     }
 
 
+# -- one preset's real training step, by phase ------------------------------------------------------
+class _PhaseClock:
+    """Wall seconds per phase, from wrappers put on one Trainer's own attributes (its code unchanged).
+    Phases never nest: each wrapped call is timed whole, synchronised on a GPU."""
+
+    def __init__(self, xp):
+        self.xp, self.seconds = xp, {}
+
+    def wrap(self, name, fn):
+        def timed(*a, **k):
+            t = time.perf_counter()
+            out = fn(*a, **k)
+            synchronize(self.xp)
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+            return out
+        return timed
+
+
+# What each phase of a training step is, in the order a step runs them.
+PHASES = {
+    "inputs": "2D batches: sampler, --aug-flip-2d",
+    "fakes": "the critic steps' fakes: one generator forward",
+    "real": "real 3D poses: sampler, --aug-real",
+    "critic": "critic steps: L_D and the penalty's double backward (stacked, sharded)",
+    "critic_adam": "Adam on the critic",
+    "generator": "generator step: L_G (generator, camera, critic input backward, self-consistency, bone prior)",
+    "supervised": "supervised step: L_sup, forward and backward",
+    "generator_adam": "Adam on generator and camera",
+    "ema": "EMA of the generator",
+    "rest": "everything else (the iteration's own bookkeeping)",
+}
+
+
+def _instrument(trainer, clock: _PhaseClock) -> None:
+    tr = trainer
+    tr._inputs = clock.wrap("inputs", tr._inputs)
+    tr._real_poses = clock.wrap("real", tr._real_poses)
+    tr._update_ema = clock.wrap("ema", tr._update_ema)
+    tr.generator_gradients = clock.wrap("generator", tr.generator_gradients)
+    tr.opt_d.step = clock.wrap("critic_adam", tr.opt_d.step)
+    tr.opt_g.step = clock.wrap("generator_adam", tr.opt_g.step)
+    speed = tr.speed
+    fakes, batch_mean = speed.fakes, speed.batch_mean
+    speed.fakes = clock.wrap("fakes", fakes)
+    timed = {"critic_loss": clock.wrap("critic", batch_mean), "supervised_loss": clock.wrap("supervised", batch_mean)}
+    # the generator step's own batch mean is inside generator_gradients, timed there
+    speed.batch_mean = lambda loss, *b: timed.get(getattr(loss, "__name__", ""), batch_mean)(loss, *b)
+
+
+def phase_flops(tr) -> dict:
+    """Matrix-product FLOPs of each phase of one iteration of the Trainer ``tr`` (elementwise work,
+    Adam, the EMA and the sampler count 0)."""
+    o, B = tr.opts, tr.opts.batch_size
+    G = generator_flops(tr.gcfg, B)
+    if tr.full:
+        return {"supervised": 3 * G}
+    C, D = camera_flops(tr.ccfg, B), critic_flops(tr.dcfg, B)
+    J = tr.gcfg.n_joints
+    gen_step = 3 * G + 3 * C + 2 * D + B * (3 * 2 * J * 3 * 2 + 48)
+    turn = 2 * B * J * 3 * 3           # X R^T over a batch
+    if o.w_geo:
+        gen_step += 3 * G + 2 * turn   # self-consistency: the second lift forward and backward, the turn and its backward
+    out = {"fakes": o.n_critic * G, "critic": o.n_critic * critic_step_flops(tr.dcfg, B), "generator": gen_step}
+    if o.aug_real:
+        out["real"] = o.n_critic * turn
+    return out
+
+
+def run_preset_bench(xp, preset: str, iterations: int = 30, seed: int = 0, sizes: dict | None = None,
+                     matmul_sizes=None, n_data: int = 20000) -> dict:
+    """One real training step of ``preset`` (every option of it: batch, n_critic, widths,
+    self-consistency, EMA, lift, augmentations, shards), on ``n_data`` random normalised poses:
+    its median time over ``iterations`` (after a warm-up), broken into :data:`PHASES`, each with its
+    FLOP count and utilisation; and what self-consistency and the camera net cost inside the
+    generator step, timed apart. JSON-able."""
+    import dataclasses
+
+    from .names import PRESETS
+    from .nn.camera import camera_backward, camera_forward
+    from .options import TrainOptions
+    from .train import Trainer
+
+    if matmul_sizes is None:
+        matmul_sizes = GPU_MATMUL_SIZES if is_gpu(xp) else MATMUL_SIZES
+    samples = matmul_samples(xp, matmul_sizes)
+    reset_peak_memory(xp)
+    opts = TrainOptions(**{**PRESETS[preset], **(sizes or {}), "seed": seed, "steps": 1})
+    opts.check()
+    data = random_train_data(17, n_data, seed)
+    data = dataclasses.replace(data, X_train=data.X_real[:len(data.W_train)])
+    tr = Trainer(opts, data, xp, np.float32)
+    clock = _PhaseClock(xp)
+    _instrument(tr, clock)
+    for _ in range(3):                      # warm-up: buffers, thread pools, BLAS
+        tr.iteration()
+    synchronize(xp)
+    clock.seconds.clear()
+    step_times = _time(tr.iteration, xp, iterations, warmup=0)
+    t_step = float(np.median(step_times))
+    per_step = {k: v / iterations for k, v in clock.seconds.items()}
+    # "rest": the mean step less what the phases' wrappers saw in the same steps
+    step_phases = dict(per_step, rest=max(float(np.mean(step_times)) - sum(per_step.values()), 0.0))
+
+    extra = {}
+    if not tr.full:   # inside the generator step, timed apart on one batch: self-consistency, camera
+        W = tr.s2d.next()
+        from .data.augment import camera_turns
+
+        def gen_step(R):
+            return lambda: tr.generator_gradients(W, R)
+        if opts.w_geo:
+            R = camera_turns(np.random.default_rng(seed), opts.batch_size, xp, np.float32, *tr.elevation)
+            with_geo = float(np.median(_time(gen_step(R), xp, iterations, warmup=2)))
+            tr.opts = dataclasses.replace(opts, w_geo=0.0)
+            without = float(np.median(_time(gen_step(None), xp, iterations, warmup=2)))
+            tr.opts = opts
+            extra["self_consistency_s"] = max(with_geo - without, 0.0)
+        M_cache = camera_forward(tr.cam, W, tr.ccfg)
+        extra["camera_net_s"] = float(np.median(_time(
+            lambda: camera_backward(xp.ones_like(M_cache[0]), camera_forward(tr.cam, W, tr.ccfg)[1]),
+            xp, iterations, warmup=2)))
+    mem = peak_memory_bytes(xp)
+    after = matmul_samples(xp, matmul_sizes)
+    before_rate = max(float(np.median(v)) for v in samples.values())
+    after_rate = max(float(np.median(v)) for v in after.values())
+    rate = max(before_rate, after_rate)
+    flops = phase_flops(tr)
+    phases = {}
+    for name in PHASES:
+        if name not in step_phases:
+            continue
+        s, f = step_phases[name], flops.get(name, 0)
+        phases[name] = {"ms": 1e3 * s, "share": s / max(sum(step_phases.values()), 1e-12), "flops": f,
+                        "utilisation": (min(f / s / rate, 1.0) if f and s > 0 else None)}
+    f_step = sum(flops.values())
+    u_step = f_step / t_step / rate
+    return {
+        "preset": preset, "device": "gpu" if is_gpu(xp) else "cpu", "options": opts.to_dict(),
+        "noisy": bool(abs(before_rate - after_rate) > NOISE_TOLERANCE * rate or u_step > 1.0),
+        "matmul_flops_per_s": rate, "matmul_flops_per_s_before_after": [before_rate, after_rate],
+        "step_ms": 1e3 * t_step, "step_ms_p10_p90": [1e3 * float(np.percentile(step_times, q)) for q in (10, 90)],
+        "iterations": iterations, "step_flops": f_step, "step_utilisation": min(u_step, 1.0),
+        "phases": phases, "inside_generator_step_ms": {k[:-2]: 1e3 * v for k, v in extra.items()},
+        "shards": tr.shards, "peak_memory_bytes": mem,
+    }
+
+
+def format_preset_bench(r: dict) -> str:
+    lines = [f"gatepose bench --preset {r['preset']} on {r['device']}: one training step "
+             f"{r['step_ms']:.1f} ms (median of {r['iterations']}; p10 / p90 "
+             f"{r['step_ms_p10_p90'][0]:.1f} / {r['step_ms_p10_p90'][1]:.1f}), {r['step_flops'] / 1e9:.2f} GFLOP of "
+             f"matrix products, utilisation {r['step_utilisation']:.2f} of {r['matmul_flops_per_s'] / 1e9:.0f} "
+             f"GFLOP/s; {r['shards']} shard(s); peak memory {r['peak_memory_bytes'] / 2**20:.0f} MiB", "",
+             f"{'phase':<16}{'ms':>8}{'share':>8}{'GFLOP':>8}{'util':>7}  what"]
+    for name, p in sorted(r["phases"].items(), key=lambda kv: -kv[1]["ms"]):
+        util = f"{p['utilisation']:.2f}" if p["utilisation"] is not None else "-"
+        lines.append(f"{name:<16}{p['ms']:>8.2f}{p['share']:>8.0%}{p['flops'] / 1e9:>8.2f}{util:>7}  {PHASES[name]}")
+    for k, v in r["inside_generator_step_ms"].items():
+        lines.append(f"  of the generator step, {k.replace('_', ' ')} timed apart: {v:.2f} ms")
+    if r["noisy"]:
+        lines.append(f"noisy: the matmul rate changed by more than {NOISE_TOLERANCE:.0%} during the run; run it "
+                     "again on an idle machine before comparing figures")
+    return "\n".join(lines)
+
+
 def format_bench(r: dict) -> str:
     g = r["config"]["generator"]
     rows = [

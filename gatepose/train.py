@@ -92,12 +92,16 @@ class Trainer:
     # one generator step preceded by n_critic critic steps --------------------------------------
     def iteration(self, want_stats: bool = False) -> dict:
         losses = self._full_iteration(want_stats) if self.full else self._weak_iteration(want_stats)
-        if self.ema is not None:   # ema <- d ema + (1 - d) gen
-            d = self.opts.ema
-            for k, p in self.gen.items():
-                self.ema[k] *= d
-                self.ema[k] += (1.0 - d) * p
+        if self.ema is not None:
+            self._update_ema()
         return losses
+
+    def _update_ema(self) -> None:
+        """ema <- d ema + (1 - d) gen, tensor by tensor in place."""
+        d = self.opts.ema
+        for k, p in self.gen.items():
+            self.ema[k] *= d
+            self.ema[k] += (1.0 - d) * p
 
     def _full_iteration(self, want_stats: bool) -> dict:
         """One step of the generator alone on a batch of paired (2D, 3D) poses."""

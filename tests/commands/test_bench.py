@@ -188,3 +188,43 @@ def test_bench_repnet_smoke():
     assert "RepNet's generator w=16" in r.output and "parameters" in r.output
     r = CliRunner().invoke(cli, ["bench", "--generator", "repnet", "--layers", "2"])
     assert_refused(r, "error: --layers")
+
+
+@pytest.mark.parametrize("extra", [dict(), dict(w_geo=1.5, lift="depth", ema=0.9, aug_real=True, aug_flip_2d=True),
+                                   dict(supervision="full")])
+def test_phase_flops_match_counted_products(extra):
+    """bench --preset's FLOPs per phase add up to the products one real iteration of those options
+    forms (self-consistency's second lift, the depth lift, full supervision included)."""
+    import dataclasses
+
+    from gatepose.bench import phase_flops
+
+    opts = TrainOptions(batch_size=8, n_critic=2, steps=1, n_layers=1, d_model=8, n_heads=2, d_ff=16, gate_hidden=6,
+                        camera_width=12, critic_pose_width=6, critic_kcs_width=10, **extra)
+    data = random_train_data(17, 64)
+    tr = Trainer(opts, dataclasses.replace(data, X_train=data.X_real), np, np.float32)
+    _count_everything(tr)
+    tr.iteration()
+    assert Counted.flops == sum(phase_flops(tr).values()) > 0
+
+
+@pytest.mark.parametrize("preset", ["small-weak", "small-full", "paper"])
+def test_bench_preset_smoke(preset):
+    """--preset: one real step of the preset, its phases (shares adding up to 1, FLOPs to the step's)."""
+    r = CliRunner().invoke(cli, ["bench", "--device", "cpu", "--tiny", "--preset", preset, "--iterations", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{"):])
+    assert out["preset"] == preset and out["step_ms"] > 0 and out["options"]["supervision"] in ("weak", "full")
+    phases = out["phases"]
+    assert ("supervised" in phases) == (preset == "small-full") and "rest" in phases
+    assert sum(p["share"] for p in phases.values()) == pytest.approx(1.0)
+    assert sum(p["flops"] for p in phases.values()) == out["step_flops"] > 0
+    text = CliRunner().invoke(cli, ["bench", "--device", "cpu", "--tiny", "--preset", preset, "--iterations", "1"])
+    assert text.exit_code == 0 and "phase" in text.output and f"--preset {preset}" in text.output
+
+
+def test_bench_preset_refuses_model_options():
+    r = CliRunner().invoke(cli, ["bench", "--device", "cpu", "--preset", "small-weak", "--batch", "64"])
+    assert_refused(r, "--batch", "--preset", progress=True)
+    r = CliRunner().invoke(cli, ["bench", "--device", "cpu", "--preset", "nope"])
+    assert_refused(r, "--preset")
