@@ -131,3 +131,31 @@ def corrupt_poses(W, skeleton, rng: np.random.Generator, noise_2d: float = 0.0, 
     if drop:
         W = drop_joints(W, drop, rng)
     return W
+
+
+def fill_missing(W, template) -> np.ndarray:
+    """The fallback for a lifter trained without the missing token: W (N, J, 2) with missing (NaN)
+    joints -> W with each missing joint taken from ``template`` (J, 2) (a run's mean training pose,
+    its x and y: the orthographic projection of ``normalisation.mean_pose_3d``), mapped onto the
+    pose by the 2D similarity (scale, rotation, translation; no reflection) that best fits the
+    template's present joints to the pose's in least squares. Needs 2 present joints per pose;
+    present joints are returned unchanged. In complex numbers a similarity is p = a t + b, so the
+    fit is one weighted linear regression per pose: a = <t_c, p_c> / <t_c, t_c> on the centred
+    present joints."""
+    W = _check(W)
+    T = np.asarray(template, dtype=np.float64)
+    present = ~np.isnan(W).any(axis=-1)                                   # (N, J)
+    if present.all():
+        return W.copy()
+    n = present.sum(axis=1, keepdims=True)                               # (N, 1)
+    if (n < 2).any():
+        raise ValueError("filling a pose's missing joints needs at least 2 present joints")
+    p = np.where(present, W[..., 0] + 1j * W[..., 1], 0)                  # (N, J) complex
+    t = np.broadcast_to(T[:, 0] + 1j * T[:, 1], p.shape) * present
+    pc = np.where(present, p - p.sum(axis=1, keepdims=True) / n, 0)
+    tc = np.where(present, t - t.sum(axis=1, keepdims=True) / n, 0)
+    a = (np.conj(tc) * pc).sum(axis=1, keepdims=True) / np.maximum((np.abs(tc) ** 2).sum(axis=1, keepdims=True), 1e-300)
+    b = (p.sum(axis=1, keepdims=True) - a * t.sum(axis=1, keepdims=True)) / n
+    fit = a * (T[:, 0] + 1j * T[:, 1])[None] + b
+    filled = np.stack([fit.real, fit.imag], axis=-1)
+    return np.where(present[..., None], W, filled)
