@@ -128,4 +128,4 @@ def test_predict_npy_with_nan_joints(tmp_path, tiny_run):
     np.testing.assert_array_equal(load_run(tiny_run).normalise_inputs(W[:1]), normalize_2d(W[:1])[0])
     W[0, :10] = np.nan
     np.save(src, W)
-    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", out, "--device", "cpu"], "pose 0 has 7 of 17")
+    assert_one_error(["predict", "--run", tiny_run, "--input", src, "--out", tmp_path / "o2.json", "--device", "cpu"], "pose 0 has 7 of 17")
