@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import announce_device, device_option, pick_device
+from .common import FiniteFloatRange, announce_device, device_option, pick_device
 
 
 @click.command("eval")
@@ -22,8 +22,22 @@ from .common import announce_device, device_option, pick_device
               help="Evaluate a fixed random subset of this many test frames (seed 0).")
 @click.option("--batch", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Poses per forward pass.")
+@click.option("--noise-2d", type=FiniteFloatRange(min=0.0), default=0.0, show_default=True,
+              help="Gaussian noise of this standard deviation (pixels of the test archive's cameras) on "
+                   "every 2D coordinate of the test inputs.")
+@click.option("--drop-joints", type=click.IntRange(min=0), default=0, show_default=True,
+              help="This many random joints of each test pose missing (NaN), inferred by the run "
+                   "(or filled by the mean-pose fallback for a run trained without --aug-drop-joints).")
+@click.option("--detector-noise", is_flag=True, default=False,
+              help="Detector-like errors on the test inputs: per-joint Gaussian noise of COCO's keypoint "
+                   "sigma times the square root of the pose's 2D box area, 2%% of left/right pairs swapped "
+                   "and 1%% of joints outliers in the box (docs/detector-inputs.md). Before --noise-2d "
+                   "and --drop-joints when given with them.")
+@click.option("--noise-seed", type=int, default=0, show_default=True,
+              help="Seed of the corruption's draws (--noise-2d, --drop-joints, --detector-noise).")
 @device_option
-def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
+def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, noise_2d, drop_joints, detector_noise,
+             noise_seed, device):
     """Evaluate a trained run: MPJPE, N-MPJPE and P-MPJPE (mm) per action on a test split.
 
     MPJPE (Protocol-I) scales the prediction with the training set's mean 3D scale (no test ground
@@ -43,13 +57,16 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
       gatepose eval --run runs/a                          # its own synthetic test subjects
       gatepose eval --run runs/h36m --data h36m.npz --format markdown
       gatepose eval --run runs/a --checkpoint last --max-frames 5000 --format json > a.json
+      gatepose eval --run runs/a --noise-2d 5 --drop-joints 2 --noise-seed 1   # a detector's inputs
+      gatepose eval --run runs/a --detector-noise
     """
-    from gatepose.evaluate import evaluate_run, test_frames
+    from gatepose.evaluate import check_corruption, evaluate_run, test_frames
     from gatepose.runs import load_run
     from gatepose.tables import detect_layout, evaluation_by_layout, evaluation_tables, render
 
     xp = pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
+    check_corruption(run, noise_2d, drop_joints)
     ds, split, source = test_frames(run, data)
     announce_device()
     layout = detect_layout(ds.action, ds.subject)
@@ -57,14 +74,22 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, device):
     which = "test split" if split == "test" else "all frames: no test split"
     click.echo(f"evaluating {run_dir} ({checkpoint} checkpoint, step {run.step}) on {n_eval} frames of "
                f"{source} ({which}; layout {layout})", err=True)
-    results = evaluate_run(run, ds, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames)
+    corruption = {"noise_2d_px": noise_2d, "drop_joints": drop_joints, "detector_noise": detector_noise,
+                  "noise_seed": noise_seed}
+    if noise_2d or drop_joints or detector_noise:
+        how = "inferred by the run's missing token" if run.takes_missing else "filled by the mean-pose fallback"
+        click.echo(f"corrupted inputs: noise {noise_2d:g} px, {drop_joints} joint(s) dropped per pose ({how}), "
+                   f"detector noise {'on' if detector_noise else 'off'}, seed {noise_seed}", err=True)
+    results = evaluate_run(run, ds, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames,
+                           noise_2d=noise_2d, drop_joints=drop_joints, detector_noise=detector_noise,
+                           noise_seed=noise_seed)
     model = results["model"]
     tables = evaluation_tables(results, layout)
 
     if fmt == "json":
         out = {
             "run": str(run_dir), "checkpoint": checkpoint, "step": run.step, "data": source, "split": split,
-            "layout": layout, "n_frames": model.n_frames, "units": "mm",
+            "layout": layout, "n_frames": model.n_frames, "units": "mm", "corruption": corruption,
             "tables": {k: t.to_dict() for k, t in tables.items()},
             "results": {name: r.to_dict() for name, r in results.items()},
         }

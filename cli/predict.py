@@ -27,8 +27,9 @@ from .common import FiniteFloatRange, device_option, output_file_option
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="best.npz (lowest validation N-MPJPE) or checkpoint.npz (the last step).")
 @click.option("--confidence-threshold", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
-              help="COCO input: joints below this confidence are reported on stderr (and listed in "
-                   "JSON output); they are still lifted as detected.")
+              help="COCO input: joints below this confidence are missing: their detected coordinates are "
+                   "dropped and the lifter infers them (counted on stderr, listed per pose in JSON "
+                   "output's 'inferred'). A detection with fewer than half its joints left is an error.")
 @device_option
 def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, confidence_threshold, device):
     """Lift 2D poses to 3D with a trained run.
@@ -38,10 +39,16 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     do not matter), or COCO-17 keypoints from a 2D detector (a COCO results .json, or a .npy of
     (N, 17, 3) holding x, y, confidence), converted to h36m17 (runs on h36m17 only).
 
+    Missing joints: a joint NaN in both coordinates of a .npy, or a COCO joint below
+    --confidence-threshold, is inferred: by the run's missing-joint token (a run trained with
+    --aug-drop-joints), else filled first with the run's mean training pose fitted to the present
+    joints by a 2D similarity. A pose needs at least half its joints (docs/detector-inputs.md).
+
     Output: 3D poses in millimetres, root-relative (pelvis at the origin), camera axes of the input
     (x right, y down, z away from the camera); the scale is the training set's mean pose size. A
     .npy holds (N, J, 3) float32; a .json holds {"skeleton", "joints": [names], "units": "mm",
-    "poses": [[[x, y, z], ...], ...]} plus "image_ids" and confidences for COCO input. A .bvh
+    "poses": [[[x, y, z], ...], ...], "inferred": [[joint names], ...] per pose} plus "image_ids"
+    and confidences for COCO input. A .bvh
     holds the poses as one animation (h36m17 runs): bone lengths fixed to their medians, joint
     rotations solved so that every bone points where the prediction points, Y up, in --units
     at --fps, for Blender and other mocap tools.
@@ -66,8 +73,9 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
     common.announce_device()
     if inp.note:
-        where = " (each listed in the output's 'low_confidence')" if fmt == "json" else ""
-        click.echo(f"warning: {inp.note}{where}", err=True)
+        where = " (each listed in the output's 'inferred')" if fmt == "json" else ""
+        how = "the run's missing-joint token" if run.takes_missing else "the mean-pose fallback (the run has no missing-joint token)"
+        click.echo(f"warning: {inp.note}{where}; inferred by {how}", err=True)
     poses = run.predict_mm(inp.poses, batch=batch)
     written = write_poses_3d(out_path, poses, run.skeleton, fmt, inp, units=units, fps=fps)
     click.echo(f"lifted {len(poses)} poses ({run.skeleton}, {checkpoint} checkpoint of {run_dir}) -> "

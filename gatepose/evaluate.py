@@ -36,14 +36,42 @@ def test_frames(run: Run, data: str | None):
     return ds, "all", source
 
 
+def check_corruption(run: Run, noise_2d: float = 0.0, drop_joints: int = 0) -> None:
+    """The corruption options of ``eval`` against the run: a GateposeError naming the bad one."""
+    J = run.gcfg.n_joints
+    if not (noise_2d >= 0 and np.isfinite(noise_2d)):
+        raise GateposeError(f"--noise-2d: must be a non-negative number of pixels, got {noise_2d}")
+    if not 0 <= drop_joints <= J - 2:
+        raise GateposeError(f"--drop-joints: the run's skeleton {run.skeleton} has {J} joints; "
+                            f"expected 0 to {J - 2} (a pose keeps at least 2), got {drop_joints}")
+
+
 def evaluate_run(run: Run, ds: Dataset, by=("action",), batch: int = 1024,
-                 max_frames: int | None = None, seed: int = 0) -> dict:
-    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result."""
+                 max_frames: int | None = None, seed: int = 0, noise_2d: float = 0.0,
+                 drop_joints: int = 0, detector_noise: bool = False, noise_seed: int = 0) -> dict:
+    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result.
+
+    ``noise_2d`` (pixels), ``drop_joints``, ``detector_noise``: the test inputs corrupted first
+    (``data.corrupt.corrupt_poses``, drawn from ``noise_seed``), as a detector would give them;
+    the ground truth is untouched. Missing joints are inferred by the run
+    (``Run.normalise_inputs``); the zero-depth baseline lifts the inputs with missing joints filled
+    by the fallback (``Run.fill_missing``)."""
+    from .data.corrupt import corrupt_poses
+
+    check_corruption(run, noise_2d, drop_joints)
     if max_frames is not None and len(ds) > max_frames:
         idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_frames, replace=False))
         ds = ds.subset(idx)
-    W, _ = normalize_2d(ds.poses_2d)
-    pred = run.predict(W, batch)
+    poses_2d = ds.poses_2d
+    if noise_2d or drop_joints or detector_noise:
+        poses_2d = corrupt_poses(poses_2d, ds.skeleton, np.random.default_rng(noise_seed), noise_2d,
+                                 drop_joints, detector_noise)
+        W_model = run.normalise_inputs(poses_2d)
+        W, _ = normalize_2d(run.fill_missing(poses_2d))
+    else:
+        W, _ = normalize_2d(poses_2d)
+        W_model = W
+    pred = run.predict(W_model, batch)
     scale = run.scale_3d
     gt = ds.poses_3d.astype(np.float64)
     subjects = ds.subject if "subject" in by else None

@@ -15,7 +15,7 @@ from .errors import GateposeError
 from .nn.camera import camera_backward, camera_forward, project_backward, project_forward
 from .nn.critic import (CriticConfig, critic_backward, critic_forward, critic_input_backward,
                         critic_param_grads, critic_tangents)
-from .nn.generator import generator_backward, generator_forward
+from .nn.generator import generator_backward, generator_forward, takes_missing
 
 
 # -- reprojection: L_rep = mean_b (1 / 2J) sum_{j,c} w_j |W_bjc - W'_bjc| ----------------------
@@ -188,11 +188,20 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
     function X (B, J, 3) -> (its loss 0-d, d(weight * loss)/dX (B, J, 3), its own generator
     gradients or None). They share this lift: their gradients meet the paper's at X, before the one
     backward through the generator.
+
+    Missing joints (NaN in W, a generator with ``missing_token``): the camera net sees W with
+    zeros in their place, and they weigh nothing in L_rep (its mean still divides by all 2J
+    coordinates); the generator takes them as its config says.
     """
     X, gcache = generator_forward(gen, W, gcfg) if forward is None else forward
-    M, ccache = camera_forward(cam, W, ccfg)
+    W_seen, weights = W, None
+    if takes_missing(gcfg):
+        xp = get_xp(W)
+        present = ~xp.isnan(W).any(axis=-1)
+        W_seen, weights = xp.where(present[..., None], W, 0.0).astype(W.dtype, copy=False), present
+    M, ccache = camera_forward(cam, W_seen, ccfg)
     Wp, pcache = project_forward(X, M)
-    L_rep, rcache = reprojection_loss(W, Wp)
+    L_rep, rcache = reprojection_loss(W_seen, Wp, weights)
     L_cam, mcache = camera_loss(M)
     D, dcache = critic_forward(critic, X, dcfg)
     L_adv, acache = adversarial_loss(D)

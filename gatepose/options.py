@@ -64,6 +64,8 @@ class TrainOptions:
     w_bone: float = option(0.0, "Weight of a bone-length prior (ElePose's): each lifted bone's length over the pose's mean bone length, against the same ratios averaged over the critic's real poses (0 = off, as in the paper).")
     aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
     aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
+    aug_noise_2d: float = option(0.0, "Gaussian noise on every coordinate of the normalised 2D inputs (weak and full supervision), its standard deviation a fraction of the pose's scale (a normalised pose has Frobenius norm 1; in pixels: SIGMA times the pose's own scale, docs/detector-inputs.md); 0 = off.")
+    aug_drop_joints: float = option(0.0, "Each joint of each 2D input missing with this probability (never fewer than 2 joints left in a pose); the generator then learns a missing-joint token (docs/detector-inputs.md); 0 = off.")
     ema: float = option(0.0, "Decay of an exponential moving average of the generator's weights that validation, best.npz and evaluation use (e.g. 0.99; 0 = off).")
     synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
     synth_seed: int = option(0, "Seed of the synthetic data.")
@@ -99,7 +101,7 @@ class TrainOptions:
             bad("steps", f"must be at least 1, got {self.steps}")
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             bad("epochs", f"must be a positive finite number, got {self.epochs}")
-        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "ema"):
+        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "ema", "aug_noise_2d", "aug_drop_joints"):
             if not math.isfinite(getattr(self, name)):
                 bad(name, f"must be a finite number, got {getattr(self, name)}")
         for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
@@ -127,11 +129,13 @@ class TrainOptions:
             bad("lift", f"expected one of {', '.join(LIFTS)}, got {self.lift!r}")
         if self.supervision not in ("weak", "full"):
             bad("supervision", f"expected weak or full, got {self.supervision!r}")
-        for name in ("w_geo", "w_bone"):
+        for name in ("w_geo", "w_bone", "aug_noise_2d"):
             if getattr(self, name) < 0:
                 bad(name, f"must be a non-negative number, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:
             bad("ema", f"must be in [0, 1), got {self.ema}")
+        if not 0 <= self.aug_drop_joints < 1:
+            bad("aug_drop_joints", f"must be a probability in [0, 1), got {self.aug_drop_joints}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -180,12 +184,13 @@ def model_configs(opts: TrainOptions, skeleton_name: str):
     from .nn.repnet import RepNetConfig
 
     sk = get_skeleton(skeleton_name)
+    token = opts.aug_drop_joints > 0     # a generator that sees missing joints learns how to take them
     if opts.generator == "repnet":
-        gcfg = RepNetConfig(n_joints=sk.n_joints, width=opts.repnet_width, lift=opts.lift)
+        gcfg = RepNetConfig(n_joints=sk.n_joints, width=opts.repnet_width, lift=opts.lift, missing_token=token)
     else:
         gcfg = PoseGateConfig(n_joints=sk.n_joints, d_model=opts.d_model, n_heads=opts.n_heads,
                                n_layers=opts.n_layers, d_ff=opts.d_ff, gate_hidden=opts.gate_hidden,
-                               attention=opts.attention, lift=opts.lift)
+                               attention=opts.attention, lift=opts.lift, missing_token=token)
     ccfg = CameraConfig(n_joints=sk.n_joints, width=opts.camera_width)
     dcfg = CriticConfig(n_joints=sk.n_joints, incidence=sk.incidence,
                         pose_width=opts.critic_pose_width, kcs_width=opts.critic_kcs_width)

@@ -8,6 +8,12 @@ Inputs (:func:`read_poses_2d`):
 * COCO-17 detector keypoints: a COCO results ``.json``, or a ``.npy`` of (N, 17, 3) (x, y,
   confidence), converted to ``h36m17`` by :mod:`gatepose.data.coco` (only for h36m17 runs).
 
+Missing joints (docs/detector-inputs.md): a joint of a ``.npy`` (N, J, 2) that is NaN in both
+coordinates, and a COCO joint below the confidence threshold, is missing: NaN in the poses given to
+``Run.predict_mm``, which infers it (the run's missing token, or the mean-pose fallback for a run
+without one). A pose with fewer than half its skeleton's joints present is refused (one line
+naming the file and the pose or detection); the JSON output lists each pose's inferred joints.
+
 Output (:func:`write_poses_3d`, from ``Run.predict_mm``): (N, J, 3) float32 millimetres, root-relative (pelvis at the origin), in the
 camera frame of the input: the normalised prediction times the run's mean 3D training scale
 (SPEC section 8, the same mapping as Protocol-I evaluation).
@@ -37,7 +43,12 @@ class Poses2D:
     image_ids: np.ndarray | None = None     # (N,) for COCO input
     confidence: np.ndarray | None = None    # (N, J) for COCO input
     note: str = ""                    # a line for the user (e.g. low-confidence joints), or ''
-    threshold: float = 0.3            # confidence below which a COCO joint is reported
+    threshold: float = 0.3            # confidence below which a COCO joint is missing
+
+    @property
+    def missing(self) -> np.ndarray:
+        """(N, J) bool: the joints that are missing (NaN), which the lifter infers."""
+        return np.isnan(self.poses).any(axis=-1)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -92,23 +103,39 @@ def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
         if len(a) == 0:
             raise DataError(f"{path}: expected at least one pose, got shape {a.shape}")
         a = a.astype(np.float64)
-        bad = ~np.isfinite(a).all(axis=-1)
+        missing = np.isnan(a).all(axis=-1)          # a missing joint: NaN in both coordinates
+        bad = ~np.isfinite(a).all(axis=-1) & ~missing
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise DataError(f"{path}: expected finite coordinates, got NaN or inf at pose {i}, joint "
-                            f"{sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
+            raise DataError(f"{path}: expected finite coordinates (a missing joint is NaN in both), got NaN or "
+                            f"inf at pose {i}, joint {sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
+        _check_present(path, ~missing, "pose")
         _check_extent(path, a)
-        return Poses2D(a.astype(np.float32), "poses")
+        note = f"{path}: {int(missing.sum())} missing (NaN) joint(s) in {int(missing.any(axis=1).sum())} of {len(a)} poses" if missing.any() else ""
+        return Poses2D(a.astype(np.float32), "poses", note=note)
     return _coco(path, skeleton, threshold)
 
 
 def _check_extent(path: Path, poses: np.ndarray) -> None:
     """Refuse poses whose joints all sit at one point (all zeros, say): they have no shape to lift,
     and would normalise to a pose of zeros that the model lifts to an arbitrary answer."""
-    flat = (np.ptp(poses, axis=1).max(axis=1) < MIN_SPREAD).nonzero()[0]
+    flat = ((np.nanmax(poses, axis=1) - np.nanmin(poses, axis=1)).max(axis=1) < MIN_SPREAD).nonzero()[0]
     if flat.size:
         raise DataError(f"{path}: pose {int(flat[0])} has all its joints at one point ({flat.size} such pose(s)); "
                         "remove poses without a detected person")
+
+
+def _check_present(path: Path, present: np.ndarray, what: str) -> None:
+    """Refuse a pose with fewer than half its joints present (present: (N, J) bool): too little of
+    the body is seen to infer the rest."""
+    J = present.shape[1]
+    n = present.sum(axis=1)
+    few = (2 * n < J).nonzero()[0]
+    if few.size:
+        i = int(few[0])
+        raise DataError(f"{path}: {what} {i} has {int(n[i])} of {J} joints present, fewer than half "
+                        f"({few.size} such {what}(s)); too little to infer the rest: remove them or lower "
+                        "--confidence-threshold")
 
 
 def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
@@ -122,11 +149,14 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
     if missing.size:
         raise DataError(f"{path}: detection {int(missing[0])} has no detected joint (every keypoint missing or "
                         f"of confidence 0; {missing.size} such detection(s)); remove them before lifting")
-    _check_extent(path, kp.poses_2d)
+    present = kp.confidence >= kp.threshold
+    _check_present(path, present, "detection")
+    poses = np.where(present[..., None], kp.poses_2d, np.nan).astype(np.float32)
+    _check_extent(path, poses)
     note = ""
     if kp.low_confidence:
-        note = f"{path}: {kp.summary()}; they are lifted as detected"
-    return Poses2D(kp.poses_2d, "coco", image_ids=kp.image_ids, confidence=kp.confidence, note=note,
+        note = f"{path}: {kp.summary()}; marked missing, each inferred by the lifter"
+    return Poses2D(poses, "coco", image_ids=kp.image_ids, confidence=kp.confidence, note=note,
                    threshold=kp.threshold)
 
 
@@ -189,6 +219,9 @@ def poses_json(poses_mm: np.ndarray, skeleton: str, inp: Poses2D | None = None) 
     if inp is not None and inp.confidence is not None:
         out["confidence"] = np.round(inp.confidence.astype(np.float64), 3).tolist()
         out["confidence_threshold"] = inp.threshold
-        # [pose index, joint name] of every joint below the threshold: lifted, but flagged
+        # [pose index, joint name] of every joint below the threshold: missing, inferred (below)
         out["low_confidence"] = [[int(i), names[j]] for i, j in np.argwhere(inp.confidence < inp.threshold)]
+    if inp is not None:
+        # per pose, the joints that were missing in the input and inferred by the lifter
+        out["inferred"] = [[names[j] for j in np.flatnonzero(row)] for row in inp.missing]
     return out

@@ -28,7 +28,7 @@ from .data.normalize import normalize_2d, root_relative
 from .errors import DataError, GateposeError
 from .files import BEST, CHECKPOINT, CONFIG, atomic_open
 from .nn import split_prefix
-from .nn.generator import generator_config_from_dict, generator_kind, init_generator
+from .nn.generator import generator_config_from_dict, generator_kind, init_generator, takes_missing
 from .speed import PlainPaths, speed_paths
 
 _META_KEY = "__meta__"
@@ -162,11 +162,35 @@ class Run:
         """Normalised 2D poses (N, J, 2), host -> the generator's normalised 3D poses (N, J, 3), host."""
         return predict_poses(self.gen, self.gcfg, np.asarray(W, np.float32), self.xp, batch=batch, speed=self.speed)
 
+    @property
+    def takes_missing(self) -> bool:
+        """Whether the generator was trained with the missing-joint token (``--aug-drop-joints``)."""
+        return takes_missing(self.gcfg)
+
+    def fill_missing(self, poses_2d: np.ndarray) -> np.ndarray:
+        """Missing (NaN) joints of 2D poses (N, J, 2), any unit, filled by the fallback for runs
+        without the missing token: the run's mean training pose fitted onto the present joints
+        by a 2D similarity (``data.corrupt.fill_missing``)."""
+        from .data.corrupt import fill_missing
+
+        template = np.asarray(self.config["normalisation"]["mean_pose_3d"], dtype=np.float64)[:, :2]
+        return fill_missing(poses_2d, template)
+
+    def normalise_inputs(self, poses_2d: np.ndarray) -> np.ndarray:
+        """2D poses (N, J, 2), any unit, missing joints NaN -> the generator's normalised inputs
+        (float64): missing joints stay NaN for a run with the missing token, and are filled
+        (:meth:`fill_missing`) for one without it. Poses without NaN: ``normalize_2d`` as always."""
+        P = np.asarray(poses_2d, dtype=np.float64)
+        if np.isnan(P).any() and not self.takes_missing:
+            P = self.fill_missing(P)
+        return normalize_2d(P)[0]
+
     def predict_mm(self, poses_2d: np.ndarray, batch: int = 1024) -> np.ndarray:
-        """2D poses (N, J, 2) in any unit -> 3D poses (N, J, 3) float32 in mm, root-relative."""
+        """2D poses (N, J, 2) in any unit -> 3D poses (N, J, 3) float32 in mm, root-relative.
+        Missing (NaN) joints are inferred (:meth:`normalise_inputs`)."""
         if poses_2d.ndim != 3 or poses_2d.shape[1:] != (self.gcfg.n_joints, 2):
             raise DataError(f"expected 2D poses of shape (N, {self.gcfg.n_joints}, 2), got {poses_2d.shape}")
-        W, _ = normalize_2d(np.asarray(poses_2d, dtype=np.float64))
+        W = self.normalise_inputs(poses_2d)
         pred = self.predict(W, batch)
         out = (root_relative(pred) * self.scale_3d).astype(np.float32)
         if not np.isfinite(out).all():  # never write NaN poses with a success code

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import to_device
-from .data.augment import augment_real_poses, camera_turns, estimate_elevation, flip_half
+from .data.augment import augment_real_poses, camera_turns, corrupt_inputs, estimate_elevation, flip_half
 from .data.batches import Sampler
 from .data.prepare import TrainData
 from .data.skeleton import get_skeleton
@@ -110,6 +110,7 @@ class Trainer:
         W, X = WX[..., :2], WX[..., 2:]
         if self.opts.aug_flip_2d:
             W, X = flip_half(self.rng_aug, self.flip, W, X)
+        W = self._corrupt(W)
         # FAST DOOR 2: the loss as a mean over the batch; plain reference: the loss itself; proved equal by
         # tests/fast/test_sharded_training.py::test_sharded_gradients_equal_unsharded
         L_sup, grads = self.speed.batch_mean(self.supervised_loss, xp.ascontiguousarray(W), xp.ascontiguousarray(X))
@@ -192,7 +193,13 @@ class Trainer:
     def _inputs(self):
         """The next batch of 2D inputs, half of them mirrored with --aug-flip-2d."""
         W = self.s2d.next()
-        return flip_half(self.rng_aug, self.flip, W) if self.opts.aug_flip_2d else W
+        return self._corrupt(flip_half(self.rng_aug, self.flip, W) if self.opts.aug_flip_2d else W)
+
+    def _corrupt(self, W):
+        """With --aug-noise-2d / --aug-drop-joints: noise, missing (NaN) joints (augment.corrupt_inputs);
+        without either, W itself and no draw."""
+        o = self.opts
+        return corrupt_inputs(W, self.rng_aug, o.aug_noise_2d, o.aug_drop_joints) if (o.aug_noise_2d or o.aug_drop_joints) else W
 
     def _real_poses(self):
         """The next batch of real 3D poses, augmented with --aug-real."""

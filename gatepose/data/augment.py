@@ -1,5 +1,6 @@
 """Augmentations of training poses: a turn about the body's vertical axis as the camera sees it, and
-a left/right mirror (the rotations are the self-consistency loss's too).
+a left/right mirror (the rotations are the self-consistency loss's too); noise on the 2D inputs and
+joints made missing (``--aug-noise-2d``, ``--aug-drop-joints``, :func:`corrupt_inputs`).
 
 Not in the paper (a departure, off in the ``paper`` preset): the critic's real 3D poses and the
 generator's 2D inputs can be augmented so that a few thousand training poses cover more of the
@@ -16,6 +17,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..backend import get_xp
+from .corrupt import keep_mask
+from .normalize import normalize, normalize_missing
 
 
 def yaw_matrices(angles, xp=np, dtype=np.float32):
@@ -119,3 +122,19 @@ def estimate_elevation(X, skeleton) -> tuple[float, float]:
     # an upright pose's up vector is -y (y points down); pitch_matrices(e) turns it to (0, -cos e, -sin e)
     e = np.arctan2(-up[:, 2], -up[:, 1])
     return float(e.mean()), float(e.std())
+
+
+def corrupt_inputs(W, rng: np.random.Generator, noise: float = 0.0, drop: float = 0.0):
+    """Normalised 2D inputs W (B, J, 2) as a detector would give them (``--aug-noise-2d SIGMA``,
+    ``--aug-drop-joints P``), normalised again: N(0, SIGMA^2) on every coordinate (SIGMA a fraction
+    of the pose's scale, since ||W||_F = 1), then each joint missing (NaN) with probability P, at
+    least 2 kept per pose (``corrupt.keep_mask``). Draws: the normals (B, J, 2), then the uniforms
+    (B, J); none for an option that is off. The result is normalised like any input with missing
+    joints (``normalize.normalize_missing``), so a corrupted input looks like a corrupted test pose."""
+    xp = get_xp(W)
+    if noise:
+        W = W + xp.asarray(rng.standard_normal(W.shape) * noise, dtype=W.dtype)
+    if not drop:
+        return normalize(W)[0]
+    missing = xp.asarray(~keep_mask(rng.random(W.shape[:2]), drop))
+    return normalize_missing(xp.where(missing[..., None], xp.nan, W).astype(W.dtype, copy=False))[0]

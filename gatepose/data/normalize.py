@@ -9,10 +9,20 @@ CuPy arrays alike and keeps the dtype (float32 in, float32 out).
 
 A pose whose joints all sit on the root has no scale; ``eps`` keeps the division finite (such a
 pose normalises to zeros) instead of a host-side check that would stall the GPU.
+
+Missing joints (a departure: docs/detector-inputs.md). A missing 2D joint is NaN in both
+coordinates (a joint with any NaN coordinate counts as missing). :func:`normalize_missing` makes
+such a pose relative to its root joint where the root is present, else to the mean of its present
+joints, and divides by s = ||present joints, centred||_F * sqrt(J / n_present), so that a pose
+with fewer joints keeps about the same scale; missing joints stay NaN. :func:`normalize_2d` takes
+that path only when its input holds a NaN (a host check: its inputs are the host's), so a pose
+without NaN is normalised by exactly the arithmetic above, bit for bit. A pose with fewer than 2
+present joints has no shape: ``normalize_2d`` refuses it.
 """
 from __future__ import annotations
 
 from gatepose.backend import get_xp
+from gatepose.errors import GateposeError
 
 ROOT = 0   # the pelvis, joint 0 of every gatepose skeleton
 
@@ -37,11 +47,46 @@ def normalize(P, eps: float = 1e-6):
     return centred / xp.maximum(scale, eps)[:, None, None], scale
 
 
+def missing_joints(P):
+    """P (B, J, D) -> (B, J) bool, True where a joint is missing (any coordinate NaN)."""
+    return get_xp(P).isnan(P).any(axis=-1)
+
+
+def normalize_missing(P, eps: float = 1e-6):
+    """P (B, J, D) with missing joints (NaN) -> (Pn, s (B,)): centred on the root joint where it is
+    present, else on the mean of the present joints, divided by max(s, eps) with
+    s = ||centred present joints||_F * sqrt(J / n_present); missing joints stay NaN. For a pose
+    without NaN this is :func:`normalize`'s result (the factor is sqrt(J / J) = 1). No host check:
+    a pose with no present joint normalises to NaN (callers keep at least 2, module docstring)."""
+    xp = get_xp(P)
+    J = P.shape[1]
+    present = ~missing_joints(P)                                          # (B, J)
+    n = present.sum(axis=1)                                               # (B,)
+    P0 = xp.where(present[..., None], P, 0.0)
+    mean = P0.sum(axis=1) / xp.maximum(n, 1)[:, None]                     # (B, D)
+    origin = xp.where(present[:, ROOT:ROOT + 1], P0[:, ROOT], mean)
+    centred = xp.where(present[..., None], P0 - origin[:, None, :], 0.0)
+    scale = xp.sqrt((centred * centred).sum(axis=(1, 2))) * xp.sqrt(J / xp.maximum(n, 1))
+    out = centred / xp.maximum(scale, eps)[:, None, None]
+    return xp.where(present[..., None], out, xp.nan).astype(P.dtype, copy=False), scale.astype(P.dtype, copy=False)
+
+
 def normalize_2d(W, eps: float = 1e-6):
-    """W (B, J, 2) pixels -> (Wn (B, J, 2) root-relative with ||Wn||_F = 1, scale (B,) pixels)."""
+    """W (B, J, 2) pixels -> (Wn (B, J, 2) root-relative with ||Wn||_F = 1, scale (B,) pixels).
+    With missing joints (NaN): :func:`normalize_missing`; fewer than 2 present joints in a pose is
+    a GateposeError."""
     if W.ndim != 3 or W.shape[-1] != 2:
         raise ValueError(f"normalize_2d expects poses of shape (B, J, 2), got {tuple(W.shape)}")
-    return normalize(W, eps)
+    xp = get_xp(W)
+    if not bool(xp.isnan(W).any()):
+        return normalize(W, eps)
+    n = (~missing_joints(W)).sum(axis=1)
+    few = xp.flatnonzero(n < 2)
+    if few.size:
+        i = int(few[0])
+        raise GateposeError(f"pose {i} has {int(n[i])} present joint(s) ({int(few.size)} such pose(s)); "
+                            "normalising a pose needs at least 2")
+    return normalize_missing(W, eps)
 
 
 def normalize_3d(X, eps: float = 1e-6):

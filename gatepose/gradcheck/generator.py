@@ -146,17 +146,18 @@ def _generator(xp, rng, B, J, h, d_k, L, attention, pos_embedding):
     return fwd, bwd, inputs
 
 
-def repnet_case(cfg, xp, rng, B):
+def repnet_case(cfg, xp, rng, B, missing=None):
     """(params, W (B, J, 2)) for RepNet's generator in float64: biases off zero, 'out.W' at spread
     1/sqrt(width), resampled until every LeakyReLU pre-activation on W is farther than the critic
-    cases' PREACT_MARGIN from its kink."""
+    cases' PREACT_MARGIN from its kink (on W with the joints ``missing`` (B, J, 1) made NaN)."""
     from .critic import _TRIES, PREACT_MARGIN, _randomise_biases
 
     for _ in range(_TRIES):
         params = _randomise_biases(repnet.init_repnet(cfg, rng, xp, np.float64), rng, xp)
         params["out.W"] = _randn(xp, rng, cfg.width, 3 * cfg.n_joints, scale=cfg.width ** -0.5)
         W = _randn(xp, rng, B, cfg.n_joints, 2)
-        if repnet.repnet_min_abs_preactivation(repnet.repnet_forward(params, W, cfg)[1]) > PREACT_MARGIN:
+        W_in = W if missing is None else with_missing(W, missing)
+        if repnet.repnet_min_abs_preactivation(repnet.repnet_forward(params, W_in, cfg)[1]) > PREACT_MARGIN:
             return params, W
     raise RuntimeError("could not draw a RepNet case with pre-activations away from zero")
 
@@ -228,3 +229,79 @@ def _lifter_depth(xp, rng, B, J, h, d_k, generator):
     # head.b and ln_f.beta move every joint's depth alike, which the root-relative lift cancels:
     # their gradients are exactly zero, and a relative error of finite-difference noise means nothing
     return fwd, bwd, inputs, [k for k in inputs if k not in ("head.b", "ln_f.beta")]
+
+
+# -- missing joints (missing_token, a departure) ----------------------------------------------------
+def missing_mask(xp, rng, B, J):
+    """(B, J, 1) bool, about a third of the joints missing: pose 0 always misses its last joint
+    (so embed.M has a gradient), every pose keeps at least one joint, and the root goes missing in
+    some draws (the depth lift's root then comes from the network)."""
+    u = rng.random((B, J))
+    u[0, J - 1] = 0.0
+    mask = u < 0.35
+    mask[np.arange(B), u.argmax(axis=1)] = False
+    return xp.asarray(mask[..., None])
+
+
+def with_missing(W, missing):
+    """W with the joints ``missing`` (B, J, 1) set to NaN in both coordinates (the convention)."""
+    from ..backend import get_xp
+
+    return get_xp(W).where(missing, np.nan, W)
+
+
+@register_check("depth_lift[missing]", B=3, J=5)
+def _depth_lift_missing(xp, rng, B, J):
+    """The depth lift with missing joints: their x and y come from Z's first two channels, and W's
+    coordinates there get no gradient (W's values there are made NaN inside the forward, so the
+    finite differences see that they do not matter)."""
+    from ..nn.generator import DepthLiftCache, depth_lift_backward, depth_lift_forward
+
+    missing = missing_mask(xp, rng, B, J)
+    inputs = {"W": _randn(xp, rng, B, J, 2), "Z": _randn(xp, rng, B, J, 3)}
+
+    def fwd(i):
+        X, scale = depth_lift_forward(with_missing(i["W"], missing), i["Z"], missing)
+        return X, DepthLiftCache(X, scale, None, missing)
+
+    def bwd(d, c):
+        dW, dZ = depth_lift_backward(d, c)
+        return {"W": dW, "Z": dZ}
+
+    return fwd, bwd, inputs
+
+
+def _missing_token_case(generator, lift):
+    def build(xp, rng, B, J, h, d_k):
+        """Either generator with ``missing_token`` through the one door, on inputs with missing
+        (NaN) joints, w.r.t. every parameter (embed.M, or RepNet's mask rows of in.W) and W: the
+        finite differences move W's coordinates at missing joints too, and must see no change."""
+        import dataclasses
+
+        from ..nn.generator import generator_backward, generator_forward
+
+        missing = missing_mask(xp, rng, B, J)
+        if generator == "repnet":
+            cfg = repnet.RepNetConfig(n_joints=J, width=h * d_k, lift=lift, missing_token=True)
+            params, W = repnet_case(cfg, xp, rng, B, missing)
+        else:
+            cfg = dataclasses.replace(_config("gated", J, d_k, h), lift=lift, missing_token=True)
+            params, W = perturbed_params(cfg, xp, rng), _randn(xp, rng, B, J, 2)
+        names = list(params)
+        inputs = {"W": W, **params}
+
+        def fwd(i):
+            return generator_forward({k: i[k] for k in names}, with_missing(i["W"], missing), cfg)
+
+        def bwd(d, c):
+            dW, g = generator_backward(d, c)
+            return {"W": dW, **g}
+
+        return fwd, bwd, inputs
+    return build
+
+
+for _g in ("posegate", "repnet"):
+    for _lift in ("xyz", "depth"):
+        _name = f"missing_token[{_g}{',depth' if _lift == 'depth' else ''}]"
+        register_check(_name, B=3, J=5, h=2, d_k=3)(_missing_token_case(_g, _lift))

@@ -9,6 +9,11 @@ and the backward follows it. Either config's ``lift`` says what the network's ou
 keeps only its third channel, each joint's depth, and puts it beside the input's own x and y
 (:func:`depth_lift_forward`): the generator then cannot move a joint across the image, only in depth. In config.json a generator config with ``"kind": "repnet"`` is
 RepNet's; one without ``kind`` (every run written before RepNet existed) is PoseGate-Former's.
+
+Missing joints (``missing_token``, a departure; docs/detector-inputs.md): a joint NaN in W is
+missing; each network has its own way to take it (``posegate.py``, ``repnet.py``), and with the
+depth lift a missing joint's x and y are the network's own first two output channels instead of
+the input's (the lifter infers where it is); every present joint keeps the input's x and y.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from ..backend import get_xp
-from ..data.normalize import normalize, root_relative_backward
+from ..data.normalize import missing_joints, normalize, root_relative_backward
 from ..errors import GateposeError
 from ..names import GENERATORS  # the one list (gatepose/names.py, the CLI's too)
 from .posegate import PoseGateConfig, posegate_backward, posegate_forward, init_posegate
@@ -29,8 +34,14 @@ def generator_kind(cfg) -> str:
 
 def has_fast_path(cfg) -> bool:
     """Whether ``gatepose/fast``'s generator paths (fused CPU inference, the GPU one pass) apply:
-    they are PoseGate-Former's; RepNet's MLP runs its one plain path everywhere."""
-    return isinstance(cfg, PoseGateConfig)
+    they are PoseGate-Former's without the missing token; RepNet's MLP, and a generator with the
+    missing token (whose inputs may hold NaN), run the one plain path everywhere."""
+    return isinstance(cfg, PoseGateConfig) and not cfg.missing_token
+
+
+def takes_missing(cfg) -> bool:
+    """Whether the generator ``cfg`` takes missing (NaN) joints (its ``missing_token``)."""
+    return bool(getattr(cfg, "missing_token", False))
 
 
 def generator_config_from_dict(d, where: str = "generator config"):
@@ -61,8 +72,9 @@ def generator_forward(params: Mapping, W, cfg, need_cache: bool = True):
         Z, cache = posegate_forward(params, W, cfg, need_cache)
     if cfg.lift == "xyz":
         return Z, cache
-    X, scale = depth_lift_forward(W, Z)
-    return X, (DepthLiftCache(X, scale, cache) if need_cache else None)
+    missing = missing_joints(W)[..., None] if takes_missing(cfg) else None
+    X, scale = depth_lift_forward(W, Z, missing)
+    return X, (DepthLiftCache(X, scale, cache, missing) if need_cache else None)
 
 
 def generator_backward(dX, cache):
@@ -79,7 +91,9 @@ def generator_backward(dX, cache):
 def generator_output(W, Z, cfg):
     """The network's output Z (B, J, 3) on the input W (B, J, 2) -> the lifted pose X, without a
     cache: for the fast paths, which run the network themselves (``gatepose.fast``)."""
-    return Z if cfg.lift == "xyz" else depth_lift_forward(W, Z)[0]
+    if cfg.lift == "xyz":
+        return Z
+    return depth_lift_forward(W, Z, missing_joints(W)[..., None] if takes_missing(cfg) else None)[0]
 
 
 # -- the depth lift (lift="depth") ----------------------------------------------------------------
@@ -87,27 +101,34 @@ class DepthLiftCache(NamedTuple):
     X: object       # (B, J, 3) the lifted pose, unit Frobenius norm
     scale: object   # (B, 1, 1) the norm it was divided by
     inner: object   # the network's own cache
+    missing: object = None   # (B, J, 1) bool, the missing joints (missing_token), or None
 
 
-def depth_lift_forward(W, Z):
+def depth_lift_forward(W, Z, missing=None):
     """W: (B, J, 2) normalised 2D poses, Z: (B, J, 3) the network's output -> (X (B, J, 3), the
     norm (B, 1, 1)): P = [W, Z[..., 2]], the input's x and y with the predicted depth, made
     root-relative and divided by its Frobenius norm, the scale of the critic's real poses (SPEC
     section 7). x and y stay the input's up to that one factor, so a scaled orthographic camera
     reprojects X onto W exactly; only the depths are learnt. Z's first two channels go unused (the
-    network stays the same for either lift, and so do its fast paths and checkpoints)."""
+    network stays the same for either lift, and so do its fast paths and checkpoints).
+    ``missing`` (B, J, 1) bool: the missing joints, whose x and y are Z's first two channels."""
     xp = get_xp(W, Z)
+    xy = W if missing is None else xp.where(missing, Z[..., :2], W)
     # a normalised input has norm 1, so P's is at least 1; the floor is for degenerate inputs
-    X, scale = normalize(xp.concatenate([W, Z[..., 2:]], axis=2), eps=1e-12)
+    X, scale = normalize(xp.concatenate([xy, Z[..., 2:]], axis=2), eps=1e-12)
     return X, xp.maximum(scale, 1e-12).reshape(-1, 1, 1)
 
 
 def depth_lift_backward(dX, cache: DepthLiftCache):
-    """-> (dW (B, J, 2), dZ (B, J, 3), zero in its first two channels). With X = P / ||P||:
-    dP = (dX - X <X, dX>) / ||P||; the root-relative step takes the sum over joints off the root."""
+    """-> (dW (B, J, 2), dZ (B, J, 3), zero in its first two channels except at missing joints,
+    whose x and y gradients go to Z instead of W). With X = P / ||P||: dP = (dX - X <X, dX>) / ||P||;
+    the root-relative step takes the sum over joints off the root."""
     xp = get_xp(dX)
     X, scale = cache.X, cache.scale
     dP = root_relative_backward((dX - X * xp.einsum("bjc,bjc->b", X, dX).reshape(-1, 1, 1)) / scale)
     dZ = xp.zeros_like(dP)
     dZ[..., 2] = dP[..., 2]
-    return dP[..., :2], dZ
+    if cache.missing is None:
+        return dP[..., :2], dZ
+    dZ[..., :2] = xp.where(cache.missing, dP[..., :2], 0.0)
+    return xp.where(cache.missing, 0.0, dP[..., :2]), dZ

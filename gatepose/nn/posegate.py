@@ -1,6 +1,7 @@
 """PoseGate-Former, the generator: 2D pose (B, J, 2) -> 3D pose (B, J, 3) (SPEC section 1).
 
     Z0 = W E + b_E + P                                   embedding, one token per joint: (B, J, d)
+         (with ``missing_token``: a missing joint's token is M + P instead, M learnt)
     for each of L pre-norm encoder layers:
         U  = LN1(Z);  Q, K, V = split_heads(U W_qkv + b_qkv)           (B, h, J, d_k) each
         G, Bb = gate(U flattened to (B, J*d))                          (B, h)  ('gated' only)
@@ -10,6 +11,12 @@
 
 Parameters live in one flat dict (names below); ``posegate_backward`` returns gradients keyed the
 same way, so one optimiser serves every model. Every linear runs as one 2-D GEMM over all B*J tokens.
+
+Missing joints (a departure, ``missing_token``; docs/detector-inputs.md): a joint that is NaN in
+the input W is missing; with ``cfg.missing_token`` its token is the learnt embedding ``embed.M``
+(d,) instead of W_j E + b_E (the positional embedding is added as for any joint); no gradient
+reaches its coordinates, and dM collects the missing tokens' gradients. A config without the field
+(every run written before it existed) has no M and runs exactly the code it ran before.
 
 This is the plain forward, the one the backward inverts. Inference on the CPU has a faster shadow,
 ``gatepose.fast.fused.posegate_inference`` (the same function up to rounding); this module does not
@@ -56,6 +63,7 @@ class PoseGateConfig:
     pos_embedding: bool = True
     ln_eps: float = 1e-5
     lift: str = "xyz"         # one of LIFTS: what the output is (nn/generator.py)
+    missing_token: bool = False   # a learnt embedding for missing (NaN) joints (module docstring)
 
     def __post_init__(self):
         where = "generator config"
@@ -69,8 +77,9 @@ class PoseGateConfig:
             raise GateposeError(f"{where}: attention={self.attention!r}, expected one of "
                                 f"{', '.join(VARIANTS)}")
         check_lift(self, where)
-        if not isinstance(self.pos_embedding, (bool, np.bool_)):
-            raise GateposeError(f"{where}: pos_embedding={self.pos_embedding!r}, expected true or false")
+        for name in ("pos_embedding", "missing_token"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise GateposeError(f"{where}: {name}={getattr(self, name)!r}, expected true or false")
         if isinstance(self.ln_eps, bool) or not isinstance(self.ln_eps, (int, float)) or not self.ln_eps > 0:
             raise GateposeError(f"{where}: ln_eps={self.ln_eps!r}, expected a positive number")
 
@@ -79,7 +88,12 @@ class PoseGateConfig:
         return self.d_model // self.n_heads
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as JSON; ``missing_token`` only when true, so a config without it reads (and
+        is written) exactly as before the field existed."""
+        d = dataclasses.asdict(self)
+        if not self.missing_token:
+            del d["missing_token"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "generator config") -> "PoseGateConfig":
@@ -96,7 +110,8 @@ def init_posegate(cfg: PoseGateConfig, rng: np.random.Generator, xp=np, dtype=np
     'gated': layers.i.gate.{A1, C1 (J*d, H), a1, c1 (H,), A2, C2 (H, h), a2, c2 (h,)};
     'scalar-gate': layers.i.attn.g (1,);  layers.i.ln2.{gamma, beta};
     layers.i.ffn.{W1 (d, d_ff), b1 (d_ff,), W2 (d_ff, d), b2 (d,)}; ln_f.{gamma, beta};
-    head.{W (d, 3), b (3,)}.
+    head.{W (d, 3), b (3,)}; with ``missing_token``: embed.M (d,), drawn last (so every other
+    parameter is the same draw as without it).
 
     Weights are Glorot-normal (He-normal for W1, which feeds the GELU), biases zero, LayerNorm
     gamma one, P ~ N(0, 0.02^2) as in BERT/ViT. The gate starts where attention is a well-scaled
@@ -139,6 +154,8 @@ def init_posegate(cfg: PoseGateConfig, rng: np.random.Generator, xp=np, dtype=np
         p[pre + "ffn.W2"], p[pre + "ffn.b2"] = glorot(F, d), zeros(d)
     p["ln_f.gamma"], p["ln_f.beta"] = ones(d), zeros(d)
     p["head.W"], p["head.b"] = glorot(d, 3), zeros(3)
+    if cfg.missing_token:
+        p["embed.M"] = rng.normal(0.0, 0.02, d)   # like P: a token of the embedding's small spread
     return {k: xp.asarray(v, dtype=dtype) for k, v in p.items()}
 
 
@@ -243,6 +260,7 @@ class PoseGateCache(NamedTuple):
     layers: list    # EncoderLayerCache per layer
     ln_f: object    # LayerNormCache of the final norm
     head: object    # LinearCache of LN_f(Z) W_head + b_head
+    missing: object = None   # (B, J, 1) bool, the missing joints (missing_token), or None
 
 
 def check_input(W, cfg: PoseGateConfig):
@@ -257,7 +275,7 @@ def posegate_forward(params: Mapping, W, cfg: PoseGateConfig, need_cache: bool =
     need_cache=False: the same computation, with nothing returned for a backward (the cache is None).
     """
     check_input(W, cfg)
-    Z, embed = linear_forward(W, params["embed.E"], params["embed.b"])
+    Z, embed, missing = embed_forward(W, params, cfg)
     if cfg.pos_embedding:
         Z += params["embed.P"]  # (J, d), broadcast over the batch
     layers = []
@@ -268,7 +286,31 @@ def posegate_forward(params: Mapping, W, cfg: PoseGateConfig, need_cache: bool =
     X, head = linear_forward(Zf, params["head.W"], params["head.b"])
     if not need_cache:
         return X, None
-    return X, PoseGateCache(cfg, embed, layers, ln_f, head)
+    return X, PoseGateCache(cfg, embed, layers, ln_f, head, missing)
+
+
+def embed_forward(W, params: Mapping, cfg: PoseGateConfig):
+    """The joint embedding: W (B, J, 2) -> (W E + b_E (B, J, d), its LinearCache, None); with
+    ``missing_token``, a missing (NaN) joint's token is M instead, and the third value is the
+    (B, J, 1) mask of the missing joints (W's NaN never enters a product: zeros stand in)."""
+    if not cfg.missing_token:
+        Z, embed = linear_forward(W, params["embed.E"], params["embed.b"])
+        return Z, embed, None
+    xp = get_xp(W)
+    missing = xp.isnan(W).any(axis=-1, keepdims=True)
+    Z, embed = linear_forward(xp.where(missing, 0.0, W).astype(W.dtype, copy=False),
+                              params["embed.E"], params["embed.b"])
+    return xp.where(missing, params["embed.M"], Z), embed, missing
+
+
+def embed_backward(dZ, embed, missing):
+    """-> (dW, dE, db_E, dM or None). dM is the sum of the missing tokens' gradients; a missing
+    joint's tokens pass nothing to E, b_E or its coordinates (dW is zero there)."""
+    if missing is None:
+        return (*linear_backward(dZ, embed), None)
+    xp = get_xp(dZ)
+    dM = xp.where(missing, dZ, 0.0).sum(axis=(0, 1))
+    return (*linear_backward(xp.where(missing, 0.0, dZ), embed), dM)
 
 
 def posegate_backward(dX, cache: PoseGateCache):
@@ -286,7 +328,9 @@ def posegate_backward(dX, cache: PoseGateCache):
     # Z0 = W E + b_E + P
     if cfg.pos_embedding:
         grads["embed.P"] = dZ.sum(axis=0)
-    dW, grads["embed.E"], grads["embed.b"] = linear_backward(dZ, cache.embed)
+    dW, grads["embed.E"], grads["embed.b"], dM = embed_backward(dZ, cache.embed, cache.missing)
+    if dM is not None:
+        grads["embed.M"] = dM
     return dW, grads
 
 

@@ -10,6 +10,10 @@ w = 1000 and three blocks by default, as in RepNet's code. The residual block is
 (``residual.py``: one implementation, two users). In a run it takes PoseGate-Former's place and
 nothing else changes: the same camera net, critic, losses and options (``train --generator repnet``).
 
+Missing joints (a departure, ``missing_token``; docs/detector-inputs.md): a missing (NaN) joint's
+coordinates enter as zeros, and a (J,) mask, 1 where a joint is missing, is concatenated to the
+input, so 'in.W' is (3J, w); no gradient reaches a missing joint's coordinates.
+
 One plain path: the forward and the backward that inverts it. It has no fast shadow (the fused
 inference and the GPU one pass of ``gatepose/fast`` are the transformer's): every caller runs this.
 """
@@ -20,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
 
+from ..backend import get_xp
 from ..errors import GateposeError
 from ..names import SPEC_SIZES
 from . import check_config, check_lift, config_from_dict
@@ -40,6 +45,7 @@ class RepNetConfig:
     alpha: float = 0.3
     kind: str = "repnet"
     lift: str = "xyz"         # one of LIFTS: what the output is (nn/generator.py)
+    missing_token: bool = False   # zeros and a missing-joint mask in the input (module docstring)
 
     def __post_init__(self):
         where = "repnet generator config"
@@ -47,9 +53,20 @@ class RepNetConfig:
         if self.kind != "repnet":
             raise GateposeError(f"{where}: kind={self.kind!r}, expected 'repnet'")
         check_lift(self, where)
+        if not isinstance(self.missing_token, bool):
+            raise GateposeError(f"{where}: missing_token={self.missing_token!r}, expected true or false")
+
+    @property
+    def n_inputs(self) -> int:
+        """The input layer's width: 2J coordinates, plus J mask entries with ``missing_token``."""
+        return (3 if self.missing_token else 2) * self.n_joints
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """As JSON; ``missing_token`` only when true (a config without it reads as before)."""
+        d = dataclasses.asdict(self)
+        if not self.missing_token:
+            del d["missing_token"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "generator config") -> "RepNetConfig":
@@ -57,7 +74,7 @@ class RepNetConfig:
 
 
 def init_repnet(cfg: RepNetConfig, rng, xp, dtype) -> dict:
-    """Parameters: 'in.W' (2J, w), 'blocks.i.fc1.W', 'blocks.i.fc2.W' (w, w), 'fc.W' (w, w),
+    """Parameters: 'in.W' (2J, w) (3J with ``missing_token``), 'blocks.i.fc1.W', 'blocks.i.fc2.W' (w, w), 'fc.W' (w, w),
     'out.W' (w, 3J), a bias '*.b' for each (zero). Drawn from ``rng`` (a numpy Generator) in that order.
 
     He-normal for the layers that feed a LeakyReLU, like the camera net. 'out.W' has std
@@ -69,7 +86,8 @@ def init_repnet(cfg: RepNetConfig, rng, xp, dtype) -> dict:
     def normal(shape, std):
         return xp.asarray(rng.standard_normal(shape) * std, dtype=dtype)
 
-    p = {"in.W": normal((2 * J, w), he_std(2 * J, a)), "in.b": xp.zeros(w, dtype=dtype)}
+    n_in = cfg.n_inputs
+    p = {"in.W": normal((n_in, w), he_std(n_in, a)), "in.b": xp.zeros(w, dtype=dtype)}
     for i in range(cfg.n_blocks):
         init_residual_block(p, f"blocks.{i}.", w, a, rng, xp, dtype)
     p["fc.W"], p["fc.b"] = normal((w, w), he_std(w, a)), xp.zeros(w, dtype=dtype)
@@ -79,7 +97,7 @@ def init_repnet(cfg: RepNetConfig, rng, xp, dtype) -> dict:
 
 class RepNetCache(NamedTuple):
     cfg: RepNetConfig
-    x: object        # (B, 2J) the flattened input, the input of 'in'
+    x: object        # (B, 2J) the flattened input, the input of 'in' ((B, 3J) with the mask)
     m_in: object     # (B, w) slope mask after 'in'
     h0: object       # (B, w) the first block's input
     blocks: list     # ResidualBlockCache per block
@@ -88,6 +106,7 @@ class RepNetCache(NamedTuple):
     h4: object       # (B, w) the input of 'out'
     params: Mapping
     W_shape: tuple   # (B, J, 2)
+    missing: object = None   # (B, J, 1) bool, the missing joints (missing_token), or None
 
 
 def repnet_forward(params: Mapping, W, cfg: RepNetConfig, need_cache: bool = True):
@@ -95,7 +114,7 @@ def repnet_forward(params: Mapping, W, cfg: RepNetConfig, need_cache: bool = Tru
     check_input(W, cfg)
     B, J = W.shape[0], cfg.n_joints
     alpha = float(cfg.alpha)
-    x = W.reshape(B, 2 * J)
+    x, missing = repnet_input(W, cfg)
     z = x @ params["in.W"]
     z += params["in.b"]
     h0, m_in = leaky_relu_forward(z, alpha, out=z)   # in place: z is a fresh GEMM output
@@ -111,7 +130,29 @@ def repnet_forward(params: Mapping, W, cfg: RepNetConfig, need_cache: bool = Tru
     X = out.reshape(B, J, 3)
     if not need_cache:
         return X, None
-    return X, RepNetCache(cfg, x, m_in, h0, blocks, h, m_fc, h4, params, tuple(W.shape))
+    return X, RepNetCache(cfg, x, m_in, h0, blocks, h, m_fc, h4, params, tuple(W.shape), missing)
+
+
+def repnet_input(W, cfg: RepNetConfig):
+    """W (B, J, 2) -> (the input layer's rows (B, 2J), None); with ``missing_token``: ((B, 3J), the
+    (B, J, 1) missing mask): the coordinates with zeros for missing joints, then the mask as 0/1."""
+    B, J = W.shape[0], cfg.n_joints
+    if not cfg.missing_token:
+        return W.reshape(B, 2 * J), None
+    xp = get_xp(W)
+    missing = xp.isnan(W).any(axis=-1, keepdims=True)
+    coords = xp.where(missing, 0.0, W).astype(W.dtype, copy=False).reshape(B, 2 * J)
+    return xp.concatenate([coords, missing.reshape(B, J).astype(W.dtype)], axis=1), missing
+
+
+def repnet_input_backward(dx, cache: "RepNetCache"):
+    """The input layer's gradient (B, 2J or 3J) -> dW (B, J, 2): the mask takes none, and a missing
+    joint's coordinates none."""
+    B, J = cache.W_shape[:2]
+    dW = dx[:, :2 * J].reshape(cache.W_shape)
+    if cache.missing is None:
+        return dW
+    return get_xp(dW).where(cache.missing, 0.0, dW)
 
 
 def repnet_backward(dX, cache: RepNetCache):
@@ -131,7 +172,7 @@ def repnet_backward(dX, cache: RepNetCache):
     g["fc.b"] = dz.sum(axis=0)
     # the blocks and h0 = LeakyReLU(x W_in + b_in): the camera net's trunk
     dx = trunk_backward(dz @ p["fc.W"].T, cache.blocks, cache.m_in, cache.x, p, g)
-    return dx.reshape(cache.W_shape), {k: g[k] for k in p}
+    return repnet_input_backward(dx, cache), {k: g[k] for k in p}
 
 
 def repnet_min_abs_preactivation(cache: RepNetCache) -> float:
