@@ -43,7 +43,7 @@ STEP_W_GEO = 1.3     # the self-consistency weight of the generator_step_geo cas
 STEP_W_BONE = 0.35   # the bone prior's weight of the generator_step_priors case
 
 
-def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz"):
+def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz", missing=False):
     """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton
     (``generator="repnet"``: RepNet's generator of width ``d_model`` in PoseGate-Former's place)."""
     J = 17
@@ -57,7 +57,8 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
     opts = TrainOptions(batch_size=B, d_model=d_model, n_heads=2, n_layers=1, d_ff=2 * d_model,
                         gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
                         n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo,
-                        w_bone=w_bone, lift=lift, generator=generator, repnet_width=d_model, **STEP_WEIGHTS)
+                        w_bone=w_bone, lift=lift, generator=generator, repnet_width=d_model,
+                        aug_drop_joints=0.2 if missing else 0.0, **STEP_WEIGHTS)
     tr = Trainer(opts, data, xp, np.float64)
     for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
         if k.endswith(".b"):
@@ -70,9 +71,17 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
     return tr, W, X
 
 
+def _seen(xp, W):
+    """What the camera net and L_rep see of W (B, J, 2) with missing (NaN) joints: zeros in their
+    place, and the (B, J) weights of L_rep, 1 on present joints and 0 on missing ones."""
+    present = ~xp.isnan(W).any(axis=-1)
+    return xp.where(present[..., None], W, 0.0), present.astype(W.dtype)
+
+
 def _l1_margin(xp, gen, cam, W, tr) -> float:
     """How far the reprojection and camera residuals are from the kinks of their |.|."""
     X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
+    W, present = _seen(xp, W)
     M, _ = camera_forward(cam, W, tr.ccfg)
     Wp, _ = project_forward(X, M)
     A = M @ M.transpose(0, 2, 1)
@@ -81,15 +90,22 @@ def _l1_margin(xp, gen, cam, W, tr) -> float:
     # with the depth lift the root is at the origin in W and X alike: its residual is zero for any
     # parameters (no kink is crossed), and the other joints' are what can cross one
     joints = slice(1, None) if tr.gcfg.lift == "depth" else slice(None)
-    return float(min(float(abs(W - Wp)[:, joints].min()), float(abs(cam_res).min())))
+    res = (abs(W - Wp) + 1e9 * (1.0 - present)[..., None])[:, joints]   # missing joints: no kink to cross
+    return float(min(float(res.min()), float(abs(cam_res).min())))
 
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
-def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz"):
-    """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients."""
+def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz",
+                    missing=False):
+    """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients.
+    ``missing``: three joints of every pose missing (NaN), the generator with its missing token."""
     for _ in range(_TRIES):
-        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift)
-        W = xp.asarray(W_host[:B])
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift, missing)
+        W_host = W_host[:B].copy()
+        if missing:
+            for b in range(B):
+                W_host[b, rng.choice(W_host.shape[1], 3, replace=False)] = np.nan
+        W = xp.asarray(W_host)
         X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
                 and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN):
@@ -104,10 +120,11 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         gen = {**tr.gen, **{k[4:]: v for k, v in i.items() if k.startswith("gen/")}}
         cam = {k[4:]: v for k, v in i.items() if k.startswith("cam/")}
         X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
-        M, _ = camera_forward(cam, W, tr.ccfg)
+        W_seen, present = _seen(xp, W)
+        M, _ = camera_forward(cam, W_seen, tr.ccfg)
         Wp, _ = project_forward(X, M)
         D, _ = critic_forward(tr.critic, X, tr.dcfg)
-        L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(W, Wp)[0]
+        L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(W_seen, Wp, present)[0]
              + o.w_cam * camera_loss(M)[0])
         if R is not None:
             L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R)[0]
@@ -148,6 +165,20 @@ def _generator_step_priors_repnet_depth(xp, rng, B, d_model, shards):
     """RepNet's generator with every departure of the step and the depth lift."""
     return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth",
                            generator="repnet")
+
+
+@register_check("generator_step_priors[missing,depth]", B=6, d_model=8, shards=2)
+def _generator_step_priors_missing_depth(xp, rng, B, d_model, shards):
+    """Missing joints (NaN; the missing token, ``--aug-drop-joints``) through every departure of the
+    step with the depth lift: the camera sees zeros there, L_rep weighs them 0, the lift infers them."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth",
+                           missing=True)
+
+
+@register_check("generator_step[repnet,missing]", B=6, d_model=8, shards=2)
+def _generator_step_repnet_missing(xp, rng, B, d_model, shards):
+    """RepNet's generator with missing joints (zeros and its mask input)."""
+    return _generator_step(xp, rng, B, d_model, shards, generator="repnet", missing=True)
 
 
 @register_check("generator_step[repnet]", B=6, d_model=8, shards=2)

@@ -218,3 +218,42 @@ def _wasserstein_sign_flipped(monkeypatch):
 def test_critic_step_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
     assert_caught(run_check("critic_step", seed=5))
+
+
+# -- the generator step with missing joints (--aug-drop-joints: the missing token) ------------------------
+@given(B=st.integers(4, 8), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 2), seed=st.integers(0, 2**16),
+       case=st.sampled_from(["generator_step_priors[missing,depth]", "generator_step[repnet,missing]"]))
+@settings(max_examples=3)
+def test_generator_step_with_missing_joints_gradient(B, d_model, shards, seed, case):
+    assert_pass(run_check(case, seed=seed, B=B, d_model=d_model, shards=shards))
+
+
+def _missing_joints_weighted(monkeypatch):
+    """L_rep counts the missing joints' residuals (their weights lost)."""
+    import gatepose.losses as losses
+
+    real = losses.reprojection_loss
+    monkeypatch.setattr(losses, "reprojection_loss", lambda W, Wp, weights=None: real(W, Wp))
+
+
+def _missing_token_gradient_dropped(monkeypatch):
+    """The missing token gets no gradient (PoseGate-Former's embed.M)."""
+    import gatepose.nn.generator as generator
+
+    real = generator.generator_backward
+
+    def backward(dX, cache):
+        dW, grads = real(dX, cache)
+        if "embed.M" in grads:
+            grads["embed.M"] = 0.0 * grads["embed.M"]
+        return dW, grads
+
+    monkeypatch.setattr(generator, "generator_backward", backward)
+    monkeypatch.setattr("gatepose.losses.generator_backward", backward)
+
+
+@pytest.mark.parametrize("mutation", [_missing_joints_weighted, _missing_token_gradient_dropped])
+def test_generator_step_check_with_missing_joints_catches_wrong_wiring(monkeypatch, mutation):
+    assert_pass(run_check("generator_step_priors[missing,depth]", seed=3))
+    mutation(monkeypatch)
+    assert_caught(run_check("generator_step_priors[missing,depth]", seed=3))
