@@ -108,3 +108,18 @@ def assert_one_error(args, match, keep=(), out=None) -> str:
     if out is not None and not existed:
         assert not Path(out).exists(), f"{out} was written"
     return line
+
+
+def assert_takes_the_reference_steps(fast, plain, iterations: int = 3) -> None:
+    """Two float64 Trainers, one on the fast paths and one with ``reference=True``, take the same
+    steps: every logged loss of ``iterations`` iterations, then every parameter, equal to rounding."""
+    import numpy as np
+    import pytest
+
+    for _ in range(iterations):
+        lf, lp = fast.iteration(), plain.iteration()
+        for k in lp:
+            assert float(lf[k]) == pytest.approx(float(lp[k]), rel=1e-8, abs=1e-10), k
+    for a, b in ((fast.gen, plain.gen), (fast.cam, plain.cam), (fast.critic, plain.critic)):
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-7, atol=1e-10, err_msg=k)

@@ -5,6 +5,7 @@ several models' dicts into one and split them again (the adversarial model, one 
 generator and the camera net as 'gen/...' and 'cam/...'; a checkpoint keeps the same names).
 """
 
+import dataclasses
 import numbers
 from collections.abc import Mapping
 
@@ -22,6 +23,15 @@ def split_prefix(params: Mapping, prefix: str) -> dict:
     """{'gen/a': x, 'cam/b': y} -> {'a': x} for prefix 'gen/'."""
     n = len(prefix)
     return {k[n:]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def generator_config_dict(cfg) -> dict:
+    """A generator config as JSON; ``missing_token`` only when true, so that a config without it
+    reads (and is written) exactly as before the field existed."""
+    d = dataclasses.asdict(cfg)
+    if not d.get("missing_token"):
+        d.pop("missing_token", None)
+    return d
 
 
 def check_config(cfg, where: str, positive=(), non_negative=(), slopes=()) -> None:

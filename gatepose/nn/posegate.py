@@ -24,7 +24,6 @@ know about it.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
@@ -34,7 +33,7 @@ import numpy as np
 from ..backend import get_xp
 from ..errors import GateposeError
 from ..names import SPEC_SIZES
-from . import check_config, check_lift, config_from_dict
+from . import check_config, check_lift, config_from_dict, generator_config_dict
 from ..ops.activations import gelu_backward, gelu_forward
 from ..ops.attention import (GATE_PARAMS, VARIANTS, attention_backward, attention_forward,
                              gate_backward, gate_forward)
@@ -88,12 +87,7 @@ class PoseGateConfig:
         return self.d_model // self.n_heads
 
     def to_dict(self) -> dict:
-        """The config as JSON; ``missing_token`` only when true, so a config without it reads (and
-        is written) exactly as before the field existed."""
-        d = dataclasses.asdict(self)
-        if not self.missing_token:
-            del d["missing_token"]
-        return d
+        return generator_config_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "generator config") -> "PoseGateConfig":

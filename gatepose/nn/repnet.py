@@ -19,7 +19,6 @@ inference and the GPU one pass of ``gatepose/fast`` are the transformer's): ever
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
@@ -27,7 +26,7 @@ from typing import Mapping, NamedTuple
 from ..backend import get_xp
 from ..errors import GateposeError
 from ..names import SPEC_SIZES
-from . import check_config, check_lift, config_from_dict
+from . import check_config, check_lift, config_from_dict, generator_config_dict
 from ..ops.activations import leaky_relu_backward, leaky_relu_forward
 from .posegate import check_input
 from .residual import (block_activation_pairs, he_std, init_residual_block, min_abs_preactivation,
@@ -62,11 +61,7 @@ class RepNetConfig:
         return (3 if self.missing_token else 2) * self.n_joints
 
     def to_dict(self) -> dict:
-        """As JSON; ``missing_token`` only when true (a config without it reads as before)."""
-        d = dataclasses.asdict(self)
-        if not self.missing_token:
-            del d["missing_token"]
-        return d
+        return generator_config_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "generator config") -> "RepNetConfig":

@@ -15,7 +15,7 @@ from gatepose.runs import load_checkpoint, load_run, read_config
 from gatepose.options import TrainOptions
 from gatepose.train import Trainer
 from gatepose.training import train
-from helpers import TINY_TRAIN, assert_refused, invoke
+from helpers import assert_takes_the_reference_steps, TINY_TRAIN, assert_refused, invoke
 
 TINY = {**TINY_TRAIN, "eval_every": 2, "checkpoint_every": 2, "generator": "repnet", "repnet_width": 24}
 
@@ -63,13 +63,7 @@ def test_reference_path_matches_the_sharded_path():
     fast = Trainer(TrainOptions(**kw, shards=2), data, np, np.float64)
     plain = Trainer(TrainOptions(**kw, reference=True), data, np, np.float64)
     assert isinstance(fast.gcfg, RepNetConfig) and fast.shards == 2 and plain.shards == 1
-    for _ in range(3):
-        lf, lp = fast.iteration(), plain.iteration()
-        for k in lp:
-            assert float(lf[k]) == pytest.approx(float(lp[k]), rel=1e-8, abs=1e-10), k
-    for a, b in ((fast.gen, plain.gen), (fast.cam, plain.cam), (fast.critic, plain.critic)):
-        for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=1e-7, atol=1e-10, err_msg=k)
+    assert_takes_the_reference_steps(fast, plain)
 
 
 def test_the_fast_generator_paths_are_never_taken(monkeypatch, tmp_path):

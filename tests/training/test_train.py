@@ -11,7 +11,7 @@ from gatepose.errors import GateposeError, TrainingDiverged
 from gatepose.options import TrainOptions
 from gatepose.train import Trainer
 from gatepose.training import train
-from helpers import TINY_TRAIN
+from helpers import assert_takes_the_reference_steps, TINY_TRAIN
 
 TINY = {**TINY_TRAIN, "eval_every": 2, "checkpoint_every": 2}
 
@@ -195,11 +195,5 @@ def test_reference_path_matches_the_fast_path():
     fast = Trainer(TrainOptions(**kw, shards=2), data, np, np.float64)
     plain = Trainer(TrainOptions(**kw, reference=True), data, np, np.float64)
     assert fast.shards == 2 and plain.shards == 1
-    for _ in range(3):
-        lf, lp = fast.iteration(), plain.iteration()
-        for k in lp:
-            assert float(lf[k]) == pytest.approx(float(lp[k]), rel=1e-8, abs=1e-10), k
-    for a, b in ((fast.gen, plain.gen), (fast.cam, plain.cam), (fast.critic, plain.critic)):
-        for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=1e-7, atol=1e-10, err_msg=k)
+    assert_takes_the_reference_steps(fast, plain)
 
