@@ -14,6 +14,9 @@ from .common import FiniteFloatRange, announce_device, device_option, pick_devic
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive to test on (its test split, or all of it if it has none). "
                    "Default: the test split of the run's own data (synthetic data is regenerated).")
+@click.option("--split", type=click.Choice(["test", "test-seen"]), default="test", show_default=True,
+              help="Which test split: test (the archive's test subjects or clips), or test-seen (whole "
+                   "held-out takes of the training subjects: gatepose data import-mocap --test-seen-every).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="best.npz (lowest validation N-MPJPE) or checkpoint.npz (the last step).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
@@ -36,7 +39,7 @@ from .common import FiniteFloatRange, announce_device, device_option, pick_devic
 @click.option("--noise-seed", type=int, default=0, show_default=True,
               help="Seed of the corruption's draws (--noise-2d, --drop-joints, --detector-noise).")
 @device_option
-def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, noise_2d, drop_joints, detector_noise,
+def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d, drop_joints, detector_noise,
              noise_seed, device):
     """Evaluate a trained run: MPJPE, N-MPJPE and P-MPJPE (mm) per action on a test split.
 
@@ -59,6 +62,7 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, noise_2d, drop_j
       gatepose eval --run runs/a --checkpoint last --max-frames 5000 --format json > a.json
       gatepose eval --run runs/a --noise-2d 5 --drop-joints 2 --noise-seed 1   # a detector's inputs
       gatepose eval --run runs/a --detector-noise
+      gatepose eval --run runs/hdm --data hdm.npz --split test-seen   # new takes of seen people
     """
     from gatepose.evaluate import check_corruption, evaluate_run, test_frames
     from gatepose.runs import load_run
@@ -67,11 +71,11 @@ def evaluate(run_dir, data, checkpoint, fmt, max_frames, batch, noise_2d, drop_j
     xp = pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
     check_corruption(run, noise_2d, drop_joints)
-    ds, split, source = test_frames(run, data)
+    ds, split, source = test_frames(run, data, split)
     announce_device()
     layout = detect_layout(ds.action, ds.subject)
     n_eval = min(len(ds), max_frames) if max_frames else len(ds)
-    which = "test split" if split == "test" else "all frames: no test split"
+    which = f"{split} split" if split != "all" else "all frames: no test split"
     click.echo(f"evaluating {run_dir} ({checkpoint} checkpoint, step {run.step}) on {n_eval} frames of "
                f"{source} ({which}; layout {layout})", err=True)
     corruption = {"noise_2d_px": noise_2d, "drop_joints": drop_joints, "detector_noise": detector_noise,

@@ -45,11 +45,15 @@ _FPS = FiniteFloatRange(min=MIN_FPS, max=MAX_FPS)
 @click.option("--test-subjects", default=None, metavar="A,B,...", help="Subjects of the test split.")
 @click.option("--test-every", default=None, type=click.IntRange(min=2), metavar="K",
               help="Every K-th clip (in sorted order) goes to the test split.")
+@click.option("--test-seen-every", default=None, type=click.IntRange(min=2), metavar="K",
+              help="Of the clips not in the test split, every K-th (in sorted order) goes to a second "
+                   "test split, 'test-seen': whole held-out takes of the training subjects "
+                   "(gatepose eval --split test-seen).")
 @click.option("--drop-implausible", is_flag=True,
               help="Leave out frames with a knee or elbow more than 15 degrees past the ASF's own joint "
                    "limit (a shin folded behind the body). [default: keep them; the summary counts them]")
 def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_rig, seed, index, test_subjects,
-                 test_every, drop_implausible):
+                 test_every, test_seen_every, drop_implausible):
     """Import motion capture (BVH, ASF/AMC) as an h36m17 archive filmed by cameras.
 
     PATHS are .bvh or .amc files or folders (searched recursively); each AMC is read with the ASF
@@ -68,6 +72,7 @@ def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_r
       gatepose data import-mocap walk.bvh --units cm --camera-rig h36m --out walk.npz
       gatepose data import-mocap 11_01.amc --asf 11.asf --fps 60 --out kick.npz
       gatepose data import-mocap hdm05/ --test-subjects HDM_dg,HDM_mm --drop-implausible --out hdm.npz
+      gatepose data import-mocap hdm05/ --test-subjects HDM_mm --test-seen-every 5 --out hdm.npz
       gatepose data import-mocap rig.bvh --joint-map map.json --out rig.npz
     """
     from gatepose.data.archive import save_archive
@@ -94,7 +99,7 @@ def import_mocap(paths, out, asf, joint_map, units, up, fps, n_cameras, camera_r
             clips.append(read_clip(kind, path, asf_path, fps=fps, units=units, joint_map=jmap, index=idx,
                                    asf_cache=cache, up=up, drop_implausible=drop_implausible))
     ds = build_dataset(clips, n_cameras=n_cameras, rig=camera_rig, seed=seed, test_subjects=tests,
-                       test_every=test_every)
+                       test_every=test_every, test_seen_every=test_seen_every)
     if tests:
         unknown = unmatched_subjects(clips, tests)
         if unknown:
@@ -123,7 +128,9 @@ def _print_import_summary(s: dict, rig, seconds, out) -> None:
     for m, names in s["rigs"]:
         echo(f"rig of {len(names)} clip(s): " + ", ".join(f"{k}<-{v}" for k, v in m))
     split = s["split"]
-    echo(f"split       train {split['train']:,}; test {split['test']:,} ({', '.join(split['test_subjects']) or '-'})")
+    echo(f"split       train {split['train']:,}; test {split['test']:,} ({', '.join(split['test_subjects']) or '-'})"
+         + (f"; test-seen {split['test-seen']:,} ({split['test_seen_clips']} held-out takes of the training "
+            "subjects)" if split["test-seen"] else ""))
     echo("")
     rows = []
     for su in s["subjects"]:

@@ -22,6 +22,8 @@ def train_options(command):
         kw = dict(default=f.default, help=m["help"], show_default=f.default is not None)
         if isinstance(f.default, bool):
             kw.update(is_flag=True, show_default=False)
+        elif isinstance(f.default, tuple):
+            kw.update(nargs=len(f.default), type=type(f.default[0]))
         elif m["choices"]:
             kw["type"] = click.Choice(list(m["choices"]))
         elif m["path"]:

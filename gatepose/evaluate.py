@@ -19,9 +19,10 @@ from .data.prepare import load_source
 from .runs import Run
 
 
-def test_frames(run: Run, data: str | None):
-    """The frames to evaluate: ``data``'s test split (all of it if it has no split), or, with no
-    ``data``, the test split of the run's own source (regenerated synthetic data included)."""
+def test_frames(run: Run, data: str | None, split: str = "test"):
+    """The frames to evaluate: ``data``'s ``split`` ("test", or "test-seen": held-out takes of the
+    training subjects), or all of ``data`` if it has no test split; with no ``data``, the split of
+    the run's own source (regenerated synthetic data included)."""
     if data is None:
         opts = run.config["options"]
         ds, source = load_source(opts.get("data"), opts.get("synth_subjects", 8), opts.get("synth_seed", 0))
@@ -31,8 +32,11 @@ def test_frames(run: Run, data: str | None):
         raise GateposeError(f"{source}: skeleton {ds.skeleton!r}, but the run was trained on {run.skeleton!r}")
     if ds.poses_3d is None:
         raise GateposeError(f"{source}: field 'poses_3d' is missing; evaluation needs 3D ground truth")
-    if ds.split is not None and (ds.split == "test").any():
-        return ds.subset(ds.split == "test"), "test", source
+    if split != "test" and (ds.split is None or not (ds.split == split).any()):
+        raise GateposeError(f"{source}: has no {split!r} split (gatepose data import-mocap --test-seen-every K "
+                            "holds out whole takes of the training subjects as one)")
+    if ds.split is not None and (ds.split == split).any():
+        return ds.subset(ds.split == split), split, source
     return ds, "all", source
 
 

@@ -5,6 +5,8 @@
   root-relative, the ground truth normalised like the critic's real poses (SPEC section 7: divided
   by its Frobenius norm). It is MPJPE on the normalised scale, so it optimises what N-MPJPE
   measures, and as a sum of norms it is robust to the few badly converted frames real mocap has.
+  ``--sup-loss squared`` takes the mean *squared* per-joint distance instead (Martinez et al.'s
+  L2), so the baseline's loss is searched rather than assumed (docs/benchmark-hdm05.md).
 * ``consistency_loss``: geometric self-consistency (Chen et al., CVPR 2019; ElePose, CVPR 2022), a
   departure from the paper (off in the ``paper`` preset): lift X1 = G(W), rotate it, Y = X1 R^T,
   project it orthographically and normalise it like an input, W2 = n(Y[..., :2]), lift again,
@@ -54,17 +56,49 @@ def joint_distance_backward(dL, cache: DistanceCache):
     return cache.unit * (python_scalar(dL) / (B * J))
 
 
+# -- the mean squared per-joint distance ----------------------------------------------------------
+class SquaredCache(NamedTuple):
+    diff: object   # (B, J, D) A - C
+
+
+def joint_squared(A, C):
+    """A, C: (B, J, D) -> (mean_{b,j} |A_bj - C_bj|^2 0-d, cache)."""
+    if A.shape != C.shape or A.ndim != 3:
+        raise GateposeError(f"squared joint distance: both poses must be (B, J, D) of one shape, got {A.shape} and {C.shape}")
+    D = A - C
+    return (D * D).sum(axis=2).mean(), SquaredCache(D)
+
+
+def joint_squared_backward(dL, cache: SquaredCache):
+    """-> dA (B, J, D) = 2 (A - C) dL / (B J); dC is its negative."""
+    B, J = cache.diff.shape[:2]
+    return cache.diff * (2.0 * python_scalar(dL) / (B * J))
+
+
 # -- full supervision -----------------------------------------------------------------------------
-def supervised_loss(X, X_gt):
+# --sup-loss: the per-joint loss of full supervision, name -> (forward, backward)
+SUPERVISED_LOSSES = {"distance": (joint_distance, joint_distance_backward),
+                     "squared": (joint_squared, joint_squared_backward)}
+
+
+class SupervisedCache(NamedTuple):
+    kind: str      # a key of SUPERVISED_LOSSES
+    inner: object  # its forward's cache
+
+
+def supervised_loss(X, X_gt, kind: str = "distance"):
     """X: (B, J, 3) lifted poses, X_gt: (B, J, 3) paired ground truth, normalised (root-relative,
     unit Frobenius norm) -> (L_sup 0-d, cache): the mean per-joint distance of the root-relative
-    poses (MPJPE in normalised units)."""
-    return joint_distance(root_relative(X), root_relative(X_gt))
+    poses (MPJPE in normalised units), or with ``kind="squared"`` its mean square."""
+    if kind not in SUPERVISED_LOSSES:
+        raise GateposeError(f"supervised loss: expected one of {', '.join(SUPERVISED_LOSSES)}, got {kind!r}")
+    L, cache = SUPERVISED_LOSSES[kind][0](root_relative(X), root_relative(X_gt))
+    return L, SupervisedCache(kind, cache)
 
 
-def supervised_loss_backward(dL, cache: DistanceCache):
+def supervised_loss_backward(dL, cache: SupervisedCache):
     """-> dX (B, J, 3)."""
-    return root_relative_backward(joint_distance_backward(dL, cache))
+    return root_relative_backward(SUPERVISED_LOSSES[cache.kind][1](dL, cache.inner))
 
 
 # -- normalising a projected pose like an input (SPEC section 7) -----------------------------------
@@ -177,11 +211,12 @@ def bone_prior_term(incidence, target, weight: float = 1.0):
 
 
 # -- whole steps: the generator's forward, the loss, both backwards ---------------------------------
-def supervised_step(gen: dict, gcfg, W, X_gt):
+def supervised_step(gen: dict, gcfg, W, X_gt, kind: str = "distance"):
     """W: (B, J, 2) normalised 2D poses, X_gt: (B, J, 3) their normalised 3D poses -> (L_sup 0-d,
-    generator gradients of L_sup), means over the batch. ``train --supervision full``."""
+    generator gradients of L_sup), means over the batch. ``train --supervision full``; ``kind``:
+    ``--sup-loss``."""
     X, gcache = generator_forward(gen, W, gcfg)
-    L, cache = supervised_loss(X, X_gt)
+    L, cache = supervised_loss(X, X_gt, kind)
     _, grads = generator_backward(supervised_loss_backward(1.0, cache), gcache)
     return L, grads
 

@@ -40,7 +40,7 @@ class TrainOptions:
     lr: float = option(1e-4, "Adam learning rate (both models, unless --lr-critic).")
     lr_critic: float | None = option(None, "The critic's own learning rate (two time-scale updates); the schedule scales it like --lr. Default: --lr.", type=float)
     lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
-    betas: tuple = option((0.5, 0.9), "Adam's betas.", cli=False)
+    betas: tuple = option((0.5, 0.9), "Adam's betas beta1 beta2 (both models); (0.5, 0.9) is the WGAN-GP's setting, (0.9, 0.999) Adam's own.")
     n_critic: int = option(5, "Critic steps per generator step.")
     lam: float = option(10.0, "Gradient-penalty weight lambda.")
     w_adv: float = option(1.0, "Weight of the adversarial loss.")
@@ -59,6 +59,7 @@ class TrainOptions:
     critic_kcs_width: int = option(SPEC_SIZES["critic_kcs_width"], "Critic KCS-path width.")
     # departures from the paper, each off in the "paper" and "small" presets (docs/departures.md)
     supervision: str = option("weak", "weak: the paper's set-up, no 3D label paired with a 2D input; full: the generator alone trained on the paired 3D poses (the supervised baseline: no camera net, no critic).", choices=("weak", "full"))
+    sup_loss: str = option("distance", "The loss of --supervision full: distance, the mean per-joint Euclidean distance (MPJPE on the normalised scale); squared, its mean square (Martinez et al.'s L2).", choices=("distance", "squared"))
     lift: str = option("xyz", "What the generator predicts: xyz, the whole 3D pose (the paper's); depth, each joint's depth alone, its x and y taken from the 2D input (ElePose's set-up, a departure: the generator can no longer move a joint across the image).", choices=LIFTS)
     w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
     w_bone: float = option(0.0, "Weight of a bone-length prior (ElePose's): each lifted bone's length over the pose's mean bone length, against the same ratios averaged over the critic's real poses (0 = off, as in the paper).")
@@ -127,6 +128,8 @@ class TrainOptions:
             bad("lam", f"must be non-negative, got {self.lam}")
         if self.lift not in LIFTS:
             bad("lift", f"expected one of {', '.join(LIFTS)}, got {self.lift!r}")
+        if self.sup_loss not in ("distance", "squared"):
+            bad("sup_loss", f"expected distance or squared, got {self.sup_loss!r}")
         if self.supervision not in ("weak", "full"):
             bad("supervision", f"expected weak or full, got {self.supervision!r}")
         for name in ("w_geo", "w_bone", "aug_noise_2d"):

@@ -187,7 +187,7 @@ class Trainer:
                               o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms)
 
     def supervised_loss(self, W, X):
-        return supervised_step(self.gen, self.gcfg, W, X)
+        return supervised_step(self.gen, self.gcfg, W, X, self.opts.sup_loss)
 
     # the batches ---------------------------------------------------------------------------------
     def _inputs(self):

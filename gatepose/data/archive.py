@@ -43,7 +43,8 @@ from .skeleton import SKELETONS, Skeleton, get_skeleton
 
 REQUIRED = ("poses_2d", "image_size", "subject", "action", "camera", "frame", "skeleton")
 OPTIONAL = ("poses_3d", "split", "confidence", "clip", "source_frame")
-SPLITS = ("train", "test")
+# "test-seen": whole held-out takes of the training subjects (import-mocap --test-seen-every)
+SPLITS = ("train", "test", "test-seen")
 
 
 class DataWarning(UserWarning):
@@ -97,11 +98,10 @@ class Dataset:
         return self.subset(~is_test), self.subset(is_test)
 
     def train_test(self) -> tuple["Dataset", "Dataset"]:
-        """(train, test) by the archive's ``split`` field."""
+        """(train, test) by the archive's ``split`` field ('test-seen' rows in neither)."""
         if self.split is None:
             raise DataError("dataset has no 'split' field: use split_by_subjects(test_subjects)")
-        is_test = self.split == "test"
-        return self.subset(~is_test), self.subset(is_test)
+        return self.subset(self.split == "train"), self.subset(self.split == "test")
 
     def sequence_ids(self) -> np.ndarray:
         """(N,) int64: 0, 1, ... numbering the contiguous sequences (see the module docstring)."""
@@ -258,7 +258,7 @@ def check_arrays(arrays: dict, where: str) -> Dataset:
         if a.size and a.max() > np.iinfo(np.int32).max:
             raise DataError(f"{where}: field '{key}': expected values below 2**31")
     if split is not None and not np.isin(split, SPLITS).all():
-        raise DataError(f"{where}: field 'split': expected each value to be 'train' or 'test'")
+        raise DataError(f"{where}: field 'split': expected each value to be one of {', '.join(SPLITS)}")
 
     return Dataset(poses_2d=W, poses_3d=X, image_size=image_size.astype(np.int32), subject=subject,
                    action=action, camera=camera.astype(np.int32), frame=frame.astype(np.int32),

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from .archive import Dataset
+from .archive import SPLITS, Dataset
 from .skeleton import get_skeleton
 
 
@@ -65,7 +65,7 @@ def archive_summary(ds: Dataset, file) -> dict:
     if ds.split is not None:
         out["split"] = {sp: {"frames": int((ds.split == sp).sum()),
                              "subjects": sorted(np.unique(ds.subject[ds.split == sp]).tolist(), key=natural_key)}
-                        for sp in ("train", "test")}
+                        for sp in SPLITS if sp != "test-seen" or (ds.split == sp).any()}
     if ds.poses_3d is not None:
         out["bone_lengths_mm"] = bone_length_stats(ds)
     return out
@@ -95,7 +95,7 @@ def mocap_import_summary(clips, ds: Dataset) -> dict:
     {checked (frames of clips with joint limits), frames (kept frames past a limit), clips,
     dropped, dropped_clips, worst (degrees), worst_clip}.
     """
-    n_test = int((ds.split == "test").sum())
+    n_test, n_seen = int((ds.split == "test").sum()), int((ds.split == "test-seen").sum())
     test_subj = sorted(np.unique(ds.subject[ds.split == "test"]).tolist(), key=natural_key)
     rigs = {}
     for c in clips:
@@ -116,7 +116,8 @@ def mocap_import_summary(clips, ds: Dataset) -> dict:
         "rates": sorted({(round(c.source_fps, 2), c.step) for c in clips}),
         "units": {u: sum(c.units == u for c in clips) for u in sorted({c.units for c in clips})},
         "rigs": list(rigs.items()),
-        "split": {"train": len(ds) - n_test, "test": n_test, "test_subjects": test_subj},
+        "split": {"train": len(ds) - n_test - n_seen, "test": n_test, "test_subjects": test_subj,
+                  "test-seen": n_seen, "test_seen_clips": len(np.unique(ds.clip[ds.split == "test-seen"]))},
         "subjects": subjects, "bones": bones, "implausible": _implausible(clips),
     }
 

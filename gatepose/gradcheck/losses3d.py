@@ -17,16 +17,22 @@ def _randn(xp, rng, *shape):
 
 
 @register_check("supervised_loss", B=3, J=5)
-def _supervised(xp, rng, B, J):
+def _supervised(xp, rng, B, J, kind="distance"):
     inputs = {"X": _randn(xp, rng, B, J, 3), "X_gt": _randn(xp, rng, B, J, 3)}
 
     def fwd(i):
-        return L3.supervised_loss(i["X"], i["X_gt"])
+        return L3.supervised_loss(i["X"], i["X_gt"], kind)
 
     def bwd(d, c):
         return {"X": L3.supervised_loss_backward(d, c)}
 
     return fwd, bwd, inputs, ["X"]
+
+
+@register_check("supervised_loss[squared]", B=3, J=5)
+def _supervised_squared(xp, rng, B, J):
+    """``--sup-loss squared``: the mean squared per-joint distance."""
+    return _supervised(xp, rng, B, J, "squared")
 
 
 @register_check("normalize_2d", B=3, J=5)
@@ -84,7 +90,7 @@ def _bone_prior(xp, rng, B, skeleton):
     return fwd, bwd, inputs, ["X"]
 
 
-def _whole_step(xp, rng, B, J, h, d_k, which):
+def _whole_step(xp, rng, B, J, h, d_k, which, kind="distance"):
     """A whole step's generator gradients against central differences of its loss (both lifts for
     the self-consistency step)."""
     from .checker import check_scalar_gradient
@@ -95,7 +101,7 @@ def _whole_step(xp, rng, B, J, h, d_k, which):
     W = _randn(xp, rng, B, J, 2)
     if which == "supervised":
         X_gt = _randn(xp, rng, B, J, 3)
-        step = lambda p: L3.supervised_step(p, cfg, W, X_gt)   # noqa: E731
+        step = lambda p: L3.supervised_step(p, cfg, W, X_gt, kind)   # noqa: E731
     else:
         R = camera_turns(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
         step = lambda p: L3.consistency_step(p, cfg, W, R)     # noqa: E731
@@ -108,6 +114,12 @@ def _whole_step(xp, rng, B, J, h, d_k, which):
 @register_check("supervised_step", B=3, J=4, h=2, d_k=2)
 def _supervised_step(xp, rng, B, J, h, d_k):
     return _whole_step(xp, rng, B, J, h, d_k, "supervised")
+
+
+@register_check("supervised_step[squared]", B=3, J=4, h=2, d_k=2)
+def _supervised_step_squared(xp, rng, B, J, h, d_k):
+    """``train --supervision full --sup-loss squared``'s step."""
+    return _whole_step(xp, rng, B, J, h, d_k, "supervised", "squared")
 
 
 @register_check("consistency_step", B=2, J=4, h=2, d_k=2)

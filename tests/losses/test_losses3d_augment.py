@@ -21,6 +21,31 @@ def test_supervised_loss_gradient(seed, B, J):
 
 
 @given(seed=seeds, B=st.integers(1, 5), J=st.integers(2, 17))
+def test_squared_supervised_loss_gradient(seed, B, J):
+    assert_pass(run_check("supervised_loss[squared]", seed=seed, B=B, J=J))
+
+
+def _broken_squared(change):
+    """The squared supervised loss's case with its backward changed: 'factor 2' dropped, 'sign'
+    flipped, 'root' (the root-relative backward left out)."""
+    case = all_checks()["supervised_loss[squared]"]
+    fwd, bwd, inputs, wrt = case.build(np, np.random.default_rng(4), **case.sizes)
+
+    def broken(dL, c):
+        B, J = c.inner.diff.shape[:2]
+        d = c.inner.diff * ({"factor 2": 1.0, "sign": -2.0}.get(change, 2.0) * dL / (B * J))
+        return {"X": d if change == "root" else L3.root_relative_backward(d)}
+
+    return check_backward(fwd, broken, inputs, wrt=wrt)
+
+
+def test_squared_supervised_check_catches_broken_backwards():
+    for change in ("factor 2", "sign", "root"):
+        assert_caught(_broken_squared(change), "X", what=change)
+    assert_pass(_broken_squared(None))
+
+
+@given(seed=seeds, B=st.integers(1, 5), J=st.integers(2, 17))
 def test_normalize_2d_gradient(seed, B, J):
     assert_pass(run_check("normalize_2d", seed=seed, B=B, J=J))
 
@@ -112,6 +137,8 @@ def test_supervised_loss_is_mpjpe_of_root_relative_poses():
     ref = np.linalg.norm((X - X[:, :1]) - (G - G[:, :1]), axis=-1).mean()
     assert abs(float(L) - ref) < 1e-6   # the smoothing EPS at the root
     assert float(L3.supervised_loss(G, G)[0]) < 1e-5
+    L2, _ = L3.supervised_loss(X + rng.standard_normal((4, 1, 3)), G, "squared")
+    assert abs(float(L2) - (np.linalg.norm((X - X[:, :1]) - (G - G[:, :1]), axis=-1) ** 2).mean()) < 1e-9
 
 
 def test_camera_turns_are_rotations():
@@ -230,6 +257,7 @@ def test_estimate_elevation_recovers_a_pitch(seed, e):
 @given(seed=seeds, B=st.integers(1, 2), J=st.integers(3, 5), d_k=st.just(2))
 def test_whole_steps_gradients(seed, B, J, d_k):
     assert_pass(run_check("supervised_step", seed=seed, B=B, J=J, h=2, d_k=d_k))
+    assert_pass(run_check("supervised_step[squared]", seed=seed, B=B, J=J, h=2, d_k=d_k))
     assert_pass(run_check("consistency_step", seed=seed, B=B, J=J, h=2, d_k=d_k))
 
 

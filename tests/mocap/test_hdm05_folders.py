@@ -5,6 +5,7 @@ keeps its world's up axis, and validation can hold out whole takes.
 
 Built from the shipped CMU excerpt (subject 49), renamed and edited: no HDM05 file is shipped.
 """
+import json
 import re
 import shutil
 from pathlib import Path
@@ -162,6 +163,36 @@ def test_train_with_val_split_clips_runs_and_refuses_an_archive_without_clips(tm
     assert r.exit_code == 0, stderr_of(r)
     r = invoke("train", "--data", tmp_path / "s.npz", "--val-split", "clips", *tiny, "--out", tmp_path / "run2")
     assert_refused(r, "'clip' field")
+
+
+def test_test_seen_split_holds_out_takes_of_training_subjects_and_evaluates_them(tmp_path):
+    """--test-seen-every K: of the training subjects' clips every K-th (sorted) is 'test-seen'; training
+    never sees it, eval --split test-seen evaluates it, an archive without it is one error line."""
+    from gatepose.data.prepare import prepare_data
+    from gatepose.options import TrainOptions
+    d = _folder(tmp_path, actors=("bd", "dg", "mm"), takes=("grabHighR_002", "kick_003", "squat1Reps_001"))
+    r = invoke("data", "import-mocap", d, "--fps", 120, "--test-subjects", "HDM_mm", "--test-seen-every", 2,
+               "--out", tmp_path / "h.npz")
+    assert r.exit_code == 0, stderr_of(r)
+    assert "test-seen" in stdout_of(r) and "3 held-out takes" in stdout_of(r)
+    ds = load_archive(tmp_path / "h.npz")
+    clips = {sp: sorted(set(ds.clip[ds.split == sp])) for sp in ("train", "test", "test-seen")}
+    assert clips["test-seen"] == ["HDM_bd_kick_003_120", "HDM_dg_grabHighR_002_120", "HDM_dg_squat1Reps_001_120"]
+    assert all(c.startswith("HDM_mm") for c in clips["test"]) and len(clips["train"]) == 3
+    data = prepare_data(TrainOptions(data=str(tmp_path / "h.npz"), val_frames=8, batch_size=8))
+    assert len(data.W_train) + len(data.W_val) == (ds.split == "train").sum()
+    tiny = ["--d-model", 16, "--heads", 2, "--layers", 1, "--d-ff", 32, "--gate-hidden", 8, "--camera-width", 16,
+            "--critic-pose-width", 8, "--critic-kcs-width", 16, "--batch-size", 32, "--steps", 2, "--eval-every", 1]
+    assert invoke("train", "--data", tmp_path / "h.npz", *tiny, "--out", tmp_path / "run").exit_code == 0
+    for split, n in (("test", (ds.split == "test").sum()), ("test-seen", (ds.split == "test-seen").sum())):
+        r = invoke("eval", "--run", tmp_path / "run", "--data", tmp_path / "h.npz", "--split", split,
+                   "--format", "json")
+        assert r.exit_code == 0, stderr_of(r)
+        out = json.loads(stdout_of(r))
+        assert out["split"] == split and out["n_frames"] == n
+    assert invoke("data", "import-mocap", d, "--fps", 120, "--out", tmp_path / "plain.npz").exit_code == 0
+    r = invoke("eval", "--run", tmp_path / "run", "--data", tmp_path / "plain.npz", "--split", "test-seen")
+    assert_refused(r, "'test-seen' split")
 
 
 @pytest.mark.parametrize("name, action", [("HDM_bd_squat1Reps_001_120", "squat1Reps"),

@@ -28,7 +28,9 @@ Labels: ``subject`` is ``NN`` for CMU-style names ``NN_MM``, else the ASF's name
 folder's name (BVH); ``action`` is the clip's text in an index (``clip id<TAB>text``, as
 ``cmu_index.tsv``) or the clip's name; ``clip`` the file's name without extension;
 ``source_frame`` the frame's index in the file; ``frame`` counts the kept frames from 0. Split:
-clips of ``test_subjects``, or every ``test_every``-th clip in sorted order, are ``test``.
+clips of ``test_subjects``, or every ``test_every``-th clip in sorted order, are ``test``; of the
+other clips, every ``test_seen_every``-th is ``test-seen``: whole held-out takes of the people (and
+kinds of motion) that training sees, the test where labels help most.
 """
 from __future__ import annotations
 
@@ -404,14 +406,19 @@ def film_clip(clip: Clip, clip_no: int, n_cameras: int, rig: str, seed: int):
 
 
 def build_dataset(clips: list[Clip], n_cameras: int = 2, rig: str = "virtual", seed: int = 0,
-                  test_subjects=None, test_every: int | None = None) -> Dataset:
+                  test_subjects=None, test_every: int | None = None,
+                  test_seen_every: int | None = None) -> Dataset:
     """Film every clip and stack the rows: clip, then camera, then frame."""
     test_subjects = {_subject_key(s) for s in (test_subjects or [])}
-    parts = []
+    parts, seen = [], 0
     for k, clip in enumerate(clips):
         is_test = (_subject_key(clip.subject) in test_subjects) or bool(test_every and k % test_every == test_every - 1)
+        split = "test" if is_test else "train"
+        if not is_test and test_seen_every:
+            split = "test-seen" if seen % test_seen_every == test_seen_every - 1 else "train"
+            seen += 1
         for c, Xc, uv, size in film_clip(clip, k, n_cameras, rig, seed):
-            parts.append((clip, c, Xc, uv, size, "test" if is_test else "train"))
+            parts.append((clip, c, Xc, uv, size, split))
     n = sum(len(p[2]) for p in parts)
     J = get_skeleton("h36m17").n_joints
     rows = lambda v, dt: np.concatenate([np.full(len(p[2]), v(p), dtype=dt) for p in parts])  # noqa: E731

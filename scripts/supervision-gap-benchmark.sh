@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# supervision-gap-benchmark.sh: weak supervision against a tuned supervised baseline on two tests,
+# at equal minutes (docs/benchmark-gap.md), from a fresh clone.
+#
+#   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
+#       PHASE         all, or one of: import steptimes search weak full eval table (in that order;
+#                     weak may run beside search + full: their steps are fixed in advance)
+#       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
+#       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
+#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (4000).
+#
+# The two tests (HDM05 + CMU; train on HDM05's bd, bk, dg and every CMU clip):
+#   test       HDM05's actors mm and tr: new people on their own skeletons (as hdm05-benchmark.sh);
+#   test-seen  every 5th take of the training actors, held out whole (import-mocap
+#              --test-seen-every 5): new takes of people and motions seen in training, where labels
+#              help most.
+# Validation (best.npz, and every choice below) is whole takes of the training split (--val-split
+# clips), never either test.
+# Phases:
+#   import     the archive, OUT/hdm05.npz;
+#   steptimes  one step of small-weak and of small-full timed side by side (gatepose bench --preset)
+#              on this machine; the full runs' steps are WEAK_STEPS times their ratio (equal minutes
+#              of training steps; validation and start-up are left out of both);
+#   search     the supervised recipe: small-full and one change at a time (Adam's betas, learning
+#              rate, squared loss, batch, EMA, mirrored inputs), SEARCH_STEPS steps, seed 0; then
+#              every change that beat small-full on validation, together; the lowest best
+#              validation N-MPJPE wins (OUT/search/winner.txt);
+#   weak       small-weak, WEAK_STEPS steps, SEEDS seeds;
+#   full       the winner for the equal minutes, SEEDS seeds; small-full as it is, seed 0;
+#   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
+#              px) and one joint missing (docs/detector-inputs.md): RUN.<test>.json beside each run;
+#   table      scripts/gap-table.py OUT > OUT/table.md.
+# Uses the Python on PATH (activate the project's venv first); needs no network.
+set -euo pipefail
+PHASE=${1:?usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]}
+OUT=${2:-runs/gap}
+MOCAP=${3:-../shared/data/mocap}
+SEEDS=${SEEDS:-3}
+WEAK_STEPS=${WEAK_STEPS:-6000}
+SEARCH_STEPS=${SEARCH_STEPS:-4000}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ARCHIVE="$OUT/hdm05.npz"
+COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
+mkdir -p "$OUT"
+
+train() {  # train OUT_RUN OPTIONS...: a run, unless its folder is there already (a finished phase)
+    local run=$1
+    shift
+    if [ -e "$run" ]; then echo "kept: $run (exists)"; return; fi
+    echo "training $run: $*"
+    gatepose train "${COMMON[@]}" "$@" --out "$run"
+}
+
+best_val() {  # the lowest validation N-MPJPE a run logged
+    python3 -c 'import json, sys
+print(min(json.loads(l)["val_n_mpjpe"] for l in open(sys.argv[1]) if "val_n_mpjpe" in l))' "$1/metrics.jsonl"
+}
+
+phase_import() {
+    [ -e "$ARCHIVE" ] && { echo "kept: $ARCHIVE (exists)"; return; }
+    gatepose data import-mocap "$MOCAP" --actions "$MOCAP/cmu_index.tsv" --cameras 2 \
+        --test-subjects HDM_mm,HDM_tr --test-seen-every 5 --drop-implausible --out "$ARCHIVE"
+}
+
+phase_steptimes() {
+    gatepose bench --preset small-weak --json > "$OUT/bench-small-weak.json"
+    gatepose bench --preset small-full --json > "$OUT/bench-small-full.json"
+    python3 -c 'import json, sys
+w, f = (json.load(open(p))["step_ms"] for p in sys.argv[1:3])
+print(max(500, int(round(int(sys.argv[3]) * w / f / 500)) * 500))' \
+        "$OUT/bench-small-weak.json" "$OUT/bench-small-full.json" "$WEAK_STEPS" > "$OUT/full-steps.txt"
+    echo "a weak step costs $(python3 -c 'import json, sys
+w, f = (json.load(open(p))["step_ms"] for p in sys.argv[1:3]); print(f"{w / f:.2f}")' \
+        "$OUT/bench-small-weak.json" "$OUT/bench-small-full.json") supervised steps: full runs $(cat "$OUT/full-steps.txt") steps"
+}
+
+# the search's candidates: name, then the options that differ from small-full
+CANDIDATES=(
+    "small-full|"
+    "betas|--betas 0.9 0.999"
+    "lr-1e-3|--lr 1e-3"
+    "lr-2e-4|--lr 2e-4"
+    "squared|--sup-loss squared"
+    "batch-256|--batch-size 256"
+    "ema|--ema 0.99"
+    "flip|--aug-flip-2d"
+)
+
+phase_search() {
+    mkdir -p "$OUT/search"
+    local name opts base better=()
+    for c in "${CANDIDATES[@]}"; do
+        name=${c%%|*}; opts=${c#*|}
+        # shellcheck disable=SC2086
+        train "$OUT/search/$name" --preset small-full --steps "$SEARCH_STEPS" --eval-every 250 --seed 0 $opts
+        echo "$name|$opts|$(best_val "$OUT/search/$name")" >> "$OUT/search/results.txt.tmp"
+    done
+    mv "$OUT/search/results.txt.tmp" "$OUT/search/results.txt"
+    base=$(best_val "$OUT/search/small-full")
+    for c in "${CANDIDATES[@]:1}"; do
+        name=${c%%|*}; opts=${c#*|}
+        if python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))' \
+            "$(best_val "$OUT/search/$name")" "$base"; then better+=("$opts"); fi
+    done
+    if [ ${#better[@]} -ge 2 ]; then
+        # shellcheck disable=SC2068
+        train "$OUT/search/combined" --preset small-full --steps "$SEARCH_STEPS" --eval-every 250 --seed 0 ${better[@]}
+        echo "combined|${better[*]}|$(best_val "$OUT/search/combined")" >> "$OUT/search/results.txt"
+    fi
+    sort -t'|' -k3 -g "$OUT/search/results.txt" | head -1 | cut -d'|' -f2 > "$OUT/search/winner.txt"
+    echo "supervised recipe: small-full $(cat "$OUT/search/winner.txt") (best validation of: $OUT/search/results.txt)"
+}
+
+phase_weak() {
+    for ((s = 0; s < SEEDS; s++)); do
+        train "$OUT/weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s"
+    done
+}
+
+phase_full() {
+    local steps opts
+    steps=$(cat "$OUT/full-steps.txt")
+    opts=$(cat "$OUT/search/winner.txt")
+    for ((s = 0; s < SEEDS; s++)); do
+        # shellcheck disable=SC2086
+        train "$OUT/full-tuned-s$s" --preset small-full --steps "$steps" --eval-every 500 --seed "$s" $opts
+    done
+    train "$OUT/full-untuned-s0" --preset small-full --steps "$steps" --eval-every 500 --seed 0
+}
+
+evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
+    local run=$1 name=$2
+    shift 2
+    [ -e "$run.$name.json" ] && return
+    gatepose eval --run "$run" --data "$ARCHIVE" --format json "$@" > "$run.$name.json.tmp"
+    mv "$run.$name.json.tmp" "$run.$name.json"
+}
+
+phase_eval() {
+    local run
+    for run in "$OUT"/weak-s* "$OUT"/full-*-s*; do
+        [ -d "$run" ] || continue
+        evaluate "$run" test
+        evaluate "$run" test-seen --split test-seen
+        evaluate "$run" noise-5 --noise-2d 5
+        evaluate "$run" noise-10 --noise-2d 10
+        evaluate "$run" drop-1 --drop-joints 1
+    done
+}
+
+phase_table() {
+    python3 "$HERE/gap-table.py" "$OUT" > "$OUT/table.md"
+    cat "$OUT/table.md"
+}
+
+case "$PHASE" in
+    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_eval; phase_table ;;
+    import|steptimes|search|weak|full|eval|table) "phase_$PHASE" ;;
+    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, eval or table, got '$PHASE'" >&2; exit 2 ;;
+esac
