@@ -9,8 +9,9 @@ ATTENTION_VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
 # The generators (nn/generator.py): PoseGate-Former and RepNet's residual MLP (SPEC section 1b).
 GENERATORS = ("posegate", "repnet")
 # What the generator's output is (nn/generator.py): xyz, the whole 3D pose (the paper's, RepNet's);
-# depth, each joint's depth alone, beside the input's x and y (ElePose's; a departure).
-LIFTS = ("xyz", "depth")
+# depth, each joint's depth alone, beside the input's x and y (ElePose's; a departure); offset, the
+# depth lift with a learnt offset added to x and y (a departure).
+LIFTS = ("xyz", "depth", "offset")
 # What `gatepose ablate` trains: every attention variant, and RepNet's generator in its place.
 ABLATION_VARIANTS = (*ATTENTION_VARIANTS, "repnet")
 

@@ -3,8 +3,8 @@
 # at equal minutes (docs/benchmark-gap.md), from a fresh clone.
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
-#       PHASE         all, or one of: import steptimes search weak full eval table (in that order;
-#                     weak may run beside search + full: their steps are fixed in advance)
+#       PHASE         all, or one of: import steptimes search weak full untuned eval table (in that
+#                     order; weak and untuned may run beside search + full: steps are fixed in advance)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
 #   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (4000).
@@ -26,7 +26,8 @@
 #              every change that beat small-full on validation, together; the lowest best
 #              validation N-MPJPE wins (OUT/search/winner.txt);
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds;
-#   full       the winner for the equal minutes, SEEDS seeds; small-full as it is, seed 0;
+#   full       the winner for the equal minutes, SEEDS seeds;
+#   untuned    small-full as it is for the equal minutes, seed 0 (may run beside full);
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
 #              px) and one joint missing (docs/detector-inputs.md): RUN.<test>.json beside each run;
 #   table      scripts/gap-table.py OUT > OUT/table.md.
@@ -125,7 +126,10 @@ phase_full() {
         # shellcheck disable=SC2086
         train "$OUT/full-tuned-s$s" --preset small-full --steps "$steps" --eval-every 500 --seed "$s" $opts
     done
-    train "$OUT/full-untuned-s0" --preset small-full --steps "$steps" --eval-every 500 --seed 0
+}
+
+phase_untuned() {  # small-full as it is, for the same minutes, seed 0: what the search changed
+    train "$OUT/full-untuned-s0" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
 }
 
 evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
@@ -154,7 +158,7 @@ phase_table() {
 }
 
 case "$PHASE" in
-    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_eval; phase_table ;;
-    import|steptimes|search|weak|full|eval|table) "phase_$PHASE" ;;
-    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, eval or table, got '$PHASE'" >&2; exit 2 ;;
+    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_eval; phase_table ;;
+    import|steptimes|search|weak|full|untuned|eval|table) "phase_$PHASE" ;;
+    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, eval or table, got '$PHASE'" >&2; exit 2 ;;
 esac

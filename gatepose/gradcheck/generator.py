@@ -184,15 +184,15 @@ def _repnet_generator(xp, rng, B, J, width, n_blocks):
 
 
 @register_check("depth_lift", B=3, J=5)
-def _depth_lift(xp, rng, B, J):
+def _depth_lift(xp, rng, B, J, offset=False):
     """The depth lift (``lift="depth"``, nn/generator.py) w.r.t. the 2D input and the network's output."""
     from ..nn.generator import DepthLiftCache, depth_lift_backward, depth_lift_forward
 
     inputs = {"W": _randn(xp, rng, B, J, 2), "Z": _randn(xp, rng, B, J, 3)}
 
     def fwd(i):
-        X, scale = depth_lift_forward(i["W"], i["Z"])
-        return X, DepthLiftCache(X, scale, None)
+        X, scale = depth_lift_forward(i["W"], i["Z"], offset=offset)
+        return X, DepthLiftCache(X, scale, None, None, offset)
 
     def bwd(d, c):
         dW, dZ = depth_lift_backward(d, c)
@@ -201,8 +201,14 @@ def _depth_lift(xp, rng, B, J):
     return fwd, bwd, inputs
 
 
+@register_check("depth_lift[offset]", B=3, J=5)
+def _depth_lift_offset(xp, rng, B, J):
+    """The offset lift (``lift="offset"``): the depth lift, Z's x and y added to W's."""
+    return _depth_lift(xp, rng, B, J, offset=True)
+
+
 @register_check("lifter[depth]", B=2, J=4, h=2, d_k=3, generator="posegate")
-def _lifter_depth(xp, rng, B, J, h, d_k, generator):
+def _lifter_depth(xp, rng, B, J, h, d_k, generator, lift="depth"):
     """Either generator with the depth lift, through the one door (``generator_forward`` /
     ``generator_backward``), w.r.t. every parameter and the input W (which reaches X both through the
     network and directly, as x and y)."""
@@ -211,10 +217,10 @@ def _lifter_depth(xp, rng, B, J, h, d_k, generator):
     from ..nn.generator import generator_backward, generator_forward
 
     if generator == "repnet":
-        cfg = repnet.RepNetConfig(n_joints=J, width=h * d_k, lift="depth")
+        cfg = repnet.RepNetConfig(n_joints=J, width=h * d_k, lift=lift)
         params, W = repnet_case(cfg, xp, rng, B)
     else:
-        cfg = dataclasses.replace(_config("gated", J, d_k, h), lift="depth")
+        cfg = dataclasses.replace(_config("gated", J, d_k, h), lift=lift)
         params, W = perturbed_params(cfg, xp, rng), _randn(xp, rng, B, J, 2)
     names = list(params)
     inputs = {"W": W, **params}
@@ -229,6 +235,12 @@ def _lifter_depth(xp, rng, B, J, h, d_k, generator):
     # head.b and ln_f.beta move every joint's depth alike, which the root-relative lift cancels:
     # their gradients are exactly zero, and a relative error of finite-difference noise means nothing
     return fwd, bwd, inputs, [k for k in inputs if k not in ("head.b", "ln_f.beta")]
+
+
+@register_check("lifter[offset]", B=2, J=4, h=2, d_k=3, generator="posegate")
+def _lifter_offset(xp, rng, B, J, h, d_k, generator):
+    """Either generator with the offset lift (``lift="offset"``), like ``lifter[depth]``."""
+    return _lifter_depth(xp, rng, B, J, h, d_k, generator, lift="offset")
 
 
 # -- missing joints (missing_token, a departure) ----------------------------------------------------
@@ -251,7 +263,7 @@ def with_missing(W, missing):
 
 
 @register_check("depth_lift[missing]", B=3, J=5)
-def _depth_lift_missing(xp, rng, B, J):
+def _depth_lift_missing(xp, rng, B, J, offset=False):
     """The depth lift with missing joints: their x and y come from Z's first two channels, and W's
     coordinates there get no gradient (W's values there are made NaN inside the forward, so the
     finite differences see that they do not matter)."""
@@ -261,14 +273,20 @@ def _depth_lift_missing(xp, rng, B, J):
     inputs = {"W": _randn(xp, rng, B, J, 2), "Z": _randn(xp, rng, B, J, 3)}
 
     def fwd(i):
-        X, scale = depth_lift_forward(with_missing(i["W"], missing), i["Z"], missing)
-        return X, DepthLiftCache(X, scale, None, missing)
+        X, scale = depth_lift_forward(with_missing(i["W"], missing), i["Z"], missing, offset)
+        return X, DepthLiftCache(X, scale, None, missing, offset)
 
     def bwd(d, c):
         dW, dZ = depth_lift_backward(d, c)
         return {"W": dW, "Z": dZ}
 
     return fwd, bwd, inputs
+
+
+@register_check("depth_lift[missing,offset]", B=3, J=5)
+def _depth_lift_missing_offset(xp, rng, B, J):
+    """The offset lift with missing joints (theirs are Z's x and y alone)."""
+    return _depth_lift_missing(xp, rng, B, J, offset=True)
 
 
 def _missing_token_case(generator, lift):

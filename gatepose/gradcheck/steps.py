@@ -63,7 +63,7 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
     for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
         if k.endswith(".b"):
             v[...] = xp.asarray(rng.standard_normal(v.shape) * 0.5)
-    if lift == "depth":
+    if lift != "xyz":
         # The camera starts at M = [I | 0] and the depth lift keeps the input's x and y: W' would be
         # W up to the small depths, every reprojection residual near the kink of its |.|. A camera
         # off its start gives residuals of the usual size.
@@ -87,9 +87,9 @@ def _l1_margin(xp, gen, cam, W, tr) -> float:
     A = M @ M.transpose(0, 2, 1)
     t = (A[:, 0, 0] + A[:, 1, 1])[:, None, None]
     cam_res = 2.0 * A / t - xp.eye(2)
-    # with the depth lift the root is at the origin in W and X alike: its residual is zero for any
+    # with the depth (or offset) lift the root is at the origin in W and X alike: its residual is zero for any
     # parameters (no kink is crossed), and the other joints' are what can cross one
-    joints = slice(1, None) if tr.gcfg.lift == "depth" else slice(None)
+    joints = slice(1, None) if tr.gcfg.lift != "xyz" else slice(None)
     res = (abs(W - Wp) + 1e9 * (1.0 - present)[..., None])[:, joints]   # missing joints: no kink to cross
     return float(min(float(res.min()), float(abs(cam_res).min())))
 
@@ -134,7 +134,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
 
     # with the depth lift, head.b and ln_f.beta move every joint's depth alike, which the lift's
     # root-relative step cancels: their gradients are exactly zero (the lifter[depth] case says so)
-    fixed = ("head.b", "ln_f.beta") if lift == "depth" else ()
+    fixed = ("head.b", "ln_f.beta") if lift != "xyz" else ()
     params = {**{"gen/" + k: v for k, v in tr.gen.items() if k not in fixed},
               **{"cam/" + k: v for k, v in tr.cam.items()}}
     grads = {**{"gen/" + k: v for k, v in grads_gen.items()}, **{"cam/" + k: v for k, v in grads_cam.items()}}
@@ -158,6 +158,19 @@ def _generator_step_priors(xp, rng, B, d_model, shards):
 def _generator_step_priors_depth(xp, rng, B, d_model, shards):
     """The same with the depth lift (``lift="depth"``), through both lifts of self-consistency."""
     return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth")
+
+
+@register_check("generator_step_priors[offset]", B=6, d_model=8, shards=2)
+def _generator_step_priors_offset(xp, rng, B, d_model, shards):
+    """The same with the offset lift (``lift="offset"``), through both lifts of self-consistency."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset")
+
+
+@register_check("generator_step_priors[missing,offset]", B=6, d_model=8, shards=2)
+def _generator_step_priors_missing_offset(xp, rng, B, d_model, shards):
+    """Missing joints through every departure of the step with the offset lift."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
+                           missing=True)
 
 
 @register_check("generator_step_priors[repnet,depth]", B=6, d_model=8, shards=2)

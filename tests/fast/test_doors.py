@@ -27,6 +27,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from gatepose.names import LIFTS   # every lift: xyz, depth, offset
 from gatepose.fast import adam as adam_mod
 from gatepose.fast import critic_step as critic_step_mod
 from gatepose.fast import fused as fused_mod
@@ -46,7 +47,6 @@ from gatepose.optim import Adam
 TOL = 1e-10       # fast and plain agree to rounding: far below this
 BROKEN = 1e-6     # a broken fold misses by far more than this (10^4 x TOL)
 VARIANTS = ("gated", "vanilla", "fixed", "scalar-gate")
-LIFTS = ("xyz", "depth")
 SHARP = 30.0      # query and key columns scaled by this: scores far beyond exp's float64 range
 
 seeds = st.integers(0, 2**31 - 1)

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""gap-table.py: the tables of scripts/supervision-gap-benchmark.sh, from its output folder.
+
+    scripts/gap-table.py OUT_FOLDER
+
+Runs are OUT/weak-sN, OUT/full-tuned-sN and OUT/full-untuned-sN, each with RUN.test.json,
+RUN.test-seen.json (and, for the detector table, RUN.noise-5.json, RUN.noise-10.json,
+RUN.drop-1.json) beside it, written by `gatepose eval ... --format json`. Prints Markdown:
+1. both tests, one row per group: mean +- sample standard deviation over seeds of the steps, the
+   minutes of training (metrics.jsonl: the run's own wall clock, which other work on the machine
+   stretches), the best validation N-MPJPE and MPJPE / N-MPJPE / P-MPJPE over all frames; then
+   zero depth on each test;
+2. weak over tuned supervised, N-MPJPE and P-MPJPE, on each test (ratio of the seed means);
+3. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise and one joint
+   missing, and each over the exact figure.
+Uses the standard library only.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
+          ("full-untuned", "full, small-full as it is"))
+METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
+
+
+def _ms(values, digits=1) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+
+
+def _eval(run: Path, name: str):
+    f = run.with_name(f"{run.name}.{name}.json")
+    return json.loads(f.read_text())["results"] if f.is_file() else None
+
+
+def _run(run: Path) -> dict:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    out = {"steps": rows[-1]["step"], "minutes": rows[-1]["minutes"],
+           "val": min(r["val_n_mpjpe"] for r in rows if "val_n_mpjpe" in r)}
+    for name in ("test", "test-seen", "noise-5", "noise-10", "drop-1"):
+        out[name] = _eval(run, name)
+    return out
+
+
+def main(folder: str) -> None:
+    root = Path(folder)
+    groups = {}
+    for key, label in GROUPS:
+        runs = [_run(p) for p in sorted(root.glob(f"{key}-s*")) if p.is_dir() and (p / "metrics.jsonl").is_file()]
+        if runs:
+            groups[key] = (label, runs)
+    if not groups:
+        raise SystemExit(f"error: {folder}: no weak-sN or full-*-sN run folders")
+
+    def mean(runs, test, metric="n_mpjpe", who="model"):
+        v = [r[test][who]["All frames"][metric] for r in runs if r[test]]
+        return statistics.mean(v) if v else None
+
+    print("| runs | seeds | steps | minutes | val N-MPJPE | test MPJPE / N / P | test-seen MPJPE / N / P |")
+    print("|:--|--:|--:|--:|--:|--:|--:|")
+    for label, runs in groups.values():
+        cells = []
+        for test in ("test", "test-seen"):
+            cells.append(" / ".join(_ms([r[test]["model"]["All frames"][m] for r in runs if r[test]]) for m in METRICS))
+        print(f"| {label} | {len(runs)} | {_ms([r['steps'] for r in runs], 0)} | {_ms([r['minutes'] for r in runs])} "
+              f"| {_ms([r['val'] for r in runs])} | {cells[0]} | {cells[1]} |")
+    first = next(iter(groups.values()))[1][0]
+    for who in ("zero depth", "mean pose"):
+        cells = [" / ".join(f"{first[t][who]['All frames'][m]:.1f}" for m in METRICS) if first[t] else "-"
+                 for t in ("test", "test-seen")]
+        print(f"| {who} | | | | | {cells[0]} | {cells[1]} |")
+
+    if "weak" in groups and "full-tuned" in groups:
+        w, f = groups["weak"][1], groups["full-tuned"][1]
+        print("\n| weak / tuned full | N-MPJPE | P-MPJPE |")
+        print("|:--|--:|--:|")
+        for test, what in (("test", "new people (test)"), ("test-seen", "new takes of seen people (test-seen)")):
+            ratios = []
+            for m in ("n_mpjpe", "p_mpjpe"):
+                a, b = mean(w, test, m), mean(f, test, m)
+                ratios.append(f"{a / b:.2f}x" if a and b else "-")
+            print(f"| {what} | {ratios[0]} | {ratios[1]} |")
+
+    print("\n| runs (test split, N-MPJPE) | exact 2D | 5 px noise | 10 px noise | one joint missing |")
+    print("|:--|--:|--:|--:|--:|")
+    for label, runs in groups.values():
+        exact = mean(runs, "test")
+        cells = [_ms([r["test"]["model"]["All frames"]["n_mpjpe"] for r in runs if r["test"]])]
+        for name in ("noise-5", "noise-10", "drop-1"):
+            v = mean(runs, name)
+            cells.append(f"{v:.1f} ({v / exact:.2f}x)" if v and exact else "-")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__.strip().splitlines()[2])
+    main(sys.argv[1])
