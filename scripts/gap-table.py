@@ -3,7 +3,7 @@
 
     scripts/gap-table.py OUT_FOLDER
 
-Runs are OUT/weak-sN, OUT/full-tuned-sN and OUT/full-untuned-sN, each with RUN.test.json,
+Runs are OUT/weak-sN, OUT/full-tuned-sN, OUT/full-untuned-sN, OUT/det-weak-sN and OUT/det-full-sN, each with RUN.test.json,
 RUN.test-seen.json (and, for the detector table, RUN.noise-5.json, RUN.noise-10.json,
 RUN.drop-1.json) beside it, written by `gatepose eval ... --format json`. Prints Markdown:
 1. both tests, one row per group: mean +- sample standard deviation over seeds of the steps, the
@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
-          ("full-untuned", "full, small-full as it is"))
+          ("full-untuned", "full, small-full as it is"),
+          ("det-weak", "weak, trained for detector inputs"), ("det-full", "full, trained for detector inputs"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
 
 

@@ -3,11 +3,12 @@
 # at equal minutes (docs/benchmark-gap.md), from a fresh clone.
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
-#       PHASE         all, or one of: import steptimes search weak full untuned eval table (in that
-#                     order; weak and untuned may run beside search + full: steps are fixed in advance)
+#       PHASE         all, or one of: import steptimes search weak full untuned detector eval table
+#                     (in that order; weak, untuned and detector may run beside search + full: steps
+#                     are fixed in advance)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
-#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (4000).
+#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (4000), DET_SEEDS (1).
 #
 # The two tests (HDM05 + CMU; train on HDM05's bd, bk, dg and every CMU clip):
 #   test       HDM05's actors mm and tr: new people on their own skeletons (as hdm05-benchmark.sh);
@@ -28,6 +29,9 @@
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds;
 #   full       the winner for the equal minutes, SEEDS seeds;
 #   untuned    small-full as it is for the equal minutes, seed 0 (may run beside full);
+#   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
+#              and the winner, each with the offset lift, 2D noise and joint dropout (may run beside
+#              full);
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
 #              px) and one joint missing (docs/detector-inputs.md): RUN.<test>.json beside each run;
 #   table      scripts/gap-table.py OUT > OUT/table.md.
@@ -39,6 +43,9 @@ MOCAP=${3:-../shared/data/mocap}
 SEEDS=${SEEDS:-3}
 WEAK_STEPS=${WEAK_STEPS:-6000}
 SEARCH_STEPS=${SEARCH_STEPS:-4000}
+DET_SEEDS=${DET_SEEDS:-1}
+# training for detector inputs: the offset lift, noise of about 5 px on a 270 px person, 5 % of joints missing
+DETECTOR=(--lift offset --aug-noise-2d 0.012 --aug-drop-joints 0.05)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCHIVE="$OUT/hdm05.npz"
 COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
@@ -132,6 +139,16 @@ phase_untuned() {  # small-full as it is, for the same minutes, seed 0: what the
     train "$OUT/full-untuned-s0" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
 }
 
+phase_detector() {
+    local s
+    for ((s = 0; s < DET_SEEDS; s++)); do
+        train "$OUT/det-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" "${DETECTOR[@]}"
+        # shellcheck disable=SC2046
+        train "$OUT/det-full-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+            --seed "$s" $(cat "$OUT/search/winner.txt") "${DETECTOR[@]}"
+    done
+}
+
 evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
     local run=$1 name=$2
     shift 2
@@ -142,7 +159,7 @@ evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
 
 phase_eval() {
     local run
-    for run in "$OUT"/weak-s* "$OUT"/full-*-s*; do
+    for run in "$OUT"/weak-s* "$OUT"/full-*-s* "$OUT"/det-*-s*; do
         [ -d "$run" ] || continue
         evaluate "$run" test
         evaluate "$run" test-seen --split test-seen
@@ -158,7 +175,7 @@ phase_table() {
 }
 
 case "$PHASE" in
-    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_eval; phase_table ;;
-    import|steptimes|search|weak|full|untuned|eval|table) "phase_$PHASE" ;;
-    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, eval or table, got '$PHASE'" >&2; exit 2 ;;
+    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_detector; phase_eval; phase_table ;;
+    import|steptimes|search|weak|full|untuned|detector|eval|table) "phase_$PHASE" ;;
+    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, detector, eval or table, got '$PHASE'" >&2; exit 2 ;;
 esac
