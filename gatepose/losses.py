@@ -176,7 +176,7 @@ def critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, lam: float
 
 # -- the generator's loss: L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (SPEC section 6) --------
 def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_adv: float = 1.0,
-                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None, terms=()):
+                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None, terms=(), W_target=None):
     """W: (B, J, 2) 2D poses -> ((L_adv, L_rep, L_cam, *terms' losses) 0-d, generator grads,
     camera grads) of L_G, all means over the batch. The critic is frozen: only its input gradient
     is taken.
@@ -189,19 +189,24 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
     gradients or None). They share this lift: their gradients meet the paper's at X, before the one
     backward through the generator.
 
+    ``W_target``: (B, J, 2) what L_rep compares the reprojection with, if not W (``--reproject-clean``,
+    a departure: W before the noise of ``--aug-noise-2d``, so the lifter learns to undo it).
+
     Missing joints (NaN in W, a generator with ``missing_token``): the camera net sees W with
     zeros in their place, and they weigh nothing in L_rep (its mean still divides by all 2J
     coordinates); the generator takes them as its config says.
     """
     X, gcache = generator_forward(gen, W, gcfg) if forward is None else forward
-    W_seen, weights = W, None
+    T = W if W_target is None else W_target
+    W_seen, T_seen, weights = W, T, None
     if takes_missing(gcfg):
         xp = get_xp(W)
         present = ~xp.isnan(W).any(axis=-1)
-        W_seen, weights = xp.where(present[..., None], W, 0.0).astype(W.dtype, copy=False), present
+        W_seen, T_seen = (xp.where(present[..., None], A, 0.0).astype(W.dtype, copy=False) for A in (W, T))
+        weights = present
     M, ccache = camera_forward(cam, W_seen, ccfg)
     Wp, pcache = project_forward(X, M)
-    L_rep, rcache = reprojection_loss(W_seen, Wp, weights)
+    L_rep, rcache = reprojection_loss(T_seen, Wp, weights)
     L_cam, mcache = camera_loss(M)
     D, dcache = critic_forward(critic, X, dcfg)
     L_adv, acache = adversarial_loss(D)

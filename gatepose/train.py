@@ -128,9 +128,11 @@ class Trainer:
         # The generator is frozen during the critic steps and unchanged until its own step, so the
         # iteration's 2D inputs are drawn first (n_critic batches for the fakes, then the generator
         # step's) and all the critic steps' fakes come from one pass.
-        W_all = xp.concatenate([self._inputs() for _ in range(opts.n_critic + 1)])
+        inputs = [self._inputs() for _ in range(opts.n_critic + 1)]    # (W, W before its noise)
+        W_all = xp.concatenate([W for W, _ in inputs])
         n_fake = opts.n_critic * B
         W_gen = W_all[n_fake:]                  # the generator step's batch (B, J, 2)
+        W_target = inputs[-1][1] if opts.reproject_clean else None
         # FAST DOOR 1: the fakes; plain reference: generator_forward(need_cache=False); proved equal by
         # tests/fast/test_doors.py::test_fused_inference_equals_plain_forward and ::test_one_pass_equals_two_plain_passes
         X_fakes, forward = self.speed.fakes(self.gen, self.gcfg, W_all, n_fake)
@@ -144,7 +146,7 @@ class Trainer:
 
         # one step of generator + camera on L_G
         R = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation) if opts.w_geo else None
-        losses, grads_gen, grads_cam = self.generator_gradients(W_gen, R, forward)
+        losses, grads_gen, grads_cam = self.generator_gradients(W_gen, R, forward, W_target)
         self.opt_g.step(self.adv, {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")})
         self.step += 1
 
@@ -155,19 +157,25 @@ class Trainer:
                           grad_norm_cam=_grad_norm(grads_cam))
         return losses
 
-    def generator_gradients(self, W_gen, R=None, forward=None):
+    def generator_gradients(self, W_gen, R=None, forward=None, W_target=None):
         """The adversarial model's step on W_gen (B, J, 2) -> (losses, generator grads, camera grads)
         of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo with the self-consistency
         turns R (B, 3, 3) and w_bone L_bone (departures, losses3d): their gradients join the
         generator's at its output. ``forward``: the generator's forward on W_gen already done (door
-        1 on a GPU), so only its backward runs here."""
-        batches = (W_gen,) if R is None else (W_gen, R)
+        1 on a GPU), so only its backward runs here. ``W_target``: L_rep's target if not W_gen."""
+        given = [b is not None for b in (R, W_target)]
+        batches = (W_gen, *(b for b in (R, W_target) if b is not None))
+
+        def loss(W, *rest, **forward):      # the batches given, back in generator_loss's places
+            rest = iter(rest)
+            return self.generator_loss(W, *(next(rest) if g else None for g in given), **forward)
+
         if forward is not None:
-            values, grads_gen, grads_cam = self.generator_loss(*batches, forward=forward)
+            values, grads_gen, grads_cam = loss(*batches, forward=forward)
         else:
             # FAST DOOR 2: L_G as a mean over the batch; plain reference: losses.generator_loss; proved equal by
             # tests/fast/test_doors.py::test_sharded_generator_loss_equals_whole_batch
-            values, grads_gen, grads_cam = self.speed.batch_mean(self.generator_loss, *batches)
+            values, grads_gen, grads_cam = self.speed.batch_mean(loss, *batches)
         names = ("loss_adv", "loss_rep", "loss_cam") + ("loss_geo",) * (R is not None) + ("loss_bone",) * bool(self.opts.w_bone)
         return dict(zip(names, values)), grads_gen, grads_cam
 
@@ -176,24 +184,27 @@ class Trainer:
         """L_D (SPEC section 5) by the speed paths' critic step (plain: ``losses.critic_loss``)."""
         return self.speed.critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
 
-    def generator_loss(self, W, R=None, forward=None):
+    def generator_loss(self, W, R=None, W_target=None, forward=None):
         """L_G on W (B, J, 2), plus w_geo L_geo with the turns R (B, 3, 3) when given, plus
-        w_bone L_bone (the departures of losses3d: terms that share the step's lift)."""
+        w_bone L_bone (the departures of losses3d: terms that share the step's lift); L_rep against
+        W_target when given (--reproject-clean)."""
         o = self.opts
         terms = () if R is None else (consistency_term(self.gen, self.gcfg, R, o.w_geo),)
         if o.w_bone:
             terms += (bone_prior_term(self.incidence, self.bone_target, o.w_bone),)
         return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
-                              o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms)
+                              o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms, W_target=W_target)
 
     def supervised_loss(self, W, X):
         return supervised_step(self.gen, self.gcfg, W, X, self.opts.sup_loss)
 
     # the batches ---------------------------------------------------------------------------------
     def _inputs(self):
-        """The next batch of 2D inputs, half of them mirrored with --aug-flip-2d."""
+        """The next batch of 2D inputs, half of them mirrored with --aug-flip-2d: (W with the
+        detector augmentations, W before them)."""
         W = self.s2d.next()
-        return self._corrupt(flip_half(self.rng_aug, self.flip, W) if self.opts.aug_flip_2d else W)
+        W = flip_half(self.rng_aug, self.flip, W) if self.opts.aug_flip_2d else W
+        return self._corrupt(W), W
 
     def _corrupt(self, W):
         """With --aug-noise-2d / --aug-drop-joints: noise, missing (NaN) joints (augment.corrupt_inputs);

@@ -78,9 +78,11 @@ def _seen(xp, W):
     return xp.where(present[..., None], W, 0.0), present.astype(W.dtype)
 
 
-def _l1_margin(xp, gen, cam, W, tr) -> float:
-    """How far the reprojection and camera residuals are from the kinks of their |.|."""
+def _l1_margin(xp, gen, cam, W, tr, T=None) -> float:
+    """How far the reprojection and camera residuals are from the kinks of their |.| (T: L_rep's
+    target if not W)."""
     X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
+    T = _seen(xp, W if T is None else xp.where(xp.isnan(W), xp.nan, T))[0]
     W, present = _seen(xp, W)
     M, _ = camera_forward(cam, W, tr.ccfg)
     Wp, _ = project_forward(X, M)
@@ -90,15 +92,16 @@ def _l1_margin(xp, gen, cam, W, tr) -> float:
     # with the depth (or offset) lift the root is at the origin in W and X alike: its residual is zero for any
     # parameters (no kink is crossed), and the other joints' are what can cross one
     joints = slice(1, None) if tr.gcfg.lift != "xyz" else slice(None)
-    res = (abs(W - Wp) + 1e9 * (1.0 - present)[..., None])[:, joints]   # missing joints: no kink to cross
+    res = (abs(T - Wp) + 1e9 * (1.0 - present)[..., None])[:, joints]   # missing joints: no kink to cross
     return float(min(float(res.min()), float(abs(cam_res).min())))
 
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
 def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz",
-                    missing=False):
+                    missing=False, clean=False):
     """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients.
-    ``missing``: three joints of every pose missing (NaN), the generator with its missing token."""
+    ``missing``: three joints of every pose missing (NaN), the generator with its missing token.
+    ``clean``: L_rep against a target other than the input (``--reproject-clean``)."""
     for _ in range(_TRIES):
         tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift, missing)
         W_host = W_host[:B].copy()
@@ -106,15 +109,17 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
             for b in range(B):
                 W_host[b, rng.choice(W_host.shape[1], 3, replace=False)] = np.nan
         W = xp.asarray(W_host)
+        # the target: the input before a noise of its own (where W is missing, any value: unseen)
+        T = xp.asarray(np.nan_to_num(W_host) + 0.05 * rng.standard_normal(W_host.shape)) if clean else None
         X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
-        if (_l1_margin(xp, tr.gen, tr.cam, W, tr) > 1e-3
+        if (_l1_margin(xp, tr.gen, tr.cam, W, tr, T) > 1e-3
                 and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN):
             break
     else:
         raise RuntimeError("could not draw a generator-step case away from the kinks")
     o = tr.opts
     R = camera_turns(rng, B, xp, np.float64, *tr.elevation) if w_geo else None
-    _, grads_gen, grads_cam = tr.generator_gradients(W, R)
+    _, grads_gen, grads_cam = tr.generator_gradients(W, R, W_target=T)
 
     def L_G(i):
         gen = {**tr.gen, **{k[4:]: v for k, v in i.items() if k.startswith("gen/")}}
@@ -124,7 +129,8 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         M, _ = camera_forward(cam, W_seen, tr.ccfg)
         Wp, _ = project_forward(X, M)
         D, _ = critic_forward(tr.critic, X, tr.dcfg)
-        L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(W_seen, Wp, present)[0]
+        T_seen = W_seen if T is None else _seen(xp, xp.where(xp.isnan(W), xp.nan, T))[0]
+        L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(T_seen, Wp, present)[0]
              + o.w_cam * camera_loss(M)[0])
         if R is not None:
             L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R)[0]
@@ -171,6 +177,20 @@ def _generator_step_priors_missing_offset(xp, rng, B, d_model, shards):
     """Missing joints through every departure of the step with the offset lift."""
     return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
                            missing=True)
+
+
+@register_check("generator_step_priors[offset,clean]", B=6, d_model=8, shards=2)
+def _generator_step_priors_offset_clean(xp, rng, B, d_model, shards):
+    """The offset lift with L_rep against the input before its noise (``--reproject-clean``)."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
+                           clean=True)
+
+
+@register_check("generator_step_priors[missing,offset,clean]", B=6, d_model=8, shards=2)
+def _generator_step_priors_missing_offset_clean(xp, rng, B, d_model, shards):
+    """The same with missing joints: the target weighs nothing there either."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
+                           missing=True, clean=True)
 
 
 @register_check("generator_step_priors[repnet,depth]", B=6, d_model=8, shards=2)

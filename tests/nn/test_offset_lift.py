@@ -106,3 +106,46 @@ def test_an_offset_run_trains_resumes_and_lifts(tmp_path):
     W = np.random.default_rng(0).standard_normal((3, 17, 2)).astype(np.float32)
     X = run.predict(W)
     np.testing.assert_allclose(np.linalg.norm(X.reshape(3, -1), axis=1), 1.0, rtol=1e-5)
+
+
+# -- --reproject-clean: L_rep against the input before its noise ----------------------------------------------
+@settings(max_examples=3, deadline=None)
+@given(B=st.integers(4, 8), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 2), seed=st.integers(0, 2**16),
+       missing=st.sampled_from(["", "missing,"]))
+def test_generator_step_against_a_clean_target_gradient(B, d_model, shards, seed, missing):
+    assert_pass(run_check(f"generator_step_priors[{missing}offset,clean]", seed=seed, B=B, d_model=d_model,
+                          shards=shards))
+
+
+def test_clean_target_checks_catch_a_step_that_ignores_or_misuses_the_target(monkeypatch):
+    """The trainer's step with L_rep against W after all (the target dropped), or with the lifter and
+    the camera fed the target instead of W: the step's check fails either way."""
+    import gatepose.train as train_mod
+
+    real = train_mod.generator_loss
+    monkeypatch.setattr(train_mod, "generator_loss", lambda *a, W_target=None, **k: real(*a, **k))
+    assert_caught(run_check("generator_step_priors[offset,clean]", seed=3))
+    monkeypatch.setattr(train_mod, "generator_loss", lambda gen, cam, critic, W, *a, W_target=None, **k:
+                        real(gen, cam, critic, W_target, *a, W_target=W_target, **k))
+    assert_caught(run_check("generator_step_priors[offset,clean]", seed=3))
+
+
+def test_an_offset_run_with_a_clean_target_trains_and_resumes(tmp_path):
+    opts = dict(TINY_TRAIN, lift="offset", aug_noise_2d=0.02, reproject_clean=True, eval_every=2, checkpoint_every=2)
+    straight, split = tmp_path / "a", tmp_path / "b"
+    train(TrainOptions(**opts, steps=4), straight, np, progress=False)
+    train(TrainOptions(**opts, steps=2), split, np, progress=False)
+    train(TrainOptions(**opts, steps=4), split, np, resume=True, progress=False)
+    a, _ = load_checkpoint(straight / "checkpoint.npz")
+    b, _ = load_checkpoint(split / "checkpoint.npz")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_reproject_clean_without_noise_or_with_full_supervision_is_refused():
+    import pytest
+    from gatepose.errors import GateposeError
+
+    for bad in (dict(reproject_clean=True), dict(reproject_clean=True, aug_noise_2d=0.01, supervision="full")):
+        with pytest.raises(GateposeError, match="--reproject-clean: needs --aug-noise-2d and weak supervision"):
+            TrainOptions(**bad).check_values()
