@@ -12,7 +12,10 @@ RUN.drop-1.json) beside it, written by `gatepose eval ... --format json`. Prints
    best validation N-MPJPE and MPJPE / N-MPJPE / P-MPJPE over all frames; then the trivial
    baselines on each test;
 2. weak over tuned supervised, N-MPJPE and P-MPJPE, on each test (ratio of the seed means);
-3. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise and one joint
+3. test-seen in two parts: HDM05's takes (its 11 motion classes: the same people doing the same
+   kinds of motion as in training) and the CMU takes (each subject's held-out clips, often a motion
+   of its own), N-MPJPE / P-MPJPE from the per-action rows (weighted by their frames);
+4. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise and one joint
    missing, and each over the exact figure.
 Uses the standard library only.
 """
@@ -27,6 +30,16 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("full-untuned", "full, small-full as it is"),
           ("det-weak", "weak, trained for detector inputs"), ("det-full", "full, trained for detector inputs"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
+HDM05_CLASSES = {"depositFloorR", "elbowToKnee1RepsLelbowStart", "grabHighR", "hopBothLegs1hops",
+                 "jogLeftCircle4StepsRstart", "kickLFront1Reps", "lieDownFloor", "rotateArmsBothBackward1Reps",
+                 "sneak2StepsLStart", "squat1Reps", "throwBasketball"}
+
+
+def _part(result, hdm05: bool, metric: str):
+    """A metric over the per-action rows of HDM05's classes (or the others), weighted by frames."""
+    cells = [c for c in result["cells"] if (c["action"] in HDM05_CLASSES) == hdm05]
+    n = sum(c["count"] for c in cells)
+    return sum(c[metric] * c["count"] for c in cells) / n if n else None
 
 
 def _ms(values, digits=1) -> str:
@@ -91,6 +104,15 @@ def main(folder: str) -> None:
                 a, b = mean(w, test, m), mean(f, test, m)
                 ratios.append(f"{a / b:.2f}x" if a and b else "-")
             print(f"| {what} | {ratios[0]} | {ratios[1]} |")
+
+    print("\n| runs (test-seen, N / P-MPJPE) | HDM05 takes | CMU takes |")
+    print("|:--|--:|--:|")
+    for label, runs in list(groups.values()) + [("zero depth", [first])]:
+        who = "zero depth" if label == "zero depth" else "model"
+        cells = [" / ".join(_ms([v for r in runs if r["test-seen"]
+                                 for v in [_part(r["test-seen"][who], hdm05, m)] if v is not None])
+                            for m in ("n_mpjpe", "p_mpjpe")) for hdm05 in (True, False)]
+        print(f"| {label} | {cells[0]} | {cells[1]} |")
 
     print("\n| runs (test split, N-MPJPE) | exact 2D | 5 px noise | 10 px noise | one joint missing |")
     print("|:--|--:|--:|--:|--:|")
