@@ -3,7 +3,7 @@
 
     scripts/gap-table.py OUT_FOLDER
 
-Runs are OUT/weak-sN, OUT/full-tuned-sN, OUT/full-untuned-sN, OUT/det-weak-sN and OUT/det-full-sN, each with RUN.test.json,
+Runs (those evaluated: RUN.test.json there) are OUT/weak-sN, OUT/full-tuned-sN, OUT/full-untuned-sN, OUT/clean-weak-sN, OUT/det-weak-sN and OUT/det-full-sN, each with RUN.test.json,
 RUN.test-seen.json (and, for the detector table, RUN.noise-5.json, RUN.noise-10.json,
 RUN.drop-1.json) beside it, written by `gatepose eval ... --format json`. Prints Markdown:
 1. both tests, one row per group: mean +- sample standard deviation over seeds of the steps, the
@@ -28,7 +28,8 @@ from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
           ("full-untuned", "full, small-full as it is"),
-          ("det-weak", "weak, trained for detector inputs"), ("det-full", "full, trained for detector inputs"))
+          ("clean-weak", "weak, offset lift, noise, --reproject-clean"),
+          ("det-weak", "weak, offset lift, noise, dropout"), ("det-full", "full, offset lift, noise, dropout"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
 HDM05_CLASSES = {"depositFloorR", "elbowToKnee1RepsLelbowStart", "grabHighR", "hopBothLegs1hops",
                  "jogLeftCircle4StepsRstart", "kickLFront1Reps", "lieDownFloor", "rotateArmsBothBackward1Reps",
@@ -69,7 +70,8 @@ def main(folder: str) -> None:
     root = Path(folder)
     groups = {}
     for key, label in GROUPS:
-        runs = [_run(p) for p in sorted(root.glob(f"{key}-s*")) if p.is_dir() and (p / "metrics.jsonl").is_file()]
+        # evaluated runs only (a run still training has no RUN.test.json yet)
+        runs = [_run(p) for p in sorted(root.glob(f"{key}-s*")) if p.is_dir() and p.with_name(f"{p.name}.test.json").is_file()]
         if runs:
             groups[key] = (label, runs)
     if not groups:

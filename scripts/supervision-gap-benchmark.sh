@@ -30,8 +30,9 @@
 #   full       the winner for the equal minutes, SEEDS seeds;
 #   untuned    small-full as it is for the equal minutes, seed 0 (may run beside full);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
-#              and the winner, each with the offset lift, 2D noise and joint dropout (may run beside
-#              full);
+#              with the offset lift and 2D noise, its reprojection against the input before the
+#              noise (--reproject-clean); small-weak and the winner, each with the offset lift, 2D
+#              noise and joint dropout (may run beside full);
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
 #              px) and one joint missing (docs/detector-inputs.md): RUN.<test>.json beside each run;
 #   table      scripts/gap-table.py OUT > OUT/table.md.
@@ -142,6 +143,8 @@ phase_untuned() {  # small-full as it is, for the same minutes, seed 0: what the
 phase_detector() {
     local s
     for ((s = 0; s < DET_SEEDS; s++)); do
+        train "$OUT/clean-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --lift offset \
+            --aug-noise-2d 0.012 --reproject-clean
         train "$OUT/det-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" "${DETECTOR[@]}"
         # shellcheck disable=SC2046
         train "$OUT/det-full-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
@@ -159,7 +162,7 @@ evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
 
 phase_eval() {
     local run
-    for run in "$OUT"/weak-s* "$OUT"/full-*-s* "$OUT"/det-*-s*; do
+    for run in "$OUT"/weak-s* "$OUT"/full-*-s* "$OUT"/det-*-s* "$OUT"/clean-*-s*; do
         [ -d "$run" ] || continue
         evaluate "$run" test
         evaluate "$run" test-seen --split test-seen
