@@ -123,3 +123,22 @@ def assert_takes_the_reference_steps(fast, plain, iterations: int = 3) -> None:
     for a, b in ((fast.gen, plain.gen), (fast.cam, plain.cam), (fast.critic, plain.critic)):
         for k in a:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-7, atol=1e-10, err_msg=k)
+
+
+def assert_resumes_exactly(opts: dict, tmp_path) -> Path:
+    """Train ``opts`` (TrainOptions fields, no steps) 4 steps straight, and 2 then resumed to 4, in
+    NumPy; the two final checkpoints are equal bit for bit. Returns the
+    straight run's folder."""
+    from gatepose.options import TrainOptions
+    from gatepose.runs import load_checkpoint
+    from gatepose.training import train
+
+    straight, split = tmp_path / "a", tmp_path / "b"
+    train(TrainOptions(**opts, steps=4), straight, np, progress=False)
+    train(TrainOptions(**opts, steps=2), split, np, progress=False)
+    train(TrainOptions(**opts, steps=4), split, np, resume=True, progress=False)
+    a, _ = load_checkpoint(straight / "checkpoint.npz")
+    b, _ = load_checkpoint(split / "checkpoint.npz")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    return straight

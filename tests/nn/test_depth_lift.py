@@ -16,7 +16,7 @@ from gatepose.nn.generator import depth_lift_forward, init_generator, generator_
 from gatepose.runs import load_run, read_config
 from gatepose.options import TrainOptions
 from gatepose.training import train
-from helpers import TINY_TRAIN, assert_pass
+from helpers import TINY_TRAIN, assert_pass, assert_resumes_exactly
 from mutations import assert_caught, assert_check_catches, output_changed
 
 seeds = st.integers(0, 2**31 - 1)
@@ -113,15 +113,7 @@ def test_lifter_output_is_the_forwards_pose():
 # -- runs ---------------------------------------------------------------------------------------------------
 def test_a_depth_run_trains_resumes_and_predicts(tmp_path):
     opts = dict(TINY_TRAIN, lift="depth", w_geo=1.0, w_bone=1.0, eval_every=2, checkpoint_every=2)
-    straight, split = tmp_path / "a", tmp_path / "b"
-    train(TrainOptions(**opts, steps=4), straight, np, progress=False)
-    train(TrainOptions(**opts, steps=2), split, np, progress=False)
-    train(TrainOptions(**opts, steps=4), split, np, resume=True, progress=False)
-    from gatepose.runs import load_checkpoint
-    a, _ = load_checkpoint(straight / "checkpoint.npz")
-    b, _ = load_checkpoint(split / "checkpoint.npz")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    straight = assert_resumes_exactly(opts, tmp_path)
     assert read_config(straight)["generator"]["lift"] == "depth"
     run = load_run(straight)
     assert run.gcfg.lift == "depth"

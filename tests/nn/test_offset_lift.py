@@ -9,9 +9,8 @@ import gatepose.nn.generator as lifter
 from gatepose.gradcheck import all_checks, check_backward, run_check
 from gatepose.nn.generator import depth_lift_forward
 from gatepose.options import TrainOptions
-from gatepose.runs import load_checkpoint, load_run
-from gatepose.training import train
-from helpers import TINY_TRAIN, assert_pass
+from gatepose.runs import load_run
+from helpers import TINY_TRAIN, assert_pass, assert_resumes_exactly
 from mutations import assert_caught, assert_check_catches, output_changed
 
 seeds = st.integers(0, 2**31 - 1)
@@ -93,14 +92,7 @@ def test_zero_offsets_are_the_depth_lift_and_offsets_move_x_and_y(seed, B):
 
 def test_an_offset_run_trains_resumes_and_lifts(tmp_path):
     opts = dict(TINY_TRAIN, lift="offset", w_geo=1.0, eval_every=2, checkpoint_every=2)
-    straight, split = tmp_path / "a", tmp_path / "b"
-    train(TrainOptions(**opts, steps=4), straight, np, progress=False)
-    train(TrainOptions(**opts, steps=2), split, np, progress=False)
-    train(TrainOptions(**opts, steps=4), split, np, resume=True, progress=False)
-    a, _ = load_checkpoint(straight / "checkpoint.npz")
-    b, _ = load_checkpoint(split / "checkpoint.npz")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    straight = assert_resumes_exactly(opts, tmp_path)
     run = load_run(straight)
     assert run.gcfg.lift == "offset"
     W = np.random.default_rng(0).standard_normal((3, 17, 2)).astype(np.float32)
@@ -132,14 +124,7 @@ def test_clean_target_checks_catch_a_step_that_ignores_or_misuses_the_target(mon
 
 def test_an_offset_run_with_a_clean_target_trains_and_resumes(tmp_path):
     opts = dict(TINY_TRAIN, lift="offset", aug_noise_2d=0.02, reproject_clean=True, eval_every=2, checkpoint_every=2)
-    straight, split = tmp_path / "a", tmp_path / "b"
-    train(TrainOptions(**opts, steps=4), straight, np, progress=False)
-    train(TrainOptions(**opts, steps=2), split, np, progress=False)
-    train(TrainOptions(**opts, steps=4), split, np, resume=True, progress=False)
-    a, _ = load_checkpoint(straight / "checkpoint.npz")
-    b, _ = load_checkpoint(split / "checkpoint.npz")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert_resumes_exactly(opts, tmp_path)
 
 
 def test_reproject_clean_without_noise_or_with_full_supervision_is_refused():
