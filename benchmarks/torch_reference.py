@@ -57,7 +57,8 @@ SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100,
                   camera_width=1000, critic_pose_width=100, critic_kcs_width=1000)
 DEFAULTS = dict(generator="posegate", attention="gated", batch_size=256, lr=1e-4, lr_critic=None,
                 betas=(0.5, 0.9), n_critic=5, lam=10.0, w_adv=1.0, w_rep=1.0, w_cam=1.0, supervision="weak",
-                lift="xyz", w_geo=0.0, w_bone=0.0, aug_real=False, aug_flip_2d=False, ema=0.0, **SPEC_SIZES)
+                lift="xyz", w_geo=0.0, w_bone=0.0, aug_real=False, aug_flip_2d=False, ema=0.0, aug_noise_2d=0.0,
+                aug_drop_joints=0.0, reproject_clean=False, **SPEC_SIZES)
 PRESETS = {"paper": {},
            "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                          n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100)}
@@ -133,6 +134,8 @@ def check_supported(o, m):
         bad.append("aug_real")
     if o.aug_flip_2d:
         bad.append("aug_flip_2d")
+    if o.aug_drop_joints:
+        bad.append("aug_drop_joints")
     if bad:
         raise SystemExit(f"torch_reference: not mirrored in PyTorch: {', '.join(bad)} (the four presets use none)")
 
@@ -220,7 +223,8 @@ def build(torch, F, m, o, dtype):
         return cen / s.clamp_min(eps)[:, None, None]
 
     def generator(p, W):
-        """W (B, J, 2) -> X (B, J, 3): PoseGate-Former, then the depth lift when lift='depth'."""
+        """W (B, J, 2) -> X (B, J, 3): PoseGate-Former, then the depth lift when lift='depth' (with
+        the network's first two channels added to W's x and y when lift='offset')."""
         B = W.shape[0]
         Z = linear(W, p["embed.E"], p["embed.b"])
         if m.pos_embedding:
@@ -242,8 +246,9 @@ def build(torch, F, m, o, dtype):
             Hf = F.gelu(linear(ln(Z, p, q + "ln2."), p[q + "ffn.W1"], p[q + "ffn.b1"]), approximate="tanh")
             Z = Z + linear(Hf, p[q + "ffn.W2"], p[q + "ffn.b2"])
         X = linear(ln(Z, p, "ln_f."), p["head.W"], p["head.b"])
-        if m.lift == "depth":
-            X = normalize(torch.cat([W, X[..., 2:]], dim=2), 1e-12)
+        if m.lift in ("depth", "offset"):
+            xy = W + X[..., :2] if m.lift == "offset" else W
+            X = normalize(torch.cat([xy, X[..., 2:]], dim=2), 1e-12)
         return X
 
     def camera(p, W):
@@ -302,12 +307,14 @@ def build(torch, F, m, o, dtype):
         d_real, d_fake = D_rf[:B].mean(), D_rf[B:].mean()
         return d_fake - d_real + pen, {"wasserstein": d_real - d_fake, "penalty": pen, "grad_norm": norm.mean()}
 
-    def generator_loss(pg, pc, pd, W, R=None, bone_target=None):
-        """-> (L_G, terms): L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (+ w_geo L_geo + w_bone L_bone)."""
+    def generator_loss(pg, pc, pd, W, R=None, bone_target=None, W_target=None):
+        """-> (L_G, terms): L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (+ w_geo L_geo + w_bone L_bone);
+        L_rep against W_target when given (reproject_clean), else against W."""
         X = generator(pg, W)
         M = camera(pc, W)
         Wp = X @ M.transpose(1, 2)
-        terms = {"loss_adv": -critic(pd, X).mean(), "loss_rep": (W - Wp).abs().mean(), "loss_cam": camera_loss(M)}
+        T = W if W_target is None else W_target
+        terms = {"loss_adv": -critic(pd, X).mean(), "loss_rep": (T - Wp).abs().mean(), "loss_cam": camera_loss(M)}
         L = o.w_adv * terms["loss_adv"] + o.w_rep * terms["loss_rep"] + o.w_cam * terms["loss_cam"]
         if R is not None:                       # self-consistency: turn, project, normalise, lift again
             Y = X @ R.transpose(1, 2)
@@ -398,7 +405,7 @@ class TorchTrainer:
 
     def _full(self):
         torch, n = self.torch, self.nets
-        W, X = self._next("2d", self.W_pool), self._next("3d", self.X_pool)   # pairs in gatepose; random here
+        W, X = self._noisy(self._next("2d", self.W_pool)), self._next("3d", self.X_pool)   # pairs in gatepose; random here
         L = n.supervised_loss(self.gen, W, X)
         self._step(self.opt_g, self.adv, torch.autograd.grad(L, self.adv))
         return {"loss_sup": L.detach()}
@@ -406,7 +413,8 @@ class TorchTrainer:
     def _weak(self):
         torch, o, n, B = self.torch, self.o, self.nets, self.o.batch_size
         eps_all = torch.rand(o.n_critic, B, dtype=self.dtype)
-        W_all = torch.cat([self._next("2d", self.W_pool) for _ in range(o.n_critic + 1)])
+        W_clean = [self._next("2d", self.W_pool) for _ in range(o.n_critic + 1)]
+        W_all = torch.cat([self._noisy(W) for W in W_clean])
         nf = o.n_critic * B
         with torch.no_grad():                                 # the generator is frozen for the critic steps
             X_fakes = n.generator(self.gen, W_all[:nf])
@@ -415,10 +423,17 @@ class TorchTrainer:
             L_D, info = n.critic_loss(self.critic, self._next("3d", self.X_pool), X_fakes[k * B:(k + 1) * B], eps_all[k])
             self._step(self.opt_d, dparams, torch.autograd.grad(L_D, dparams))
         R = turns(torch, B, self.dtype, *self.elevation) if o.w_geo else None
-        L_G, terms = n.generator_loss(self.gen, self.cam, self.critic, W_all[nf:], R, self.bone_target)
+        L_G, terms = n.generator_loss(self.gen, self.cam, self.critic, W_all[nf:], R, self.bone_target,
+                                      W_clean[-1] if o.reproject_clean else None)
         self._step(self.opt_g, self.adv, torch.autograd.grad(L_G, self.adv))  # critic frozen: no weight grads
         return {"loss_d": L_D.detach(), **{k: v.detach() for k, v in info.items()},
                 **{k: v.detach() for k, v in terms.items()}}
+
+    def _noisy(self, W):
+        """aug_noise_2d: N(0, sigma^2) on every coordinate, normalised again (augment.corrupt_inputs)."""
+        if not self.o.aug_noise_2d:
+            return W
+        return self.nets.normalize(W + self.o.aug_noise_2d * self.torch.randn_like(W), 1e-6)
 
     def infer(self, W):
         with self.torch.no_grad():
@@ -511,12 +526,15 @@ def check_against_gatepose(torch, F, o, m, gpcfg, seed=0, B=8):
     target = bone_ratios(X_r, np.asarray(m.incidence, np.float64)).mean(axis=0) if o.w_bone else None
     terms = (() if R is None else (consistency_term(np_models["generator"], gcfg, R, o.w_geo),)) + \
         (() if target is None else (bone_prior_term(np.asarray(m.incidence, np.float64), target, o.w_bone),))
-    vals, gg, gc = generator_loss(np_models["generator"], np_models["camera"], np_models["critic"], W, gcfg, ccfg,
-                                  dcfg, o.w_adv, o.w_rep, o.w_cam, terms=terms)
+    # reproject_clean: the step's input is a noisy W, L_rep's target the W before the noise
+    W_in = normalize(W + 0.01 * rng.standard_normal(W.shape))[0] if o.reproject_clean else W
+    W_target = W if o.reproject_clean else None
+    vals, gg, gc = generator_loss(np_models["generator"], np_models["camera"], np_models["critic"], W_in, gcfg,
+                                  ccfg, dcfg, o.w_adv, o.w_rep, o.w_cam, terms=terms, W_target=W_target)
     weights = [o.w_adv, o.w_rep, o.w_cam] + [o.w_geo] * (R is not None) + [o.w_bone] * (target is not None)
     L_ref = sum(w * float(v) for w, v in zip(weights, vals))
-    L_t, _ = nets.generator_loss(tp["generator"], tp["camera"], tp["critic"], T(W), None if R is None else T(R),
-                                 None if target is None else T(target))
+    L_t, _ = nets.generator_loss(tp["generator"], tp["camera"], tp["critic"], T(W_in), None if R is None else T(R),
+                                 None if target is None else T(target), None if W_target is None else T(W_target))
     adv = {**{"gen/" + k: v for k, v in tp["generator"].items()}, **{"cam/" + k: v for k, v in tp["camera"].items()}}
     compare("generator step (L_G)", L_ref, L_t, {**{"gen/" + k: v for k, v in gg.items()},
                                                  **{"cam/" + k: v for k, v in gc.items()}}, adv)

@@ -33,8 +33,8 @@ from .common import FiniteFloatRange, announce_device, device_option, pick_devic
                    "(or filled by the mean-pose fallback for a run trained without --aug-drop-joints).")
 @click.option("--detector-noise", is_flag=True, default=False,
               help="Detector-like errors on the test inputs: per-joint Gaussian noise of COCO's keypoint "
-                   "sigma times the square root of the pose's 2D box area, 2%% of left/right pairs swapped "
-                   "and 1%% of joints outliers in the box (docs/detector-inputs.md). Before --noise-2d "
+                   "sigma times the square root of the pose's 2D box area, 2 % of left/right pairs swapped "
+                   "and 1 % of joints outliers in the box (docs/detector-inputs.md). Before --noise-2d "
                    "and --drop-joints when given with them.")
 @click.option("--noise-seed", type=int, default=0, show_default=True,
               help="Seed of the corruption's draws (--noise-2d, --drop-joints, --detector-noise).")

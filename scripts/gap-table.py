@@ -5,7 +5,7 @@
 
 Runs (those evaluated: RUN.test.json there) are OUT/weak-sN, OUT/full-tuned-sN, OUT/full-untuned-sN, OUT/clean-weak-sN, OUT/det-weak-sN and OUT/det-full-sN, each with RUN.test.json,
 RUN.test-seen.json (and, for the detector table, RUN.noise-5.json, RUN.noise-10.json,
-RUN.drop-1.json) beside it, written by `gatepose eval ... --format json`. Prints Markdown:
+RUN.drop-1.json, RUN.detector.json) beside it, written by `gatepose eval ... --format json`. Prints Markdown:
 1. both tests, one row per group: mean +- sample standard deviation over seeds of the steps, the
    minutes of training (metrics.jsonl: the run's own wall clock, which other work on the machine
    stretches), the steps until validation N-MPJPE first came within 5 % of its final value, the
@@ -15,8 +15,8 @@ RUN.drop-1.json) beside it, written by `gatepose eval ... --format json`. Prints
 3. test-seen in two parts: HDM05's takes (its 11 motion classes: the same people doing the same
    kinds of motion as in training) and the CMU takes (each subject's held-out clips, often a motion
    of its own), N-MPJPE / P-MPJPE from the per-action rows (weighted by their frames);
-4. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise and one joint
-   missing, and each over the exact figure.
+4. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise, one joint
+   missing and the detector-like corruption (--detector-noise), and each over the exact figure.
 Uses the standard library only.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _run(run: Path) -> dict:
     val = [(r["step"], r["val_n_mpjpe"]) for r in rows if "val_n_mpjpe" in r]
     out = {"steps": rows[-1]["step"], "minutes": rows[-1]["minutes"], "val": min(v for _, v in val),
            "steps_5": next(step for step, v in val if v <= 1.05 * val[-1][1])}
-    for name in ("test", "test-seen", "noise-5", "noise-10", "drop-1"):
+    for name in ("test", "test-seen", "noise-5", "noise-10", "drop-1", "detector"):
         out[name] = _eval(run, name)
     return out
 
@@ -116,12 +116,12 @@ def main(folder: str) -> None:
                             for m in ("n_mpjpe", "p_mpjpe")) for hdm05 in (True, False)]
         print(f"| {label} | {cells[0]} | {cells[1]} |")
 
-    print("\n| runs (test split, N-MPJPE) | exact 2D | 5 px noise | 10 px noise | one joint missing |")
-    print("|:--|--:|--:|--:|--:|")
+    print("\n| runs (test split, N-MPJPE) | exact 2D | 5 px noise | 10 px noise | one joint missing | detector-like |")
+    print("|:--|--:|--:|--:|--:|--:|")
     for label, runs in groups.values():
         exact = mean(runs, "test")
         cells = [_ms([r["test"]["model"]["All frames"]["n_mpjpe"] for r in runs if r["test"]])]
-        for name in ("noise-5", "noise-10", "drop-1"):
+        for name in ("noise-5", "noise-10", "drop-1", "detector"):
             v = mean(runs, name)
             cells.append(f"{v:.1f} ({v / exact:.2f}x)" if v and exact else "-")
         print(f"| {label} | " + " | ".join(cells) + " |")

@@ -169,6 +169,7 @@ phase_eval() {
         evaluate "$run" noise-5 --noise-2d 5
         evaluate "$run" noise-10 --noise-2d 10
         evaluate "$run" drop-1 --drop-joints 1
+        evaluate "$run" detector --detector-noise
     done
 }
 
