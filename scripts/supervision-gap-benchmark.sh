@@ -8,7 +8,7 @@
 #                     are fixed in advance)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
-#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (4000), DET_SEEDS (1).
+#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1).
 #
 # The two tests (HDM05 + CMU; train on HDM05's bd, bk, dg and every CMU clip):
 #   test       HDM05's actors mm and tr: new people on their own skeletons (as hdm05-benchmark.sh);
@@ -23,7 +23,7 @@
 #              on this machine; the full runs' steps are WEAK_STEPS times their ratio (equal minutes
 #              of training steps; validation and start-up are left out of both);
 #   search     the supervised recipe: small-full and one change at a time (Adam's betas, learning
-#              rate, squared loss, batch, EMA, mirrored inputs), SEARCH_STEPS steps, seed 0; then
+#              rate, squared loss, batch, EMA, mirrored inputs, a constant rate), SEARCH_STEPS steps, seed 0; then
 #              every change that beat small-full on validation, together; the lowest best
 #              validation N-MPJPE wins (OUT/search/winner.txt);
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds;
@@ -34,7 +34,8 @@
 #              noise (--reproject-clean); small-weak and the winner, each with the offset lift, 2D
 #              noise and joint dropout (may run beside full);
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
-#              px) and one joint missing (docs/detector-inputs.md): RUN.<test>.json beside each run;
+#              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
+#              beside each run;
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
@@ -43,7 +44,7 @@ OUT=${2:-runs/gap}
 MOCAP=${3:-../shared/data/mocap}
 SEEDS=${SEEDS:-3}
 WEAK_STEPS=${WEAK_STEPS:-6000}
-SEARCH_STEPS=${SEARCH_STEPS:-4000}
+SEARCH_STEPS=${SEARCH_STEPS:-3000}
 DET_SEEDS=${DET_SEEDS:-1}
 # training for detector inputs: the offset lift, noise of about 5 px on a 270 px person, 5 % of joints missing
 DETECTOR=(--lift offset --aug-noise-2d 0.012 --aug-drop-joints 0.05)
@@ -93,6 +94,7 @@ CANDIDATES=(
     "batch-256|--batch-size 256"
     "ema|--ema 0.99"
     "flip|--aug-flip-2d"
+    "constant|--lr-schedule constant"
 )
 
 phase_search() {
