@@ -63,7 +63,8 @@ PRESETS = {"paper": {},
            "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                          n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100)}
 PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
-                         "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "depth"}
+                         "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "offset", "aug_noise_2d": 0.012,
+                         "reproject_clean": True}
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
 H36M17_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 THORAX = 8

@@ -21,7 +21,9 @@ def train_options(command):
         flag = m["flag"] or "--" + f.name.replace("_", "-")
         kw = dict(default=f.default, help=m["help"], show_default=f.default is not None)
         if isinstance(f.default, bool):
-            kw.update(is_flag=True, show_default=False)
+            # an on/off pair, so that a preset's True can be turned off (--no-reproject-clean)
+            flag = f"{flag}/--no-{flag[2:]}"
+            kw.update(show_default=False)
         elif isinstance(f.default, tuple):
             kw.update(nargs=len(f.default), type=type(f.default[0]))
         elif m["choices"]:

@@ -38,9 +38,11 @@ PRESETS = {
 # "small-weak": the recommended weak recipe: the small generator, the camera net and the critic's KCS
 # path narrowed to 256 (a cheaper step, so more steps in the same minutes), geometric
 # self-consistency, lr 1e-3, n_critic 2, an EMA of the generator for evaluation, and the depth lift
-# (departures, all: docs/departures.md).
+# with an offset on x and y, trained on noisy 2D inputs against their clean reprojection (a
+# detector's inputs; departures, all: docs/departures.md).
 PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
-                         "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "depth"}
+                         "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "offset", "aug_noise_2d": 0.012,
+                         "reproject_clean": True}
 # "small-full": the same generator, sizes and schedule, trained with full supervision: the baseline.
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full"}
 PRESET_NAMES = tuple(PRESETS)

@@ -67,7 +67,7 @@ class TrainOptions:
     aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
     aug_noise_2d: float = option(0.0, "Gaussian noise on every coordinate of the normalised 2D inputs (weak and full supervision), its standard deviation a fraction of the pose's scale (a normalised pose has Frobenius norm 1; in pixels: SIGMA times the pose's own scale, docs/detector-inputs.md); 0 = off.")
     aug_drop_joints: float = option(0.0, "Each joint of each 2D input missing with this probability (never fewer than 2 joints left in a pose); the generator then learns a missing-joint token (docs/detector-inputs.md); 0 = off.")
-    reproject_clean: bool = option(False, "With --aug-noise-2d, the weak step's reprojection loss compares the reprojected pose with the 2D input before its noise, so that the lifter learns to undo the noise (it can with --lift offset or xyz; with --lift depth x and y are the input's).")
+    reproject_clean: bool = option(False, "With --aug-noise-2d, the weak step's reprojection loss compares the reprojected pose with the 2D input before its noise, so that the lifter learns to undo the noise (it can with --lift offset or xyz; with --lift depth x and y are the input's). No effect without --aug-noise-2d or with full supervision.")
     ema: float = option(0.0, "Decay of an exponential moving average of the generator's weights that validation, best.npz and evaluation use (e.g. 0.99; 0 = off).")
     synth_subjects: int = option(8, "Subjects of the built-in synthetic data (used without --data; a quarter are held out).")
     synth_seed: int = option(0, "Seed of the synthetic data.")
@@ -138,8 +138,6 @@ class TrainOptions:
                 bad(name, f"must be a non-negative number, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:
             bad("ema", f"must be in [0, 1), got {self.ema}")
-        if self.reproject_clean and not (self.aug_noise_2d > 0 and self.supervision == "weak"):
-            bad("reproject_clean", "needs --aug-noise-2d and weak supervision (the noise it undoes, the loss it changes)")
         if not 0 <= self.aug_drop_joints < 1:
             bad("aug_drop_joints", f"must be a probability in [0, 1), got {self.aug_drop_joints}")
 

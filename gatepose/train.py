@@ -132,7 +132,9 @@ class Trainer:
         W_all = xp.concatenate([W for W, _ in inputs])
         n_fake = opts.n_critic * B
         W_gen = W_all[n_fake:]                  # the generator step's batch (B, J, 2)
-        W_target = inputs[-1][1] if opts.reproject_clean else None
+        # --reproject-clean: L_rep against the batch before its corruption (none without one)
+        corrupted = opts.aug_noise_2d or opts.aug_drop_joints
+        W_target = inputs[-1][1] if opts.reproject_clean and corrupted else None
         # FAST DOOR 1: the fakes; plain reference: generator_forward(need_cache=False); proved equal by
         # tests/fast/test_doors.py::test_fused_inference_equals_plain_forward and ::test_one_pass_equals_two_plain_passes
         X_fakes, forward = self.speed.fakes(self.gen, self.gcfg, W_all, n_fake)

@@ -3,7 +3,8 @@
 
     scripts/gap-table.py OUT_FOLDER
 
-Runs (those evaluated: RUN.test.json there) are OUT/weak-sN, OUT/full-tuned-sN, OUT/full-untuned-sN, OUT/clean-weak-sN, OUT/det-weak-sN and OUT/det-full-sN, each with RUN.test.json,
+Runs (those evaluated: RUN.test.json there) are OUT/weak-sN, OUT/full-tuned-sN and the other groups
+of GROUPS below, each with RUN.test.json,
 RUN.test-seen.json (and, for the detector table, RUN.noise-5.json, RUN.noise-10.json,
 RUN.drop-1.json, RUN.detector.json) beside it, written by `gatepose eval ... --format json`. Prints Markdown:
 1. both tests, one row per group: mean +- sample standard deviation over seeds of the steps, the
@@ -28,8 +29,13 @@ from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
           ("full-untuned", "full, small-full as it is"),
-          ("clean-weak", "weak, offset lift, noise, --reproject-clean"),
-          ("det-weak", "weak, offset lift, noise, dropout"), ("det-full", "full, offset lift, noise, dropout"))
+          ("weak-depth", "weak, small-weak before 2026-12-07 (depth lift, exact 2D)"),
+          ("full-cosine", "full, the first search's recipe (EMA, cosine)"),
+          ("weak-noise20", "weak, small-weak with twice the noise (0.02)"),
+          ("det-weak", "weak, small-weak without the clean target, with dropout"),
+          ("det-full", "full, searched recipe with noise and dropout"))
+# weak / full ratios: the benchmark's, then what this page first reported
+PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
 HDM05_CLASSES = {"depositFloorR", "elbowToKnee1RepsLelbowStart", "grabHighR", "hopBothLegs1hops",
                  "jogLeftCircle4StepsRstart", "kickLFront1Reps", "lieDownFloor", "rotateArmsBothBackward1Reps",
@@ -96,16 +102,19 @@ def main(folder: str) -> None:
                  for t in ("test", "test-seen")]
         print(f"| {who} | | | | | | {cells[0]} | {cells[1]} |")
 
-    if "weak" in groups and "full-tuned" in groups:
-        w, f = groups["weak"][1], groups["full-tuned"][1]
+    pairs = [(w, f) for w, f in PAIRS if w in groups and f in groups]
+    if pairs:
         print("\n| weak / tuned full | N-MPJPE | P-MPJPE |")
         print("|:--|--:|--:|")
+    for wk, fk in pairs:
+        w, f = groups[wk][1], groups[fk][1]
         for test, what in (("test", "new people (test)"), ("test-seen", "new takes of seen people (test-seen)")):
             ratios = []
             for m in ("n_mpjpe", "p_mpjpe"):
                 a, b = mean(w, test, m), mean(f, test, m)
                 ratios.append(f"{a / b:.2f}x" if a and b else "-")
-            print(f"| {what} | {ratios[0]} | {ratios[1]} |")
+            label = what if wk == "weak" else f"{what}, the runs first reported ({wk} / {fk})"
+            print(f"| {label} | {ratios[0]} | {ratios[1]} |")
 
     print("\n| runs (test-seen, N / P-MPJPE) | HDM05 takes | CMU takes |")
     print("|:--|--:|--:|")

@@ -3,9 +3,9 @@
 # at equal minutes (docs/benchmark-gap.md), from a fresh clone.
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
-#       PHASE         all, or one of: import steptimes search weak full untuned detector eval table
-#                     (in that order; weak, untuned and detector may run beside search + full: steps
-#                     are fixed in advance)
+#       PHASE         all, or one of: import steptimes search weak full untuned previous detector eval
+#                     table (in that order; weak, untuned, previous and detector may run beside search
+#                     + full: steps are fixed in advance)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
 #   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1).
@@ -29,10 +29,11 @@
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds;
 #   full       the winner for the equal minutes, SEEDS seeds;
 #   untuned    small-full as it is for the equal minutes, seed 0 (may run beside full);
+#   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
+#              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
-#              with the offset lift and 2D noise, its reprojection against the input before the
-#              noise (--reproject-clean); small-weak and the winner, each with the offset lift, 2D
-#              noise and joint dropout (may run beside full);
+#              with joint dropout and without the clean target; small-weak with twice the noise
+#              (--aug-noise-2d 0.02); the winner with 2D noise and joint dropout;
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
 #              beside each run;
@@ -46,8 +47,6 @@ SEEDS=${SEEDS:-3}
 WEAK_STEPS=${WEAK_STEPS:-6000}
 SEARCH_STEPS=${SEARCH_STEPS:-3000}
 DET_SEEDS=${DET_SEEDS:-1}
-# training for detector inputs: the offset lift, noise of about 5 px on a 270 px person, 5 % of joints missing
-DETECTOR=(--lift offset --aug-noise-2d 0.012 --aug-drop-joints 0.05)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCHIVE="$OUT/hdm05.npz"
 COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
@@ -100,6 +99,7 @@ CANDIDATES=(
 phase_search() {
     mkdir -p "$OUT/search"
     local name opts base better=()
+    : > "$OUT/search/results.txt.tmp"      # an interrupted search's lines are not kept twice
     for c in "${CANDIDATES[@]}"; do
         name=${c%%|*}; opts=${c#*|}
         # shellcheck disable=SC2086
@@ -142,15 +142,27 @@ phase_untuned() {  # small-full as it is, for the same minutes, seed 0: what the
     train "$OUT/full-untuned-s0" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
 }
 
+phase_previous() {  # what this page first reported: small-weak before 2026-12-07, the first search's winner
+    local s
+    for ((s = 0; s < SEEDS; s++)); do
+        train "$OUT/weak-depth-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --lift depth \
+            --aug-noise-2d 0 --no-reproject-clean
+        train "$OUT/full-cosine-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+            --seed "$s" --ema 0.99
+    done
+}
+
 phase_detector() {
     local s
     for ((s = 0; s < DET_SEEDS; s++)); do
-        train "$OUT/clean-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --lift offset \
-            --aug-noise-2d 0.012 --reproject-clean
-        train "$OUT/det-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" "${DETECTOR[@]}"
+        # small-weak without the clean target, with joint dropout (the missing-joint token)
+        train "$OUT/det-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --no-reproject-clean \
+            --aug-drop-joints 0.05
+        train "$OUT/weak-noise20-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.02
+        # the supervised winner trained for detector inputs (its own xyz output moves x and y)
         # shellcheck disable=SC2046
         train "$OUT/det-full-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
-            --seed "$s" $(cat "$OUT/search/winner.txt") "${DETECTOR[@]}"
+            --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-drop-joints 0.05
     done
 }
 
@@ -164,7 +176,7 @@ evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
 
 phase_eval() {
     local run
-    for run in "$OUT"/weak-s* "$OUT"/full-*-s* "$OUT"/det-*-s* "$OUT"/clean-*-s*; do
+    for run in "$OUT"/weak-s* "$OUT"/weak-*-s* "$OUT"/full-*-s* "$OUT"/det-*-s*; do
         [ -d "$run" ] || continue
         evaluate "$run" test
         evaluate "$run" test-seen --split test-seen
@@ -181,7 +193,8 @@ phase_table() {
 }
 
 case "$PHASE" in
-    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_detector; phase_eval; phase_table ;;
-    import|steptimes|search|weak|full|untuned|detector|eval|table) "phase_$PHASE" ;;
-    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, detector, eval or table, got '$PHASE'" >&2; exit 2 ;;
+    all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
+         phase_detector; phase_eval; phase_table ;;
+    import|steptimes|search|weak|full|untuned|previous|detector|eval|table) "phase_$PHASE" ;;
+    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, previous, detector, eval or table, got '$PHASE'" >&2; exit 2 ;;
 esac

@@ -103,3 +103,15 @@ def test_train_preset_and_explicit_options(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     opts = json.loads((run / "config.json").read_text())["options"]
     assert opts["supervision"] == "full" and opts["d_model"] == 16 and opts["lr"] == 2e-3
+
+
+def test_a_presets_flag_turns_off_with_its_no_form(tmp_path):
+    """small-weak sets --reproject-clean; --no-reproject-clean (every on/off option has the pair) turns
+    it off, and the preset's other values stay."""
+    for flag, want in (("--reproject-clean", True), ("--no-reproject-clean", False)):
+        run = tmp_path / flag
+        r = CliRunner().invoke(cli, ["train", "--preset", "small-weak", flag, "--steps", "1", "--out", str(run),
+                                     "--quiet", *TINY])
+        assert r.exit_code == 0, r.output
+        cfg = json.loads((run / "config.json").read_text())["options"]
+        assert cfg["reproject_clean"] is want and cfg["aug_noise_2d"] == 0.012 and cfg["lift"] == "offset"

@@ -127,10 +127,24 @@ def test_an_offset_run_with_a_clean_target_trains_and_resumes(tmp_path):
     assert_resumes_exactly(opts, tmp_path)
 
 
-def test_reproject_clean_without_noise_or_with_full_supervision_is_refused():
-    import pytest
-    from gatepose.errors import GateposeError
+def test_reproject_clean_without_noise_or_with_full_supervision_changes_nothing():
+    """Accepted (small-weak sets it, and --aug-noise-2d 0 or --supervision full may follow), and then
+    the run is the run without it, parameter for parameter (the same computation, by construction)."""
+    from gatepose.bench import random_train_data
+    from gatepose.train import Trainer
 
-    for bad in (dict(reproject_clean=True), dict(reproject_clean=True, aug_noise_2d=0.01, supervision="full")):
-        with pytest.raises(GateposeError, match="--reproject-clean: needs --aug-noise-2d and weak supervision"):
-            TrainOptions(**bad).check_values()
+    import dataclasses
+
+    data = random_train_data(17, 64)
+    data = dataclasses.replace(data, X_train=data.X_real)     # pairs, for full supervision
+    for extra in (dict(), dict(supervision="full", aug_noise_2d=0.01)):
+        runs = []
+        for clean in (False, True):
+            opts = TrainOptions(**{**TINY_TRAIN, **extra, "reproject_clean": clean, "steps": 2})
+            opts.check_values()
+            trainer = Trainer(opts, data, np, np.float64)
+            for _ in range(2):
+                trainer.iteration()
+            runs.append(trainer.gen)
+        for k in runs[0]:
+            np.testing.assert_array_equal(runs[0][k], runs[1][k])
