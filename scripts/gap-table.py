@@ -31,6 +31,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("full-untuned", "full, small-full as it is"),
           ("weak-depth", "weak, small-weak before 2026-12-07 (depth lift, exact 2D)"),
           ("full-cosine", "full, the first search's recipe (EMA, cosine)"),
+          ("weak-noise16", "weak, small-weak with noise 0.016"),
           ("weak-noise20", "weak, small-weak with twice the noise (0.02)"),
           ("det-weak", "weak, small-weak without the clean target, with dropout"),
           ("det-full", "full, searched recipe with noise and dropout"))

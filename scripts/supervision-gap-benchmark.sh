@@ -32,8 +32,8 @@
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
 #              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
-#              with joint dropout and without the clean target; small-weak with twice the noise
-#              (--aug-noise-2d 0.02); the winner with 2D noise and joint dropout;
+#              with joint dropout and without the clean target; small-weak with more noise
+#              (--aug-noise-2d 0.016, 0.02); the winner with 2D noise and joint dropout;
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
 #              beside each run;
@@ -158,6 +158,7 @@ phase_detector() {
         # small-weak without the clean target, with joint dropout (the missing-joint token)
         train "$OUT/det-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --no-reproject-clean \
             --aug-drop-joints 0.05
+        train "$OUT/weak-noise16-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.016
         train "$OUT/weak-noise20-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.02
         # the supervised winner trained for detector inputs (its own xyz output moves x and y)
         # shellcheck disable=SC2046
