@@ -74,6 +74,7 @@ class Trainer:
         self.rng_aug = np.random.default_rng(opts.seed + 4)   # augmentations, self-consistency rotations
         sk = get_skeleton(data.skeleton)
         self.flip = sk.flip_permutation
+        self.corrupts = bool(opts.aug_noise_2d or opts.aug_drop_joints)   # the detector augmentations
         # the data's camera elevation, from the unpaired real poses (augment.estimate_elevation)
         self.elevation = estimate_elevation(data.X_real, sk) if (opts.w_geo or opts.aug_real) else (0.0, 0.0)
         # the bone-length prior's target, from the unpaired real poses too: their mean bone ratios
@@ -133,8 +134,7 @@ class Trainer:
         n_fake = opts.n_critic * B
         W_gen = W_all[n_fake:]                  # the generator step's batch (B, J, 2)
         # --reproject-clean: L_rep against the batch before its corruption (none without one)
-        corrupted = opts.aug_noise_2d or opts.aug_drop_joints
-        W_target = inputs[-1][1] if opts.reproject_clean and corrupted else None
+        W_target = inputs[-1][1] if opts.reproject_clean and self.corrupts else None
         # FAST DOOR 1: the fakes; plain reference: generator_forward(need_cache=False); proved equal by
         # tests/fast/test_doors.py::test_fused_inference_equals_plain_forward and ::test_one_pass_equals_two_plain_passes
         X_fakes, forward = self.speed.fakes(self.gen, self.gcfg, W_all, n_fake)
@@ -212,7 +212,7 @@ class Trainer:
         """With --aug-noise-2d / --aug-drop-joints: noise, missing (NaN) joints (augment.corrupt_inputs);
         without either, W itself and no draw."""
         o = self.opts
-        return corrupt_inputs(W, self.rng_aug, o.aug_noise_2d, o.aug_drop_joints) if (o.aug_noise_2d or o.aug_drop_joints) else W
+        return corrupt_inputs(W, self.rng_aug, o.aug_noise_2d, o.aug_drop_joints) if self.corrupts else W
 
     def _real_poses(self):
         """The next batch of real 3D poses, augmented with --aug-real."""
