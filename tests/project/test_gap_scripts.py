@@ -49,3 +49,19 @@ def test_a_bad_phase_is_one_error_line(tmp_path):
     r = subprocess.run(["bash", str(ROOT / "scripts/supervision-gap-benchmark.sh"), "nonsense", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: PHASE") and len(r.stderr.splitlines()) == 1
+
+
+def test_the_torch_references_own_presets_follow_gateposes():
+    """benchmarks/torch_reference.py keeps a copy of the presets and defaults for machines where
+    gatepose is not importable; it must say what names.PRESETS and TrainOptions say (no torch needed)."""
+    import importlib.util
+
+    from gatepose.names import PRESETS
+    from gatepose.options import TrainOptions
+
+    spec = importlib.util.spec_from_file_location("torch_reference", ROOT / "benchmarks/torch_reference.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    assert ref.PRESETS == PRESETS
+    defaults = TrainOptions()
+    assert {k: getattr(defaults, k) for k in ref.DEFAULTS} == ref.DEFAULTS
