@@ -212,7 +212,9 @@ class Trainer:
         """With --aug-noise-2d / --aug-drop-joints: noise, missing (NaN) joints (augment.corrupt_inputs);
         without either, W itself and no draw."""
         o = self.opts
-        return corrupt_inputs(W, self.rng_aug, o.aug_noise_2d, o.aug_drop_joints) if self.corrupts else W
+        if not self.corrupts:
+            return W
+        return corrupt_inputs(W, self.rng_aug, o.aug_noise_2d, o.aug_drop_joints, o.aug_noise_spread)
 
     def _real_poses(self):
         """The next batch of real 3D poses, augmented with --aug-real."""

@@ -124,16 +124,20 @@ def estimate_elevation(X, skeleton) -> tuple[float, float]:
     return float(e.mean()), float(e.std())
 
 
-def corrupt_inputs(W, rng: np.random.Generator, noise: float = 0.0, drop: float = 0.0):
+def corrupt_inputs(W, rng: np.random.Generator, noise: float = 0.0, drop: float = 0.0, spread: bool = False):
     """Normalised 2D inputs W (B, J, 2) as a detector would give them (``--aug-noise-2d SIGMA``,
     ``--aug-drop-joints P``), normalised again: N(0, SIGMA^2) on every coordinate (SIGMA a fraction
     of the pose's scale, since ||W||_F = 1), then each joint missing (NaN) with probability P, at
-    least 2 kept per pose (``corrupt.keep_mask``). Draws: the normals (B, J, 2), then the uniforms
+    least 2 kept per pose (``corrupt.keep_mask``). With ``spread`` (``--aug-noise-spread``) each pose
+    draws its own sigma, uniform on [0, 2 SIGMA]: a detector is sure of some poses and not of others,
+    and a lifter that has seen both clean and twice-as-noisy poses need not trade one for the other.
+    Draws: the per-pose uniforms (B,) with ``spread``, the normals (B, J, 2), then the uniforms
     (B, J); none for an option that is off. The result is normalised like any input with missing
     joints (``normalize.normalize_missing``), so a corrupted input looks like a corrupted test pose."""
     xp = get_xp(W)
     if noise:
-        W = W + xp.asarray(rng.standard_normal(W.shape) * noise, dtype=W.dtype)
+        sigma = 2 * noise * rng.random((W.shape[0], 1, 1)) if spread else noise
+        W = W + xp.asarray(rng.standard_normal(W.shape) * sigma, dtype=W.dtype)
     if not drop:
         return normalize(W)[0]
     missing = xp.asarray(~keep_mask(rng.random(W.shape[:2]), drop))

@@ -40,6 +40,24 @@ def test_corrupt_inputs():
     np.testing.assert_array_equal(a, corrupt_inputs(W[:5], np.random.default_rng(7), 0.02, 0.3))
 
 
+def test_noise_spread_draws_one_sigma_per_pose():
+    """--aug-noise-spread: each pose's noise has its own sigma, uniform on [0, 2 SIGMA]: the poses'
+    noise levels spread (some nearly clean) with the same mean; off, the draws are as before."""
+    rng = np.random.default_rng(0)
+    W = normalize(rng.standard_normal((4000, 17, 2)))[0]
+    per_pose = lambda out: np.sqrt(((out - W)[:, 1:] ** 2).mean(axis=(1, 2)) / 2)   # sigma per pose, as above
+    fixed = per_pose(corrupt_inputs(W, np.random.default_rng(1), noise=0.02))
+    spread = per_pose(corrupt_inputs(W, np.random.default_rng(1), noise=0.02, spread=True))
+    fixed, spread = fixed / fixed.mean(), spread / fixed.mean()      # in units of the mean level
+    # (each pose's level is estimated from its few coordinates, made root-relative: a spread of its own)
+    assert 0.6 < np.percentile(fixed, 5) and np.percentile(fixed, 95) < 1.6   # every pose near SIGMA
+    assert np.percentile(spread, 5) < 0.2 and 1.8 < np.percentile(spread, 95) < 2.5   # [0, 2 SIGMA]
+    assert abs(spread.mean() - 1) < 0.05
+    assert 0.2 < (spread < 0.5).mean() < 0.32                        # about a quarter below SIGMA / 2
+    np.testing.assert_array_equal(corrupt_inputs(W, np.random.default_rng(1), 0.0, 0.2, spread=True),
+                                  corrupt_inputs(W, np.random.default_rng(1), 0.0, 0.2))
+
+
 def test_without_the_options_nothing_is_drawn_and_no_token():
     opts = tiny()
     tr = Trainer(opts, prepare_data(opts), np)
