@@ -34,7 +34,11 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-noise16", "weak, small-weak with noise 0.016"),
           ("weak-noise20", "weak, small-weak with twice the noise (0.02)"),
           ("det-weak", "weak, small-weak without the clean target, with dropout"),
-          ("det-full", "full, searched recipe with noise and dropout"))
+          ("weak-spread12", "weak, small-weak with a noise level per pose (0.012)"),
+          ("weak-spread16", "weak, small-weak with a noise level per pose (0.016)"),
+          ("det-full", "full, searched recipe with noise and dropout"),
+          ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
+          ("full-spreadnd", "full, searched recipe with a noise level per pose"))
 # weak / full ratios: the benchmark's, then what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")

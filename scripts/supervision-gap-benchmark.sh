@@ -33,7 +33,9 @@
 #              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
 #              with joint dropout and without the clean target; small-weak with more noise
-#              (--aug-noise-2d 0.016, 0.02); the winner with 2D noise and joint dropout;
+#              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
+#              (--aug-noise-spread, at 0.012 and 0.016); the winner with 2D noise and joint dropout,
+#              with a noise level per pose with and without dropout;
 #   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
 #              beside each run;
@@ -160,10 +162,20 @@ phase_detector() {
             --aug-drop-joints 0.05
         train "$OUT/weak-noise16-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.016
         train "$OUT/weak-noise20-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.02
+        # a noise level per pose, uniform on [0, 2 SIGMA]
+        train "$OUT/weak-spread12-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-spread
+        train "$OUT/weak-spread16-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.016 \
+            --aug-noise-spread
         # the supervised winner trained for detector inputs (its own xyz output moves x and y)
         # shellcheck disable=SC2046
         train "$OUT/det-full-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
             --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-drop-joints 0.05
+        # shellcheck disable=SC2046
+        train "$OUT/full-spread-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+            --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-noise-spread --aug-drop-joints 0.05
+        # shellcheck disable=SC2046
+        train "$OUT/full-spreadnd-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+            --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-noise-spread
     done
 }
 
