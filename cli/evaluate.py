@@ -14,9 +14,11 @@ from .common import FiniteFloatRange, announce_device, device_option, pick_devic
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive to test on (its test split, or all of it if it has none). "
                    "Default: the test split of the run's own data (synthetic data is regenerated).")
-@click.option("--split", type=click.Choice(["test", "test-seen"]), default="test", show_default=True,
-              help="Which test split: test (the archive's test subjects or clips), or test-seen (whole "
-                   "held-out takes of the training subjects: gatepose data import-mocap --test-seen-every).")
+@click.option("--split", type=click.Choice(["test", "test-seen", "train"]), default="test", show_default=True,
+              help="Which split: test (the archive's test subjects or clips), test-seen (whole held-out "
+                   "takes of the training subjects: gatepose data import-mocap --test-seen-every), or "
+                   "train (the frames the run trained on, its validation takes among them: how well it "
+                   "fits what it saw, beside what it generalises to).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="best.npz (lowest validation N-MPJPE) or checkpoint.npz (the last step).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
@@ -63,6 +65,7 @@ def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d,
       gatepose eval --run runs/a --noise-2d 5 --drop-joints 2 --noise-seed 1   # a detector's inputs
       gatepose eval --run runs/a --detector-noise
       gatepose eval --run runs/hdm --data hdm.npz --split test-seen   # new takes of seen people
+      gatepose eval --run runs/hdm --data hdm.npz --split train --max-frames 6000   # what it trained on
     """
     from gatepose.evaluate import check_corruption, evaluate_run, test_frames
     from gatepose.runs import load_run

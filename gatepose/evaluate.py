@@ -20,9 +20,9 @@ from .runs import Run
 
 
 def test_frames(run: Run, data: str | None, split: str = "test"):
-    """The frames to evaluate: ``data``'s ``split`` ("test", or "test-seen": held-out takes of the
-    training subjects), or all of ``data`` if it has no test split; with no ``data``, the split of
-    the run's own source (regenerated synthetic data included)."""
+    """The frames to evaluate: ``data``'s ``split`` ("test"; "test-seen": held-out takes of the
+    training subjects; "train": the training frames), or all of ``data`` if it has no test split;
+    with no ``data``, the split of the run's own source (regenerated synthetic data included)."""
     if data is None:
         opts = run.config["options"]
         ds, source = load_source(opts.get("data"), opts.get("synth_subjects", 8), opts.get("synth_seed", 0))
@@ -33,8 +33,10 @@ def test_frames(run: Run, data: str | None, split: str = "test"):
     if ds.poses_3d is None:
         raise GateposeError(f"{source}: field 'poses_3d' is missing; evaluation needs 3D ground truth")
     if split != "test" and (ds.split is None or not (ds.split == split).any()):
-        raise GateposeError(f"{source}: has no {split!r} split (gatepose data import-mocap --test-seen-every K "
-                            "holds out whole takes of the training subjects as one)")
+        how = ("gatepose data import-mocap --test-seen-every K holds out whole takes of the training "
+               "subjects as one" if split == "test-seen" else "the archive does not say which frames are "
+               "for training: import it with --test-subjects or --test-seen-every")
+        raise GateposeError(f"{source}: has no {split!r} split ({how})")
     if ds.split is not None and (ds.split == split).any():
         return ds.subset(ds.split == split), split, source
     return ds, "all", source

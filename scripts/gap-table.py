@@ -72,7 +72,7 @@ def _run(run: Path) -> dict:
     val = [(r["step"], r["val_n_mpjpe"]) for r in rows if "val_n_mpjpe" in r]
     out = {"steps": rows[-1]["step"], "minutes": rows[-1]["minutes"], "val": min(v for _, v in val),
            "steps_5": next(step for step, v in val if v <= 1.05 * val[-1][1])}
-    for name in ("test", "test-seen", "noise-5", "noise-10", "drop-1", "detector"):
+    for name in ("test", "test-seen", "train", "noise-5", "noise-10", "drop-1", "detector"):
         out[name] = _eval(run, name)
     return out
 
@@ -113,13 +113,21 @@ def main(folder: str) -> None:
         print("|:--|--:|--:|")
     for wk, fk in pairs:
         w, f = groups[wk][1], groups[fk][1]
-        for test, what in (("test", "new people (test)"), ("test-seen", "new takes of seen people (test-seen)")):
+        for test, what in (("test", "new people (test)"), ("test-seen", "new takes of seen people (test-seen)"),
+                           ("train", "the training frames themselves (train, 6000 of them)")):
             ratios = []
             for m in ("n_mpjpe", "p_mpjpe"):
                 a, b = mean(w, test, m), mean(f, test, m)
                 ratios.append(f"{a / b:.2f}x" if a and b else "-")
             label = what if wk == "weak" else f"{what}, the runs first reported ({wk} / {fk})"
             print(f"| {label} | {ratios[0]} | {ratios[1]} |")
+
+    print("\n| runs (N / P-MPJPE) | training frames (6000) | new takes (test-seen) | new people (test) |")
+    print("|:--|--:|--:|--:|")
+    for label, runs in groups.values():
+        cells = [" / ".join(_ms([r[t]["model"]["All frames"][m] for r in runs if r[t]]) for m in ("n_mpjpe", "p_mpjpe"))
+                 for t in ("train", "test-seen", "test")]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
     print("\n| runs (test-seen, N / P-MPJPE) | HDM05 takes | CMU takes |")
     print("|:--|--:|--:|")

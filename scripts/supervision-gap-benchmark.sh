@@ -36,7 +36,8 @@
 #              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
 #              (--aug-noise-spread, at 0.012 and 0.016); the winner with 2D noise and joint dropout,
 #              with a noise level per pose with and without dropout;
-#   eval       every run's best.npz on both tests, and on the test split with 2D noise (5 and 10
+#   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
+#              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
 #              beside each run;
 #   table      scripts/gap-table.py OUT > OUT/table.md.
@@ -193,6 +194,7 @@ phase_eval() {
         [ -d "$run" ] || continue
         evaluate "$run" test
         evaluate "$run" test-seen --split test-seen
+        evaluate "$run" train --split train --max-frames 6000
         evaluate "$run" noise-5 --noise-2d 5
         evaluate "$run" noise-10 --noise-2d 10
         evaluate "$run" drop-1 --drop-joints 1

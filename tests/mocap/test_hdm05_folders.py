@@ -184,7 +184,8 @@ def test_test_seen_split_holds_out_takes_of_training_subjects_and_evaluates_them
     tiny = ["--d-model", 16, "--heads", 2, "--layers", 1, "--d-ff", 32, "--gate-hidden", 8, "--camera-width", 16,
             "--critic-pose-width", 8, "--critic-kcs-width", 16, "--batch-size", 32, "--steps", 2, "--eval-every", 1]
     assert invoke("train", "--data", tmp_path / "h.npz", *tiny, "--out", tmp_path / "run").exit_code == 0
-    for split, n in (("test", (ds.split == "test").sum()), ("test-seen", (ds.split == "test-seen").sum())):
+    for split in ("test", "test-seen", "train"):
+        n = (ds.split == split).sum()
         r = invoke("eval", "--run", tmp_path / "run", "--data", tmp_path / "h.npz", "--split", split,
                    "--format", "json")
         assert r.exit_code == 0, stderr_of(r)
@@ -193,6 +194,9 @@ def test_test_seen_split_holds_out_takes_of_training_subjects_and_evaluates_them
     assert invoke("data", "import-mocap", d, "--fps", 120, "--out", tmp_path / "plain.npz").exit_code == 0
     r = invoke("eval", "--run", tmp_path / "run", "--data", tmp_path / "plain.npz", "--split", "test-seen")
     assert_refused(r, "'test-seen' split")
+    r = invoke("eval", "--run", tmp_path / "run", "--data", tmp_path / "plain.npz", "--split", "train",
+               "--format", "json")   # an archive without test subjects is all training frames
+    assert r.exit_code == 0 and json.loads(stdout_of(r))["n_frames"] == len(load_archive(tmp_path / "plain.npz"))
 
 
 @pytest.mark.parametrize("name, action", [("HDM_bd_squat1Reps_001_120", "squat1Reps"),
