@@ -23,6 +23,7 @@ Uses the standard library only.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -82,7 +83,9 @@ def main(folder: str) -> None:
     groups = {}
     for key, label in GROUPS:
         # evaluated runs only (a run still training has no RUN.test.json yet)
-        runs = [_run(p) for p in sorted(root.glob(f"{key}-s*")) if p.is_dir() and p.with_name(f"{p.name}.test.json").is_file()]
+        # KEY-sN exactly ("weak-s*" would take weak-spread12-s0 too)
+        runs = [_run(p) for p in sorted(root.glob(f"{key}-s*")) if re.fullmatch(rf"{re.escape(key)}-s\d+", p.name)
+                and p.is_dir() and p.with_name(f"{p.name}.test.json").is_file()]
         if runs:
             groups[key] = (label, runs)
     if not groups:

@@ -32,8 +32,10 @@ def test_gap_table_gives_both_tests_the_ratios_and_the_detector_columns(tmp_path
     for s in (0, 1):
         _run(tmp_path, f"weak-s{s}", [90.0, 70.0, 66.0 + s], {"test": (70.0 + 2 * s, 52.0), "test-seen": (54.0, 42.0),
                                                              "noise-5": (105.0, 80.0), "drop-1": (91.0, 70.0),
-                                                             "detector": (99.4, 75.0)})
-        _run(tmp_path, f"full-tuned-s{s}", [80.0, 55.0, 52.0], {"test": (60.0, 45.0), "test-seen": (30.0, 21.0)})
+                                                             "detector": (99.4, 75.0), "train": (50.0, 38.0)})
+        _run(tmp_path, f"full-tuned-s{s}", [80.0, 55.0, 52.0], {"test": (60.0, 45.0), "test-seen": (30.0, 21.0),
+                                                                "train": (25.0, 19.0)})
+    _run(tmp_path, "weak-spread12-s0", [90.0], {"test": (99.0, 98.0)})    # its own row, not one of "weak"
     out = subprocess.run([sys.executable, str(ROOT / "scripts/gap-table.py"), str(tmp_path)], capture_output=True,
                          text=True, check=True).stdout
     # steps to 5 %: seed 0 comes within 5 % of its final 66 only at its last step; seed 1 (final 67) at 70
@@ -41,6 +43,8 @@ def test_gap_table_gives_both_tests_the_ratios_and_the_detector_columns(tmp_path
     assert "| new people (test) | 1.18x | 1.16x |" in out                 # 71 / 60, 52 / 45
     assert "| new takes of seen people (test-seen) | 1.80x | 2.00x |" in out
     assert "| weak (small-weak) | 71.0 +- 1.4 | 105.0 (1.48x) | - | 91.0 (1.28x) | 99.4 (1.40x) |" in out
+    assert "| the training frames themselves (train, 6000 of them) | 2.00x | 2.00x |" in out
+    assert "| weak, small-weak with a noise level per pose (0.012) | 1 | 1000 |" in out
     assert "| zero depth |" in out
     assert "| weak (small-weak) | 53.0 +- 0.0 / 41.0 +- 0.0 | 57.0 +- 0.0 / 45.0 +- 0.0 |" in out   # test-seen's parts
 
