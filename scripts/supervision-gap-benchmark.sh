@@ -22,13 +22,14 @@
 #   steptimes  one step of small-weak and of small-full timed side by side (gatepose bench --preset)
 #              on this machine; the full runs' steps are WEAK_STEPS times their ratio (equal minutes
 #              of training steps; validation and start-up are left out of both);
-#   search     the supervised recipe: small-full and one change at a time (Adam's betas, learning
-#              rate, squared loss, batch, EMA, mirrored inputs, a constant rate), SEARCH_STEPS steps, seed 0; then
-#              every change that beat small-full on validation, together; the lowest best
-#              validation N-MPJPE wins (OUT/search/winner.txt);
+#   search     the supervised recipe: small-full as it was before this search (no EMA, cosine:
+#              UNTUNED below) and one change at a time (Adam's betas, learning rate, squared loss,
+#              batch, EMA, mirrored inputs, a constant rate), SEARCH_STEPS steps, seed 0; then every
+#              change that beat the start on validation, together; the lowest best validation
+#              N-MPJPE wins (OUT/search/winner.txt; small-full is now that winner);
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds;
 #   full       the winner for the equal minutes, SEEDS seeds;
-#   untuned    small-full as it is for the equal minutes, seed 0 (may run beside full);
+#   untuned    the search's start for the equal minutes, seed 0 (may run beside full);
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
 #              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
@@ -86,7 +87,10 @@ w, f = (json.load(open(p))["step_ms"] for p in sys.argv[1:3]); print(f"{w / f:.2
         "$OUT/bench-small-weak.json" "$OUT/bench-small-full.json") supervised steps: full runs $(cat "$OUT/full-steps.txt") steps"
 }
 
-# the search's candidates: name, then the options that differ from small-full
+# The search starts from small-full as it was before the search chose its recipe (since 2026-12-08
+# small-full is the winner, --ema 0.99 --lr-schedule constant); "small-full" below names that start.
+UNTUNED=(--preset small-full --ema 0 --lr-schedule cosine)
+# the search's candidates: name, then the options that differ from the start
 CANDIDATES=(
     "small-full|"
     "betas|--betas 0.9 0.999"
@@ -106,7 +110,7 @@ phase_search() {
     for c in "${CANDIDATES[@]}"; do
         name=${c%%|*}; opts=${c#*|}
         # shellcheck disable=SC2086
-        train "$OUT/search/$name" --preset small-full --steps "$SEARCH_STEPS" --eval-every 250 --seed 0 $opts
+        train "$OUT/search/$name" "${UNTUNED[@]}" --steps "$SEARCH_STEPS" --eval-every 250 --seed 0 $opts
         echo "$name|$opts|$(best_val "$OUT/search/$name")" >> "$OUT/search/results.txt.tmp"
     done
     mv "$OUT/search/results.txt.tmp" "$OUT/search/results.txt"
@@ -118,7 +122,7 @@ phase_search() {
     done
     if [ ${#better[@]} -ge 2 ]; then
         # shellcheck disable=SC2068
-        train "$OUT/search/combined" --preset small-full --steps "$SEARCH_STEPS" --eval-every 250 --seed 0 ${better[@]}
+        train "$OUT/search/combined" "${UNTUNED[@]}" --steps "$SEARCH_STEPS" --eval-every 250 --seed 0 ${better[@]}
         echo "combined|${better[*]}|$(best_val "$OUT/search/combined")" >> "$OUT/search/results.txt"
     fi
     sort -t'|' -k3 -g "$OUT/search/results.txt" | head -1 | cut -d'|' -f2 > "$OUT/search/winner.txt"
@@ -141,8 +145,8 @@ phase_full() {
     done
 }
 
-phase_untuned() {  # small-full as it is, for the same minutes, seed 0: what the search changed
-    train "$OUT/full-untuned-s0" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
+phase_untuned() {  # the search's start for the same minutes, seed 0: what the search changed
+    train "$OUT/full-untuned-s0" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
 }
 
 phase_previous() {  # what this page first reported: small-weak before 2026-12-07, the first search's winner
@@ -151,7 +155,7 @@ phase_previous() {  # what this page first reported: small-weak before 2026-12-0
         train "$OUT/weak-depth-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --lift depth \
             --aug-noise-2d 0 --no-reproject-clean
         train "$OUT/full-cosine-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
-            --seed "$s" --ema 0.99
+            --seed "$s" --ema 0.99 --lr-schedule cosine
     done
 }
 
