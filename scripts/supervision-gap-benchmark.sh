@@ -87,7 +87,7 @@ w, f = (json.load(open(p))["step_ms"] for p in sys.argv[1:3]); print(f"{w / f:.2
         "$OUT/bench-small-weak.json" "$OUT/bench-small-full.json") supervised steps: full runs $(cat "$OUT/full-steps.txt") steps"
 }
 
-# The search starts from small-full as it was before the search chose its recipe (since 2026-12-08
+# The search starts from small-full as it was before the search chose its recipe (since 2026-12-07
 # small-full is the winner, --ema 0.99 --lr-schedule constant); "small-full" below names that start.
 UNTUNED=(--preset small-full --ema 0 --lr-schedule cosine)
 # the search's candidates: name, then the options that differ from the start
