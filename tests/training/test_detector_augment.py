@@ -72,7 +72,7 @@ def test_without_the_options_nothing_is_drawn_and_no_token():
 
 
 @pytest.mark.parametrize("kw", [dict(aug_noise_2d=0.02, aug_drop_joints=0.2),
-                                dict(aug_drop_joints=0.2, supervision="full"),
+                                dict(aug_drop_joints=0.2, supervision="full", aug_noise_2d=0.02, aug_noise_spread=True),
                                 dict(aug_drop_joints=0.2, aug_noise_2d=0.01, lift="depth", w_geo=1.0, aug_flip_2d=True),
                                 dict(aug_drop_joints=0.3, generator="repnet", repnet_width=16, lift="depth")],
                          ids=["weak", "full", "weak-depth-geo", "repnet"])
