@@ -129,8 +129,8 @@ def corrupt_inputs(W, rng: np.random.Generator, noise: float = 0.0, drop: float 
     ``--aug-drop-joints P``), normalised again: N(0, SIGMA^2) on every coordinate (SIGMA a fraction
     of the pose's scale, since ||W||_F = 1), then each joint missing (NaN) with probability P, at
     least 2 kept per pose (``corrupt.keep_mask``). With ``spread`` (``--aug-noise-spread``) each pose
-    draws its own sigma, uniform on [0, 2 SIGMA]: a detector is sure of some poses and not of others,
-    and a lifter that has seen both clean and twice-as-noisy poses need not trade one for the other.
+    draws its own sigma, uniform on [0, 2 SIGMA], as a detector is sure of some poses and not of
+    others (measured against one level: docs/detector-inputs.md).
     Draws: the per-pose uniforms (B,) with ``spread``, the normals (B, J, 2), then the uniforms
     (B, J); none for an option that is off. The result is normalised like any input with missing
     joints (``normalize.normalize_missing``), so a corrupted input looks like a corrupted test pose."""
