@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
-          ("full-untuned", "full, small-full as it is"),
+          ("full-untuned", "full, the search's start (no EMA, cosine)"),
           ("weak-depth", "weak, small-weak before 2026-12-07 (depth lift, exact 2D)"),
           ("full-cosine", "full, the first search's recipe (EMA, cosine)"),
           ("weak-noise16", "weak, small-weak with noise 0.016"),
@@ -37,6 +37,8 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("det-weak", "weak, small-weak without the clean target, with dropout"),
           ("weak-spread12", "weak, small-weak with a noise level per pose (0.012)"),
           ("weak-spread16", "weak, small-weak with a noise level per pose (0.016)"),
+          ("weak-d96", "weak, small-weak at d 96 (equal minutes: 4150 steps)"),
+          ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"))

@@ -3,8 +3,8 @@
 # at equal minutes (docs/benchmark-gap.md), from a fresh clone.
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
-#       PHASE         all, or one of: import steptimes search weak full untuned previous detector eval
-#                     table (in that order; weak, untuned, previous and detector may run beside search
+#       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
+#                     eval table (in that order; weak, untuned, previous, size and detector may run beside search
 #                     + full: steps are fixed in advance)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
@@ -32,6 +32,7 @@
 #   untuned    the search's start for the equal minutes, seed 0 (may run beside full);
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
 #              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
+#   size       small-weak at d 96 and d 128 for the same minutes (4150 and 3150 steps), seed 0;
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
 #              with joint dropout and without the clean target; small-weak with more noise
 #              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
@@ -149,6 +150,13 @@ phase_untuned() {  # the search's start for the same minutes, seed 0: what the s
     train "$OUT/full-untuned-s0" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
 }
 
+phase_size() {  # a wider small-weak at equal minutes, seed 0: 6000 steps times the step-time ratio
+    # (timed 2026-12-07 on one core beside a run on the other, steps 40-160: d 64 216 ms a step,
+    # d 96 312 ms, d 128 409 ms; time another machine's with a short run of each)
+    train "$OUT/weak-d96-s0" --preset small-weak --d-model 96 --d-ff 192 --steps 4150 --seed 0
+    train "$OUT/weak-d128-s0" --preset small-weak --d-model 128 --d-ff 256 --steps 3150 --seed 0
+}
+
 phase_previous() {  # what this page first reported: small-weak before 2026-12-07, the first search's winner
     local s
     for ((s = 0; s < SEEDS; s++)); do
@@ -213,7 +221,7 @@ phase_table() {
 
 case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
-         phase_detector; phase_eval; phase_table ;;
-    import|steptimes|search|weak|full|untuned|previous|detector|eval|table) "phase_$PHASE" ;;
-    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, previous, detector, eval or table, got '$PHASE'" >&2; exit 2 ;;
+         phase_size; phase_detector; phase_eval; phase_table ;;
+    import|steptimes|search|weak|full|untuned|previous|size|detector|eval|table) "phase_$PHASE" ;;
+    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, previous, size, detector, eval or table, got '$PHASE'" >&2; exit 2 ;;
 esac
