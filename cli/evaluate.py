@@ -17,8 +17,8 @@ from .common import FiniteFloatRange, announce_device, device_option, pick_devic
 @click.option("--split", type=click.Choice(["test", "test-seen", "train"]), default="test", show_default=True,
               help="Which split: test (the archive's test subjects or clips), test-seen (whole held-out "
                    "takes of the training subjects: gatepose data import-mocap --test-seen-every), or "
-                   "train (the frames the run trained on, its validation takes among them: how well it "
-                   "fits what it saw, beside what it generalises to).")
+                   "train (the archive's training split: the frames the run trained on and the validation "
+                   "takes held out of them; how well it fits what it saw, beside what it generalises to).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="best.npz (lowest validation N-MPJPE) or checkpoint.npz (the last step).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",

@@ -12,7 +12,8 @@ from gatepose.names import ABLATION_VARIANTS, ATTENTION_VARIANTS, PRESETS, descr
 
 from .common import device_option, pick_device
 
-# The presets of the weak model ('small-full' is what --supervised and --supervision full add).
+# The presets of the weak model (demo's --supervised and ablate's --supervision full train the same
+# options with supervision='full'; small-full is the supervised baseline's own recipe).
 WEAK_PRESETS = tuple(p for p in PRESETS if PRESETS[p].get("supervision", "weak") == "weak")
 
 

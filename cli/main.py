@@ -83,7 +83,7 @@ def cli():
 
     \b
     Typical session:
-      gatepose demo                         # weak vs supervised on synthetic data (~4.5 min, 2 cores)
+      gatepose demo                         # weak vs supervised on synthetic data (3-4 min, 2 cores)
       gatepose data synth --out s.npz       # the built-in synthetic motion dataset
       gatepose train --out runs/a           # WGAN-GP training on it
       gatepose eval --run runs/a            # MPJPE / N-MPJPE / P-MPJPE per action

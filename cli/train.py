@@ -5,7 +5,7 @@ import dataclasses
 
 import click
 
-from gatepose.names import PRESET_NAMES, PRESETS
+from gatepose.names import PRESET_NAMES, PRESETS, describe_preset
 
 from .common import announce_device, device_option, pick_device
 
@@ -67,7 +67,9 @@ def _check_generator_options(ctx, options) -> None:
               help="Continue the run in this folder exactly where it stopped (other options come from its config, except --steps/--epochs).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
-              help="Start from a named option set (docs/departures.md lists the departures); options given explicitly override it.")
+              help="Start from a named option set; options given explicitly override it. "
+                   + "; ".join(describe_preset(p) for p in PRESET_NAMES)
+                   + ". docs/departures.md lists the departures.")
 @click.pass_context
 def train(ctx, device, out, resume, quiet, preset, **options):
     """Train PoseGate-Former weakly supervised: 2D poses in, no 3D labels paired with them.

@@ -21,7 +21,7 @@ from .runs import Run
 
 def test_frames(run: Run, data: str | None, split: str = "test"):
     """The frames to evaluate: ``data``'s ``split`` ("test"; "test-seen": held-out takes of the
-    training subjects; "train": the training frames), or all of ``data`` if it has no test split;
+    training subjects; "train": the training split, validation takes included), or all of ``data`` if it has no test split;
     with no ``data``, the split of the run's own source (regenerated synthetic data included)."""
     if data is None:
         opts = run.config["options"]

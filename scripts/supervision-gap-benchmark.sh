@@ -4,8 +4,9 @@
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
-#                     eval table (in that order; weak, untuned, previous, size and detector may run beside search
-#                     + full: steps are fixed in advance)
+#                     eval table (in that order; weak and size need only import, so they may run
+#                     beside search + full; previous needs steptimes, untuned and detector steptimes
+#                     and search)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
 #   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1).
@@ -32,7 +33,8 @@
 #   untuned    the search's start for the equal minutes, seed 0 (may run beside full);
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
 #              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
-#   size       small-weak at d 96 and d 128 for the same minutes (4150 and 3150 steps), seed 0;
+#   size       small-weak at d 96 (seeds 0, 1) and d 128 (seed 0) for the same minutes (4150 and
+#              3150 steps);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
 #              with joint dropout and without the clean target; small-weak with more noise
 #              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
@@ -45,7 +47,12 @@
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
-PHASE=${1:?usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]}
+PHASES="all import steptimes search weak full untuned previous size detector eval table"
+PHASE=${1:-}
+if [[ " $PHASES " != *" $PHASE "* || -z $PHASE ]]; then   # before anything is made
+    echo "error: PHASE: expected one of: ${PHASES// /, }, got '$PHASE' (usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER])" >&2
+    exit 2
+fi
 OUT=${2:-runs/gap}
 MOCAP=${3:-../shared/data/mocap}
 SEEDS=${SEEDS:-3}
@@ -142,7 +149,7 @@ phase_full() {
     opts=$(cat "$OUT/search/winner.txt")
     for ((s = 0; s < SEEDS; s++)); do
         # shellcheck disable=SC2086
-        train "$OUT/full-tuned-s$s" --preset small-full --steps "$steps" --eval-every 500 --seed "$s" $opts
+        train "$OUT/full-tuned-s$s" "${UNTUNED[@]}" --steps "$steps" --eval-every 500 --seed "$s" $opts
     done
 }
 
@@ -150,11 +157,12 @@ phase_untuned() {  # the search's start for the same minutes, seed 0: what the s
     train "$OUT/full-untuned-s0" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 --seed 0
 }
 
-phase_size() {  # a wider small-weak at equal minutes, seed 0: 6000 steps times the step-time ratio
+phase_size() {  # a wider small-weak at equal minutes: 6000 steps times the step-time ratio
     # (timed 2026-12-07 on one core beside a run on the other, steps 40-160: d 64 216 ms a step,
     # d 96 312 ms, d 128 409 ms; time another machine's with a short run of each)
     train "$OUT/weak-d96-s0" --preset small-weak --d-model 96 --d-ff 192 --steps 4150 --seed 0
     train "$OUT/weak-d128-s0" --preset small-weak --d-model 128 --d-ff 256 --steps 3150 --seed 0
+    train "$OUT/weak-d96-s1" --preset small-weak --d-model 96 --d-ff 192 --steps 4150 --seed 1
 }
 
 phase_previous() {  # what this page first reported: small-weak before 2026-12-07, the first search's winner
@@ -181,13 +189,13 @@ phase_detector() {
             --aug-noise-spread
         # the supervised winner trained for detector inputs (its own xyz output moves x and y)
         # shellcheck disable=SC2046
-        train "$OUT/det-full-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+        train "$OUT/det-full-s$s" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
             --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-drop-joints 0.05
         # shellcheck disable=SC2046
-        train "$OUT/full-spread-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+        train "$OUT/full-spread-s$s" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
             --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-noise-spread --aug-drop-joints 0.05
         # shellcheck disable=SC2046
-        train "$OUT/full-spreadnd-s$s" --preset small-full --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+        train "$OUT/full-spreadnd-s$s" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
             --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-noise-spread
     done
 }
@@ -223,5 +231,5 @@ case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
          phase_size; phase_detector; phase_eval; phase_table ;;
     import|steptimes|search|weak|full|untuned|previous|size|detector|eval|table) "phase_$PHASE" ;;
-    *) echo "error: PHASE: expected all, import, steptimes, search, weak, full, untuned, previous, size, detector, eval or table, got '$PHASE'" >&2; exit 2 ;;
+    *) exit 2 ;;   # refused above
 esac
