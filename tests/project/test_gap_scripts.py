@@ -49,10 +49,12 @@ def test_gap_table_gives_both_tests_the_ratios_and_the_detector_columns(tmp_path
     assert "| weak (small-weak) | 53.0 +- 0.0 / 41.0 +- 0.0 | 57.0 +- 0.0 / 45.0 +- 0.0 |" in out   # test-seen's parts
 
 
-def test_a_bad_phase_is_one_error_line(tmp_path):
-    r = subprocess.run(["bash", str(ROOT / "scripts/supervision-gap-benchmark.sh"), "nonsense", str(tmp_path / "o")],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.startswith("error: PHASE") and len(r.stderr.splitlines()) == 1
+def test_a_bad_or_missing_phase_is_one_error_line_and_makes_nothing(tmp_path):
+    for args in (["nonsense", str(tmp_path / "o")], []):
+        r = subprocess.run(["bash", str(ROOT / "scripts/supervision-gap-benchmark.sh"), *args],
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith("error: PHASE") and len(r.stderr.splitlines()) == 1
+    assert not any(tmp_path.iterdir())      # neither OUT (o) nor the default runs/gap
 
 
 def test_the_torch_references_own_presets_follow_gateposes():
