@@ -33,8 +33,8 @@
 #   untuned    the search's start for the equal minutes, seed 0 (may run beside full);
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
 #              lift, no 2D noise) and the first search's winner (--ema 0.99, cosine);
-#   size       small-weak at d 96 (seeds 0, 1) and d 128 (seed 0) for the same minutes (4150 and
-#              3150 steps);
+#   size       small-weak at d 96 (seeds 0-2) and d 128 (seeds 0, 1) for the same minutes (4150
+#              and 3150 steps);
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
 #              with joint dropout and without the clean target; small-weak with more noise
 #              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
@@ -160,9 +160,13 @@ phase_untuned() {  # the search's start for the same minutes, seed 0: what the s
 phase_size() {  # a wider small-weak at equal minutes: 6000 steps times the step-time ratio
     # (timed 2026-12-07 on one core beside a run on the other, steps 40-160: d 64 216 ms a step,
     # d 96 312 ms, d 128 409 ms; time another machine's with a short run of each)
-    train "$OUT/weak-d96-s0" --preset small-weak --d-model 96 --d-ff 192 --steps 4150 --seed 0
-    train "$OUT/weak-d128-s0" --preset small-weak --d-model 128 --d-ff 256 --steps 3150 --seed 0
-    train "$OUT/weak-d96-s1" --preset small-weak --d-model 96 --d-ff 192 --steps 4150 --seed 1
+    local s
+    for s in 0 1 2; do
+        train "$OUT/weak-d96-s$s" --preset small-weak --d-model 96 --d-ff 192 --steps 4150 --seed "$s"
+    done
+    for s in 0 1; do
+        train "$OUT/weak-d128-s$s" --preset small-weak --d-model 128 --d-ff 256 --steps 3150 --seed "$s"
+    done
 }
 
 phase_previous() {  # what this page first reported: small-weak before 2026-12-07, the first search's winner
