@@ -65,6 +65,11 @@ def _ms(values, digits=1) -> str:
     return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
 
 
+def _cell(runs, test: str, metrics) -> str:
+    """'mean +- std / ...' of the model's metrics over all frames of one test, over the runs."""
+    return " / ".join(_ms([r[test]["model"]["All frames"][m] for r in runs if r[test]]) for m in metrics)
+
+
 def _eval(run: Path, name: str):
     f = run.with_name(f"{run.name}.{name}.json")
     return json.loads(f.read_text())["results"] if f.is_file() else None
@@ -101,9 +106,7 @@ def main(folder: str) -> None:
           "| test-seen MPJPE / N / P |")
     print("|:--|--:|--:|--:|--:|--:|--:|--:|")
     for label, runs in groups.values():
-        cells = []
-        for test in ("test", "test-seen"):
-            cells.append(" / ".join(_ms([r[test]["model"]["All frames"][m] for r in runs if r[test]]) for m in METRICS))
+        cells = [_cell(runs, t, METRICS) for t in ("test", "test-seen")]
         print(f"| {label} | {len(runs)} | {_ms([r['steps'] for r in runs], 0)} | {_ms([r['minutes'] for r in runs])} "
               f"| {_ms([r['steps_5'] for r in runs], 0)} | {_ms([r['val'] for r in runs])} | {cells[0]} | {cells[1]} |")
     first = next(iter(groups.values()))[1][0]
@@ -130,8 +133,7 @@ def main(folder: str) -> None:
     print("\n| runs (N / P-MPJPE) | training frames (6000) | new takes (test-seen) | new people (test) |")
     print("|:--|--:|--:|--:|")
     for label, runs in groups.values():
-        cells = [" / ".join(_ms([r[t]["model"]["All frames"][m] for r in runs if r[t]]) for m in ("n_mpjpe", "p_mpjpe"))
-                 for t in ("train", "test-seen", "test")]
+        cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
     print("\n| runs (test-seen, N / P-MPJPE) | HDM05 takes | CMU takes |")
@@ -147,7 +149,7 @@ def main(folder: str) -> None:
     print("|:--|--:|--:|--:|--:|--:|")
     for label, runs in groups.values():
         exact = mean(runs, "test")
-        cells = [_ms([r["test"]["model"]["All frames"]["n_mpjpe"] for r in runs if r["test"]])]
+        cells = [_cell(runs, "test", ("n_mpjpe",))]
         for name in ("noise-5", "noise-10", "drop-1", "detector"):
             v = mean(runs, name)
             cells.append(f"{v:.1f} ({v / exact:.2f}x)" if v and exact else "-")
