@@ -41,7 +41,14 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
-          ("full-spreadnd", "full, searched recipe with a noise level per pose"))
+          ("full-spreadnd", "full, searched recipe with a noise level per pose"),
+          ("full-n006d", "full, searched recipe with noise 0.006 and dropout"),
+          ("full-n008d", "full, searched recipe with noise 0.008 and dropout"),
+          ("full-off", "full, searched recipe with the offset lift"),
+          ("full-off012d", "full, searched recipe with the offset lift, noise and dropout"))
+# the fixed-rig archive's runs (OUT/hdm05-rig.npz: every take filmed by Human3.6M's four cameras),
+# in tables of their own: their tests are other images of the same takes
+RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"))
 # weak / full ratios: the benchmark's, then what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -85,16 +92,21 @@ def _run(run: Path) -> dict:
     return out
 
 
-def main(folder: str) -> None:
-    root = Path(folder)
+def _groups(root: Path, keys) -> dict:
+    """{key: (label, runs)} of the groups with evaluated runs (RUN.test.json: a run still training has
+    none yet); a group's runs are the folders KEY-sN exactly ("weak-s*" would take weak-spread12-s0)."""
     groups = {}
-    for key, label in GROUPS:
-        # evaluated runs only (a run still training has no RUN.test.json yet)
-        # KEY-sN exactly ("weak-s*" would take weak-spread12-s0 too)
+    for key, label in keys:
         runs = [_run(p) for p in sorted(root.glob(f"{key}-s*")) if re.fullmatch(rf"{re.escape(key)}-s\d+", p.name)
                 and p.is_dir() and p.with_name(f"{p.name}.test.json").is_file()]
         if runs:
             groups[key] = (label, runs)
+    return groups
+
+
+def main(folder: str) -> None:
+    root = Path(folder)
+    groups = _groups(root, GROUPS)
     if not groups:
         raise SystemExit(f"error: {folder}: no weak-sN or full-*-sN run folders")
 
@@ -154,6 +166,24 @@ def main(folder: str) -> None:
             v = mean(runs, name)
             cells.append(f"{v:.1f} ({v / exact:.2f}x)" if v and exact else "-")
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+    rig = _groups(root, RIG_GROUPS)
+    if rig:
+        print("\n| fixed rig (N / P-MPJPE) | steps | minutes | val N-MPJPE | training frames (6000) "
+              "| new takes (test-seen) | new people (test) |")
+        print("|:--|--:|--:|--:|--:|--:|--:|")
+        for label, runs in rig.values():
+            cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
+            print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
+                  f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
+        if len(rig) == 2:
+            (_, w), (_, f) = rig.values()
+            cells = []
+            for t in ("train", "test-seen", "test"):
+                ratio = [mean(w, t, m) / mean(f, t, m) if mean(w, t, m) and mean(f, t, m) else None
+                         for m in ("n_mpjpe", "p_mpjpe")]
+                cells.append(" / ".join(f"{x:.2f}x" if x else "-" for x in ratio))
+            print("| weak / full | | | | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

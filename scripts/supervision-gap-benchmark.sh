@@ -4,12 +4,12 @@
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
-#                     eval table (in that order; weak and size need only import, so they may run
-#                     beside search + full; previous needs steptimes, untuned and detector steptimes
-#                     and search)
+#                     rig eval table (in that order; weak and size need only import, so they may run
+#                     beside search + full; previous and rig need steptimes, untuned and detector
+#                     steptimes and search)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
-#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1).
+#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1), RIG_SEEDS (1).
 #
 # The two tests (HDM05 + CMU; train on HDM05's bd, bk, dg and every CMU clip):
 #   test       HDM05's actors mm and tr: new people on their own skeletons (as hdm05-benchmark.sh);
@@ -40,6 +40,11 @@
 #              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
 #              (--aug-noise-spread, at 0.012 and 0.016); the winner with 2D noise and joint dropout,
 #              with a noise level per pose with and without dropout;
+#   rig        the fixed rig: the same motion filmed by Human3.6M's four cameras (every take, train
+#              and test alike: OUT/hdm05-h36m.npz, import-mocap --camera-rig h36m), so a held-out take
+#              is new motion seen from the cameras training saw, as in Human3.6M's protocols;
+#              small-weak (rig-weak) and the winner for the equal minutes (rig-full), seed 0 (SEEDS
+#              seeds with RIG_SEEDS), each evaluated on its archive's tests and training frames;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -47,7 +52,7 @@
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
-PHASES="all import steptimes search weak full untuned previous size detector eval table"
+PHASES="all import steptimes search weak full untuned previous size detector rig eval table"
 PHASE=${1:-}
 if [[ " $PHASES " != *" $PHASE "* || -z $PHASE ]]; then   # before anything is made
     echo "error: PHASE: expected one of: ${PHASES// /, }, got '$PHASE' (usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER])" >&2
@@ -59,6 +64,7 @@ SEEDS=${SEEDS:-3}
 WEAK_STEPS=${WEAK_STEPS:-6000}
 SEARCH_STEPS=${SEARCH_STEPS:-3000}
 DET_SEEDS=${DET_SEEDS:-1}
+RIG_SEEDS=${RIG_SEEDS:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCHIVE="$OUT/hdm05.npz"
 COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
@@ -204,12 +210,31 @@ phase_detector() {
     done
 }
 
-evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json, unless there
+evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json on $ARCHIVE, unless there
     local run=$1 name=$2
     shift 2
     [ -e "$run.$name.json" ] && return
     gatepose eval --run "$run" --data "$ARCHIVE" --format json "$@" > "$run.$name.json.tmp"
     mv "$run.$name.json.tmp" "$run.$name.json"
+}
+
+phase_rig() {  # the fixed rig's archive, its two runs, and their evaluations on it
+    local s run ARCHIVE="$OUT/hdm05-h36m.npz" COMMON=(--data "$OUT/hdm05-h36m.npz" --val-split clips --quiet)
+    if [ -e "$ARCHIVE" ]; then echo "kept: $ARCHIVE (exists)"; else
+        gatepose data import-mocap "$MOCAP" --actions "$MOCAP/cmu_index.tsv" --camera-rig h36m \
+            --test-subjects HDM_mm,HDM_tr --test-seen-every 5 --drop-implausible --out "$ARCHIVE"
+    fi
+    for ((s = 0; s < RIG_SEEDS; s++)); do
+        train "$OUT/rig-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s"
+        # shellcheck disable=SC2046
+        train "$OUT/rig-full-s$s" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+            --seed "$s" $(cat "$OUT/search/winner.txt")
+        for run in "$OUT/rig-weak-s$s" "$OUT/rig-full-s$s"; do
+            evaluate "$run" test
+            evaluate "$run" test-seen --split test-seen
+            evaluate "$run" train --split train --max-frames 6000
+        done
+    done
 }
 
 phase_eval() {
@@ -233,6 +258,6 @@ phase_table() {
 
 case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
-         phase_size; phase_detector; phase_eval; phase_table ;;
+         phase_size; phase_detector; phase_rig; phase_eval; phase_table ;;
     *) "phase_$PHASE" ;;   # one of PHASES (checked at the top)
 esac

@@ -49,6 +49,18 @@ def test_gap_table_gives_both_tests_the_ratios_and_the_detector_columns(tmp_path
     assert "| weak (small-weak) | 53.0 +- 0.0 / 41.0 +- 0.0 | 57.0 +- 0.0 / 45.0 +- 0.0 |" in out   # test-seen's parts
 
 
+
+def test_gap_table_puts_the_fixed_rig_runs_in_a_table_of_their_own(tmp_path):
+    _run(tmp_path, "weak-s0", [60.0], {"test": (70.0, 52.0), "test-seen": (54.0, 42.0)})
+    _run(tmp_path, "rig-weak-s0", [55.0], {"test": (66.0, 50.0), "test-seen": (50.0, 40.0), "train": (45.0, 36.0)})
+    _run(tmp_path, "rig-full-s0", [40.0], {"test": (60.0, 40.0), "test-seen": (25.0, 20.0), "train": (15.0, 12.0)})
+    out = subprocess.run([sys.executable, str(ROOT / "scripts/gap-table.py"), str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout
+    main_table = out.split("\n\n")[0]
+    assert "rig" not in main_table                     # not rows of the archive's tests
+    assert "| weak (small-weak), fixed rig (1 seed) | 1000 | 1.0 | 55.0 | 45.0 / 36.0 | 50.0 / 40.0 | 66.0 / 50.0 |" in out
+    assert "| weak / full | | | | 3.00x / 3.00x | 2.00x / 2.00x | 1.10x / 1.25x |" in out
+
 def test_a_bad_or_missing_phase_is_one_error_line_and_makes_nothing(tmp_path):
     for args in (["nonsense", str(tmp_path / "o")], []):
         r = subprocess.run(["bash", str(ROOT / "scripts/supervision-gap-benchmark.sh"), *args],
