@@ -36,6 +36,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-noise20", "weak, small-weak with twice the noise (0.02)"),
           ("det-weak", "weak, small-weak without the clean target, with dropout"),
           ("weak-spread12", "weak, small-weak with a noise level per pose (0.012)"),
+          ("weak-spread14", "weak, small-weak with a noise level per pose (0.014)"),
           ("weak-spread16", "weak, small-weak with a noise level per pose (0.016)"),
           ("weak-d96", "weak, small-weak at d 96 (equal minutes: 4150 steps)"),
           ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),

@@ -5,7 +5,7 @@
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
 #                     rig eval table (in that order; weak and size need only import, so they may run
-#                     beside search + full; previous and rig need steptimes, untuned and detector
+#                     beside search + full; previous needs steptimes; untuned, detector and rig need
 #                     steptimes and search)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
@@ -38,8 +38,9 @@
 #   detector   trained for detector inputs (docs/detector-inputs.md), DET_SEEDS seeds: small-weak
 #              with joint dropout and without the clean target; small-weak with more noise
 #              (--aug-noise-2d 0.016, 0.02); small-weak with a noise level per pose
-#              (--aug-noise-spread, at 0.012 and 0.016); the winner with 2D noise and joint dropout,
-#              with a noise level per pose with and without dropout;
+#              (--aug-noise-spread, at 0.012, 0.014 and 0.016); the winner with 2D noise and joint
+#              dropout (noise 0.012, 0.008, 0.006), with a noise level per pose with and without
+#              dropout, and with the offset lift on exact 2D and with noise 0.012 and dropout;
 #   rig        the fixed rig: the same motion filmed by Human3.6M's four cameras (every take, train
 #              and test alike: OUT/hdm05-h36m.npz, import-mocap --camera-rig h36m), so a held-out take
 #              is new motion seen from the cameras training saw, as in Human3.6M's protocols;
@@ -186,7 +187,7 @@ phase_previous() {  # what this page first reported: small-weak before 2026-12-0
 }
 
 phase_detector() {
-    local s
+    local s run
     for ((s = 0; s < DET_SEEDS; s++)); do
         # small-weak without the clean target, with joint dropout (the missing-joint token)
         train "$OUT/det-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --no-reproject-clean \
@@ -207,6 +208,15 @@ phase_detector() {
         # shellcheck disable=SC2046
         train "$OUT/full-spreadnd-s$s" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
             --seed "$s" $(cat "$OUT/search/winner.txt") --aug-noise-2d 0.012 --aug-noise-spread
+        train "$OUT/weak-spread14-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s" --aug-noise-2d 0.014 \
+            --aug-noise-spread
+        # the winner with less noise (0.006, 0.008) and dropout; with the offset lift, on exact and noisy 2D
+        for run in "n006d|--aug-noise-2d 0.006 --aug-drop-joints 0.05" "n008d|--aug-noise-2d 0.008 --aug-drop-joints 0.05" \
+            "off|--lift offset" "off012d|--lift offset --aug-noise-2d 0.012 --aug-drop-joints 0.05"; do
+            # shellcheck disable=SC2046,SC2086
+            train "$OUT/full-${run%%|*}-s$s" "${UNTUNED[@]}" --steps "$(cat "$OUT/full-steps.txt")" --eval-every 500 \
+                --seed "$s" $(cat "$OUT/search/winner.txt") ${run#*|}
+        done
     done
 }
 
