@@ -105,16 +105,25 @@ def _groups(root: Path, keys) -> dict:
     return groups
 
 
+def mean(runs, test, metric="n_mpjpe", who="model"):
+    """The mean over the runs of one metric over all frames of one test (None where none has it)."""
+    v = [r[test][who]["All frames"][metric] for r in runs if r[test]]
+    return statistics.mean(v) if v else None
+
+
 def main(folder: str) -> None:
     root = Path(folder)
-    groups = _groups(root, GROUPS)
-    if not groups:
-        raise SystemExit(f"error: {folder}: no weak-sN or full-*-sN run folders")
+    groups, rig = _groups(root, GROUPS), _groups(root, RIG_GROUPS)
+    if not groups and not rig:
+        raise SystemExit(f"error: {folder}: no weak-sN, full-*-sN or rig-*-sN run folders")
+    if groups:
+        archive_tables(groups)
+    if rig:
+        rig_table(rig)
 
-    def mean(runs, test, metric="n_mpjpe", who="model"):
-        v = [r[test][who]["All frames"][metric] for r in runs if r[test]]
-        return statistics.mean(v) if v else None
 
+def archive_tables(groups: dict) -> None:
+    """The tables of the runs on the archive's tests (OUT/hdm05.npz)."""
     print("| runs | seeds | steps | minutes | steps to 5 % | val N-MPJPE | test MPJPE / N / P "
           "| test-seen MPJPE / N / P |")
     print("|:--|--:|--:|--:|--:|--:|--:|--:|")
@@ -168,23 +177,24 @@ def main(folder: str) -> None:
             cells.append(f"{v:.1f} ({v / exact:.2f}x)" if v and exact else "-")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
-    rig = _groups(root, RIG_GROUPS)
-    if rig:
-        print("\n| fixed rig (N / P-MPJPE) | steps | minutes | val N-MPJPE | training frames (6000) "
-              "| new takes (test-seen) | new people (test) |")
-        print("|:--|--:|--:|--:|--:|--:|--:|")
-        for label, runs in rig.values():
-            cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
-            print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
-                  f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
-        if len(rig) == 2:
-            (_, w), (_, f) = rig.values()
-            cells = []
-            for t in ("train", "test-seen", "test"):
-                ratio = [mean(w, t, m) / mean(f, t, m) if mean(w, t, m) and mean(f, t, m) else None
-                         for m in ("n_mpjpe", "p_mpjpe")]
-                cells.append(" / ".join(f"{x:.2f}x" if x else "-" for x in ratio))
-            print("| weak / full | | | | " + " | ".join(cells) + " |")
+
+def rig_table(rig: dict) -> None:
+    """The fixed rig's runs (OUT/hdm05-h36m.npz) on its own tests and training frames."""
+    print("\n| fixed rig (N / P-MPJPE) | steps | minutes | val N-MPJPE | training frames (6000) "
+          "| new takes (test-seen) | new people (test) |")
+    print("|:--|--:|--:|--:|--:|--:|--:|")
+    for label, runs in rig.values():
+        cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
+        print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
+              f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
+    if len(rig) == 2:
+        (_, w), (_, f) = rig.values()
+        cells = []
+        for t in ("train", "test-seen", "test"):
+            ratio = [mean(w, t, m) / mean(f, t, m) if mean(w, t, m) and mean(f, t, m) else None
+                     for m in ("n_mpjpe", "p_mpjpe")]
+            cells.append(" / ".join(f"{x:.2f}x" if x else "-" for x in ratio))
+        print("| weak / full | | | | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

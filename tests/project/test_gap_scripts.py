@@ -60,6 +60,13 @@ def test_gap_table_puts_the_fixed_rig_runs_in_a_table_of_their_own(tmp_path):
     assert "rig" not in main_table                     # not rows of the archive's tests
     assert "| weak (small-weak), fixed rig (1 seed) | 1000 | 1.0 | 55.0 | 45.0 / 36.0 | 50.0 / 40.0 | 66.0 / 50.0 |" in out
     assert "| weak / full | | | | 3.00x / 3.00x | 2.00x / 2.00x | 1.10x / 1.25x |" in out
+    # the rig phase alone (no run on the first archive): its table, not an error
+    for p in tmp_path.glob("weak-s0*"):
+        (p / "metrics.jsonl").unlink() if p.is_dir() else p.unlink()
+    (tmp_path / "weak-s0").rmdir()
+    alone = subprocess.run([sys.executable, str(ROOT / "scripts/gap-table.py"), str(tmp_path)], capture_output=True,
+                           text=True, check=True).stdout
+    assert alone.strip().startswith("| fixed rig") and "| weak / full | | | | 3.00x" in alone
 
 def test_a_bad_or_missing_phase_is_one_error_line_and_makes_nothing(tmp_path):
     for args in (["nonsense", str(tmp_path / "o")], []):
