@@ -18,6 +18,9 @@ RUN.drop-1.json, RUN.detector.json) beside it, written by `gatepose eval ... --f
    of its own), N-MPJPE / P-MPJPE from the per-action rows (weighted by their frames);
 4. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise, one joint
    missing and the detector-like corruption (--detector-noise), and each over the exact figure.
+5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN, evaluated on OUT/hdm05-h36m.npz): N / P-MPJPE
+   on 6000 training frames, test-seen and test, and weak over full on each (printed alone when
+   these are the only runs).
 Uses the standard library only.
 """
 from __future__ import annotations
