@@ -50,7 +50,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("full-n008d", "full, searched recipe with noise 0.008 and dropout"),
           ("full-off", "full, searched recipe with the offset lift"),
           ("full-off012d", "full, searched recipe with the offset lift, noise and dropout"))
-# the fixed-rig archive's runs (OUT/hdm05-rig.npz: every take filmed by Human3.6M's four cameras),
+# the fixed-rig archive's runs (OUT/hdm05-h36m.npz: every take filmed by Human3.6M's four cameras),
 # in tables of their own: their tests are other images of the same takes
 RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"))
 # weak / full ratios: the benchmark's, then what this page first reported

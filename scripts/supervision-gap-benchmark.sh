@@ -44,8 +44,8 @@
 #   rig        the fixed rig: the same motion filmed by Human3.6M's four cameras (every take, train
 #              and test alike: OUT/hdm05-h36m.npz, import-mocap --camera-rig h36m), so a held-out take
 #              is new motion seen from the cameras training saw, as in Human3.6M's protocols;
-#              small-weak (rig-weak) and the winner for the equal minutes (rig-full), seed 0 (SEEDS
-#              seeds with RIG_SEEDS), each evaluated on its archive's tests and training frames;
+#              small-weak (rig-weak) and the winner for the equal minutes (rig-full), RIG_SEEDS
+#              seeds, each evaluated on its archive's tests and training frames;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -84,10 +84,16 @@ best_val() {  # the lowest validation N-MPJPE a run logged
 print(min(json.loads(l)["val_n_mpjpe"] for l in open(sys.argv[1]) if "val_n_mpjpe" in l))' "$1/metrics.jsonl"
 }
 
+import_archive() {  # import_archive OUT_FILE CAMERA_OPTIONS...: the benchmark's split, filmed as asked
+    local out=$1
+    shift
+    [ -e "$out" ] && { echo "kept: $out (exists)"; return; }
+    gatepose data import-mocap "$MOCAP" --actions "$MOCAP/cmu_index.tsv" "$@" \
+        --test-subjects HDM_mm,HDM_tr --test-seen-every 5 --drop-implausible --out "$out"
+}
+
 phase_import() {
-    [ -e "$ARCHIVE" ] && { echo "kept: $ARCHIVE (exists)"; return; }
-    gatepose data import-mocap "$MOCAP" --actions "$MOCAP/cmu_index.tsv" --cameras 2 \
-        --test-subjects HDM_mm,HDM_tr --test-seen-every 5 --drop-implausible --out "$ARCHIVE"
+    import_archive "$ARCHIVE" --cameras 2
 }
 
 phase_steptimes() {
@@ -229,11 +235,9 @@ evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json on $ARCHIVE, unless 
 }
 
 phase_rig() {  # the fixed rig's archive, its two runs, and their evaluations on it
+    # train and evaluate read ARCHIVE and COMMON: these locals point them at the rig's archive
     local s run ARCHIVE="$OUT/hdm05-h36m.npz" COMMON=(--data "$OUT/hdm05-h36m.npz" --val-split clips --quiet)
-    if [ -e "$ARCHIVE" ]; then echo "kept: $ARCHIVE (exists)"; else
-        gatepose data import-mocap "$MOCAP" --actions "$MOCAP/cmu_index.tsv" --camera-rig h36m \
-            --test-subjects HDM_mm,HDM_tr --test-seen-every 5 --drop-implausible --out "$ARCHIVE"
-    fi
+    import_archive "$ARCHIVE" --camera-rig h36m
     for ((s = 0; s < RIG_SEEDS; s++)); do
         train "$OUT/rig-weak-s$s" --preset small-weak --steps "$WEAK_STEPS" --seed "$s"
         # shellcheck disable=SC2046
