@@ -329,7 +329,8 @@ def _instrument(trainer, clock: _PhaseClock) -> None:
     speed = tr.speed
     fakes, batch_mean = speed.fakes, speed.batch_mean
     speed.fakes = clock.wrap("fakes", fakes)
-    timed = {"critic_loss": clock.wrap("critic", batch_mean), "supervised_loss": clock.wrap("supervised", batch_mean)}
+    timed = {"critic_loss": clock.wrap("critic", batch_mean), "critic_loss_2d": clock.wrap("critic", batch_mean),
+             "supervised_loss": clock.wrap("supervised", batch_mean)}
     # the generator step's own batch mean is inside generator_gradients, timed there
     speed.batch_mean = lambda loss, *b: timed.get(getattr(loss, "__name__", ""), batch_mean)(loss, *b)
 

@@ -15,6 +15,11 @@
 * ``bone_prior_loss``: ElePose's bone-length prior, a departure (off in the ``paper`` preset): the
   lifted pose's bone lengths relative to their mean against the same ratios averaged over the
   critic's unpaired real poses.
+* ``projection_critic_term``: the random-projection critic, a departure (off in the ``paper``
+  preset): the lifted pose turned about the vertical axis, projected and normalised like an input,
+  scored by a second Wasserstein critic, one of 2D poses trained on the 2D inputs (Chen et al.,
+  CVPR 2019; the adversarial form of ElePose's likelihood of random reprojections). A limb lifted
+  to the wrong depth can leave a plausible pose in its own view and show in another.
 
 Every loss returns a 0-d array of its input's dtype; backward functions take the upstream scalar
 ``dL`` (a Python float such as the loss weight, or a 0-d array).
@@ -27,6 +32,8 @@ from .backend import get_xp, python_scalar
 from .data.augment import rotate
 from .data.normalize import normalize, root_relative, root_relative_backward
 from .errors import GateposeError
+from .losses import adversarial_loss, adversarial_loss_backward
+from .nn.critic import critic_forward, critic_input_backward
 from .nn.generator import generator_backward, generator_forward
 
 # Smooths the distance at 0 (sqrt(d^2 + EPS^2)): the loss stays differentiable where a joint is
@@ -207,6 +214,38 @@ def bone_prior_term(incidence, target, weight: float = 1.0):
     def term(X):
         L, cache = bone_prior_loss(X, incidence, target)
         return L, bone_prior_loss_backward(weight, cache), None
+    return term
+
+
+# -- the random-projection critic ---------------------------------------------------------------
+class TurnedProjectionCache(NamedTuple):
+    R: object      # (B, 3, 3)
+    norm: Normalize2dCache
+
+
+def turned_projection(X, R):
+    """X (B, J, 3), R (B, 3, 3) -> (W (B, J, 2), cache): the pose seen by a camera turned by R,
+    W = n((X R^T)[..., :2]), normalised like an input (SPEC section 7)."""
+    W, ncache = normalize_2d_forward(rotate(X, R)[..., :2])
+    return W, TurnedProjectionCache(R, ncache)
+
+
+def turned_projection_backward(dW, cache: TurnedProjectionCache):
+    """-> dX (B, J, 3). Y = X R^T, so dX = dY R, and dY's depth column is zero."""
+    return normalize_2d_backward(dW, cache.norm) @ cache.R[:, :2, :]
+
+
+def projection_critic_term(critic_2d: dict, dcfg_2d, R, weight: float = 1.0):
+    """The random-projection critic as a term of ``losses.generator_loss``: X (B, J, 3) ->
+    (L_adv2d = -mean D_2d(turned_projection(X, R)) 0-d, d(weight * L_adv2d)/dX, no generator
+    gradients of its own). ``critic_2d``: the 2D critic's parameters (frozen here: its input
+    gradient only), ``dcfg_2d``: its CriticConfig (coords 2)."""
+    def term(X):
+        W, pcache = turned_projection(X, R)
+        D, dcache = critic_forward(critic_2d, W, dcfg_2d)
+        L, acache = adversarial_loss(D)
+        dW, _ = critic_input_backward(adversarial_loss_backward(weight, acache), dcache)
+        return L, turned_projection_backward(dW, pcache), None
     return term
 
 

@@ -63,6 +63,7 @@ class TrainOptions:
     lift: str = option("xyz", "What the generator predicts: xyz, the whole 3D pose (the paper's); depth, each joint's depth alone, its x and y taken from the 2D input (ElePose's set-up, a departure: the generator can no longer move a joint across the image); offset, the depth lift with a learnt offset added to the input's x and y (a departure: noise in the 2D need not pass one for one into the 3D pose).", choices=LIFTS)
     w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
     w_bone: float = option(0.0, "Weight of a bone-length prior (ElePose's): each lifted bone's length over the pose's mean bone length, against the same ratios averaged over the critic's real poses (0 = off, as in the paper).")
+    w_adv_2d: float = option(0.0, "Weight of the random-projection critic: the lifted pose turned about the vertical axis and projected, judged by a second WGAN-GP critic of 2D poses trained on the 2D inputs (Chen et al. 2019; ElePose's prior of random reprojections in adversarial form; 0 = off, as in the paper).")
     aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
     aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
     aug_noise_2d: float = option(0.0, "Gaussian noise on every coordinate of the normalised 2D inputs (weak and full supervision), its standard deviation a fraction of the pose's scale (a normalised pose has Frobenius norm 1; in pixels: SIGMA times the pose's own scale, docs/detector-inputs.md); 0 = off.")
@@ -104,7 +105,7 @@ class TrainOptions:
             bad("steps", f"must be at least 1, got {self.steps}")
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             bad("epochs", f"must be a positive finite number, got {self.epochs}")
-        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "ema", "aug_noise_2d", "aug_drop_joints"):
+        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "w_adv_2d", "ema", "aug_noise_2d", "aug_drop_joints"):
             if not math.isfinite(getattr(self, name)):
                 bad(name, f"must be a finite number, got {getattr(self, name)}")
         for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
@@ -134,7 +135,7 @@ class TrainOptions:
             bad("sup_loss", f"expected distance or squared, got {self.sup_loss!r}")
         if self.supervision not in ("weak", "full"):
             bad("supervision", f"expected weak or full, got {self.supervision!r}")
-        for name in ("w_geo", "w_bone", "aug_noise_2d"):
+        for name in ("w_geo", "w_bone", "w_adv_2d", "aug_noise_2d"):
             if getattr(self, name) < 0:
                 bad(name, f"must be a non-negative number, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:

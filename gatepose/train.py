@@ -13,10 +13,16 @@ Real 3D poses for the critic are never paired with the 2D batch: they are drawn 
 sampler from the training subjects' 3D poses or another archive (``data/prepare.py``). With
 ``supervision="full"`` an iteration is one step of the generator alone on paired poses.
 
+With ``w_adv_2d`` (a departure, ``losses3d.projection_critic_term``) a second critic, of 2D poses,
+trains beside the KCS critic in each critic step, on the 2D inputs (before any corruption) against
+the fakes seen by turned cameras; it shares the critic's optimiser (its parameters named ``2d/...``).
+
 Speed enters only through ``self.speed`` (``speed.py``) at the places marked ``# FAST DOOR n``; with
 ``--reference`` those are the plain paths.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -26,7 +32,8 @@ from .data.batches import Sampler
 from .data.prepare import TrainData
 from .data.skeleton import get_skeleton
 from .losses import generator_loss
-from .losses3d import bone_prior_term, bone_ratios, consistency_term, supervised_step
+from .losses3d import (bone_prior_term, bone_ratios, consistency_term, projection_critic_term, supervised_step,
+                       turned_projection)
 from .nn import split_prefix, with_prefix
 from .nn.camera import init_camera
 from .nn.critic import init_critic
@@ -56,6 +63,10 @@ class Trainer:
         # full supervision: no camera net and no critic (empty parameter sets)
         self.cam = {} if self.full else init_camera(self.ccfg, rng, xp, dtype)
         self.critic = {} if self.full else init_critic(self.dcfg, rng, xp, dtype)
+        # --w-adv-2d: the random-projection critic (2D poses), in the critic's dict as '2d/...'
+        self.dcfg_2d = dataclasses.replace(self.dcfg, coords=2) if opts.w_adv_2d and not self.full else None
+        if self.dcfg_2d is not None:
+            self.critic.update(with_prefix(init_critic(self.dcfg_2d, rng, xp, dtype), "2d/"))
         # The adversarial model's optimiser sees generator and camera as one flat dict (same arrays).
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         # FAST DOOR 3: the optimiser; plain reference: optim.Adam; proved equal by
@@ -64,6 +75,8 @@ class Trainer:
         self.opt_d = self.speed.optimiser(self.critic, lr=opts.lr_critic or opts.lr, betas=opts.betas)
         # A flat-buffer optimiser moves the parameters into its buffer: the models see its views.
         self.gen, self.cam = split_prefix(self.adv, "gen/"), split_prefix(self.adv, "cam/")
+        self.critic_3d = {k: v for k, v in self.critic.items() if not k.startswith("2d/")}   # KCS critic
+        self.critic_2d = split_prefix(self.critic, "2d/")                                    # {} if none
         W = to_device(xp, data.W_train, dtype)
         X = to_device(xp, data.X_real, dtype)
         if self.full:  # pairs: one sampler over (N, J, 2 + 3) rows, so a 2D pose keeps its 3D pose
@@ -76,7 +89,8 @@ class Trainer:
         self.flip = sk.flip_permutation
         self.corrupts = bool(opts.aug_noise_2d or opts.aug_drop_joints)   # the detector augmentations
         # the data's camera elevation, from the unpaired real poses (augment.estimate_elevation)
-        self.elevation = estimate_elevation(data.X_real, sk) if (opts.w_geo or opts.aug_real) else (0.0, 0.0)
+        self.turns = bool(opts.w_geo or self.dcfg_2d)     # cameras turned about the vertical axis
+        self.elevation = estimate_elevation(data.X_real, sk) if (self.turns or opts.aug_real) else (0.0, 0.0)
         # the bone-length prior's target, from the unpaired real poses too: their mean bone ratios
         # (on the host in float64, then on the device once, with the incidence matrix)
         self.incidence = to_device(xp, sk.incidence, dtype)
@@ -126,6 +140,7 @@ class Trainer:
         xp, opts, B = self.xp, self.opts, self.opts.batch_size
         # All interpolation weights of this iteration in one upload.
         eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
+        eps_2d = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype) if self.dcfg_2d else None
         # The generator is frozen during the critic steps and unchanged until its own step, so the
         # iteration's 2D inputs are drawn first (n_critic batches for the fakes, then the generator
         # step's) and all the critic steps' fakes come from one pass.
@@ -144,16 +159,24 @@ class Trainer:
             # FAST DOOR 2: L_D as a mean over the batch; plain reference: losses.critic_loss; proved equal by
             # tests/fast/test_doors.py::test_stacked_critic_loss_equals_plain_critic_loss and ::test_sharded_critic_loss_equals_whole_batch
             L_D, grads_d, info_d = self.speed.batch_mean(self.critic_loss, X_real, X_fake, eps_all[k])
+            if self.dcfg_2d is not None:
+                # the 2D critic: this batch's 2D inputs before corruption against its fakes, turned
+                turns = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation)
+                W_fake = turned_projection(X_fake, turns)[0]
+                L_D2, grads_2d, info_2d = self.speed.batch_mean(self.critic_loss_2d, inputs[k][1], W_fake, eps_2d[k])
+                grads_d = {**grads_d, **with_prefix(grads_2d, "2d/")}
             self.opt_d.step(self.critic, grads_d)
 
         # one step of generator + camera on L_G
-        R = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation) if opts.w_geo else None
+        R = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation) if self.turns else None
         losses, grads_gen, grads_cam = self.generator_gradients(W_gen, R, forward, W_target)
         self.opt_g.step(self.adv, {**with_prefix(grads_gen, "gen/"), **with_prefix(grads_cam, "cam/")})
         self.step += 1
 
         losses = {"loss_d": L_D, "wasserstein": info_d["wasserstein"], "penalty": info_d["penalty"],
                   "critic_input_grad_norm": info_d["grad_norm"], **losses}
+        if self.dcfg_2d is not None:
+            losses.update(loss_d_2d=L_D2, wasserstein_2d=info_2d["wasserstein"])
         if want_stats:
             losses.update(grad_norm_critic=_grad_norm(grads_d), grad_norm_gen=_grad_norm(grads_gen),
                           grad_norm_cam=_grad_norm(grads_cam))
@@ -161,8 +184,8 @@ class Trainer:
 
     def generator_gradients(self, W_gen, R=None, forward=None, W_target=None):
         """The adversarial model's step on W_gen (B, J, 2) -> (losses, generator grads, camera grads)
-        of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo with the self-consistency
-        turns R (B, 3, 3) and w_bone L_bone (departures, losses3d): their gradients join the
+        of L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam, plus w_geo L_geo and w_adv_2d L_adv2d with
+        the turns R (B, 3, 3) and w_bone L_bone (departures, losses3d): their gradients join the
         generator's at its output. ``forward``: the generator's forward on W_gen already done (door
         1 on a GPU), so only its backward runs here. ``W_target``: L_rep's target if not W_gen."""
         given = [b is not None for b in (R, W_target)]
@@ -178,23 +201,31 @@ class Trainer:
             # FAST DOOR 2: L_G as a mean over the batch; plain reference: losses.generator_loss; proved equal by
             # tests/fast/test_doors.py::test_sharded_generator_loss_equals_whole_batch
             values, grads_gen, grads_cam = self.speed.batch_mean(loss, *batches)
-        names = ("loss_adv", "loss_rep", "loss_cam") + ("loss_geo",) * (R is not None) + ("loss_bone",) * bool(self.opts.w_bone)
+        o = self.opts
+        names = (("loss_adv", "loss_rep", "loss_cam") + ("loss_geo",) * bool(R is not None and o.w_geo)
+                 + ("loss_bone",) * bool(o.w_bone) + ("loss_adv_2d",) * bool(R is not None and self.dcfg_2d))
         return dict(zip(names, values)), grads_gen, grads_cam
 
     # the losses on this trainer's models, means over the batch given ---------------------------
     def critic_loss(self, X_real, X_fake, eps):
         """L_D (SPEC section 5) by the speed paths' critic step (plain: ``losses.critic_loss``)."""
-        return self.speed.critic_loss(self.critic, X_real, X_fake, eps, self.dcfg, self.opts.lam)
+        return self.speed.critic_loss(self.critic_3d, X_real, X_fake, eps, self.dcfg, self.opts.lam)
+
+    def critic_loss_2d(self, W_real, W_fake, eps):
+        """The random-projection critic's L_D on 2D poses (B, J, 2), the same loss and penalty."""
+        return self.speed.critic_loss(self.critic_2d, W_real, W_fake, eps, self.dcfg_2d, self.opts.lam)
 
     def generator_loss(self, W, R=None, W_target=None, forward=None):
         """L_G on W (B, J, 2), plus w_geo L_geo with the turns R (B, 3, 3) when given, plus
-        w_bone L_bone (the departures of losses3d: terms that share the step's lift); L_rep against
-        W_target when given (--reproject-clean)."""
+        w_bone L_bone, plus w_adv_2d L_adv2d with the same turns (the departures of losses3d: terms
+        that share the step's lift); L_rep against W_target when given (--reproject-clean)."""
         o = self.opts
-        terms = () if R is None else (consistency_term(self.gen, self.gcfg, R, o.w_geo),)
+        terms = (consistency_term(self.gen, self.gcfg, R, o.w_geo),) if R is not None and o.w_geo else ()
         if o.w_bone:
             terms += (bone_prior_term(self.incidence, self.bone_target, o.w_bone),)
-        return generator_loss(self.gen, self.cam, self.critic, W, self.gcfg, self.ccfg, self.dcfg,
+        if R is not None and self.dcfg_2d is not None:
+            terms += (projection_critic_term(self.critic_2d, self.dcfg_2d, R, o.w_adv_2d),)
+        return generator_loss(self.gen, self.cam, self.critic_3d, W, self.gcfg, self.ccfg, self.dcfg,
                               o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms, W_target=W_target)
 
     def supervised_loss(self, W, X):

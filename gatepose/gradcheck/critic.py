@@ -35,14 +35,15 @@ def _randomise_biases(params, rng, xp, scale=0.5):
     return params
 
 
-def critic_case(xp, rng, B, J, pose_width, kcs_width, head_width, n_inputs=1, x_scale=0.5):
+def critic_case(xp, rng, B, J, pose_width, kcs_width, head_width, n_inputs=1, x_scale=0.5, coords=3):
     """(cfg, params, [X ...]) in float64 with every LeakyReLU pre-activation of the critic on each
-    X farther than PREACT_MARGIN from zero (resampled until so)."""
+    X farther than PREACT_MARGIN from zero (resampled until so). ``coords``: 3, or 2 for a critic
+    of 2D poses (X: (B, J, coords))."""
     cfg = CriticConfig.from_parents(random_parents(rng, J), pose_width=pose_width,
-                                    kcs_width=kcs_width, head_width=head_width)
+                                    kcs_width=kcs_width, head_width=head_width, coords=coords)
     for _ in range(_TRIES):
         params = _randomise_biases(init_critic(cfg, rng, xp, F64), rng, xp)
-        Xs = [xp.asarray(rng.standard_normal((B, J, 3)) * x_scale) for _ in range(n_inputs)]
+        Xs = [xp.asarray(rng.standard_normal((B, J, coords)) * x_scale) for _ in range(n_inputs)]
         if all(critic_min_abs_preactivation(critic_forward(params, X, cfg)[1]) > PREACT_MARGIN
                for X in Xs):
             return cfg, params, Xs
@@ -127,9 +128,10 @@ def _kcs(xp, rng, B, J):
     return results
 
 
-@register_check("critic", B=3, J=5, pose_width=8, kcs_width=12, head_width=6)
-def _critic(xp, rng, B, J, pose_width, kcs_width, head_width):
-    cfg, params, (X,) = critic_case(xp, rng, B, J, pose_width, kcs_width, head_width)
+@register_check("critic", B=3, J=5, pose_width=8, kcs_width=12, head_width=6, coords=3)
+def _critic(xp, rng, B, J, pose_width, kcs_width, head_width, coords):
+    """The critic's backward; ``coords=2``: the same critic on 2D poses (the random-projection critic)."""
+    cfg, params, (X,) = critic_case(xp, rng, B, J, pose_width, kcs_width, head_width, coords=coords)
 
     def fwd(i):
         return critic_forward({k: i[k] for k in params}, i["X"], cfg)

@@ -57,11 +57,12 @@ def _camera_loss(xp, rng, B):
     return fwd, bwd, {"M": xp.asarray(M)}
 
 
-@register_check("gradient_penalty", B=3, J=5, pose_width=8, kcs_width=12, head_width=6)
-def _gradient_penalty(xp, rng, B, J, pose_width, kcs_width, head_width, lam=10.0):
+@register_check("gradient_penalty", B=3, J=5, pose_width=8, kcs_width=12, head_width=6, coords=3)
+def _gradient_penalty(xp, rng, B, J, pose_width, kcs_width, head_width, coords, lam=10.0):
     """The double backward: dP/dW for every weight matrix against central differences of P itself.
-    (Biases get zero from the penalty; the tests check that numerically, in absolute terms.)"""
-    cfg, params, (X_hat,) = critic_case(xp, rng, B, J, pose_width, kcs_width, head_width)
+    (Biases get zero from the penalty; the tests check that numerically, in absolute terms.)
+    ``coords=2``: the critic of 2D poses."""
+    cfg, params, (X_hat,) = critic_case(xp, rng, B, J, pose_width, kcs_width, head_width, coords=coords)
     _, grads, _ = gradient_penalty(params, X_hat, cfg, lam)
 
     def penalty(i):
@@ -71,22 +72,23 @@ def _gradient_penalty(xp, rng, B, J, pose_width, kcs_width, head_width, lam=10.0
     return check_scalar_gradient(penalty, grads, params, wrt=weights, seed=int(rng.integers(2**31)))
 
 
-@register_check("critic_loss", B=3, J=5, pose_width=8, kcs_width=12, head_width=6)
-def _critic_loss(xp, rng, B, J, pose_width, kcs_width, head_width, lam=10.0):
-    """L_D = mean D(fake) - mean D(real) + penalty: every parameter by central differences of L_D."""
-    return _critic_loss_case(critic_loss, xp, rng, B, J, pose_width, kcs_width, head_width, lam)
+@register_check("critic_loss", B=3, J=5, pose_width=8, kcs_width=12, head_width=6, coords=3)
+def _critic_loss(xp, rng, B, J, pose_width, kcs_width, head_width, coords, lam=10.0):
+    """L_D = mean D(fake) - mean D(real) + penalty: every parameter by central differences of L_D.
+    ``coords=2``: the critic of 2D poses."""
+    return _critic_loss_case(critic_loss, xp, rng, B, J, pose_width, kcs_width, head_width, lam, coords)
 
 
-@register_check("critic_loss[stacked]", B=3, J=5, pose_width=8, kcs_width=12, head_width=6)
-def _stacked_critic_loss(xp, rng, B, J, pose_width, kcs_width, head_width, lam=10.0):
+@register_check("critic_loss[stacked]", B=3, J=5, pose_width=8, kcs_width=12, head_width=6, coords=3)
+def _stacked_critic_loss(xp, rng, B, J, pose_width, kcs_width, head_width, coords, lam=10.0):
     """The trainer's fast critic step (three batches stacked), checked the same way."""
-    return _critic_loss_case(stacked_critic_loss, xp, rng, B, J, pose_width, kcs_width, head_width, lam)
+    return _critic_loss_case(stacked_critic_loss, xp, rng, B, J, pose_width, kcs_width, head_width, lam, coords)
 
 
-def _critic_loss_case(critic_loss, xp, rng, B, J, pose_width, kcs_width, head_width, lam):
+def _critic_loss_case(critic_loss, xp, rng, B, J, pose_width, kcs_width, head_width, lam, coords=3):
     for _ in range(_TRIES):
         cfg, params, (X_real, X_fake) = critic_case(xp, rng, B, J, pose_width, kcs_width, head_width,
-                                                    n_inputs=2)
+                                                    n_inputs=2, coords=coords)
         eps = xp.asarray(rng.uniform(0.0, 1.0, B))
         X_hat = eps[:, None, None] * X_real + (1.0 - eps[:, None, None]) * X_fake
         if critic_min_abs_preactivation(critic_forward(params, X_hat, cfg)[1]) > PREACT_MARGIN:

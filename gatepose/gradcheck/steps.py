@@ -7,9 +7,10 @@ The op and loss cases check each backward on its own; these check the wiring abo
 
 for every generator and camera parameter (``generator_step``; ``generator_step_geo`` adds
 w_geo L_geo, geometric self-consistency; the ``[repnet]`` cases put RepNet's generator in
-PoseGate-Former's place, ``train --generator repnet``; ``generator_step_priors`` adds w_geo L_geo
-and w_bone L_bone, the bone-length prior, and its ``[depth]`` cases the depth lift), and ``Trainer.speed.batch_mean(Trainer.critic_loss, ...)``
-the gradient of L_D (SPEC section 5) for every critic parameter. The objective each is compared
+PoseGate-Former's place, ``train --generator repnet``; ``generator_step_priors`` adds w_geo L_geo,
+w_bone L_bone, the bone-length prior, and w_adv_2d L_adv2d, the random-projection critic, and its
+``[depth]`` cases the depth lift), and ``Trainer.speed.batch_mean(Trainer.critic_loss, ...)``
+the gradient of L_D (SPEC section 5) for every critic parameter (``critic_step[2d]``: the 2D critic's). The objective each is compared
 with is written here from the forward passes alone, so a wrong seed in a backward (a flipped sign
 of the adversarial term, one loss's weight used for another) cannot cancel out. The weights are
 three different non-default numbers, and the batch is cut into two shards, so that the sharded
@@ -23,7 +24,7 @@ from ..data.normalize import normalize
 from ..data.prepare import TrainData
 from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
 from ..data.augment import camera_turns
-from ..losses3d import bone_prior_loss, consistency_loss
+from ..losses3d import bone_prior_loss, consistency_loss, turned_projection
 from ..nn.camera import camera_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
 from ..nn.generator import generator_forward
@@ -41,9 +42,11 @@ PREACT_MARGIN = 1e-4
 STEP_WEIGHTS = dict(w_adv=0.7, w_rep=1.9, w_cam=0.45, lam=7.3)
 STEP_W_GEO = 1.3     # the self-consistency weight of the generator_step_geo case
 STEP_W_BONE = 0.35   # the bone prior's weight of the generator_step_priors case
+STEP_W_ADV2D = 0.55  # the random-projection critic's weight of the generator_step_priors case
 
 
-def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz", missing=False):
+def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz", missing=False,
+             w_adv_2d=0.0):
     """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton
     (``generator="repnet"``: RepNet's generator of width ``d_model`` in PoseGate-Former's place)."""
     J = 17
@@ -57,10 +60,10 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
     opts = TrainOptions(batch_size=B, d_model=d_model, n_heads=2, n_layers=1, d_ff=2 * d_model,
                         gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
                         n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo,
-                        w_bone=w_bone, lift=lift, generator=generator, repnet_width=d_model,
+                        w_bone=w_bone, w_adv_2d=w_adv_2d, lift=lift, generator=generator, repnet_width=d_model,
                         aug_drop_joints=0.2 if missing else 0.0, **STEP_WEIGHTS)
     tr = Trainer(opts, data, xp, np.float64)
-    for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around
+    for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around (both critics)
         if k.endswith(".b"):
             v[...] = xp.asarray(rng.standard_normal(v.shape) * 0.5)
     if lift != "xyz":
@@ -98,12 +101,12 @@ def _l1_margin(xp, gen, cam, W, tr, T=None) -> float:
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
 def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz",
-                    missing=False, clean=False):
+                    missing=False, clean=False, w_adv_2d=0.0):
     """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients.
     ``missing``: three joints of every pose missing (NaN), the generator with its missing token.
     ``clean``: L_rep against a target other than the input (``--reproject-clean``)."""
     for _ in range(_TRIES):
-        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift, missing)
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift, missing, w_adv_2d)
         W_host = W_host[:B].copy()
         if missing:
             for b in range(B):
@@ -112,13 +115,15 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         # the target: the input before a noise of its own (where W is missing, any value: unseen)
         T = xp.asarray(np.nan_to_num(W_host) + 0.05 * rng.standard_normal(W_host.shape)) if clean else None
         X, _ = generator_forward(tr.gen, W, tr.gcfg, need_cache=False)
+        R = camera_turns(rng, B, xp, np.float64, *tr.elevation) if (w_geo or w_adv_2d) else None
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr, T) > 1e-3
-                and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN):
+                and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN
+                and (not w_adv_2d or critic_min_abs_preactivation(
+                    critic_forward(tr.critic_2d, turned_projection(X, R)[0], tr.dcfg_2d)[1]) > PREACT_MARGIN)):
             break
     else:
         raise RuntimeError("could not draw a generator-step case away from the kinks")
     o = tr.opts
-    R = camera_turns(rng, B, xp, np.float64, *tr.elevation) if w_geo else None
     _, grads_gen, grads_cam = tr.generator_gradients(W, R, W_target=T)
 
     def L_G(i):
@@ -132,10 +137,12 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         T_seen = W_seen if T is None else _seen(xp, xp.where(xp.isnan(W), xp.nan, T))[0]
         L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(T_seen, Wp, present)[0]
              + o.w_cam * camera_loss(M)[0])
-        if R is not None:
+        if o.w_geo:
             L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R)[0]
         if o.w_bone:
             L = L + o.w_bone * bone_prior_loss(X, tr.incidence, tr.bone_target)[0]
+        if o.w_adv_2d:   # -mean D_2d of the pose seen by the turned cameras
+            L = L + o.w_adv_2d * adversarial_loss(critic_forward(tr.critic_2d, turned_projection(X, R)[0], tr.dcfg_2d)[0])[0]
         return float(L)
 
     # with the depth lift, head.b and ln_f.beta move every joint's depth alike, which the lift's
@@ -157,46 +164,46 @@ def _generator_step_geo(xp, rng, B, d_model, shards):
 @register_check("generator_step_priors", B=6, d_model=8, shards=2)
 def _generator_step_priors(xp, rng, B, d_model, shards):
     """Every departure of the generator step at once: L_G + w_geo L_geo + w_bone L_bone."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE)
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D)
 
 
 @register_check("generator_step_priors[depth]", B=6, d_model=8, shards=2)
 def _generator_step_priors_depth(xp, rng, B, d_model, shards):
     """The same with the depth lift (``lift="depth"``), through both lifts of self-consistency."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth")
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="depth")
 
 
 @register_check("generator_step_priors[offset]", B=6, d_model=8, shards=2)
 def _generator_step_priors_offset(xp, rng, B, d_model, shards):
     """The same with the offset lift (``lift="offset"``), through both lifts of self-consistency."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset")
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="offset")
 
 
 @register_check("generator_step_priors[missing,offset]", B=6, d_model=8, shards=2)
 def _generator_step_priors_missing_offset(xp, rng, B, d_model, shards):
     """Missing joints through every departure of the step with the offset lift."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="offset",
                            missing=True)
 
 
 @register_check("generator_step_priors[offset,clean]", B=6, d_model=8, shards=2)
 def _generator_step_priors_offset_clean(xp, rng, B, d_model, shards):
     """The offset lift with L_rep against the input before its noise (``--reproject-clean``)."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="offset",
                            clean=True)
 
 
 @register_check("generator_step_priors[missing,offset,clean]", B=6, d_model=8, shards=2)
 def _generator_step_priors_missing_offset_clean(xp, rng, B, d_model, shards):
     """The same with missing joints: the target weighs nothing there either."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="offset",
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="offset",
                            missing=True, clean=True)
 
 
 @register_check("generator_step_priors[repnet,depth]", B=6, d_model=8, shards=2)
 def _generator_step_priors_repnet_depth(xp, rng, B, d_model, shards):
     """RepNet's generator with every departure of the step and the depth lift."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth",
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="depth",
                            generator="repnet")
 
 
@@ -204,7 +211,7 @@ def _generator_step_priors_repnet_depth(xp, rng, B, d_model, shards):
 def _generator_step_priors_missing_depth(xp, rng, B, d_model, shards):
     """Missing joints (NaN; the missing token, ``--aug-drop-joints``) through every departure of the
     step with the depth lift: the camera sees zeros there, L_rep weighs them 0, the lift infers them."""
-    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, lift="depth",
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="depth",
                            missing=True)
 
 
@@ -227,27 +234,36 @@ def _generator_step_geo_repnet(xp, rng, B, d_model, shards):
 
 
 @register_check("critic_step", B=6, d_model=8, shards=2)
-def _critic_step(xp, rng, B, d_model, shards):
-    """L_D's gradient for every critic weight, from the trainer's speed paths (the stacked, sharded step)."""
+def _critic_step(xp, rng, B, d_model, shards, two_d=False):
+    """L_D's gradient for every critic weight, from the trainer's speed paths (the stacked, sharded step).
+    ``two_d``: the random-projection critic's step on 2D poses (``Trainer.critic_loss_2d``)."""
     for _ in range(_TRIES):
-        tr, _, X_host = _trainer(xp, rng, B, d_model, shards)
-        X_real, X_fake = xp.asarray(X_host[:B]), xp.asarray(X_host[B:2 * B])
+        tr, W_host, X_host = _trainer(xp, rng, B, d_model, shards, w_adv_2d=STEP_W_ADV2D if two_d else 0.0)
+        P_host = W_host if two_d else X_host
+        X_real, X_fake = xp.asarray(P_host[:B]), xp.asarray(P_host[B:2 * B])
         eps = xp.asarray(rng.uniform(0.0, 1.0, B))
         X_hat = eps[:, None, None] * X_real + (1.0 - eps[:, None, None]) * X_fake
-        if all(critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN
+        params, cfg = (tr.critic_2d, tr.dcfg_2d) if two_d else (tr.critic_3d, tr.dcfg)
+        if all(critic_min_abs_preactivation(critic_forward(params, X, cfg)[1]) > PREACT_MARGIN
                for X in (X_real, X_fake, X_hat)):
             break
     else:
         raise RuntimeError("could not draw a critic-step case away from the kinks")
-    _, grads, _ = tr.speed.batch_mean(tr.critic_loss, X_real, X_fake, eps)
+    _, grads, _ = tr.speed.batch_mean(tr.critic_loss_2d if two_d else tr.critic_loss, X_real, X_fake, eps)
 
     def L_D(i):
-        return float(critic_loss(i, X_real, X_fake, eps, tr.dcfg, tr.opts.lam)[0])
+        return float(critic_loss(i, X_real, X_fake, eps, cfg, tr.opts.lam)[0])
 
     # The weight matrices: the penalty's double backward and the two Wasserstein terms meet there.
     # (Bias gradients can be exactly zero; the critic_loss case checks them as one vector.)
-    weights = [k for k in tr.critic if k.endswith(".W")]
-    return check_scalar_gradient(L_D, grads, dict(tr.critic), wrt=weights, seed=int(rng.integers(2**31)))
+    weights = [k for k in params if k.endswith(".W")]
+    return check_scalar_gradient(L_D, grads, dict(params), wrt=weights, seed=int(rng.integers(2**31)))
+
+
+@register_check("critic_step[2d]", B=6, d_model=8, shards=2)
+def _critic_step_2d(xp, rng, B, d_model, shards):
+    """The random-projection critic's step (``--w-adv-2d``): its L_D on 2D poses, every weight."""
+    return _critic_step(xp, rng, B, d_model, shards, two_d=True)
 
 
 def _smooth_directions(loss, grads: dict, params: dict, rng, xp, n_directions: int = 3, tries: int = 30,

@@ -59,7 +59,10 @@ def _incidence_tuple(incidence, n_joints) -> tuple:
 @dataclass(frozen=True)
 class CriticConfig:
     """Sizes of the critic. ``incidence``: the skeleton's J x nb incidence matrix as nested lists
-    (+1 at the child, -1 at the parent; JSON-able), None for h36m17. Stored as a tuple of tuples."""
+    (+1 at the child, -1 at the parent; JSON-able), None for h36m17. Stored as a tuple of tuples.
+    ``coords``: 3 for the paper's critic on 3D poses; 2 for the same critic on 2D poses (the
+    random-projection critic, ``losses3d``): the pose path takes J x coords numbers, and the KCS of
+    2D bones is their Gram matrix as in 3D."""
 
     n_joints: int = 17
     incidence: tuple | None = None
@@ -67,10 +70,13 @@ class CriticConfig:
     kcs_width: int = SPEC_SIZES["critic_kcs_width"]
     head_width: int = 100
     alpha: float = 0.3
+    coords: int = 3
 
     def __post_init__(self):
-        check_config(self, "critic config", positive=("n_joints", "pose_width", "kcs_width", "head_width"),
+        check_config(self, "critic config", positive=("n_joints", "pose_width", "kcs_width", "head_width", "coords"),
                      slopes=("alpha",))
+        if self.coords not in (2, 3):
+            raise GateposeError(f"critic config: coords must be 2 or 3, got {self.coords!r}")
         inc = self.incidence
         if inc is None:
             if self.n_joints != 17:
@@ -160,12 +166,12 @@ class CriticCache(NamedTuple):
 
 def init_critic(cfg: CriticConfig, rng, xp, dtype) -> dict:
     """Parameters '<layer>.W' (d_in, d_out) and '<layer>.b' (d_out,) for the layers
-    pose.in (3J, P), pose.fc1, pose.fc2, pose.out (P, P), kcs.in (F, K), kcs.fc1, kcs.fc2 (K, K),
+    pose.in (cJ, P) (c = cfg.coords, 3 unless a 2D critic), pose.fc1, pose.fc2, pose.out (P, P), kcs.in (F, K), kcs.fc1, kcs.fc2 (K, K),
     head.fc (P + K, H), head.out (H, 1). He init (gain for LeakyReLU's slope) for layers feeding a
     LeakyReLU, LeCun (std 1/sqrt(fan_in)) for the linear outputs; zero biases."""
     J, P, K, H, F = cfg.n_joints, cfg.pose_width, cfg.kcs_width, cfg.head_width, cfg.n_features
     a = float(cfg.alpha)
-    shapes = {"pose.in": (3 * J, P), "pose.fc1": (P, P), "pose.fc2": (P, P), "pose.out": (P, P),
+    shapes = {"pose.in": (cfg.coords * J, P), "pose.fc1": (P, P), "pose.fc2": (P, P), "pose.out": (P, P),
               "kcs.in": (F, K), "kcs.fc1": (K, K), "kcs.fc2": (K, K),
               "head.fc": (P + K, H), "head.out": (H, 1)}
     params = {}
@@ -185,7 +191,7 @@ def _masked(t, m):
 
 
 def critic_forward(params: dict, X, cfg: CriticConfig):
-    """X: (B, J, 3) poses -> (D (B,) scores, cache)."""
+    """X: (B, J, c) poses, c = cfg.coords (3; 2 for a 2D critic) -> (D (B,) scores, cache)."""
     B = X.shape[0]
     alpha = float(cfg.alpha)
     C = critic_incidence(cfg, get_xp(X), X.dtype)

@@ -22,9 +22,10 @@ WIDTHS = dict(pose_width=8, kcs_width=12, head_width=6)
 
 # -- the double backward against central differences of P -----------------------------------------
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8), pose_width=st.integers(2, 9),
-       kcs_width=st.integers(2, 14), head_width=st.integers(1, 7))
-def test_penalty_parameter_gradient(seed, B, J, pose_width, kcs_width, head_width):
-    assert_pass(run_check("gradient_penalty", seed=seed, B=B, J=J, pose_width=pose_width,
+       kcs_width=st.integers(2, 14), head_width=st.integers(1, 7), coords=st.sampled_from([2, 3]))
+def test_penalty_parameter_gradient(seed, B, J, pose_width, kcs_width, head_width, coords):
+    """coords 2: the penalty of the critic on 2D poses (the random-projection critic)."""
+    assert_pass(run_check("gradient_penalty", seed=seed, B=B, J=J, pose_width=pose_width, coords=coords,
                            kcs_width=kcs_width, head_width=head_width))
 
 
@@ -122,9 +123,9 @@ def test_dropping_the_kcs_path_of_the_double_backward_is_caught(monkeypatch):
 
 
 # -- the critic loss ------------------------------------------------------------------------------
-@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7))
-def test_critic_loss_gradient(seed, B, J):
-    assert_pass(run_check("critic_loss", seed=seed, B=B, J=J))
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7), coords=st.sampled_from([2, 3]))
+def test_critic_loss_gradient(seed, B, J, coords):
+    assert_pass(run_check("critic_loss", seed=seed, B=B, J=J, coords=coords))
 
 
 @given(seed=seeds, B=st.integers(1, 4))
@@ -149,12 +150,12 @@ def test_critic_loss_is_the_sum_of_its_terms(seed, B):
     assert abs(float(grads["head.out.b"][0])) < 1e-12     # fake and real terms cancel exactly
 
 
-@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7))
-def test_stacked_critic_loss_equals_the_plain_sum(seed, B, J):
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 7), coords=st.sampled_from([2, 3]))
+def test_stacked_critic_loss_equals_the_plain_sum(seed, B, J, coords):
     """The trainer's fast critic step (three batches stacked in one forward and one backward) is
-    losses.critic_loss, the plain sum of SPEC section 5, up to rounding."""
+    losses.critic_loss, the plain sum of SPEC section 5, up to rounding (on 2D poses too)."""
     rng = np.random.default_rng(seed)
-    cfg, params, (X_r, X_f) = critic_case(np, rng, B, J, **WIDTHS, n_inputs=2)
+    cfg, params, (X_r, X_f) = critic_case(np, rng, B, J, **WIDTHS, n_inputs=2, coords=coords)
     eps = rng.uniform(0, 1, B)
     L, grads, info = critic_loss(params, X_r, X_f, eps, cfg, lam=10.0)
     L_s, grads_s, info_s = stacked_critic_loss(params, X_r, X_f, eps, cfg, lam=10.0)

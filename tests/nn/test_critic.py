@@ -99,9 +99,10 @@ def test_kcs_float32():
 
 # -- the critic -----------------------------------------------------------------------------------
 @given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 8), pose_width=st.integers(2, 9),
-       kcs_width=st.integers(2, 14), head_width=st.integers(1, 7))
-def test_critic_gradient(seed, B, J, pose_width, kcs_width, head_width):
-    assert_pass(run_check("critic", seed=seed, B=B, J=J, pose_width=pose_width,
+       kcs_width=st.integers(2, 14), head_width=st.integers(1, 7), coords=st.sampled_from([2, 3]))
+def test_critic_gradient(seed, B, J, pose_width, kcs_width, head_width, coords):
+    """coords 2: the same critic on 2D poses (the random-projection critic, --w-adv-2d)."""
+    assert_pass(run_check("critic", seed=seed, B=B, J=J, pose_width=pose_width, coords=coords,
                            kcs_width=kcs_width, head_width=head_width))
 
 

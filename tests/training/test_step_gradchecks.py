@@ -10,7 +10,7 @@ import gatepose.fast.critic_step as critic_step
 import gatepose.losses as losses
 from gatepose.gradcheck import run_check
 import gatepose.losses3d as losses3d
-from gatepose.gradcheck.steps import STEP_W_BONE, STEP_W_GEO, STEP_WEIGHTS
+from gatepose.gradcheck.steps import STEP_W_ADV2D, STEP_W_BONE, STEP_W_GEO, STEP_WEIGHTS
 from gatepose.train import Trainer
 from helpers import assert_pass
 from mutations import assert_caught, output_changed
@@ -58,10 +58,12 @@ def test_generator_step_geo_with_repnet_gradient(B, width, shards, seed):
     assert_pass(run_check("generator_step_geo[repnet]", seed=seed, B=B, d_model=width, shards=shards))
 
 
-@given(B=st.integers(4, 9), shards=st.integers(1, 3), seed=st.integers(0, 2**16))
-@settings(max_examples=4)
-def test_critic_step_gradient(B, shards, seed):
-    assert_pass(run_check("critic_step", seed=seed, B=B, shards=shards))
+@given(B=st.integers(4, 9), shards=st.integers(1, 3), seed=st.integers(0, 2**16),
+       case=st.sampled_from(["critic_step", "critic_step[2d]"]))
+@settings(max_examples=6)
+def test_critic_step_gradient(B, shards, seed, case):
+    """The KCS critic's step, and the random-projection critic's on 2D poses (--w-adv-2d)."""
+    assert_pass(run_check(case, seed=seed, B=B, shards=shards))
 
 
 def test_the_unbroken_cases_used_below_pass():
@@ -71,14 +73,15 @@ def test_the_unbroken_cases_used_below_pass():
     assert_pass(run_check("generator_step_priors[depth]", seed=3))
     assert_pass(run_check("generator_step_priors[repnet,depth]", seed=3))
     assert_pass(run_check("critic_step", seed=5))
+    assert_pass(run_check("critic_step[2d]", seed=5))
     assert_pass(run_check("generator_step[repnet]", seed=3))
     assert_pass(run_check("generator_step_geo[repnet]", seed=3))
 
 
 def test_the_weights_differ():
     """Three different weights (and lambda off its default): a swap cannot go unnoticed."""
-    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")] + [STEP_W_GEO, STEP_W_BONE]
-    assert len(set(w)) == 5 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
+    w = [STEP_WEIGHTS[k] for k in ("w_adv", "w_rep", "w_cam")] + [STEP_W_GEO, STEP_W_BONE, STEP_W_ADV2D]
+    assert len(set(w)) == 6 and 1.0 not in w and STEP_WEIGHTS["lam"] != 10.0
 
 
 # -- the checks fail on wrong wiring -------------------------------------------------------------
@@ -188,7 +191,32 @@ def _flipped(L, dX, grads, weight):
 _bone_mutations = [_bone_term(c) for c in (_weight_ignored, _term_not_added, _flipped)]
 
 
-@pytest.mark.parametrize("mutation", _bone_mutations + [_geo_second_lift_dropped], ids=lambda m: m.__name__)
+def _adv2d_term(change):
+    """A mutation of the random-projection critic's term the trainer builds (losses3d.projection_critic_term)."""
+    real = losses3d.projection_critic_term
+
+    def mutate(monkeypatch):
+        def term(critic_2d, dcfg_2d, R, weight=1.0):
+            inner = real(critic_2d, dcfg_2d, R, weight)
+            return lambda X: change(*inner(X), weight)
+
+        monkeypatch.setattr("gatepose.train.projection_critic_term", term)
+
+    mutate.__name__ = "adv2d_" + change.__name__
+    return mutate
+
+
+def _turned_projection_without_normalisation(monkeypatch):
+    """The turned projection's backward without its normalisation's (only the rotation's transpose)."""
+    monkeypatch.setattr(losses3d, "turned_projection_backward", lambda dW, cache: dW @ cache.R[:, :2, :])
+
+
+_turned_projection_without_normalisation.__name__ = "adv2d_without_normalisation_backward"
+_adv2d_mutations = [_adv2d_term(c) for c in (_weight_ignored, _term_not_added, _flipped)]
+
+
+@pytest.mark.parametrize("mutation", _bone_mutations + [_geo_second_lift_dropped] + _adv2d_mutations
+                         + [_turned_projection_without_normalisation], ids=lambda m: m.__name__)
 def test_generator_step_priors_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
     assert_caught(run_check("generator_step_priors", seed=3))
@@ -201,7 +229,7 @@ def _penalty_gradient_halved(monkeypatch):
 
 def _trainer_ignores_its_lambda(monkeypatch):
     monkeypatch.setattr(Trainer, "critic_loss", lambda self, X_real, X_fake, eps: self.speed.critic_loss(
-        self.critic, X_real, X_fake, eps, self.dcfg, 10.0))
+        self.critic_3d, X_real, X_fake, eps, self.dcfg, 10.0))
 
 
 def _wasserstein_sign_flipped(monkeypatch):
@@ -218,6 +246,18 @@ def _wasserstein_sign_flipped(monkeypatch):
 def test_critic_step_check_catches_wrong_wiring(monkeypatch, mutation):
     mutation(monkeypatch)
     assert_caught(run_check("critic_step", seed=5))
+
+
+def _trainer_2d_ignores_its_lambda(monkeypatch):
+    monkeypatch.setattr(Trainer, "critic_loss_2d", lambda self, W_real, W_fake, eps: self.speed.critic_loss(
+        self.critic_2d, W_real, W_fake, eps, self.dcfg_2d, 10.0))
+
+
+@pytest.mark.parametrize("mutation", [_penalty_gradient_halved, _trainer_2d_ignores_its_lambda, _wasserstein_sign_flipped])
+def test_critic_step_2d_check_catches_wrong_wiring(monkeypatch, mutation):
+    """The random-projection critic's step: the same bugs caught on 2D poses."""
+    mutation(monkeypatch)
+    assert_caught(run_check("critic_step[2d]", seed=5))
 
 
 # -- the generator step with missing joints (--aug-drop-joints: the missing token) ------------------------

@@ -25,8 +25,9 @@ def _rows(run):
 
 
 @pytest.mark.parametrize("kw", [dict(supervision="full", aug_flip_2d=True, ema=0.9),
-                                dict(w_geo=1.0, w_bone=2.0, aug_real=True, aug_flip_2d=True, ema=0.5)],
-                         ids=["full", "weak-levers"])
+                                dict(w_geo=1.0, w_bone=2.0, aug_real=True, aug_flip_2d=True, ema=0.5),
+                                dict(w_adv_2d=0.7, aug_noise_2d=0.01, reproject_clean=True)],
+                         ids=["full", "weak-levers", "projection-critic"])
 def test_resume_is_exact_with_the_accuracy_options(tmp_path, kw):
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(tiny(steps=6, **kw), straight, np, progress=False)
@@ -118,6 +119,7 @@ def test_ema_is_what_validation_and_best_use(tmp_path):
 
 @pytest.mark.parametrize("bad,match", [(dict(supervision="semi"), "--supervision"), (dict(w_geo=-1.0), "--w-geo"),
                                        (dict(w_bone=-0.5), "--w-bone"), (dict(w_bone=float("nan")), "--w-bone"),
+                                       (dict(w_adv_2d=-1.0), "--w-adv-2d"), (dict(w_adv_2d=float("inf")), "--w-adv-2d"),
                                        (dict(ema=1.0), "--ema"), (dict(lr_critic=0.0), "--lr-critic"),
                                        (dict(lr_critic=float("inf")), "--lr-critic")])
 def test_bad_accuracy_options(tmp_path, bad, match):
@@ -128,4 +130,18 @@ def test_bad_accuracy_options(tmp_path, bad, match):
 
 def test_paper_preset_keeps_every_departure_off():
     d = TrainOptions(**PRESETS["paper"])
-    assert d.supervision == "weak" and d.w_geo == 0 and d.w_bone == 0 and not d.aug_real and not d.aug_flip_2d and d.ema == 0
+    assert d.supervision == "weak" and d.w_geo == 0 and d.w_bone == 0 and d.w_adv_2d == 0 and not d.aug_real and not d.aug_flip_2d and d.ema == 0
+
+
+def test_the_projection_critic_trains_beside_the_kcs_critic():
+    """--w-adv-2d: a second critic of 2D poses ('2d/...' in the critic's optimiser) that moves in
+    every critic step, its losses logged; without the option the critic is the paper's alone."""
+    tr = Trainer(tiny(w_adv_2d=0.7), prepare_data(tiny()), np)
+    assert tr.dcfg_2d.coords == 2 and tr.critic_2d and set(tr.critic) == set(tr.critic_3d) | {"2d/" + k for k in tr.critic_2d}
+    assert tr.critic_2d["pose.in.W"].shape[0] == 2 * tr.dcfg.n_joints
+    before = {k: v.copy() for k, v in tr.critic.items()}
+    losses = tr.iteration()
+    assert {"loss_adv_2d", "loss_d_2d", "wasserstein_2d"} <= set(losses)
+    assert all(not np.array_equal(before[k], tr.critic[k]) for k in tr.critic if k.endswith(".W"))
+    plain = Trainer(tiny(), prepare_data(tiny()), np)
+    assert plain.dcfg_2d is None and not plain.critic_2d and "loss_adv_2d" not in plain.iteration()
