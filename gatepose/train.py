@@ -11,18 +11,14 @@ Two models are trained alternately, Improved-WGAN style:
 
 Real 3D poses for the critic are never paired with the 2D batch: they are drawn by their own
 sampler from the training subjects' 3D poses or another archive (``data/prepare.py``). With
-``supervision="full"`` an iteration is one step of the generator alone on paired poses.
-
-With ``w_adv_2d`` (a departure, ``losses3d.projection_critic_term``) a second critic, of 2D poses,
-trains beside the KCS critic in each critic step, on the 2D inputs (before any corruption) against
-the fakes seen by turned cameras; it shares the critic's optimiser (its parameters named ``2d/...``).
+``supervision="full"`` an iteration is one step of the generator alone on paired poses. With
+``w_adv_2d`` (a departure, ``losses3d.projection_critic_term``) a critic of 2D poses trains beside
+the KCS critic, on the 2D inputs against turned fakes, in its optimiser (as ``2d/...``).
 
 Speed enters only through ``self.speed`` (``speed.py``) at the places marked ``# FAST DOOR n``; with
 ``--reference`` those are the plain paths.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 
@@ -63,10 +59,8 @@ class Trainer:
         # full supervision: no camera net and no critic (empty parameter sets)
         self.cam = {} if self.full else init_camera(self.ccfg, rng, xp, dtype)
         self.critic = {} if self.full else init_critic(self.dcfg, rng, xp, dtype)
-        # --w-adv-2d: the random-projection critic (2D poses), in the critic's dict as '2d/...'
-        self.dcfg_2d = dataclasses.replace(self.dcfg, coords=2) if opts.w_adv_2d and not self.full else None
-        if self.dcfg_2d is not None:
-            self.critic.update(with_prefix(init_critic(self.dcfg_2d, rng, xp, dtype), "2d/"))
+        self.dcfg_2d = self.dcfg.in_2d() if opts.w_adv_2d and not self.full else None   # --w-adv-2d: as '2d/...'
+        self.critic.update(with_prefix(init_critic(self.dcfg_2d, rng, xp, dtype), "2d/") if self.dcfg_2d else {})
         # The adversarial model's optimiser sees generator and camera as one flat dict (same arrays).
         self.adv = {**with_prefix(self.gen, "gen/"), **with_prefix(self.cam, "cam/")}
         # FAST DOOR 3: the optimiser; plain reference: optim.Adam; proved equal by
@@ -77,8 +71,7 @@ class Trainer:
         self.gen, self.cam = split_prefix(self.adv, "gen/"), split_prefix(self.adv, "cam/")
         self.critic_3d = {k: v for k, v in self.critic.items() if not k.startswith("2d/")}   # KCS critic
         self.critic_2d = split_prefix(self.critic, "2d/")                                    # {} if none
-        W = to_device(xp, data.W_train, dtype)
-        X = to_device(xp, data.X_real, dtype)
+        W, X = to_device(xp, data.W_train, dtype), to_device(xp, data.X_real, dtype)
         if self.full:  # pairs: one sampler over (N, J, 2 + 3) rows, so a 2D pose keeps its 3D pose
             W = xp.concatenate([W, to_device(xp, data.X_train, dtype)], axis=2)
         self.s2d = Sampler(W, opts.batch_size, opts.seed + 1)
@@ -88,8 +81,7 @@ class Trainer:
         sk = get_skeleton(data.skeleton)
         self.flip = sk.flip_permutation
         self.corrupts = bool(opts.aug_noise_2d or opts.aug_drop_joints)   # the detector augmentations
-        # the data's camera elevation, from the unpaired real poses (augment.estimate_elevation)
-        self.turns = bool(opts.w_geo or self.dcfg_2d)     # cameras turned about the vertical axis
+        self.turns = bool(opts.w_geo or self.dcfg_2d)   # turned cameras, at the data's elevation (from the real poses)
         self.elevation = estimate_elevation(data.X_real, sk) if (self.turns or opts.aug_real) else (0.0, 0.0)
         # the bone-length prior's target, from the unpaired real poses too: their mean bone ratios
         # (on the host in float64, then on the device once, with the incidence matrix)
@@ -138,9 +130,8 @@ class Trainer:
 
     def _weak_iteration(self, want_stats: bool) -> dict:
         xp, opts, B = self.xp, self.opts, self.opts.batch_size
-        # All interpolation weights of this iteration in one upload.
-        eps_all = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype)
-        eps_2d = to_device(xp, self.rng_eps.random((opts.n_critic, B)), self.dtype) if self.dcfg_2d else None
+        # All interpolation weights of this iteration in one upload (the 2D critic's: rows n_critic + k).
+        eps_all = to_device(xp, self.rng_eps.random((opts.n_critic * (1 + bool(self.dcfg_2d)), B)), self.dtype)
         # The generator is frozen during the critic steps and unchanged until its own step, so the
         # iteration's 2D inputs are drawn first (n_critic batches for the fakes, then the generator
         # step's) and all the critic steps' fakes come from one pass.
@@ -159,14 +150,11 @@ class Trainer:
             # FAST DOOR 2: L_D as a mean over the batch; plain reference: losses.critic_loss; proved equal by
             # tests/fast/test_doors.py::test_stacked_critic_loss_equals_plain_critic_loss and ::test_sharded_critic_loss_equals_whole_batch
             L_D, grads_d, info_d = self.speed.batch_mean(self.critic_loss, X_real, X_fake, eps_all[k])
-            if self.dcfg_2d is not None:
-                # the 2D critic: this batch's 2D inputs before corruption against its fakes, turned
-                turns = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation)
-                W_fake = turned_projection(X_fake, turns)[0]
-                L_D2, grads_2d, info_2d = self.speed.batch_mean(self.critic_loss_2d, inputs[k][1], W_fake, eps_2d[k])
+            if self.dcfg_2d is not None:     # the 2D critic: this batch before corruption, its fakes turned
+                W_fake = turned_projection(X_fake, camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation))[0]
+                L_D2, grads_2d, info_2d = self.speed.batch_mean(self.critic_loss_2d, inputs[k][1], W_fake, eps_all[opts.n_critic + k])
                 grads_d = {**grads_d, **with_prefix(grads_2d, "2d/")}
             self.opt_d.step(self.critic, grads_d)
-
         # one step of generator + camera on L_G
         R = camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation) if self.turns else None
         losses, grads_gen, grads_cam = self.generator_gradients(W_gen, R, forward, W_target)
@@ -201,9 +189,8 @@ class Trainer:
             # FAST DOOR 2: L_G as a mean over the batch; plain reference: losses.generator_loss; proved equal by
             # tests/fast/test_doors.py::test_sharded_generator_loss_equals_whole_batch
             values, grads_gen, grads_cam = self.speed.batch_mean(loss, *batches)
-        o = self.opts
-        names = (("loss_adv", "loss_rep", "loss_cam") + ("loss_geo",) * bool(R is not None and o.w_geo)
-                 + ("loss_bone",) * bool(o.w_bone) + ("loss_adv_2d",) * bool(R is not None and self.dcfg_2d))
+        on = (True, True, True, R is not None and self.opts.w_geo, self.opts.w_bone, R is not None and self.dcfg_2d)
+        names = [n for n, o in zip(("loss_adv", "loss_rep", "loss_cam", "loss_geo", "loss_bone", "loss_adv_2d"), on) if o]
         return dict(zip(names, values)), grads_gen, grads_cam
 
     # the losses on this trainer's models, means over the batch given ---------------------------

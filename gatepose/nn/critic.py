@@ -20,7 +20,7 @@ Each pass works on the rows of a 2-D (rows, width) matrix: one GEMM per layer.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -84,6 +84,10 @@ class CriticConfig:
                                     f"(the default skeleton h36m17 has 17 joints)")
             inc = incidence_from_parents(_H36M17_PARENTS)
         object.__setattr__(self, "incidence", _incidence_tuple(inc, self.n_joints))
+
+    def in_2d(self) -> "CriticConfig":
+        """The same critic of 2D poses (coords 2): the random-projection critic's."""
+        return replace(self, coords=2)
 
     @classmethod
     def from_parents(cls, parents, **kw) -> "CriticConfig":
