@@ -18,9 +18,9 @@ RUN.drop-1.json, RUN.detector.json) beside it, written by `gatepose eval ... --f
    of its own), N-MPJPE / P-MPJPE from the per-action rows (weighted by their frames);
 4. detector-like inputs on the test split: N-MPJPE with exact 2D, 5 and 10 px noise, one joint
    missing and the detector-like corruption (--detector-noise), and each over the exact figure.
-5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN, evaluated on OUT/hdm05-h36m.npz): N / P-MPJPE
-   on 6000 training frames, test-seen and test, and weak over full on each (printed alone when
-   these are the only runs).
+5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN, OUT/rig-adv2d-sN, evaluated on
+   OUT/hdm05-h36m.npz): N / P-MPJPE on 6000 training frames, test-seen and test, and each weak
+   group over full on each (printed alone when these are the only runs).
 Uses the standard library only.
 """
 from __future__ import annotations
@@ -43,6 +43,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-spread16", "weak, small-weak with a noise level per pose (0.016)"),
           ("weak-d96", "weak, small-weak at d 96 (equal minutes: 4150 steps)"),
           ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),
+          ("weak-adv2d", "weak, small-weak with the random-projection critic (equal minutes: 4900 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"),
@@ -52,7 +53,8 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("full-off012d", "full, searched recipe with the offset lift, noise and dropout"))
 # the fixed-rig archive's runs (OUT/hdm05-h36m.npz: every take filmed by Human3.6M's four cameras),
 # in tables of their own: their tests are other images of the same takes
-RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"))
+RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
+              ("rig-adv2d", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"))
 # weak / full ratios: the benchmark's, then what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -190,14 +192,16 @@ def rig_table(rig: dict) -> None:
         cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
-    if len(rig) == 2:
-        (_, w), (_, f) = rig.values()
+    for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic")):
+        if key not in rig or "rig-full" not in rig:
+            continue
+        w, f = rig[key][1], rig["rig-full"][1]
         cells = []
         for t in ("train", "test-seen", "test"):
             ratio = [mean(w, t, m) / mean(f, t, m) if mean(w, t, m) and mean(f, t, m) else None
                      for m in ("n_mpjpe", "p_mpjpe")]
             cells.append(" / ".join(f"{x:.2f}x" if x else "-" for x in ratio))
-        print("| weak / full | | | | " + " | ".join(cells) + " |")
+        print(f"| {name} / full | | | | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

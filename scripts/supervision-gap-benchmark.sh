@@ -4,12 +4,13 @@
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
-#                     rig eval table (in that order; weak and size need only import, so they may run
-#                     beside search + full; previous needs steptimes; untuned, detector and rig need
-#                     steptimes and search)
+#                     rig projection eval table (in that order; weak and size need only import, so
+#                     they may run beside search + full; previous needs steptimes; untuned, detector
+#                     and rig need steptimes and search; projection needs rig's archive)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
-#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1), RIG_SEEDS (1).
+#   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1), RIG_SEEDS (1),
+#   PROJ_SEEDS (1).
 #
 # The two tests (HDM05 + CMU; train on HDM05's bd, bk, dg and every CMU clip):
 #   test       HDM05's actors mm and tr: new people on their own skeletons (as hdm05-benchmark.sh);
@@ -46,6 +47,8 @@
 #              is new motion seen from the cameras training saw, as in Human3.6M's protocols;
 #              small-weak (rig-weak) and the winner for the equal minutes (rig-full), RIG_SEEDS
 #              seeds, each evaluated on its archive's tests and training frames;
+#   projection small-weak with the random-projection critic (--w-adv-2d 1) for the same minutes as
+#              small-weak (4900 steps), on both archives (weak-adv2d, rig-adv2d), PROJ_SEEDS seeds;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -53,7 +56,7 @@
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
-PHASES="all import steptimes search weak full untuned previous size detector rig eval table"
+PHASES="all import steptimes search weak full untuned previous size detector rig projection eval table"
 PHASE=${1:-}
 if [[ " $PHASES " != *" $PHASE "* || -z $PHASE ]]; then   # before anything is made
     echo "error: PHASE: expected one of: ${PHASES// /, }, got '$PHASE' (usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER])" >&2
@@ -66,6 +69,7 @@ WEAK_STEPS=${WEAK_STEPS:-6000}
 SEARCH_STEPS=${SEARCH_STEPS:-3000}
 DET_SEEDS=${DET_SEEDS:-1}
 RIG_SEEDS=${RIG_SEEDS:-1}
+PROJ_SEEDS=${PROJ_SEEDS:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCHIVE="$OUT/hdm05.npz"
 COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
@@ -251,6 +255,21 @@ phase_rig() {  # the fixed rig's archive, its two runs, and their evaluations on
     done
 }
 
+phase_projection() {  # the random-projection critic; its step costs about 1.23 small-weak steps
+    # (timed 2026-12-07 side by side with small-weak, gatepose bench --preset), so 4900 steps
+    local s run
+    for ((s = 0; s < PROJ_SEEDS; s++)); do
+        train "$OUT/weak-adv2d-s$s" --preset small-weak --steps 4900 --seed "$s" --w-adv-2d 1
+    done
+    local ARCHIVE="$OUT/hdm05-h36m.npz" COMMON=(--data "$OUT/hdm05-h36m.npz" --val-split clips --quiet)
+    for ((s = 0; s < PROJ_SEEDS; s++)); do
+        train "$OUT/rig-adv2d-s$s" --preset small-weak --steps 4900 --seed "$s" --w-adv-2d 1
+        evaluate "$OUT/rig-adv2d-s$s" test
+        evaluate "$OUT/rig-adv2d-s$s" test-seen --split test-seen
+        evaluate "$OUT/rig-adv2d-s$s" train --split train --max-frames 6000
+    done
+}
+
 phase_eval() {
     local run
     for run in "$OUT"/weak-s* "$OUT"/weak-*-s* "$OUT"/full-*-s* "$OUT"/det-*-s*; do
@@ -272,6 +291,6 @@ phase_table() {
 
 case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
-         phase_size; phase_detector; phase_rig; phase_eval; phase_table ;;
+         phase_size; phase_detector; phase_rig; phase_projection; phase_eval; phase_table ;;
     *) "phase_$PHASE" ;;   # one of PHASES (checked at the top)
 esac
