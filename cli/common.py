@@ -141,3 +141,23 @@ def output_file_option(help: str, dest: str = "out"):
                             callback=remember_force,
                             help="Replace an existing --out file (never an input or a run's own files).")(command)
     return decorate
+
+
+def refine_options(fn):
+    """--refine-above / --no-refine (eval and predict): whether a pose the offset lift moved far is
+    lifted again from its own corrected 2D (``gatepose.runs.refine_lifts``)."""
+    fn = click.option("--no-refine", is_flag=True, default=False,
+                      help="Lift every pose once, even where the run keeps a refine threshold.")(fn)
+    return click.option("--refine-above", type=FiniteFloatRange(min=0.0), default=None,
+                        help="Lift a pose again, from its own corrected x and y, where the first lift "
+                             "moved its joints more than this on average (normalised units). Default: "
+                             "the run's own threshold (best.npz of an offset-lift run: what 99 % of its "
+                             "clean validation poses stay under), else lift once.")(fn)
+
+
+def apply_refine(run, refine_above, no_refine) -> None:
+    """The run's refine threshold as the options say (--no-refine wins)."""
+    if no_refine:
+        run.refine_above = None
+    elif refine_above is not None:
+        run.refine_above = float(refine_above)

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import FiniteFloatRange, announce_device, device_option, pick_device
+from .common import FiniteFloatRange, announce_device, apply_refine, device_option, pick_device, refine_options
 
 
 @click.command("eval")
@@ -40,9 +40,10 @@ from .common import FiniteFloatRange, announce_device, device_option, pick_devic
                    "and --drop-joints when given with them.")
 @click.option("--noise-seed", type=int, default=0, show_default=True,
               help="Seed of the corruption's draws (--noise-2d, --drop-joints, --detector-noise).")
+@refine_options
 @device_option
 def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d, drop_joints, detector_noise,
-             noise_seed, device):
+             noise_seed, refine_above, no_refine, device):
     """Evaluate a trained run: MPJPE, N-MPJPE and P-MPJPE (mm) per action on a test split.
 
     MPJPE (Protocol-I) scales the prediction with the training set's mean 3D scale (no test ground
@@ -66,6 +67,11 @@ def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d,
       gatepose eval --run runs/a --detector-noise
       gatepose eval --run runs/hdm --data hdm.npz --split test-seen   # new takes of seen people
       gatepose eval --run runs/hdm --data hdm.npz --split train --max-frames 6000   # what it trained on
+      gatepose eval --run runs/weak --noise-2d 10 --no-refine     # each pose lifted once
+
+    An offset-lift run (small-weak) lifts a pose again, from its own corrected x and y, where its
+    first lift moved the joints more than it moved 99 % of its clean validation poses (best.npz
+    keeps that threshold; --refine-above sets one, --no-refine turns it off).
     """
     from gatepose.evaluate import check_corruption, evaluate_run, test_frames
     from gatepose.runs import load_run
@@ -73,6 +79,7 @@ def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d,
 
     xp = pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
+    apply_refine(run, refine_above, no_refine)
     check_corruption(run, noise_2d, drop_joints)
     ds, split, source = test_frames(run, data, split)
     announce_device()
@@ -89,7 +96,10 @@ def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d,
                    f"detector noise {'on' if detector_noise else 'off'}, seed {noise_seed}", err=True)
     results = evaluate_run(run, ds, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames,
                            noise_2d=noise_2d, drop_joints=drop_joints, detector_noise=detector_noise,
-                           noise_seed=noise_seed)
+                           noise_seed=noise_seed, info=(info := {}))
+    if run.refine_above is not None:
+        click.echo(f"lifted twice: {info['refined_frames']} of {n_eval} poses (moved more than "
+                   f"{run.refine_above:.4g} by the first lift; --no-refine: once)", err=True)
     model = results["model"]
     tables = evaluation_tables(results, layout)
 
@@ -97,6 +107,7 @@ def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d,
         out = {
             "run": str(run_dir), "checkpoint": checkpoint, "step": run.step, "data": source, "split": split,
             "layout": layout, "n_frames": model.n_frames, "units": "mm", "corruption": corruption,
+            "refine": {"above": run.refine_above, "refined_frames": info["refined_frames"]},
             "tables": {k: t.to_dict() for k, t in tables.items()},
             "results": {name: r.to_dict() for name, r in results.items()},
         }

@@ -30,8 +30,10 @@ from .common import FiniteFloatRange, device_option, output_file_option
               help="COCO input: joints below this confidence are missing: their detected coordinates are "
                    "dropped and the lifter infers them (counted on stderr, listed per pose in JSON "
                    "output's 'inferred'). A detection with fewer than half its joints left is an error.")
+@common.refine_options
 @device_option
-def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, confidence_threshold, device):
+def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, confidence_threshold, refine_above,
+            no_refine, device):
     """Lift 2D poses to 3D with a trained run.
 
     Input is either 2D poses in the run's skeleton layout, a .npy of shape (N, J, 2) in pixels or
@@ -43,6 +45,10 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     --confidence-threshold, is inferred: by the run's missing-joint token (a run trained with
     --aug-drop-joints), else filled first with the run's mean training pose fitted to the present
     joints by a 2D similarity. A pose needs at least half its joints (docs/detector-inputs.md).
+
+    Noisy 2D: a run with the offset lift (small-weak) moves the joints of a noisy pose across the
+    image; where it moves them further than it moved 99 % of its clean validation poses, the pose
+    is lifted again from its own corrected x and y (counted on stderr; --no-refine lifts once).
 
     Output: 3D poses in millimetres, root-relative (pelvis at the origin), camera axes of the input
     (x right, y down, z away from the camera); the scale is the training set's mean pose size. A
@@ -70,13 +76,17 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
     xp = common.pick_device(device, defer=True)
     run = load_run(run_dir, xp, which=checkpoint)
+    common.apply_refine(run, refine_above, no_refine)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
     common.announce_device()
     if inp.note:
         where = " (each listed in the output's 'inferred')" if fmt == "json" else ""
         how = "the run's missing-joint token" if run.takes_missing else "the mean-pose fallback (the run has no missing-joint token)"
         click.echo(f"warning: {inp.note}{where}; inferred by {how}", err=True)
-    poses = run.predict_mm(inp.poses, batch=batch)
+    info = {}
+    poses = run.predict_mm(inp.poses, batch=batch, info=info)
     written = write_poses_3d(out_path, poses, run.skeleton, fmt, inp, units=units, fps=fps)
+    twice = (f"; {info['refined']} lifted twice (moved more than {run.refine_above:.4g} by the first lift)"
+             if run.refine_above is not None else "")
     click.echo(f"lifted {len(poses)} poses ({run.skeleton}, {checkpoint} checkpoint of {run_dir}) -> "
-               f"{out_path} ({written}, mm)", err=True)
+               f"{out_path} ({written}, mm){twice}", err=True)

@@ -54,8 +54,10 @@ def check_corruption(run: Run, noise_2d: float = 0.0, drop_joints: int = 0) -> N
 
 def evaluate_run(run: Run, ds: Dataset, by=("action",), batch: int = 1024,
                  max_frames: int | None = None, seed: int = 0, noise_2d: float = 0.0,
-                 drop_joints: int = 0, detector_noise: bool = False, noise_seed: int = 0) -> dict:
-    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result.
+                 drop_joints: int = 0, detector_noise: bool = False, noise_seed: int = 0,
+                 info: dict | None = None) -> dict:
+    """Per-sample errors of the run and the baselines on ``ds``; returns name -> Result. ``info``,
+    if given, gets 'refined_frames': how many poses the run lifted twice (``Run.refine_above``).
 
     ``noise_2d`` (pixels), ``drop_joints``, ``detector_noise``: the test inputs corrupted first
     (``data.corrupt.corrupt_poses``, drawn from ``noise_seed``), as a detector would give them;
@@ -77,7 +79,9 @@ def evaluate_run(run: Run, ds: Dataset, by=("action",), batch: int = 1024,
     else:
         W, _ = normalize_2d(poses_2d)
         W_model = W
-    pred = run.predict(W_model, batch)
+    pred, again = run.predict_refined(W_model, batch)
+    if info is not None:
+        info["refined_frames"] = int(again.sum())
     scale = run.scale_3d
     gt = ds.poses_3d.astype(np.float64)
     subjects = ds.subject if "subject" in by else None

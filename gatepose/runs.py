@@ -137,10 +137,44 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
     return np.concatenate(outs) if outs else np.zeros((0, gcfg.n_joints, 3), np.float32)
 
 
+# -- lifting again where the 2D input looks noisy (a departure: docs/detector-inputs.md) ----------
+# A pose is lifted a second time when the offset lift moved its joints further than it moves those of
+# 99 % of the clean validation poses: then its 2D is noisier than the lifter expects, and lifting
+# its own corrected x and y undoes more of the noise. A clean pose (99 % of them) is lifted once.
+REFINE_PERCENTILE = 99.0
+
+
+def correction(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """W (N, J, 2) normalised 2D inputs (NaN: missing), X (N, J, 3) their lifts -> (N,): the mean
+    distance over the present joints between W and X's own x and y, normalised like an input
+    (``normalize_2d``): how far the lift moved the joints across the image."""
+    Wx, _ = normalize_2d(np.asarray(X, np.float64)[..., :2])
+    return np.nanmean(np.sqrt(((Wx - W) ** 2).sum(axis=-1)), axis=-1)
+
+
+def refine_threshold(W_val: np.ndarray, X_val: np.ndarray) -> float:
+    """The correction that REFINE_PERCENTILE % of the clean validation poses W_val (N, J, 2) stay
+    under, given their lifts X_val (N, J, 3)."""
+    return float(np.percentile(correction(W_val, X_val), REFINE_PERCENTILE))
+
+
+def refine_lifts(predict, W: np.ndarray, X: np.ndarray, threshold: float):
+    """Lift again the poses of W (N, J, 2) whose lifts X (N, J, 3) moved them more than
+    ``threshold``, from their own corrected x and y -> (X with those poses replaced, mask (N,) of
+    them). ``predict``: normalised 2D (n, J, 2) -> normalised 3D (n, J, 3)."""
+    again = correction(W, X) > threshold
+    if again.any():
+        X = np.array(X, copy=True)
+        X[again] = predict(normalize_2d(np.asarray(X[again], np.float64)[..., :2])[0])
+    return X, again
+
+
 @dataclass
 class Run:
     """A run's generator (and camera) loaded for use: :meth:`predict` lifts normalised poses,
-    :meth:`predict_mm` 2D poses in any unit to millimetres."""
+    :meth:`predict_mm` 2D poses in any unit to millimetres. ``refine_above``: lift a pose again
+    where the first lift moved it more than this (:func:`refine_lifts`; best.npz of an offset-lift
+    run holds its own, from its validation poses); None: lift once."""
     path: Path
     config: dict
     gcfg: object     # PoseGateConfig, or RepNetConfig for a --generator repnet run
@@ -149,6 +183,7 @@ class Run:
     step: int = 0
     xp: object = np
     speed: PlainPaths = field(default_factory=PlainPaths)
+    refine_above: float | None = None
 
     @property
     def skeleton(self) -> str:
@@ -160,7 +195,17 @@ class Run:
 
     def predict(self, W: np.ndarray, batch: int = 1024) -> np.ndarray:
         """Normalised 2D poses (N, J, 2), host -> the generator's normalised 3D poses (N, J, 3), host."""
-        return predict_poses(self.gen, self.gcfg, np.asarray(W, np.float32), self.xp, batch=batch, speed=self.speed)
+        return self.predict_refined(W, batch)[0]
+
+    def predict_refined(self, W: np.ndarray, batch: int = 1024):
+        """:meth:`predict`, and the mask (N,) of the poses lifted a second time (``refine_above``)."""
+        def lift(V):
+            return predict_poses(self.gen, self.gcfg, np.asarray(V, np.float32), self.xp, batch=batch, speed=self.speed)
+
+        X = lift(W)
+        if self.refine_above is None:
+            return X, np.zeros(len(X), bool)
+        return refine_lifts(lift, np.asarray(W, np.float64), X, self.refine_above)
 
     @property
     def takes_missing(self) -> bool:
@@ -185,13 +230,16 @@ class Run:
             P = self.fill_missing(P)
         return normalize_2d(P)[0]
 
-    def predict_mm(self, poses_2d: np.ndarray, batch: int = 1024) -> np.ndarray:
+    def predict_mm(self, poses_2d: np.ndarray, batch: int = 1024, info: dict | None = None) -> np.ndarray:
         """2D poses (N, J, 2) in any unit -> 3D poses (N, J, 3) float32 in mm, root-relative.
-        Missing (NaN) joints are inferred (:meth:`normalise_inputs`)."""
+        Missing (NaN) joints are inferred (:meth:`normalise_inputs`). ``info``, if given, gets
+        'refined': how many poses were lifted twice (``refine_above``)."""
         if poses_2d.ndim != 3 or poses_2d.shape[1:] != (self.gcfg.n_joints, 2):
             raise DataError(f"expected 2D poses of shape (N, {self.gcfg.n_joints}, 2), got {poses_2d.shape}")
         W = self.normalise_inputs(poses_2d)
-        pred = self.predict(W, batch)
+        pred, again = self.predict_refined(W, batch)
+        if info is not None:
+            info["refined"] = int(again.sum())
         out = (root_relative(pred) * self.scale_3d).astype(np.float32)
         if not np.isfinite(out).all():  # never write NaN poses with a success code
             raise DataError(f"{self.path}: the run's generator gave NaN or inf poses; its weights or "
@@ -224,6 +272,10 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32, reference: b
     if which == "best" and not path.is_file():
         path = run_dir / CHECKPOINT
     arrays, meta = load_checkpoint(path)
+    refine = meta.get("refine_above")
+    if refine is not None and not (isinstance(refine, (int, float)) and not isinstance(refine, bool)
+                                   and math.isfinite(refine) and refine >= 0):
+        raise GateposeError(f"{path}: metadata refine_above must be a non-negative number or null, got {refine!r}"[:300])
     gen = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "gen/").items()}
     cam = {k: xp.asarray(v, dtype=dtype) for k, v in split_prefix(arrays, "cam/").items()}
     expected = init_generator(gcfg, np.random.default_rng(0), np, dtype)
@@ -234,4 +286,5 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32, reference: b
         if tuple(gen[k].shape) != v.shape:
             raise GateposeError(f"{path}: parameter gen/{k} has shape {tuple(gen[k].shape)}, but config.json's "
                                 f"generator {gcfg.to_dict()} needs {v.shape}")
-    return Run(run_dir, config, gcfg, gen, cam, int(meta.get("step", 0)), xp, speed_paths(reference, xp=xp))
+    return Run(run_dir, config, gcfg, gen, cam, int(meta.get("step", 0)), xp, speed_paths(reference, xp=xp),
+               None if refine is None else float(refine))

@@ -33,7 +33,7 @@ from .metrics import mpjpe, n_mpjpe
 from .options import TrainOptions, learning_rate, total_steps
 from .progress import Progress
 from .nn import split_prefix, with_prefix
-from .runs import load_checkpoint, predict_poses, save_checkpoint, write_json_atomic
+from .runs import load_checkpoint, predict_poses, refine_threshold, save_checkpoint, write_json_atomic
 from .train import Trainer
 
 
@@ -254,13 +254,16 @@ def run_config(opts, d, configs) -> dict:
 # -- validation ------------------------------------------------------------------------------------
 def validation_errors(tr: Trainer) -> dict:
     """MPJPE and N-MPJPE (mm) of the evaluation generator on the frames held out of the training
-    subjects; {} when there are none."""
+    subjects; {} when there are none. With the offset lift also ``refine_above``, the threshold of
+    a second lift (``runs.refine_threshold`` on these clean poses), which best.npz keeps."""
     d = tr.data
     if len(d.W_val) == 0:
         return {}
     pred = predict_poses(tr.eval_gen, tr.gcfg, d.W_val, tr.xp, tr.dtype, speed=tr.speed)
+    extra = {"refine_above": refine_threshold(np.asarray(d.W_val, np.float64), pred)} if tr.gcfg.lift == "offset" else {}
     pred = root_relative(pred) * d.scale_3d
-    return {"val_mpjpe": float(np.mean(mpjpe(pred, d.X_val_mm))), "val_n_mpjpe": float(np.mean(n_mpjpe(pred, d.X_val_mm)))}
+    return {"val_mpjpe": float(np.mean(mpjpe(pred, d.X_val_mm))), "val_n_mpjpe": float(np.mean(n_mpjpe(pred, d.X_val_mm))),
+            **extra}
 
 
 # -- metrics.jsonl and a run that stops ------------------------------------------------------------
@@ -428,7 +431,8 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
                         best = row["val_n_mpjpe"]
                         with writing(run_dir / BEST, step, kept, run_dir):
                             save_best(run_dir, trainer.eval_gen, trainer.cam,
-                                      {"step": step, "val_n_mpjpe": best, "val_mpjpe": row.get("val_mpjpe")})
+                                      {"step": step, "val_n_mpjpe": best, "val_mpjpe": row.get("val_mpjpe"),
+                                       "refine_above": row.get("refine_above")})
                 with writing(run_dir / METRICS, step, kept, run_dir):
                     metrics_f.write(json.dumps(row) + "\n")
                     metrics_f.flush()
