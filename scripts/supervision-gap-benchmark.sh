@@ -52,7 +52,9 @@
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
-#              beside each run;
+#              beside each run, each pose lifted once; an offset-lift run (small-weak) also
+#              RUN.<test>-refined.json, lifted twice where its first lift moved the joints further
+#              than on 99 % of its clean validation poses;
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
@@ -230,12 +232,19 @@ phase_detector() {
     done
 }
 
-evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json on $ARCHIVE, unless there
-    local run=$1 name=$2
+evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json on $ARCHIVE, unless there; each pose lifted
+    # once (--no-refine), and for an offset-lift run also RUN.NAME-refined.json: lifted twice where noisy,
+    # by the threshold of its own validation poses (scripts/refine-threshold.py: best.npz's rule)
+    local run=$1 name=$2 threshold
     shift 2
-    [ -e "$run.$name.json" ] && return
-    gatepose eval --run "$run" --data "$ARCHIVE" --format json "$@" > "$run.$name.json.tmp"
-    mv "$run.$name.json.tmp" "$run.$name.json"
+    if [ ! -e "$run.$name.json" ]; then
+        gatepose eval --run "$run" --data "$ARCHIVE" --format json --no-refine "$@" > "$run.$name.json.tmp"
+        mv "$run.$name.json.tmp" "$run.$name.json"
+    fi
+    [ -e "$run.$name-refined.json" ] && return
+    threshold=$(python3 "$HERE/refine-threshold.py" "$run" "$ARCHIVE" 2>/dev/null) || return 0   # not an offset lift
+    gatepose eval --run "$run" --data "$ARCHIVE" --format json --refine-above "$threshold" "$@" > "$run.$name-refined.json.tmp"
+    mv "$run.$name-refined.json.tmp" "$run.$name-refined.json"
 }
 
 phase_rig() {  # the fixed rig's archive, its two runs, and their evaluations on it
