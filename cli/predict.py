@@ -49,6 +49,7 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     Noisy 2D: a run with the offset lift (small-weak) moves the joints of a noisy pose across the
     image; where it moves them further than it moved 99 % of its clean validation poses, the pose
     is lifted again from its own corrected x and y (counted on stderr; --no-refine lifts once).
+    For a detector's keypoints train small-weak, or small-full-detector (supervised).
 
     Output: 3D poses in millimetres, root-relative (pelvis at the origin), camera axes of the input
     (x right, y down, z away from the camera); the scale is the training set's mean pose size. A

@@ -47,6 +47,10 @@ PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_wi
 # recipe a search on validation chose (a moving average of the weights and a constant rate, in place
 # of the cosine's decay; docs/benchmark-gap.md).
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full", "ema": 0.99, "lr_schedule": "constant"}
+# "small-full-detector": small-full trained for a 2D detector's keypoints: 2D noise of about 3 px and
+# 5 % of the joints missing (the missing-joint token). Better with noisy or missing joints, no worse
+# with exact 2D on new people, worse on new takes of people seen in training (docs/detector-inputs.md).
+PRESETS["small-full-detector"] = {**PRESETS["small-full"], "aug_noise_2d": 0.008, "aug_drop_joints": 0.05}
 PRESET_NAMES = tuple(PRESETS)
 # What each preset is for, in a few words (the CLI's help adds its values from PRESETS).
 PRESET_PURPOSE = {
@@ -54,6 +58,7 @@ PRESET_PURPOSE = {
     "small": "trains in minutes on a CPU, the paper's losses",
     "small-weak": "the recommended weak recipe (docs/results.md)",
     "small-full": "'small' with full supervision and a searched recipe, the supervised baseline",
+    "small-full-detector": "small-full trained on noisy 2D with missing joints, for a detector's keypoints",
 }
 
 
