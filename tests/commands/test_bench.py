@@ -111,7 +111,8 @@ def _tiny_trainer(batch=8, n_critic=2):
 def _count_everything(tr):
     """Route every array the iteration touches through Counted (views: the optimisers' in-place
     updates still land in the same memory)."""
-    for d in (tr.gen, tr.cam, tr.critic, tr.adv, tr.opt_g.m, tr.opt_g.v, tr.opt_d.m, tr.opt_d.v):
+    for d in (tr.gen, tr.cam, tr.critic, tr.critic_3d, tr.critic_2d, tr.adv, tr.opt_g.m, tr.opt_g.v, tr.opt_d.m,
+              tr.opt_d.v):
         for k in d:
             d[k] = d[k].view(Counted)
     tr.s2d.data = tr.s2d.data.view(Counted)
