@@ -124,20 +124,25 @@ def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(mo
     assert_caught(run_check("generator_step[repnet]", seed=3))
 
 
-def _geo_term(change):
-    """A mutation of the self-consistency term the trainer builds (losses3d.consistency_term):
-    ``change(L, dX1, grads, weight) -> (L, dX1, grads)``."""
-    real = losses3d.consistency_term
+def _term_mutation(name: str, change, prefix: str = ""):
+    """A mutation of a term the trainer builds with ``losses3d.<name>(..., weight)`` (its weight the
+    last argument): ``change(L, dX, grads, weight) -> (L, dX, grads)`` on what the term returns."""
+    real = getattr(losses3d, name)
 
     def mutate(monkeypatch):
-        def term(gen, gcfg, R, weight=1.0):
-            inner = real(gen, gcfg, R, weight)
-            return lambda X1: change(*inner(X1), weight)
+        def term(*args):
+            inner = real(*args)
+            return lambda X: change(*inner(X), args[-1])
 
-        monkeypatch.setattr("gatepose.train.consistency_term", term)
+        monkeypatch.setattr(f"gatepose.train.{name}", term)
 
-    mutate.__name__ = change.__name__
+    mutate.__name__ = prefix + change.__name__
     return mutate
+
+
+def _geo_term(change):
+    """A mutation of the self-consistency term (losses3d.consistency_term)."""
+    return _term_mutation("consistency_term", change)
 
 
 def _weight_ignored(L, dX1, grads, weight):
@@ -170,18 +175,8 @@ def test_generator_step_geo_check_catches_wrong_wiring(monkeypatch, mutation):
 
 
 def _bone_term(change):
-    """A mutation of the bone-prior term the trainer builds (losses3d.bone_prior_term)."""
-    real = losses3d.bone_prior_term
-
-    def mutate(monkeypatch):
-        def term(incidence, target, weight=1.0):
-            inner = real(incidence, target, weight)
-            return lambda X: change(*inner(X), weight)
-
-        monkeypatch.setattr("gatepose.train.bone_prior_term", term)
-
-    mutate.__name__ = "bone_" + change.__name__
-    return mutate
+    """A mutation of the bone-prior term (losses3d.bone_prior_term)."""
+    return _term_mutation("bone_prior_term", change, "bone_")
 
 
 def _flipped(L, dX, grads, weight):
@@ -192,18 +187,8 @@ _bone_mutations = [_bone_term(c) for c in (_weight_ignored, _term_not_added, _fl
 
 
 def _adv2d_term(change):
-    """A mutation of the random-projection critic's term the trainer builds (losses3d.projection_critic_term)."""
-    real = losses3d.projection_critic_term
-
-    def mutate(monkeypatch):
-        def term(critic_2d, dcfg_2d, R, weight=1.0):
-            inner = real(critic_2d, dcfg_2d, R, weight)
-            return lambda X: change(*inner(X), weight)
-
-        monkeypatch.setattr("gatepose.train.projection_critic_term", term)
-
-    mutate.__name__ = "adv2d_" + change.__name__
-    return mutate
+    """A mutation of the random-projection critic's term (losses3d.projection_critic_term)."""
+    return _term_mutation("projection_critic_term", change, "adv2d_")
 
 
 def _turned_projection_without_normalisation(monkeypatch):
