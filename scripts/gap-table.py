@@ -46,6 +46,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-d96", "weak, small-weak at d 96 (equal minutes: 4150 steps)"),
           ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),
           ("weak-adv2d", "weak, small-weak with the random-projection critic (equal minutes: 4900 steps)"),
+          ("weak-b64", "weak, small-weak with batch 64 (equal minutes: 8000 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"),
@@ -56,7 +57,8 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
 # the fixed-rig archive's runs (OUT/hdm05-h36m.npz: every take filmed by Human3.6M's four cameras),
 # in tables of their own: their tests are other images of the same takes
 RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
-              ("rig-adv2d", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"))
+              ("rig-adv2d", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"),
+              ("rig-b64", "weak, small-weak with batch 64 (8000 steps), fixed rig"))
 # weak / full ratios: the benchmark's, then what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -207,7 +209,7 @@ def rig_table(rig: dict) -> None:
         cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
-    for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic")):
+    for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64")):
         if key not in rig or "rig-full" not in rig:
             continue
         w, f = rig[key][1], rig["rig-full"][1]

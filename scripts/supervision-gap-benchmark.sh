@@ -48,7 +48,8 @@
 #              small-weak (rig-weak) and the winner for the equal minutes (rig-full), RIG_SEEDS
 #              seeds, each evaluated on its archive's tests and training frames;
 #   projection small-weak with the random-projection critic (--w-adv-2d 1) for the same minutes as
-#              small-weak (4900 steps), on both archives (weak-adv2d, rig-adv2d), PROJ_SEEDS seeds;
+#              small-weak (4900 steps), and with batch 64 (8000 steps), on both archives
+#              (weak-adv2d, rig-adv2d, weak-b64, rig-b64), PROJ_SEEDS seeds;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -264,18 +265,26 @@ phase_rig() {  # the fixed rig's archive, its two runs, and their evaluations on
     done
 }
 
-phase_projection() {  # the random-projection critic; its step costs about 1.23 small-weak steps
-    # (timed 2026-12-07 side by side with small-weak, gatepose bench --preset), so 4900 steps
-    local s run
+phase_projection() {  # two levers at small-weak's minutes: the random-projection critic (its step
+    # costs 1.18 small-weak steps, 4900 steps) and batch 64 (0.74, 8000 steps); timed 2026-12-07
+    # side by side with small-weak on the idle machine (gatepose bench --preset, medians of 3 rounds)
+    local s run lever levers=("adv2d|--steps 4900 --w-adv-2d 1" "b64|--steps 8000 --batch-size 64")
     for ((s = 0; s < PROJ_SEEDS; s++)); do
-        train "$OUT/weak-adv2d-s$s" --preset small-weak --steps 4900 --seed "$s" --w-adv-2d 1
+        for lever in "${levers[@]}"; do
+            # shellcheck disable=SC2086
+            train "$OUT/weak-${lever%%|*}-s$s" --preset small-weak --seed "$s" ${lever#*|}
+        done
     done
     local ARCHIVE="$OUT/hdm05-h36m.npz" COMMON=(--data "$OUT/hdm05-h36m.npz" --val-split clips --quiet)
     for ((s = 0; s < PROJ_SEEDS; s++)); do
-        train "$OUT/rig-adv2d-s$s" --preset small-weak --steps 4900 --seed "$s" --w-adv-2d 1
-        evaluate "$OUT/rig-adv2d-s$s" test
-        evaluate "$OUT/rig-adv2d-s$s" test-seen --split test-seen
-        evaluate "$OUT/rig-adv2d-s$s" train --split train --max-frames 6000
+        for lever in "${levers[@]}"; do
+            run="$OUT/rig-${lever%%|*}-s$s"
+            # shellcheck disable=SC2086
+            train "$run" --preset small-weak --seed "$s" ${lever#*|}
+            evaluate "$run" test
+            evaluate "$run" test-seen --split test-seen
+            evaluate "$run" train --split train --max-frames 6000
+        done
     done
 }
 
