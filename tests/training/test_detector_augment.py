@@ -65,10 +65,10 @@ def test_without_the_options_nothing_is_drawn_and_no_token():
     tr.iteration()
     assert tr.rng_aug.bit_generator.state == state
     assert "embed.M" not in tr.gen and "missing_token" not in tr.gcfg.to_dict()
-    # the presets: 2D noise only in the recommended weak recipe; no joint dropout (no missing token, so
-    # every preset keeps its fast paths)
-    assert [p for p in PRESETS if PRESETS[p].get("aug_noise_2d")] == ["small-weak"]
-    assert not any(PRESETS[p].get("aug_drop_joints") for p in PRESETS)
+    # the presets: 2D noise in the recommended weak recipe and in the supervised one for detector
+    # inputs; joint dropout (the missing token, whose runs infer by the plain forward) only in the latter
+    assert [p for p in PRESETS if PRESETS[p].get("aug_noise_2d")] == ["small-weak", "small-full-detector"]
+    assert [p for p in PRESETS if PRESETS[p].get("aug_drop_joints")] == ["small-full-detector"]
 
 
 @pytest.mark.parametrize("kw", [dict(aug_noise_2d=0.02, aug_drop_joints=0.2),
