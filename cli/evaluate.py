@@ -94,9 +94,10 @@ def evaluate(run_dir, data, split, checkpoint, fmt, max_frames, batch, noise_2d,
         how = "inferred by the run's missing token" if run.takes_missing else "filled by the mean-pose fallback"
         click.echo(f"corrupted inputs: noise {noise_2d:g} px, {drop_joints} joint(s) dropped per pose ({how}), "
                    f"detector noise {'on' if detector_noise else 'off'}, seed {noise_seed}", err=True)
+    info = {}    # evaluate_run says in it how many poses were lifted twice
     results = evaluate_run(run, ds, by=evaluation_by_layout(layout), batch=batch, max_frames=max_frames,
                            noise_2d=noise_2d, drop_joints=drop_joints, detector_noise=detector_noise,
-                           noise_seed=noise_seed, info=(info := {}))
+                           noise_seed=noise_seed, info=info)
     if run.refine_above is not None:
         click.echo(f"lifted twice: {info['refined_frames']} of {n_eval} poses (moved more than "
                    f"{run.refine_above:.4g} by the first lift; --no-refine: once)", err=True)

@@ -144,12 +144,21 @@ def predict_poses(gen: dict, gcfg, W_host: np.ndarray, xp, dtype=np.float32, bat
 REFINE_PERCENTILE = 99.0
 
 
+def _own_2d(X: np.ndarray) -> np.ndarray:
+    """X (N, J, 3) lifted poses -> their own x and y, normalised like an input (N, J, 2)."""
+    return normalize_2d(np.asarray(X, np.float64)[..., :2])[0]
+
+
+def _moved(W: np.ndarray, Wx: np.ndarray) -> np.ndarray:
+    """(N,): the mean distance over the present (not NaN) joints of W between W and Wx."""
+    return np.nanmean(np.sqrt(((Wx - W) ** 2).sum(axis=-1)), axis=-1)
+
+
 def correction(W: np.ndarray, X: np.ndarray) -> np.ndarray:
     """W (N, J, 2) normalised 2D inputs (NaN: missing), X (N, J, 3) their lifts -> (N,): the mean
     distance over the present joints between W and X's own x and y, normalised like an input
     (``normalize_2d``): how far the lift moved the joints across the image."""
-    Wx, _ = normalize_2d(np.asarray(X, np.float64)[..., :2])
-    return np.nanmean(np.sqrt(((Wx - W) ** 2).sum(axis=-1)), axis=-1)
+    return _moved(W, _own_2d(X))
 
 
 def refine_threshold(W_val: np.ndarray, X_val: np.ndarray) -> float:
@@ -162,10 +171,11 @@ def refine_lifts(predict, W: np.ndarray, X: np.ndarray, threshold: float):
     """Lift again the poses of W (N, J, 2) whose lifts X (N, J, 3) moved them more than
     ``threshold``, from their own corrected x and y -> (X with those poses replaced, mask (N,) of
     them). ``predict``: normalised 2D (n, J, 2) -> normalised 3D (n, J, 3)."""
-    again = correction(W, X) > threshold
+    Wx = _own_2d(X)
+    again = _moved(W, Wx) > threshold
     if again.any():
         X = np.array(X, copy=True)
-        X[again] = predict(normalize_2d(np.asarray(X[again], np.float64)[..., :2])[0])
+        X[again] = predict(Wx[again])
     return X, again
 
 

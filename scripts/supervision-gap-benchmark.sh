@@ -243,7 +243,11 @@ evaluate() {  # evaluate RUN NAME OPTIONS...: RUN.NAME.json on $ARCHIVE, unless 
         mv "$run.$name.json.tmp" "$run.$name.json"
     fi
     [ -e "$run.$name-refined.json" ] && return
-    threshold=$(python3 "$HERE/refine-threshold.py" "$run" "$ARCHIVE" 2>/dev/null) || return 0   # not an offset lift
+    # the run's threshold, once per run (RUN.refine-above beside it; "none": not an offset lift)
+    [ -e "$run.refine-above" ] || { python3 "$HERE/refine-threshold.py" "$run" "$ARCHIVE" 2>/dev/null || echo none; } \
+        > "$run.refine-above"
+    threshold=$(cat "$run.refine-above")
+    [ "$threshold" = none ] && return
     gatepose eval --run "$run" --data "$ARCHIVE" --format json --refine-above "$threshold" "$@" > "$run.$name-refined.json.tmp"
     mv "$run.$name-refined.json.tmp" "$run.$name-refined.json"
 }
