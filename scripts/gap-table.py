@@ -20,7 +20,7 @@ RUN.drop-1.json, RUN.detector.json) beside it, written by `gatepose eval ... --f
    missing and the detector-like corruption (--detector-noise), and each over the exact figure;
    a group whose runs also have RUN.<test>-refined.json (evaluated lifting twice where noisy:
    gatepose eval --refine-above, scripts/refine-threshold.py) gets a second row from those.
-5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN, OUT/rig-adv2d-sN, evaluated on
+5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN, OUT/rig-adv2d-sN, OUT/rig-b64-sN, evaluated on
    OUT/hdm05-h36m.npz): N / P-MPJPE on 6000 training frames, test-seen and test, and each weak
    group over full on each (printed alone when these are the only runs).
 Uses the standard library only.
@@ -188,7 +188,7 @@ def archive_tables(groups: dict) -> None:
     print("\n| runs (test split, N-MPJPE) | exact 2D | 5 px noise | 10 px noise | one joint missing | detector-like |")
     print("|:--|--:|--:|--:|--:|--:|")
     rows = [(label, runs) for label, runs in groups.values()]
-    rows += [(f"{label}, lifted twice where noisy", refined(runs)) for label, runs in groups.values() if refined(runs)]
+    rows += [(f"{label}, lifted twice where noisy", twice) for label, runs in groups.values() if (twice := refined(runs))]
     for label, runs in rows:
         exact = mean(runs, "test")
         cells = [_cell(runs, "test", ("n_mpjpe",))]
@@ -203,8 +203,8 @@ def rig_table(rig: dict) -> None:
     print("\n| fixed rig (N / P-MPJPE) | steps | minutes | val N-MPJPE | training frames (6000) "
           "| new takes (test-seen) | new people (test) |")
     print("|:--|--:|--:|--:|--:|--:|--:|")
-    rows = list(rig.values()) + [(f"{label}, lifted twice where noisy", refined(runs))
-                                 for label, runs in rig.values() if refined(runs)]
+    rows = list(rig.values()) + [(f"{label}, lifted twice where noisy", twice)
+                                 for label, runs in rig.values() if (twice := refined(runs))]
     for label, runs in rows:
         cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
