@@ -20,7 +20,7 @@ RUN.drop-1.json, RUN.detector.json) beside it, written by `gatepose eval ... --f
    missing and the detector-like corruption (--detector-noise), and each over the exact figure;
    a group whose runs also have RUN.<test>-refined.json (evaluated lifting twice where noisy:
    gatepose eval --refine-above, scripts/refine-threshold.py) gets a second row from those.
-5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN, OUT/rig-adv2d-sN, OUT/rig-b64-sN, evaluated on
+5. the fixed rig's runs (OUT/rig-weak-sN, OUT/rig-full-sN and the levers of RIG_GROUPS, evaluated on
    OUT/hdm05-h36m.npz): N / P-MPJPE on 6000 training frames, test-seen and test, and each weak
    group over full on each (printed alone when these are the only runs).
 Uses the standard library only.
@@ -47,6 +47,8 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),
           ("weak-adv2d", "weak, small-weak with the random-projection critic (equal minutes: 4900 steps)"),
           ("weak-b64", "weak, small-weak with batch 64 (equal minutes: 8000 steps)"),
+          ("weak-nc3", "weak, small-weak with three critic steps (equal minutes: 5000 steps)"),
+          ("weak-kcs512", "weak, small-weak with the critic's KCS path 512 wide (equal minutes: 4900 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"),
@@ -58,7 +60,9 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
 # in tables of their own: their tests are other images of the same takes
 RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
               ("rig-adv2d", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"),
-              ("rig-b64", "weak, small-weak with batch 64 (8000 steps), fixed rig"))
+              ("rig-b64", "weak, small-weak with batch 64 (8000 steps), fixed rig"),
+              ("rig-nc3", "weak, small-weak with three critic steps (5000 steps), fixed rig"),
+              ("rig-kcs512", "weak, small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"))
 # weak / full ratios: the benchmark's, then what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -209,7 +213,8 @@ def rig_table(rig: dict) -> None:
         cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
-    for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64")):
+    for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
+                      ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512")):
         if key not in rig or "rig-full" not in rig:
             continue
         w, f = rig[key][1], rig["rig-full"][1]

@@ -4,9 +4,9 @@
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
-#                     rig projection eval table (in that order; weak and size need only import, so
-#                     they may run beside search + full; previous needs steptimes; untuned, detector
-#                     and rig need steptimes and search; projection needs rig's archive)
+#                     rig projection critic eval table (in that order; weak and size need only import,
+#                     so they may run beside search + full; previous needs steptimes; untuned,
+#                     detector and rig need steptimes and search; projection and critic need rig's archive)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
 #   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1), RIG_SEEDS (1),
@@ -50,6 +50,9 @@
 #   projection small-weak with the random-projection critic (--w-adv-2d 1) for the same minutes as
 #              small-weak (4900 steps), and with batch 64 (8000 steps), on both archives
 #              (weak-adv2d, rig-adv2d, weak-b64, rig-b64), PROJ_SEEDS seeds;
+#   critic     small-weak with three critic steps per generator step (5000 steps) and with the
+#              critic's KCS path 512 wide (4900 steps), the same minutes, on both archives (weak-nc3,
+#              rig-nc3, weak-kcs512, rig-kcs512), PROJ_SEEDS seeds;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -59,7 +62,7 @@
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
-PHASES="all import steptimes search weak full untuned previous size detector rig projection eval table"
+PHASES="all import steptimes search weak full untuned previous size detector rig projection critic eval table"
 PHASE=${1:-}
 if [[ " $PHASES " != *" $PHASE "* || -z $PHASE ]]; then   # before anything is made
     echo "error: PHASE: expected one of: ${PHASES// /, }, got '$PHASE' (usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER])" >&2
@@ -269,19 +272,18 @@ phase_rig() {  # the fixed rig's archive, its two runs, and their evaluations on
     done
 }
 
-phase_projection() {  # two levers at small-weak's minutes: the random-projection critic (its step
-    # costs 1.18 small-weak steps, 4900 steps) and batch 64 (0.74, 8000 steps); timed 2026-12-07
-    # side by side with small-weak on the idle machine (gatepose bench --preset, medians of 3 rounds)
-    local s run lever levers=("adv2d|--steps 4900 --w-adv-2d 1" "b64|--steps 8000 --batch-size 64")
+lever_runs() {  # lever_runs "NAME|OPTIONS"...: small-weak with each lever, PROJ_SEEDS seeds, on both
+    # archives (OUT/weak-NAME-sN, OUT/rig-NAME-sN; the rig's runs evaluated here, the others by eval)
+    local s run lever
     for ((s = 0; s < PROJ_SEEDS; s++)); do
-        for lever in "${levers[@]}"; do
+        for lever in "$@"; do
             # shellcheck disable=SC2086
             train "$OUT/weak-${lever%%|*}-s$s" --preset small-weak --seed "$s" ${lever#*|}
         done
     done
     local ARCHIVE="$OUT/hdm05-h36m.npz" COMMON=(--data "$OUT/hdm05-h36m.npz" --val-split clips --quiet)
     for ((s = 0; s < PROJ_SEEDS; s++)); do
-        for lever in "${levers[@]}"; do
+        for lever in "$@"; do
             run="$OUT/rig-${lever%%|*}-s$s"
             # shellcheck disable=SC2086
             train "$run" --preset small-weak --seed "$s" ${lever#*|}
@@ -290,6 +292,18 @@ phase_projection() {  # two levers at small-weak's minutes: the random-projectio
             evaluate "$run" train --split train --max-frames 6000
         done
     done
+}
+
+phase_projection() {  # two levers at small-weak's minutes: the random-projection critic (its step
+    # costs 1.18 small-weak steps, 4900 steps) and batch 64 (0.74, 8000 steps); timed 2026-12-07
+    # side by side with small-weak on the idle machine (gatepose bench --preset, medians of 3 rounds)
+    lever_runs "adv2d|--steps 4900 --w-adv-2d 1" "b64|--steps 8000 --batch-size 64"
+}
+
+phase_critic() {  # a stronger critic at small-weak's minutes: three critic steps per generator step
+    # (a step costs 1.19 small-weak steps, 5000 steps) and the KCS path at 512 wide (1.22, 4900
+    # steps); timed 2026-12-07 side by side with small-weak in one process (medians of 60 steps each)
+    lever_runs "nc3|--steps 5000 --n-critic 3" "kcs512|--steps 4900 --critic-kcs-width 512"
 }
 
 phase_eval() {
@@ -313,6 +327,6 @@ phase_table() {
 
 case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
-         phase_size; phase_detector; phase_rig; phase_projection; phase_eval; phase_table ;;
+         phase_size; phase_detector; phase_rig; phase_projection; phase_critic; phase_eval; phase_table ;;
     *) "phase_$PHASE" ;;   # one of PHASES (checked at the top)
 esac
