@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 from .backend import get_xp, python_scalar
 from .errors import GateposeError
-from .nn.camera import camera_backward, camera_forward, project_backward, project_forward
+from .nn.camera import (camera_backward, camera_forward, perspective_backward, perspective_forward, project_backward,
+                         project_forward)
 from .nn.critic import (CriticConfig, critic_backward, critic_forward, critic_input_backward,
                         critic_param_grads, critic_tangents)
 from .nn.generator import generator_backward, generator_forward, takes_missing
@@ -176,7 +177,8 @@ def critic_loss(params: dict, X_real, X_fake, eps, cfg: CriticConfig, lam: float
 
 # -- the generator's loss: L_G = w_adv L_adv + w_rep L_rep + w_cam L_cam (SPEC section 6) --------
 def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_adv: float = 1.0,
-                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None, terms=(), W_target=None):
+                   w_rep: float = 1.0, w_cam: float = 1.0, forward=None, terms=(), W_target=None,
+                   perspective: float = 0.0):
     """W: (B, J, 2) 2D poses -> ((L_adv, L_rep, L_cam, *terms' losses) 0-d, generator grads,
     camera grads) of L_G, all means over the batch. The critic is frozen: only its input gradient
     is taken.
@@ -191,6 +193,8 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
 
     ``W_target``: (B, J, 2) what L_rep compares the reprojection with, if not W (``--reproject-clean``,
     a departure: W before the noise of ``--aug-noise-2d``, so the lifter learns to undo it).
+    ``perspective``: k > 0 projects with the depth's perspective (``camera.perspective_forward``,
+    ``--perspective``, a departure); 0 is the paper's W' = X M^T.
 
     Missing joints (NaN in W, a generator with ``missing_token``): the camera net sees W with
     zeros in their place, and they weigh nothing in L_rep (its mean still divides by all 2J
@@ -205,14 +209,15 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
         W_seen, T_seen = (xp.where(present[..., None], A, 0.0).astype(W.dtype, copy=False) for A in (W, T))
         weights = present
     M, ccache = camera_forward(cam, W_seen, ccfg)
-    Wp, pcache = project_forward(X, M)
+    Wp, pcache = project_forward(X, M) if not perspective else perspective_forward(X, M, perspective)
     L_rep, rcache = reprojection_loss(T_seen, Wp, weights)
     L_cam, mcache = camera_loss(M)
     D, dcache = critic_forward(critic, X, dcfg)
     L_adv, acache = adversarial_loss(D)
     # Backward through the frozen critic: its input gradient only, no weight gradients.
     dX_adv, _ = critic_input_backward(adversarial_loss_backward(w_adv, acache), dcache)
-    dX_rep, dM_rep = project_backward(reprojection_loss_backward(w_rep, rcache), pcache)
+    dX_rep, dM_rep = (project_backward if not perspective else perspective_backward)(
+        reprojection_loss_backward(w_rep, rcache), pcache)
     dM = dM_rep + camera_loss_backward(w_cam, mcache)
     dX = dX_adv + dX_rep
     term_losses, term_grads = [], []

@@ -133,17 +133,26 @@ class ConsistencyCache(NamedTuple):
     norm: Normalize2dCache
     gen2: object       # the generator cache of the second lift (either kind, nn/generator.py)
     dist: DistanceCache
+    Y: object = None   # (B, J, 3) the turned pose, and (B, J) exp(-k z): with perspective only
+    e: object = None
+    k: float = 0.0
 
 
-def consistency_loss(gen: dict, gcfg, X1, R):
+def consistency_loss(gen: dict, gcfg, X1, R, perspective: float = 0.0):
     """gen: generator parameters, X1: (B, J, 3) the first lift G(W), R: (B, 3, 3) rotations ->
-    (L_geo 0-d, cache): the mean per-joint distance between r(G(n(Y[..., :2]))) and r(Y),
-    Y = X1 R^T, r = root-relative, n = normalise like an input."""
+    (L_geo 0-d, cache): the mean per-joint distance between r(G(n(p(Y)))) and r(Y), Y = X1 R^T,
+    r = root-relative, n = normalise like an input, p the turned camera's projection: Y's x and y,
+    with ``perspective`` k > 0 shrunk by exp(-k z) as ``camera.perspective_forward`` projects
+    (``--perspective``: the second lift then sees 2D poses drawn as the inputs are)."""
     Y = rotate(X1, R)
-    W2, ncache = normalize_2d_forward(Y[..., :2])
+    P, e = Y[..., :2], None
+    if perspective:
+        e = get_xp(Y).exp(-perspective * Y[..., 2])
+        P = P * e[..., None]
+    W2, ncache = normalize_2d_forward(P)
     X2, gcache = generator_forward(gen, W2, gcfg)
     L, dcache = joint_distance(root_relative(X2), root_relative(Y))
-    return L, ConsistencyCache(R, ncache, gcache, dcache)
+    return L, ConsistencyCache(R, ncache, gcache, dcache, Y if perspective else None, e, float(perspective))
 
 
 def consistency_loss_backward(dL, cache: ConsistencyCache):
@@ -153,7 +162,12 @@ def consistency_loss_backward(dL, cache: ConsistencyCache):
     dX2 = root_relative_backward(dD)
     dY = -root_relative_backward(dD)
     dW2, grads = generator_backward(dX2, cache.gen2)
-    dY[..., :2] += normalize_2d_backward(dW2, cache.norm)
+    dP = normalize_2d_backward(dW2, cache.norm)
+    if cache.e is None:
+        dY[..., :2] += dP
+    else:   # P = Y_xy e, e = exp(-k Y_z)
+        dY[..., :2] += dP * cache.e[..., None]
+        dY[..., 2] -= cache.k * cache.e * (dP * cache.Y[..., :2]).sum(axis=-1)
     # Y = X1 R^T, so dX1 = dY R
     return dY @ cache.R, grads
 
@@ -260,13 +274,13 @@ def supervised_step(gen: dict, gcfg, W, X_gt, kind: str = "distance"):
     return L, grads
 
 
-def consistency_term(gen: dict, gcfg, R, weight: float = 1.0):
+def consistency_term(gen: dict, gcfg, R, weight: float = 1.0, perspective: float = 0.0):
     """Self-consistency as a term of ``losses.generator_loss`` (the trainer's weak step): a function
     X1 (B, J, 3), the step's own first lift, -> (L_geo 0-d, d(weight * L_geo)/dX1, the second lift's
     generator gradients). The first lift's share of the gradient goes back through the step's one
     backward of the generator, with the paper's losses' (a lift and a backward fewer per step)."""
     def term(X1):
-        L, cache = consistency_loss(gen, gcfg, X1, R)
+        L, cache = consistency_loss(gen, gcfg, X1, R, perspective)
         dX1, grads = consistency_loss_backward(weight, cache)
         return L, dX1, grads
     return term

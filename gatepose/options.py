@@ -64,6 +64,7 @@ class TrainOptions:
     w_geo: float = option(0.0, "Weight of geometric self-consistency: lift, turn the pose about the vertical axis, project, lift again and match (0 = off, as in the paper).")
     w_bone: float = option(0.0, "Weight of a bone-length prior (ElePose's): each lifted bone's length over the pose's mean bone length, against the same ratios averaged over the critic's real poses (0 = off, as in the paper).")
     w_adv_2d: float = option(0.0, "Weight of the random-projection critic: the lifted pose turned about the vertical axis and projected, judged by a second WGAN-GP critic of 2D poses trained on the 2D inputs (Chen et al. 2019; ElePose's prior of random reprojections in adversarial form; 0 = off, as in the paper).")
+    perspective: float = option(0.0, "Reproject with perspective: each joint's projection shrunk by its depth z behind the root as a pinhole camera would, by exp(-K z), K the poses' size over the camera's distance (the Frobenius norm of a root-relative 3D pose over its root's depth: about 0.4 for a person 5 m away; docs/departures.md). 0 = the paper's scaled orthographic projection.")
     aug_real: bool = option(False, "Augment the critic's real poses: a random turn about the vertical axis and a left/right mirror.")
     aug_flip_2d: bool = option(False, "Mirror half of the 2D inputs left/right (with full supervision their 3D poses too).")
     aug_noise_2d: float = option(0.0, "Gaussian noise on every coordinate of the normalised 2D inputs (weak and full supervision), its standard deviation a fraction of the pose's scale (a normalised pose has Frobenius norm 1; in pixels: SIGMA times the pose's own scale, docs/detector-inputs.md); 0 = off.")
@@ -105,7 +106,8 @@ class TrainOptions:
             bad("steps", f"must be at least 1, got {self.steps}")
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             bad("epochs", f"must be a positive finite number, got {self.epochs}")
-        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "w_adv_2d", "ema", "aug_noise_2d", "aug_drop_joints"):
+        for name in ("lam", "w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "w_adv_2d", "perspective", "ema", "aug_noise_2d",
+                     "aug_drop_joints"):
             if not math.isfinite(getattr(self, name)):
                 bad(name, f"must be a finite number, got {getattr(self, name)}")
         for name in ("batch_size", "n_critic", "d_model", "n_heads", "n_layers", "d_ff", "gate_hidden",
@@ -135,7 +137,7 @@ class TrainOptions:
             bad("sup_loss", f"expected distance or squared, got {self.sup_loss!r}")
         if self.supervision not in ("weak", "full"):
             bad("supervision", f"expected weak or full, got {self.supervision!r}")
-        for name in ("w_geo", "w_bone", "w_adv_2d", "aug_noise_2d"):
+        for name in ("w_geo", "w_bone", "w_adv_2d", "perspective", "aug_noise_2d"):
             if getattr(self, name) < 0:
                 bad(name, f"must be a non-negative number, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:

@@ -207,13 +207,13 @@ class Trainer:
         w_bone L_bone, plus w_adv_2d L_adv2d with the same turns (the departures of losses3d: terms
         that share the step's lift); L_rep against W_target when given (--reproject-clean)."""
         o = self.opts
-        terms = (consistency_term(self.gen, self.gcfg, R, o.w_geo),) if R is not None and o.w_geo else ()
+        terms = (consistency_term(self.gen, self.gcfg, R, o.w_geo, o.perspective),) if R is not None and o.w_geo else ()
         if o.w_bone:
             terms += (bone_prior_term(self.incidence, self.bone_target, o.w_bone),)
         if R is not None and self.dcfg_2d is not None:
             terms += (projection_critic_term(self.critic_2d, self.dcfg_2d, R, o.w_adv_2d),)
-        return generator_loss(self.gen, self.cam, self.critic_3d, W, self.gcfg, self.ccfg, self.dcfg,
-                              o.w_adv, o.w_rep, o.w_cam, forward=forward, terms=terms, W_target=W_target)
+        return generator_loss(self.gen, self.cam, self.critic_3d, W, self.gcfg, self.ccfg, self.dcfg, o.w_adv, o.w_rep,
+                              o.w_cam, forward=forward, terms=terms, W_target=W_target, perspective=o.perspective)
 
     def supervised_loss(self, W, X):
         return supervised_step(self.gen, self.gcfg, W, X, self.opts.sup_loss)

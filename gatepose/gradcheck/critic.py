@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.camera import (CameraConfig, camera_backward, camera_forward, camera_min_abs_preactivation,
-                        init_camera, project_backward, project_forward)
+                        init_camera, perspective_backward, perspective_forward, project_backward,
+                        project_forward)
 from ..nn.critic import (CriticConfig, critic_backward, critic_forward, critic_min_abs_preactivation,
                          init_critic)
 from ..nn.residual import (block_activation_pairs, min_abs_preactivation, residual_block_backward,
@@ -109,6 +110,23 @@ def _projection(xp, rng, B, J):
         return {"X": dX, "M": dM}
 
     return fwd, bwd, {"X": xp.asarray(rng.standard_normal((B, J, 3))),
+                      "M": xp.asarray(rng.standard_normal((B, 2, 3)))}
+
+
+@register_check("projection[perspective]", B=3, J=5)
+def _projection_perspective(xp, rng, B, J):
+    """The projection with perspective (``--perspective``): k drawn in [0.2, 1.5], depths of the
+    usual size (a normalised pose's joints lie within about 1 of the root)."""
+    k = float(rng.uniform(0.2, 1.5))
+
+    def fwd(i):
+        return perspective_forward(i["X"], i["M"], k)
+
+    def bwd(dWp, cache):
+        dX, dM = perspective_backward(dWp, cache)
+        return {"X": dX, "M": dM}
+
+    return fwd, bwd, {"X": xp.asarray(0.5 * rng.standard_normal((B, J, 3))),
                       "M": xp.asarray(rng.standard_normal((B, 2, 3)))}
 
 

@@ -49,7 +49,7 @@ def _normalize(xp, rng, B, J):
 
 
 @register_check("consistency_loss", B=2, J=4, h=2, d_k=3, L=1, attention="gated")
-def _consistency(xp, rng, B, J, h, d_k, L, attention):
+def _consistency(xp, rng, B, J, h, d_k, L, attention, perspective=0.0):
     """L_geo w.r.t. the first lift X1 and every generator parameter (the second lift's gradients)."""
     d = h * d_k
     cfg = PoseGateConfig(n_joints=J, d_model=d, n_heads=h, n_layers=L, d_ff=2 * d, gate_hidden=5,
@@ -60,7 +60,7 @@ def _consistency(xp, rng, B, J, h, d_k, L, attention):
     inputs = {"X1": _randn(xp, rng, B, J, 3), **params}
 
     def fwd(i):
-        return L3.consistency_loss({k: i[k] for k in names}, cfg, i["X1"], R)
+        return L3.consistency_loss({k: i[k] for k in names}, cfg, i["X1"], R, perspective)
 
     def bwd(dL, c):
         dX1, g = L3.consistency_loss_backward(dL, c)
@@ -69,6 +69,12 @@ def _consistency(xp, rng, B, J, h, d_k, L, attention):
     # head.b and ln_f.beta shift every joint of X2 alike, which the root-relative loss cancels:
     # their gradient is exactly zero, and a relative error of finite-difference noise means nothing
     return fwd, bwd, inputs, ["X1"] + [k for k in names if k not in ("head.b", "ln_f.beta")]
+
+
+@register_check("consistency_loss[perspective]", B=2, J=4, h=2, d_k=3, L=1, attention="gated")
+def _consistency_perspective(xp, rng, B, J, h, d_k, L, attention):
+    """The same with the turned camera's perspective (``--perspective``, k drawn in [0.2, 1.5])."""
+    return _consistency(xp, rng, B, J, h, d_k, L, attention, perspective=float(rng.uniform(0.2, 1.5)))
 
 
 @register_check("bone_prior_loss", B=3, skeleton="h36m17")

@@ -25,7 +25,7 @@ from ..data.prepare import TrainData
 from ..losses import adversarial_loss, camera_loss, critic_loss, reprojection_loss
 from ..data.augment import camera_turns
 from ..losses3d import bone_prior_loss, consistency_loss, turned_projection
-from ..nn.camera import camera_forward, project_forward
+from ..nn.camera import camera_forward, perspective_forward, project_forward
 from ..nn.critic import critic_forward, critic_min_abs_preactivation
 from ..nn.generator import generator_forward
 from ..options import TrainOptions
@@ -43,10 +43,11 @@ STEP_WEIGHTS = dict(w_adv=0.7, w_rep=1.9, w_cam=0.45, lam=7.3)
 STEP_W_GEO = 1.3     # the self-consistency weight of the generator_step_geo case
 STEP_W_BONE = 0.35   # the bone prior's weight of the generator_step_priors case
 STEP_W_ADV2D = 0.55  # the random-projection critic's weight of the generator_step_priors case
+STEP_PERSPECTIVE = 0.6  # the perspective of the [perspective] cases (--perspective)
 
 
 def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz", missing=False,
-             w_adv_2d=0.0):
+             w_adv_2d=0.0, perspective=0.0):
     """A float64 Trainer of a tiny model on random normalised poses of the h36m17 skeleton
     (``generator="repnet"``: RepNet's generator of width ``d_model`` in PoseGate-Former's place)."""
     J = 17
@@ -61,7 +62,7 @@ def _trainer(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bon
                         gate_hidden=6, camera_width=8, critic_pose_width=8, critic_kcs_width=12,
                         n_critic=1, shards=shards, seed=int(rng.integers(2**31)), w_geo=w_geo,
                         w_bone=w_bone, w_adv_2d=w_adv_2d, lift=lift, generator=generator, repnet_width=d_model,
-                        aug_drop_joints=0.2 if missing else 0.0, **STEP_WEIGHTS)
+                        aug_drop_joints=0.2 if missing else 0.0, perspective=perspective, **STEP_WEIGHTS)
     tr = Trainer(opts, data, xp, np.float64)
     for k, v in tr.critic.items():   # init gives zero biases; random ones move the kinks around (both critics)
         if k.endswith(".b"):
@@ -81,6 +82,11 @@ def _seen(xp, W):
     return xp.where(present[..., None], W, 0.0), present.astype(W.dtype)
 
 
+def _project(X, M, perspective: float):
+    """The step's projection: X M^T, or with --perspective its perspective form."""
+    return perspective_forward(X, M, perspective) if perspective else project_forward(X, M)
+
+
 def _l1_margin(xp, gen, cam, W, tr, T=None) -> float:
     """How far the reprojection and camera residuals are from the kinks of their |.| (T: L_rep's
     target if not W)."""
@@ -88,7 +94,7 @@ def _l1_margin(xp, gen, cam, W, tr, T=None) -> float:
     T = _seen(xp, W if T is None else xp.where(xp.isnan(W), xp.nan, T))[0]
     W, present = _seen(xp, W)
     M, _ = camera_forward(cam, W, tr.ccfg)
-    Wp, _ = project_forward(X, M)
+    Wp, _ = _project(X, M, tr.opts.perspective)
     A = M @ M.transpose(0, 2, 1)
     t = (A[:, 0, 0] + A[:, 1, 1])[:, None, None]
     cam_res = 2.0 * A / t - xp.eye(2)
@@ -101,12 +107,14 @@ def _l1_margin(xp, gen, cam, W, tr, T=None) -> float:
 
 @register_check("generator_step", B=6, d_model=8, shards=2)
 def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate", w_bone=0.0, lift="xyz",
-                    missing=False, clean=False, w_adv_2d=0.0):
+                    missing=False, clean=False, w_adv_2d=0.0, perspective=0.0):
     """L_G's gradient for every generator and camera parameter, from Trainer.generator_gradients.
     ``missing``: three joints of every pose missing (NaN), the generator with its missing token.
-    ``clean``: L_rep against a target other than the input (``--reproject-clean``)."""
+    ``clean``: L_rep against a target other than the input (``--reproject-clean``).
+    ``perspective``: the reprojection with perspective (``--perspective``)."""
     for _ in range(_TRIES):
-        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift, missing, w_adv_2d)
+        tr, W_host, _ = _trainer(xp, rng, B, d_model, shards, w_geo, generator, w_bone, lift, missing, w_adv_2d,
+                                 perspective)
         W_host = W_host[:B].copy()
         if missing:
             for b in range(B):
@@ -132,13 +140,13 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         X, _ = generator_forward(gen, W, tr.gcfg, need_cache=False)
         W_seen, present = _seen(xp, W)
         M, _ = camera_forward(cam, W_seen, tr.ccfg)
-        Wp, _ = project_forward(X, M)
+        Wp, _ = _project(X, M, o.perspective)
         D, _ = critic_forward(tr.critic, X, tr.dcfg)
         T_seen = W_seen if T is None else _seen(xp, xp.where(xp.isnan(W), xp.nan, T))[0]
         L = (o.w_adv * adversarial_loss(D)[0] + o.w_rep * reprojection_loss(T_seen, Wp, present)[0]
              + o.w_cam * camera_loss(M)[0])
         if o.w_geo:
-            L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R)[0]
+            L = L + o.w_geo * consistency_loss(gen, tr.gcfg, X, R, o.perspective)[0]
         if o.w_bone:
             L = L + o.w_bone * bone_prior_loss(X, tr.incidence, tr.bone_target)[0]
         if o.w_adv_2d:   # -mean D_2d of the pose seen by the turned cameras
@@ -191,6 +199,13 @@ def _generator_step_priors_offset_clean(xp, rng, B, d_model, shards):
     """The offset lift with L_rep against the input before its noise (``--reproject-clean``)."""
     return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="offset",
                            clean=True)
+
+
+@register_check("generator_step_priors[offset,clean,perspective]", B=6, d_model=8, shards=2)
+def _generator_step_priors_offset_clean_perspective(xp, rng, B, d_model, shards):
+    """The same with the reprojection's perspective (``--perspective``, small-weak's options besides)."""
+    return _generator_step(xp, rng, B, d_model, shards, w_geo=STEP_W_GEO, w_bone=STEP_W_BONE, w_adv_2d=STEP_W_ADV2D, lift="offset",
+                           clean=True, perspective=STEP_PERSPECTIVE)
 
 
 @register_check("generator_step_priors[missing,offset,clean]", B=6, d_model=8, shards=2)
