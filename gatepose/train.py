@@ -207,7 +207,7 @@ class Trainer:
         w_bone L_bone, plus w_adv_2d L_adv2d with the same turns (the departures of losses3d: terms
         that share the step's lift); L_rep against W_target when given (--reproject-clean)."""
         o = self.opts
-        terms = (consistency_term(self.gen, self.gcfg, R, o.w_geo, o.perspective),) if R is not None and o.w_geo else ()
+        terms = (consistency_term(self.gen, self.gcfg, R, o.w_geo, perspective=o.perspective),) if R is not None and o.w_geo else ()
         if o.w_bone:
             terms += (bone_prior_term(self.incidence, self.bone_target, o.w_bone),)
         if R is not None and self.dcfg_2d is not None:

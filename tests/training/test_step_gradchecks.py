@@ -125,13 +125,14 @@ def test_generator_step_check_with_repnet_catches_a_broken_generator_backward(mo
 
 
 def _term_mutation(name: str, change, prefix: str = ""):
-    """A mutation of a term the trainer builds with ``losses3d.<name>(..., weight)`` (its weight the
-    last argument): ``change(L, dX, grads, weight) -> (L, dX, grads)`` on what the term returns."""
+    """A mutation of a term the trainer builds with ``losses3d.<name>(..., weight, **options)`` (its
+    weight the last positional argument): ``change(L, dX, grads, weight) -> (L, dX, grads)`` on what
+    the term returns."""
     real = getattr(losses3d, name)
 
     def mutate(monkeypatch):
-        def term(*args):
-            inner = real(*args)
+        def term(*args, **options):
+            inner = real(*args, **options)
             return lambda X: change(*inner(X), args[-1])
 
         monkeypatch.setattr(f"gatepose.train.{name}", term)
