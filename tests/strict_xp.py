@@ -328,7 +328,7 @@ _FILLS = {"zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "eye"
 _FREE = {"empty", "empty_like", "reshape", "transpose", "swapaxes", "expand_dims", "squeeze",
          "moveaxis", "broadcast_to", "split", "array_split", "atleast_1d", "atleast_2d",
          "shape", "ndim", "result_type", "can_cast", "may_share_memory", "shares_memory", "iscomplexobj"}
-_ELEMENTWISE = {"where", "clip", "nan_to_num", "isclose", "allclose_elementwise", "round", "around"}
+_ELEMENTWISE = {"where", "clip", "nan_to_num", "isclose", "allclose_elementwise", "round", "around", "cross"}
 
 
 def _asarray(a, dtype=None, order=None):
