@@ -49,6 +49,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-b64", "weak, small-weak with batch 64 (equal minutes: 8000 steps)"),
           ("weak-nc3", "weak, small-weak with three critic steps (equal minutes: 5000 steps)"),
           ("weak-kcs512", "weak, small-weak with the critic's KCS path 512 wide (equal minutes: 4900 steps)"),
+          ("weak-persp", "weak, small-weak with --perspective 0.4"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"),
@@ -62,7 +63,8 @@ RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, 
               ("rig-adv2d", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"),
               ("rig-b64", "weak, small-weak with batch 64 (8000 steps), fixed rig"),
               ("rig-nc3", "weak, small-weak with three critic steps (5000 steps), fixed rig"),
-              ("rig-kcs512", "weak, small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"))
+              ("rig-kcs512", "weak, small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"),
+              ("rig-persp", "weak, small-weak with --perspective 0.4, fixed rig"))
 # weak / full ratios: the benchmark's, then what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -214,7 +216,7 @@ def rig_table(rig: dict) -> None:
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
     for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
-                      ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512")):
+                      ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-persp", "perspective")):
         if key not in rig or "rig-full" not in rig:
             continue
         w, f = rig[key][1], rig["rig-full"][1]

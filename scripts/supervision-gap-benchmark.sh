@@ -4,13 +4,14 @@
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
-#                     rig projection critic eval table (in that order; weak and size need only import,
-#                     so they may run beside search + full; previous needs steptimes; untuned,
-#                     detector and rig need steptimes and search; projection and critic need rig's archive)
+#                     rig projection critic perspective eval table (in that order; weak and size need
+#                     only import, so they may run beside search + full; previous needs steptimes;
+#                     untuned, detector and rig need steptimes and search; projection, critic and
+#                     perspective need rig's archive)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
 #   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1), RIG_SEEDS (1),
-#   PROJ_SEEDS (1).
+#   PROJ_SEEDS (1), PERSP_SEEDS (2).
 #
 # The two tests (HDM05 + CMU; train on HDM05's bd, bk, dg and every CMU clip):
 #   test       HDM05's actors mm and tr: new people on their own skeletons (as hdm05-benchmark.sh);
@@ -53,6 +54,10 @@
 #   critic     small-weak with three critic steps per generator step (5000 steps) and with the
 #              critic's KCS path 512 wide (4900 steps), the same minutes, on both archives (weak-nc3,
 #              rig-nc3, weak-kcs512, rig-kcs512), PROJ_SEEDS seeds;
+#   perspective small-weak with --perspective 0.4 (the reprojection's pinhole perspective; 0.4 the
+#              median pose size over camera distance of both archives' training poses), the same
+#              6000 steps (it costs no measurable time), on both archives (weak-persp, rig-persp),
+#              PERSP_SEEDS seeds;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -62,7 +67,7 @@
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
-PHASES="all import steptimes search weak full untuned previous size detector rig projection critic eval table"
+PHASES="all import steptimes search weak full untuned previous size detector rig projection critic perspective eval table"
 PHASE=${1:-}
 if [[ " $PHASES " != *" $PHASE "* || -z $PHASE ]]; then   # before anything is made
     echo "error: PHASE: expected one of: ${PHASES// /, }, got '$PHASE' (usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER])" >&2
@@ -76,6 +81,7 @@ SEARCH_STEPS=${SEARCH_STEPS:-3000}
 DET_SEEDS=${DET_SEEDS:-1}
 RIG_SEEDS=${RIG_SEEDS:-1}
 PROJ_SEEDS=${PROJ_SEEDS:-1}
+PERSP_SEEDS=${PERSP_SEEDS:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARCHIVE="$OUT/hdm05.npz"
 COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
@@ -306,6 +312,11 @@ phase_critic() {  # a stronger critic at small-weak's minutes: three critic step
     lever_runs "nc3|--steps 5000 --n-critic 3" "kcs512|--steps 4900 --critic-kcs-width 512"
 }
 
+phase_perspective() {  # the reprojection with perspective: K the poses' size over the camera's
+    # distance, median over the training poses of either archive (0.401 and 0.406: docs/departures.md)
+    PROJ_SEEDS=$PERSP_SEEDS lever_runs "persp|--steps $WEAK_STEPS --perspective 0.4"
+}
+
 phase_eval() {
     local run
     for run in "$OUT"/weak-s* "$OUT"/weak-*-s* "$OUT"/full-*-s* "$OUT"/det-*-s*; do
@@ -327,6 +338,6 @@ phase_table() {
 
 case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
-         phase_size; phase_detector; phase_rig; phase_projection; phase_critic; phase_eval; phase_table ;;
+         phase_size; phase_detector; phase_rig; phase_projection; phase_critic; phase_perspective; phase_eval; phase_table ;;
     *) "phase_$PHASE" ;;   # one of PHASES (checked at the top)
 esac
