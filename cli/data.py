@@ -171,6 +171,10 @@ def _print_summary(s: dict) -> None:
     echo(f"frames      {s['frames']:,} in {s['sequences']:,} sequences")
     echo(f"2D poses    yes (pixels){'; with per-joint confidence' if s['confidence'] else ''}")
     echo(f"3D poses    {'yes (camera coordinates, mm)' if s['poses_3d'] else 'no (2D only)'}")
+    if "perspective" in s:
+        p = s["perspective"]
+        echo(f"perspective {p['median']:.2f} (5-95 %: {p['p5']:.2f}-{p['p95']:.2f}): pose size over camera "
+             "distance, for train --perspective")
     lo, hi = s["image_size"]["min"], s["image_size"]["max"]
     echo(f"image size  {lo[0]} x {lo[1]}" + ("" if lo == hi else f" to {hi[0]} x {hi[1]}"))
     if s["split"] is None:

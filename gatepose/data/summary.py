@@ -52,7 +52,8 @@ def archive_summary(ds: Dataset, file) -> dict:
 
     Keys: file, skeleton, joints, bones, frames, sequences, poses_2d, poses_3d, confidence,
     image_size {min, max}, split (None, or {train|test: {frames, subjects}}),
-    frames_per_action_subject, and bone_lengths_mm (:func:`bone_length_stats`) when 3D is present.
+    frames_per_action_subject, and bone_lengths_mm (:func:`bone_length_stats`) when 3D is present,
+    with perspective {median, p5, p95} (:func:`perspective_strength`) when the roots have depth.
     """
     skel = ds.skel
     out = {
@@ -68,7 +69,23 @@ def archive_summary(ds: Dataset, file) -> dict:
                         for sp in SPLITS if sp != "test-seen" or (ds.split == sp).any()}
     if ds.poses_3d is not None:
         out["bone_lengths_mm"] = bone_length_stats(ds)
+        k = perspective_strength(ds.poses_3d)
+        if k is not None:
+            out["perspective"] = {"median": float(np.median(k)), "p5": float(np.percentile(k, 5)),
+                                  "p95": float(np.percentile(k, 95))}
     return out
+
+
+def perspective_strength(X) -> np.ndarray | None:
+    """X (N, J, 3) camera-frame poses, mm -> (N,) each pose's size over its camera's distance: the
+    Frobenius norm of the root-relative pose over the root's depth, what ``train --perspective``
+    takes (its median). None where a root is not in front of the camera (poses without depth)."""
+    X = np.asarray(X, dtype=np.float64)
+    depth = X[:, 0, 2]
+    if not (depth > 0).all():
+        return None
+    size = np.sqrt(((X - X[:, :1]) ** 2).sum(axis=(1, 2)))
+    return size / depth
 
 
 def clip_bone_lengths(clips) -> tuple[np.ndarray, np.ndarray]:

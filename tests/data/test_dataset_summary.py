@@ -7,7 +7,7 @@ import pytest
 from gatepose.data.mocap.export import clip_sequence
 from gatepose.data.mocap.importer import find_files, read_clip
 from gatepose.data.summary import (archive_summary, bone_length_stats, frames_per_action_subject,
-                                   mocap_import_summary, natural_key, unmatched_subjects)
+                                   mocap_import_summary, natural_key, perspective_strength, unmatched_subjects)
 from gatepose.data.synthetic import generate
 from gatepose.errors import DataError
 from mocap_files import MOCAP_FIXTURES
@@ -51,6 +51,23 @@ def test_archive_summary_states_split_and_presence(synth):
     assert s["split"]["test"]["subjects"] == sorted(set(synth.subject[synth.split == "test"]))
     assert s["sequences"] == int(synth.sequence_ids()[-1]) + 1
     assert "bone_lengths_mm" not in archive_summary(_without_3d(synth), "y.npz")
+
+
+def test_perspective_strength_is_pose_size_over_camera_distance(synth):
+    """A pose of known size placed at known depths: K = size / depth, whatever the root's x and y;
+    the summary states the median and spread over the archive's poses."""
+    rng = np.random.default_rng(0)
+    pose = rng.standard_normal((17, 3))
+    pose -= pose[0]
+    size = float(np.sqrt((pose ** 2).sum()))
+    depths = np.array([2000.0, 4000.0, 8000.0])
+    X = np.stack([pose + [rng.normal(0, 500), rng.normal(0, 500), d] for d in depths])
+    np.testing.assert_allclose(perspective_strength(X), size / depths, rtol=1e-12)
+    assert perspective_strength(X - [0.0, 0.0, 5000.0]) is None        # a root behind the camera
+    k = archive_summary(synth, "x.npz")["perspective"]
+    assert 0 < k["p5"] <= k["median"] <= k["p95"] < 2
+    np.testing.assert_allclose(k["median"], np.median(perspective_strength(synth.poses_3d)), rtol=1e-12)
+    assert "perspective" not in archive_summary(_without_3d(synth), "y.npz")
 
 
 def _without_3d(ds):
