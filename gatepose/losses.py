@@ -209,15 +209,16 @@ def generator_loss(gen: dict, cam: dict, critic: dict, W, gcfg, ccfg, dcfg, w_ad
         W_seen, T_seen = (xp.where(present[..., None], A, 0.0).astype(W.dtype, copy=False) for A in (W, T))
         weights = present
     M, ccache = camera_forward(cam, W_seen, ccfg)
-    Wp, pcache = project_forward(X, M) if not perspective else perspective_forward(X, M, perspective)
+    project, project_bwd = ((project_forward, project_backward) if not perspective else
+                            (lambda X, M: perspective_forward(X, M, perspective), perspective_backward))
+    Wp, pcache = project(X, M)
     L_rep, rcache = reprojection_loss(T_seen, Wp, weights)
     L_cam, mcache = camera_loss(M)
     D, dcache = critic_forward(critic, X, dcfg)
     L_adv, acache = adversarial_loss(D)
     # Backward through the frozen critic: its input gradient only, no weight gradients.
     dX_adv, _ = critic_input_backward(adversarial_loss_backward(w_adv, acache), dcache)
-    dX_rep, dM_rep = (project_backward if not perspective else perspective_backward)(
-        reprojection_loss_backward(w_rep, rcache), pcache)
+    dX_rep, dM_rep = project_bwd(reprojection_loss_backward(w_rep, rcache), pcache)
     dM = dM_rep + camera_loss_backward(w_cam, mcache)
     dX = dX_adv + dX_rep
     term_losses, term_grads = [], []
