@@ -58,13 +58,13 @@ SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100,
 DEFAULTS = dict(generator="posegate", attention="gated", batch_size=256, lr=1e-4, lr_critic=None,
                 betas=(0.5, 0.9), n_critic=5, lam=10.0, w_adv=1.0, w_rep=1.0, w_cam=1.0, supervision="weak",
                 lift="xyz", w_geo=0.0, w_bone=0.0, aug_real=False, aug_flip_2d=False, ema=0.0, aug_noise_2d=0.0,
-                aug_drop_joints=0.0, aug_noise_spread=False, reproject_clean=False, **SPEC_SIZES)
+                aug_drop_joints=0.0, aug_noise_spread=False, reproject_clean=False, perspective=0.0, **SPEC_SIZES)
 PRESETS = {"paper": {},
            "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                          n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100)}
 PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
                          "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "offset", "aug_noise_2d": 0.012,
-                         "reproject_clean": True}
+                         "reproject_clean": True, "perspective": 0.4}
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full", "ema": 0.99, "lr_schedule": "constant"}
 PRESETS["small-full-detector"] = {**PRESETS["small-full"], "aug_noise_2d": 0.008, "aug_drop_joints": 0.05}
 H36M17_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
@@ -317,12 +317,17 @@ def build(torch, F, m, o, dtype):
         X = generator(pg, W)
         M = camera(pc, W)
         Wp = X @ M.transpose(1, 2)
+        if o.perspective:                       # shrunk by exp(-K z), z along M's rows' cross product
+            c = torch.linalg.cross(M[:, 0], M[:, 1])
+            r = c / c.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            Wp = Wp * (-o.perspective * (X @ r[:, :, None])).exp()
         T = W if W_target is None else W_target
         terms = {"loss_adv": -critic(pd, X).mean(), "loss_rep": (T - Wp).abs().mean(), "loss_cam": camera_loss(M)}
         L = o.w_adv * terms["loss_adv"] + o.w_rep * terms["loss_rep"] + o.w_cam * terms["loss_cam"]
         if R is not None:                       # self-consistency: turn, project, normalise, lift again
             Y = X @ R.transpose(1, 2)
-            X2 = generator(pg, normalize(Y[..., :2], 1e-6))
+            P = Y[..., :2] * (-o.perspective * Y[..., 2:]).exp() if o.perspective else Y[..., :2]
+            X2 = generator(pg, normalize(P, 1e-6))
             terms["loss_geo"] = joint_distance(rr(X2), rr(Y))
             L = L + o.w_geo * terms["loss_geo"]
         if bone_target is not None:
@@ -528,13 +533,14 @@ def check_against_gatepose(torch, F, o, m, gpcfg, seed=0, B=8):
     compare("critic step (L_D, gradient penalty)", L_ref, L_t, g_ref, tp["critic"])
     R = camera_turns(rng, B, np, np.float64, 0.2, 0.1) if o.w_geo else None
     target = bone_ratios(X_r, np.asarray(m.incidence, np.float64)).mean(axis=0) if o.w_bone else None
-    terms = (() if R is None else (consistency_term(np_models["generator"], gcfg, R, o.w_geo),)) + \
+    terms = (() if R is None else (consistency_term(np_models["generator"], gcfg, R, o.w_geo, o.perspective),)) + \
         (() if target is None else (bone_prior_term(np.asarray(m.incidence, np.float64), target, o.w_bone),))
     # reproject_clean: the step's input is a noisy W, L_rep's target the W before the noise
     W_in = normalize(W + 0.01 * rng.standard_normal(W.shape))[0] if o.reproject_clean else W
     W_target = W if o.reproject_clean else None
     vals, gg, gc = generator_loss(np_models["generator"], np_models["camera"], np_models["critic"], W_in, gcfg,
-                                  ccfg, dcfg, o.w_adv, o.w_rep, o.w_cam, terms=terms, W_target=W_target)
+                                  ccfg, dcfg, o.w_adv, o.w_rep, o.w_cam, terms=terms, W_target=W_target,
+                                  perspective=o.perspective)
     weights = [o.w_adv, o.w_rep, o.w_cam] + [o.w_geo] * (R is not None) + [o.w_bone] * (target is not None)
     L_ref = sum(w * float(v) for w, v in zip(weights, vals))
     L_t, _ = nets.generator_loss(tp["generator"], tp["camera"], tp["critic"], T(W_in), None if R is None else T(R),

@@ -35,21 +35,21 @@ from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
           ("full-untuned", "full, the search's start (no EMA, cosine)"),
+          ("weak-ortho", "weak, small-weak before 2026-12-08 (orthographic reprojection)"),
           ("weak-depth", "weak, small-weak before 2026-12-07 (depth lift, exact 2D)"),
           ("full-cosine", "full, the first search's recipe (EMA, cosine)"),
-          ("weak-noise16", "weak, small-weak with noise 0.016"),
-          ("weak-noise20", "weak, small-weak with twice the noise (0.02)"),
-          ("det-weak", "weak, small-weak without the clean target, with dropout"),
-          ("weak-spread12", "weak, small-weak with a noise level per pose (0.012)"),
-          ("weak-spread14", "weak, small-weak with a noise level per pose (0.014)"),
-          ("weak-spread16", "weak, small-weak with a noise level per pose (0.016)"),
-          ("weak-d96", "weak, small-weak at d 96 (equal minutes: 4150 steps)"),
-          ("weak-d128", "weak, small-weak at d 128 (equal minutes: 3150 steps)"),
-          ("weak-adv2d", "weak, small-weak with the random-projection critic (equal minutes: 4900 steps)"),
-          ("weak-b64", "weak, small-weak with batch 64 (equal minutes: 8000 steps)"),
-          ("weak-nc3", "weak, small-weak with three critic steps (equal minutes: 5000 steps)"),
-          ("weak-kcs512", "weak, small-weak with the critic's KCS path 512 wide (equal minutes: 4900 steps)"),
-          ("weak-persp", "weak, small-weak with --perspective 0.4"),
+          ("weak-noise16", "weak, orthographic small-weak with noise 0.016"),
+          ("weak-noise20", "weak, orthographic small-weak with twice the noise (0.02)"),
+          ("det-weak", "weak, orthographic small-weak without the clean target, with dropout"),
+          ("weak-spread12", "weak, orthographic small-weak with a noise level per pose (0.012)"),
+          ("weak-spread14", "weak, orthographic small-weak with a noise level per pose (0.014)"),
+          ("weak-spread16", "weak, orthographic small-weak with a noise level per pose (0.016)"),
+          ("weak-d96", "weak, orthographic small-weak at d 96 (equal minutes: 4150 steps)"),
+          ("weak-d128", "weak, orthographic small-weak at d 128 (equal minutes: 3150 steps)"),
+          ("weak-adv2d", "weak, orthographic small-weak with the random-projection critic (equal minutes: 4900 steps)"),
+          ("weak-b64", "weak, orthographic small-weak with batch 64 (equal minutes: 8000 steps)"),
+          ("weak-nc3", "weak, orthographic small-weak with three critic steps (equal minutes: 5000 steps)"),
+          ("weak-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (equal minutes: 4900 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"),
@@ -60,13 +60,15 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
 # the fixed-rig archive's runs (OUT/hdm05-h36m.npz: every take filmed by Human3.6M's four cameras),
 # in tables of their own: their tests are other images of the same takes
 RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
-              ("rig-adv2d", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"),
-              ("rig-b64", "weak, small-weak with batch 64 (8000 steps), fixed rig"),
-              ("rig-nc3", "weak, small-weak with three critic steps (5000 steps), fixed rig"),
-              ("rig-kcs512", "weak, small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"),
-              ("rig-persp", "weak, small-weak with --perspective 0.4, fixed rig"))
-# weak / full ratios: the benchmark's, then what this page first reported
-PAIRS = (("weak", "full-tuned"), ("weak-depth", "full-cosine"))
+              ("rig-adv2d", "weak, orthographic small-weak with the random-projection critic (4900 steps), fixed rig"),
+              ("rig-b64", "weak, orthographic small-weak with batch 64 (8000 steps), fixed rig"),
+              ("rig-nc3", "weak, orthographic small-weak with three critic steps (5000 steps), fixed rig"),
+              ("rig-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"),
+              ("rig-ortho", "weak, small-weak before 2026-12-08 (orthographic reprojection), fixed rig"),
+              ("rig-k02", "weak, small-weak with --perspective 0.2 (half the rig's), fixed rig"),
+              ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig"))
+# weak / full ratios: the benchmark's, small-weak before its perspective, what this page first reported
+PAIRS = (("weak", "full-tuned"), ("weak-ortho", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
 HDM05_CLASSES = {"depositFloorR", "elbowToKnee1RepsLelbowStart", "grabHighR", "hopBothLegs1hops",
                  "jogLeftCircle4StepsRstart", "kickLFront1Reps", "lieDownFloor", "rotateArmsBothBackward1Reps",
@@ -173,7 +175,8 @@ def archive_tables(groups: dict) -> None:
             for m in ("n_mpjpe", "p_mpjpe"):
                 a, b = mean(w, test, m), mean(f, test, m)
                 ratios.append(f"{a / b:.2f}x" if a and b else "-")
-            label = what if wk == "weak" else f"{what}, the runs first reported ({wk} / {fk})"
+            label = {"weak": what, "weak-ortho": f"{what}, small-weak before 2026-12-08 (orthographic)"}.get(
+                wk, f"{what}, the runs first reported ({wk} / {fk})")
             print(f"| {label} | {ratios[0]} | {ratios[1]} |")
 
     print("\n| runs (N / P-MPJPE) | training frames (6000) | new takes (test-seen) | new people (test) |")
@@ -216,7 +219,8 @@ def rig_table(rig: dict) -> None:
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
     for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
-                      ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-persp", "perspective")):
+                      ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-ortho", "orthographic"),
+                      ("rig-k02", "K 0.2"), ("rig-k08", "K 0.8")):
         if key not in rig or "rig-full" not in rig:
             continue
         w, f = rig[key][1], rig["rig-full"][1]

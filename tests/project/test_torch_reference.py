@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("preset, options", [
     ("small-weak", []),
+    ("small-weak", ["--set", "perspective=0"]),     # the orthographic reprojection
     ("small-weak", ["--set", "lift=offset", "--set", "aug_noise_2d=0.012", "--set", "reproject_clean=true"]),
     ("small-full", []),
 ])
