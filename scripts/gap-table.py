@@ -35,7 +35,7 @@ from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
           ("full-untuned", "full, the search's start (no EMA, cosine)"),
-          ("weak-ortho", "weak, small-weak before 2026-12-08 (orthographic reprojection)"),
+          ("weak-ortho", "weak, orthographic small-weak (--perspective 0)"),
           ("weak-depth", "weak, small-weak before 2026-12-07 (depth lift, exact 2D)"),
           ("full-cosine", "full, the first search's recipe (EMA, cosine)"),
           ("weak-noise16", "weak, orthographic small-weak with noise 0.016"),
@@ -64,7 +64,7 @@ RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, 
               ("rig-b64", "weak, orthographic small-weak with batch 64 (8000 steps), fixed rig"),
               ("rig-nc3", "weak, orthographic small-weak with three critic steps (5000 steps), fixed rig"),
               ("rig-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"),
-              ("rig-ortho", "weak, small-weak before 2026-12-08 (orthographic reprojection), fixed rig"),
+              ("rig-ortho", "weak, orthographic small-weak (--perspective 0), fixed rig"),
               ("rig-k02", "weak, small-weak with --perspective 0.2 (half the rig's), fixed rig"),
               ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig"))
 # weak / full ratios: the benchmark's, small-weak before its perspective, what this page first reported
@@ -175,7 +175,7 @@ def archive_tables(groups: dict) -> None:
             for m in ("n_mpjpe", "p_mpjpe"):
                 a, b = mean(w, test, m), mean(f, test, m)
                 ratios.append(f"{a / b:.2f}x" if a and b else "-")
-            label = {"weak": what, "weak-ortho": f"{what}, small-weak before 2026-12-08 (orthographic)"}.get(
+            label = {"weak": what, "weak-ortho": f"{what}, orthographic small-weak"}.get(
                 wk, f"{what}, the runs first reported ({wk} / {fk})")
             print(f"| {label} | {ratios[0]} | {ratios[1]} |")
 

@@ -31,7 +31,7 @@
 #              change that beat the start on validation, together; the lowest best validation
 #              N-MPJPE wins (OUT/search/winner.txt; small-full is now that winner);
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds (size, detector, projection and critic
-#              below add their lever to small-weak as it was before 2026-12-08: --perspective 0);
+#              below add their lever to small-weak as it was before its perspective: --perspective 0);
 #   full       the winner for the equal minutes, SEEDS seeds;
 #   untuned    the search's start for the equal minutes, seed 0 (may run beside full);
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
@@ -56,7 +56,7 @@
 #              critic's KCS path 512 wide (4900 steps), the same minutes, on both archives (weak-nc3,
 #              rig-nc3, weak-kcs512, rig-kcs512), PROJ_SEEDS seeds;
 #   perspective small-weak without its perspective (--perspective 0: the orthographic reprojection,
-#              small-weak before 2026-12-08), the same 6000 steps (a step timed side by side: 144.9
+#              small-weak before its perspective), the same 6000 steps (a step timed side by side: 144.9
 #              against 144.6 ms with it), SEEDS seeds on both archives (weak-ortho, rig-ortho); and
 #              small-weak with a misjudged K on the fixed rig, half and twice its 0.4 (rig-k02,
 #              rig-k08), seed 0;
@@ -84,7 +84,7 @@ DET_SEEDS=${DET_SEEDS:-1}
 RIG_SEEDS=${RIG_SEEDS:-1}
 PROJ_SEEDS=${PROJ_SEEDS:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
-# small-weak reprojects with perspective since 2026-12-08 (--perspective 0.4); the levers below were
+# small-weak reprojects with perspective since late on 2026-12-07 (--perspective 0.4); the levers below were
 # measured against it before then, so they run without it, as measured (docs/benchmark-gap.md)
 ORTHO="--perspective 0"
 ARCHIVE="$OUT/hdm05.npz"
@@ -322,7 +322,7 @@ phase_critic() {  # a stronger critic at small-weak's minutes: three critic step
 
 phase_perspective() {  # small-weak's perspective (K 0.4: the median pose size over camera distance
     # of either archive's training poses, 0.401 and 0.406): without it (the orthographic
-    # reprojection, small-weak before 2026-12-08), SEEDS seeds on both archives; and a misjudged K
+    # reprojection, small-weak before its perspective), SEEDS seeds on both archives; and a misjudged K
     # on the fixed rig (half and twice its own), seed 0
     PROJ_SEEDS=$SEEDS lever_runs "ortho|--steps $WEAK_STEPS $ORTHO"
     PROJ_SEEDS=1 rig_lever_runs "k02|--steps $WEAK_STEPS --perspective 0.2" "k08|--steps $WEAK_STEPS --perspective 0.8"
