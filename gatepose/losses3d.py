@@ -127,6 +127,30 @@ def normalize_2d_backward(dWn, cache: Normalize2dCache):
     return root_relative_backward((dWn - Wn * inner) / s)
 
 
+# -- a turned camera's view: the pose's image in a camera turned by R --------------------------------
+def turned_view(Y, k: float = 0.0):
+    """Y: (B, J, 3) a pose in a turned camera's frame -> (P (B, J, 2) its image, e): Y's x and y,
+    with perspective k > 0 (``--perspective``) shrunk by e = exp(-k z) (B, J) as
+    ``camera.perspective_forward`` projects, so a turned pose is drawn as the inputs are; e is
+    None without."""
+    if not k:
+        return Y[..., :2], None
+    e = get_xp(Y).exp(-k * Y[..., 2])
+    return Y[..., :2] * e[..., None], e
+
+
+def turned_view_backward(dP, Y, e, k: float):
+    """dP: (B, J, 2) -> dY (B, J, 3). With P = Y_xy e, e = exp(-k Y_z): dY_xy = dP e and
+    dY_z = -k e sum_c(dP_c Y_c); without perspective (e None) dY_z = 0."""
+    dY = get_xp(dP).zeros(dP.shape[:-1] + (3,), dtype=dP.dtype)
+    if e is None:
+        dY[..., :2] = dP
+    else:
+        dY[..., :2] = dP * e[..., None]
+        dY[..., 2] = -k * e * (dP * Y[..., :2]).sum(axis=-1)
+    return dY
+
+
 # -- geometric self-consistency --------------------------------------------------------------------
 class ConsistencyCache(NamedTuple):
     R: object          # (B, 3, 3)
@@ -145,10 +169,7 @@ def consistency_loss(gen: dict, gcfg, X1, R, perspective: float = 0.0):
     with ``perspective`` k > 0 shrunk by exp(-k z) as ``camera.perspective_forward`` projects
     (``--perspective``: the second lift then sees 2D poses drawn as the inputs are)."""
     Y = rotate(X1, R)
-    P, e = Y[..., :2], None
-    if perspective:
-        e = get_xp(Y).exp(-perspective * Y[..., 2])
-        P = P * e[..., None]
+    P, e = turned_view(Y, perspective)
     W2, ncache = normalize_2d_forward(P)
     X2, gcache = generator_forward(gen, W2, gcfg)
     L, dcache = joint_distance(root_relative(X2), root_relative(Y))
@@ -162,12 +183,7 @@ def consistency_loss_backward(dL, cache: ConsistencyCache):
     dX2 = root_relative_backward(dD)
     dY = -root_relative_backward(dD)
     dW2, grads = generator_backward(dX2, cache.gen2)
-    dP = normalize_2d_backward(dW2, cache.norm)
-    if cache.e is None:
-        dY[..., :2] += dP
-    else:   # P = Y_xy e, e = exp(-k Y_z)
-        dY[..., :2] += dP * cache.e[..., None]
-        dY[..., 2] -= cache.k * cache.e * (dP * cache.Y[..., :2]).sum(axis=-1)
+    dY += turned_view_backward(normalize_2d_backward(dW2, cache.norm), cache.Y, cache.e, cache.k)
     # Y = X1 R^T, so dX1 = dY R
     return dY @ cache.R, grads
 
@@ -235,27 +251,36 @@ def bone_prior_term(incidence, target, weight: float = 1.0):
 class TurnedProjectionCache(NamedTuple):
     R: object      # (B, 3, 3)
     norm: Normalize2dCache
+    Y: object = None   # (B, J, 3) the turned pose, and (B, J) exp(-k z): with perspective only
+    e: object = None
+    k: float = 0.0
 
 
-def turned_projection(X, R):
+def turned_projection(X, R, perspective: float = 0.0):
     """X (B, J, 3), R (B, 3, 3) -> (W (B, J, 2), cache): the pose seen by a camera turned by R,
-    W = n((X R^T)[..., :2]), normalised like an input (SPEC section 7)."""
-    W, ncache = normalize_2d_forward(rotate(X, R)[..., :2])
-    return W, TurnedProjectionCache(R, ncache)
+    W = n(p(X R^T)), p its image (``turned_view``: with ``perspective``, shrunk by exp(-k z)),
+    normalised like an input (SPEC section 7)."""
+    Y = rotate(X, R)
+    P, e = turned_view(Y, perspective)
+    W, ncache = normalize_2d_forward(P)
+    return W, TurnedProjectionCache(R, ncache, Y if perspective else None, e, float(perspective))
 
 
 def turned_projection_backward(dW, cache: TurnedProjectionCache):
-    """-> dX (B, J, 3). Y = X R^T, so dX = dY R, and dY's depth column is zero."""
-    return normalize_2d_backward(dW, cache.norm) @ cache.R[:, :2, :]
+    """-> dX (B, J, 3). Y = X R^T, so dX = dY R (without perspective dY's depth column is zero)."""
+    dP = normalize_2d_backward(dW, cache.norm)
+    if cache.e is None:
+        return dP @ cache.R[:, :2, :]
+    return turned_view_backward(dP, cache.Y, cache.e, cache.k) @ cache.R
 
 
-def projection_critic_term(critic_2d: dict, dcfg_2d, R, weight: float = 1.0):
+def projection_critic_term(critic_2d: dict, dcfg_2d, R, weight: float = 1.0, perspective: float = 0.0):
     """The random-projection critic as a term of ``losses.generator_loss``: X (B, J, 3) ->
-    (L_adv2d = -mean D_2d(turned_projection(X, R)) 0-d, d(weight * L_adv2d)/dX, no generator
-    gradients of its own). ``critic_2d``: the 2D critic's parameters (frozen here: its input
-    gradient only), ``dcfg_2d``: its CriticConfig (coords 2)."""
+    (L_adv2d = -mean D_2d(turned_projection(X, R, perspective)) 0-d, d(weight * L_adv2d)/dX, no
+    generator gradients of its own). ``critic_2d``: the 2D critic's parameters (frozen here: its
+    input gradient only), ``dcfg_2d``: its CriticConfig (coords 2)."""
     def term(X):
-        W, pcache = turned_projection(X, R)
+        W, pcache = turned_projection(X, R, perspective)
         D, dcache = critic_forward(critic_2d, W, dcfg_2d)
         L, acache = adversarial_loss(D)
         dW, _ = critic_input_backward(adversarial_loss_backward(weight, acache), dcache)

@@ -151,7 +151,7 @@ class Trainer:
             # tests/fast/test_doors.py::test_stacked_critic_loss_equals_plain_critic_loss and ::test_sharded_critic_loss_equals_whole_batch
             L_D, grads_d, info_d = self.speed.batch_mean(self.critic_loss, X_real, X_fake, eps_all[k])
             if self.dcfg_2d is not None:     # the 2D critic: this batch before corruption, its fakes turned
-                W_fake = turned_projection(X_fake, camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation))[0]
+                W_fake = turned_projection(X_fake, camera_turns(self.rng_aug, B, xp, self.dtype, *self.elevation), opts.perspective)[0]
                 L_D2, grads_2d, info_2d = self.speed.batch_mean(self.critic_loss_2d, inputs[k][1], W_fake, eps_all[opts.n_critic + k])
                 grads_d = {**grads_d, **with_prefix(grads_2d, "2d/")}
             self.opt_d.step(self.critic, grads_d)
@@ -211,7 +211,7 @@ class Trainer:
         if o.w_bone:
             terms += (bone_prior_term(self.incidence, self.bone_target, o.w_bone),)
         if R is not None and self.dcfg_2d is not None:
-            terms += (projection_critic_term(self.critic_2d, self.dcfg_2d, R, o.w_adv_2d),)
+            terms += (projection_critic_term(self.critic_2d, self.dcfg_2d, R, o.w_adv_2d, perspective=o.perspective),)
         return generator_loss(self.gen, self.cam, self.critic_3d, W, self.gcfg, self.ccfg, self.dcfg, o.w_adv, o.w_rep,
                               o.w_cam, forward=forward, terms=terms, W_target=W_target, perspective=o.perspective)
 

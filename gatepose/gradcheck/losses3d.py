@@ -77,6 +77,27 @@ def _consistency_perspective(xp, rng, B, J, h, d_k, L, attention):
     return _consistency(xp, rng, B, J, h, d_k, L, attention, perspective=float(rng.uniform(0.2, 1.5)))
 
 
+@register_check("turned_projection", B=3, J=5)
+def _turned_projection(xp, rng, B, J, perspective=0.0):
+    """The random-projection critic's view of a lifted pose: n(p(X R^T)) w.r.t. X (``--w-adv-2d``)."""
+    R = camera_turns(rng, B, xp, np.float64, elevation=0.2, elevation_std=0.3)
+    inputs = {"X": 0.3 * _randn(xp, rng, B, J, 3)}
+
+    def fwd(i):
+        return L3.turned_projection(i["X"], R, perspective)
+
+    def bwd(d, c):
+        return {"X": L3.turned_projection_backward(d, c)}
+
+    return fwd, bwd, inputs
+
+
+@register_check("turned_projection[perspective]", B=3, J=5)
+def _turned_projection_perspective(xp, rng, B, J):
+    """The same with the turned camera's perspective (``--perspective``, k drawn in [0.2, 1.5])."""
+    return _turned_projection(xp, rng, B, J, perspective=float(rng.uniform(0.2, 1.5)))
+
+
 @register_check("bone_prior_loss", B=3, skeleton="h36m17")
 def _bone_prior(xp, rng, B, skeleton):
     """L_bone w.r.t. the lifted pose, against a target of ratios off the pose's own (a residual of

@@ -127,7 +127,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         if (_l1_margin(xp, tr.gen, tr.cam, W, tr, T) > 1e-3
                 and critic_min_abs_preactivation(critic_forward(tr.critic, X, tr.dcfg)[1]) > PREACT_MARGIN
                 and (not w_adv_2d or critic_min_abs_preactivation(
-                    critic_forward(tr.critic_2d, turned_projection(X, R)[0], tr.dcfg_2d)[1]) > PREACT_MARGIN)):
+                    critic_forward(tr.critic_2d, turned_projection(X, R, perspective)[0], tr.dcfg_2d)[1]) > PREACT_MARGIN)):
             break
     else:
         raise RuntimeError("could not draw a generator-step case away from the kinks")
@@ -150,7 +150,7 @@ def _generator_step(xp, rng, B, d_model, shards, w_geo=0.0, generator="posegate"
         if o.w_bone:
             L = L + o.w_bone * bone_prior_loss(X, tr.incidence, tr.bone_target)[0]
         if o.w_adv_2d:   # -mean D_2d of the pose seen by the turned cameras
-            L = L + o.w_adv_2d * adversarial_loss(critic_forward(tr.critic_2d, turned_projection(X, R)[0], tr.dcfg_2d)[0])[0]
+            L = L + o.w_adv_2d * adversarial_loss(critic_forward(tr.critic_2d, turned_projection(X, R, o.perspective)[0], tr.dcfg_2d)[0])[0]
         return float(L)
 
     # with the depth lift, head.b and ln_f.beta move every joint's depth alike, which the lift's
@@ -303,7 +303,8 @@ def _smooth_directions(loss, grads: dict, params: dict, rng, xp, n_directions: i
             lp = loss(trial)
             trial[name] = x0 - h * v
             lm = loss(trial)
-            return (lp - lm) / (2 * h)
+            # the difference's float64 rounding: a few ulps of the loss over the step
+            return (lp - lm) / (2 * h), 4 * np.finfo(np.float64).eps * max(abs(lp), abs(lm)) / h
 
         # a tenth of the step if the first finds too few smooth directions (a bias of the
         # embedding moves all 17 tokens through LayerNorm: kinks are close along most directions)
@@ -312,8 +313,10 @@ def _smooth_directions(loss, grads: dict, params: dict, rng, xp, n_directions: i
             for _ in range(tries):
                 v = rng.standard_normal(x0.shape)
                 v = xp.asarray(v / np.linalg.norm(v))
-                d1, d2 = diff(v, h), diff(v, h / 2)
-                if abs(d1 - d2) <= 0.1 * rtol * max(abs(d1), abs(d2), 1e-12) + 1e-12:
+                (d1, round1), (d2, round2) = diff(v, h), diff(v, h / 2)
+                # smooth: the two steps agree, up to their rounding (a small derivative of a large
+                # loss differs by its rounding alone, which is no kink)
+                if abs(d1 - d2) <= 0.1 * rtol * max(abs(d1), abs(d2), 1e-12) + round1 + round2 + 1e-12:
                     ana.append(float((g * v).sum()))
                     num.append(d1)
                     if len(num) == n_directions:

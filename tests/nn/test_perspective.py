@@ -31,6 +31,13 @@ def test_consistency_with_perspective_gradient(seed, B, J, attention):
     assert_pass(run_check("consistency_loss[perspective]", seed=seed, B=B, J=J, attention=attention))
 
 
+@given(seed=seeds, B=st.integers(1, 4), J=st.integers(2, 17), perspective=st.booleans())
+def test_turned_projection_gradient(seed, B, J, perspective):
+    """The random-projection critic's view of a lifted pose, with and without the perspective."""
+    name = "turned_projection[perspective]" if perspective else "turned_projection"
+    assert_pass(run_check(name, seed=seed, B=B, J=J))
+
+
 @settings(max_examples=3, deadline=None)
 @given(B=st.integers(4, 8), d_model=st.sampled_from([8, 12]), shards=st.integers(1, 2), seed=st.integers(0, 2**16))
 def test_generator_step_with_perspective_gradient(B, d_model, shards, seed):
@@ -137,6 +144,38 @@ def test_step_check_catches_a_broken_perspective_backward(monkeypatch):
     import gatepose.losses as losses_mod
 
     monkeypatch.setattr(losses_mod, "perspective_backward", _broken("viewing direction"))
+    assert_caught(run_check("generator_step_priors[offset,clean,perspective]", seed=3))
+
+
+@pytest.mark.parametrize("what", ["depth term dropped", "depth term's sign"])
+def test_turned_projection_check_catches_a_broken_backward(monkeypatch, what):
+    """turned_projection_backward with the perspective's depth term dropped (exp(-k z) taken as a
+    constant) or its sign flipped."""
+    import gatepose.losses3d as L3
+
+    real = L3.turned_projection_backward
+    k_of = {"depth term dropped": lambda k: 0.0, "depth term's sign": lambda k: -k}[what]
+
+    def broken(dW, cache):
+        dP = L3.normalize_2d_backward(dW, cache.norm)
+        dY = L3.turned_view_backward(dP, cache.Y, cache.e, cache.k)
+        dY[..., 2] = L3.turned_view_backward(dP, cache.Y, cache.e, k_of(cache.k))[..., 2]
+        return dY @ cache.R
+
+    monkeypatch.setattr(L3, "turned_projection_backward", broken)
+    assert_caught(run_check("turned_projection[perspective]", seed=6), "X")
+    monkeypatch.setattr(L3, "turned_projection_backward", real)
+    assert_pass(run_check("turned_projection[perspective]", seed=6))
+
+
+def test_step_check_catches_the_projection_critic_without_the_perspective(monkeypatch):
+    """The trainer's random-projection critic term seeing its turned poses orthographically while
+    L_rep has the perspective: the step's check fails."""
+    import gatepose.train as train_mod
+
+    real = train_mod.projection_critic_term
+    monkeypatch.setattr(train_mod, "projection_critic_term",
+                        lambda critic, dcfg, R, w, perspective=0.0: real(critic, dcfg, R, w))
     assert_caught(run_check("generator_step_priors[offset,clean,perspective]", seed=3))
 
 
