@@ -50,6 +50,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("weak-b64", "weak, orthographic small-weak with batch 64 (equal minutes: 8000 steps)"),
           ("weak-nc3", "weak, orthographic small-weak with three critic steps (equal minutes: 5000 steps)"),
           ("weak-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (equal minutes: 4900 steps)"),
+          ("weak-adv2dp", "weak, small-weak with the random-projection critic (equal minutes: 4900 steps)"),
           ("det-full", "full, searched recipe with noise and dropout"),
           ("full-spread", "full, searched recipe with a noise level per pose and dropout"),
           ("full-spreadnd", "full, searched recipe with a noise level per pose"),
@@ -66,7 +67,8 @@ RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, 
               ("rig-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"),
               ("rig-ortho", "weak, orthographic small-weak (--perspective 0), fixed rig"),
               ("rig-k02", "weak, small-weak with --perspective 0.2 (half the rig's), fixed rig"),
-              ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig"))
+              ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig"),
+              ("rig-adv2dp", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"))
 # weak / full ratios: the benchmark's, small-weak before its perspective, what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-ortho", "full-tuned"), ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
@@ -220,7 +222,7 @@ def rig_table(rig: dict) -> None:
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
     for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
                       ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-ortho", "orthographic"),
-                      ("rig-k02", "K 0.2"), ("rig-k08", "K 0.8")):
+                      ("rig-k02", "K 0.2"), ("rig-k08", "K 0.8"), ("rig-adv2dp", "random-projection critic, perspective")):
         if key not in rig or "rig-full" not in rig:
             continue
         w, f = rig[key][1], rig["rig-full"][1]

@@ -59,7 +59,8 @@
 #              small-weak before its perspective), the same 6000 steps (a step timed side by side: 144.9
 #              against 144.6 ms with it), SEEDS seeds on both archives (weak-ortho, rig-ortho); and
 #              small-weak with a misjudged K on the fixed rig, half and twice its 0.4 (rig-k02,
-#              rig-k08), seed 0;
+#              rig-k08), seed 0; and small-weak with the random-projection critic, whose turned
+#              poses have the perspective too (4900 steps, weak-adv2dp, rig-adv2dp), seed 0;
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -326,6 +327,8 @@ phase_perspective() {  # small-weak's perspective (K 0.4: the median pose size o
     # on the fixed rig (half and twice its own), seed 0
     PROJ_SEEDS=$SEEDS lever_runs "ortho|--steps $WEAK_STEPS $ORTHO"
     PROJ_SEEDS=1 rig_lever_runs "k02|--steps $WEAK_STEPS --perspective 0.2" "k08|--steps $WEAK_STEPS --perspective 0.8"
+    # the random-projection critic again, its turned poses now drawn with the perspective (4900 steps)
+    PROJ_SEEDS=1 lever_runs "adv2dp|--steps 4900 --w-adv-2d 1"
 }
 
 phase_eval() {
