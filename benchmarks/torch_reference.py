@@ -58,7 +58,7 @@ SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100,
 DEFAULTS = dict(generator="posegate", attention="gated", batch_size=256, lr=1e-4, lr_critic=None,
                 betas=(0.5, 0.9), n_critic=5, lam=10.0, w_adv=1.0, w_rep=1.0, w_cam=1.0, supervision="weak",
                 lift="xyz", w_geo=0.0, w_bone=0.0, aug_real=False, aug_flip_2d=False, ema=0.0, aug_noise_2d=0.0,
-                aug_drop_joints=0.0, aug_noise_spread=False, reproject_clean=False, perspective=0.0, **SPEC_SIZES)
+                aug_drop_joints=0.0, aug_noise_spread=False, reproject_clean=False, perspective=0.0, w_adv_2d=0.0, **SPEC_SIZES)
 PRESETS = {"paper": {},
            "small": dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, batch_size=128, lr=5e-4, w_rep=10.0,
                          n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100)}
@@ -140,6 +140,8 @@ def check_supported(o, m):
         bad.append("aug_drop_joints")
     if o.aug_noise_spread:
         bad.append("aug_noise_spread")
+    if o.w_adv_2d:
+        bad.append("w_adv_2d")
     if bad:
         raise SystemExit(f"torch_reference: not mirrored in PyTorch: {', '.join(bad)} (the four presets use none)")
 

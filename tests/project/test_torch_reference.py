@@ -22,3 +22,9 @@ def test_the_torch_step_computes_gateposes_losses_and_gradients(preset, options)
                         *options], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "check: ok" in r.stdout
+
+
+def test_an_option_it_does_not_mirror_is_refused_not_ignored():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks/torch_reference.py"), "--preset", "small-weak", "--check",
+                        "--set", "w_adv_2d=1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "not mirrored in PyTorch: w_adv_2d" in r.stdout + r.stderr
