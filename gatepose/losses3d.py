@@ -33,6 +33,7 @@ from .data.augment import rotate
 from .data.normalize import normalize, root_relative, root_relative_backward
 from .errors import GateposeError
 from .losses import adversarial_loss, adversarial_loss_backward
+from .nn.camera import depth_shrink, depth_shrink_backward
 from .nn.critic import critic_forward, critic_input_backward
 from .nn.generator import generator_backward, generator_forward
 
@@ -131,24 +132,11 @@ def normalize_2d_backward(dWn, cache: Normalize2dCache):
 def turned_view(Y, k: float = 0.0):
     """Y: (B, J, 3) a pose in a turned camera's frame -> (P (B, J, 2) its image, e): Y's x and y,
     with perspective k > 0 (``--perspective``) shrunk by e = exp(-k z) (B, J) as
-    ``camera.perspective_forward`` projects, so a turned pose is drawn as the inputs are; e is
-    None without."""
+    ``camera.perspective_forward`` projects (``camera.depth_shrink``), so a turned pose is drawn
+    as the inputs are; e is None without. Backward: ``camera.depth_shrink_backward``."""
     if not k:
         return Y[..., :2], None
-    e = get_xp(Y).exp(-k * Y[..., 2])
-    return Y[..., :2] * e[..., None], e
-
-
-def turned_view_backward(dP, Y, e, k: float):
-    """dP: (B, J, 2) -> dY (B, J, 3). With P = Y_xy e, e = exp(-k Y_z): dY_xy = dP e and
-    dY_z = -k e sum_c(dP_c Y_c); without perspective (e None) dY_z = 0."""
-    dY = get_xp(dP).zeros(dP.shape[:-1] + (3,), dtype=dP.dtype)
-    if e is None:
-        dY[..., :2] = dP
-    else:
-        dY[..., :2] = dP * e[..., None]
-        dY[..., 2] = -k * e * (dP * Y[..., :2]).sum(axis=-1)
-    return dY
+    return depth_shrink(Y[..., :2], Y[..., 2], k)
 
 
 # -- geometric self-consistency --------------------------------------------------------------------
@@ -183,7 +171,13 @@ def consistency_loss_backward(dL, cache: ConsistencyCache):
     dX2 = root_relative_backward(dD)
     dY = -root_relative_backward(dD)
     dW2, grads = generator_backward(dX2, cache.gen2)
-    dY += turned_view_backward(normalize_2d_backward(dW2, cache.norm), cache.Y, cache.e, cache.k)
+    dP = normalize_2d_backward(dW2, cache.norm)
+    if cache.e is None:
+        dY[..., :2] += dP
+    else:   # P = Y_xy e, e = exp(-k Y_z)
+        dP, dz = depth_shrink_backward(dP, cache.Y[..., :2], cache.e, cache.k)
+        dY[..., :2] += dP
+        dY[..., 2] += dz
     # Y = X1 R^T, so dX1 = dY R
     return dY @ cache.R, grads
 
@@ -271,7 +265,8 @@ def turned_projection_backward(dW, cache: TurnedProjectionCache):
     dP = normalize_2d_backward(dW, cache.norm)
     if cache.e is None:
         return dP @ cache.R[:, :2, :]
-    return turned_view_backward(dP, cache.Y, cache.e, cache.k) @ cache.R
+    dP, dz = depth_shrink_backward(dP, cache.Y[..., :2], cache.e, cache.k)
+    return get_xp(dP).concatenate([dP, dz[..., None]], axis=-1) @ cache.R
 
 
 def projection_critic_term(critic_2d: dict, dcfg_2d, R, weight: float = 1.0, perspective: float = 0.0):

@@ -150,6 +150,19 @@ class PerspectiveCache(NamedTuple):
     k: float
 
 
+def depth_shrink(Y, z, k: float):
+    """Y: (..., 2) image points, z: (...) their depths behind the root, k >= 0 -> (Y e (..., 2),
+    e = exp(-k z) (...)): a pinhole camera's shrink to first order (``perspective_forward``; the
+    turned cameras of ``losses3d.turned_view`` draw with it too)."""
+    e = get_xp(Y).exp(-k * z)
+    return Y * e[..., None], e
+
+
+def depth_shrink_backward(dP, Y, e, k: float):
+    """dP: (..., 2) -> (dY (..., 2), dz (...)): dY = dP e, dz = -k e sum_c(dP_c Y_c)."""
+    return dP * e[..., None], (dP * Y).sum(axis=-1) * e * (-k)
+
+
 def perspective_forward(X, M, k: float):
     """X: (B, J, 3) root-relative poses, M: (B, 2, 3) cameras, k >= 0 -> W' (B, J, 2), cache.
 
@@ -164,8 +177,8 @@ def perspective_forward(X, M, k: float):
     c = xp.cross(M[:, 0], M[:, 1])                                   # (B, 3)
     n = xp.sqrt((c * c).sum(axis=1, keepdims=True))
     r = c / xp.maximum(n, 1e-12)
-    e = xp.exp(-k * (X @ r[:, :, None])[..., 0])                    # (B, J)
-    return Y * e[..., None], PerspectiveCache(X, M, Y, e, r, n, float(k))
+    Wp, e = depth_shrink(Y, (X @ r[:, :, None])[..., 0], k)         # e (B, J)
+    return Wp, PerspectiveCache(X, M, Y, e, r, n, float(k))
 
 
 def perspective_backward(dWp, cache: PerspectiveCache):
@@ -176,8 +189,7 @@ def perspective_backward(dWp, cache: PerspectiveCache):
     dM = dY^T X + those."""
     xp = get_xp(dWp)
     X, M, Y, e, r, n, k = cache
-    dY = dWp * e[..., None]
-    dz = (dWp * Y).sum(axis=-1) * e * (-k)                            # (B, J)
+    dY, dz = depth_shrink_backward(dWp, Y, e, k)                      # dz (B, J)
     dX = dY @ M + dz[..., None] * r[:, None, :]
     dr = (dz[..., None] * X).sum(axis=1)                              # (B, 3)
     dc = (dr - r * (r * dr).sum(axis=1, keepdims=True)) / xp.maximum(n, 1e-12)

@@ -158,9 +158,8 @@ def test_turned_projection_check_catches_a_broken_backward(monkeypatch, what):
 
     def broken(dW, cache):
         dP = L3.normalize_2d_backward(dW, cache.norm)
-        dY = L3.turned_view_backward(dP, cache.Y, cache.e, cache.k)
-        dY[..., 2] = L3.turned_view_backward(dP, cache.Y, cache.e, k_of(cache.k))[..., 2]
-        return dY @ cache.R
+        dP, dz = camera_mod.depth_shrink_backward(dP, cache.Y[..., :2], cache.e, k_of(cache.k))
+        return np.concatenate([dP, dz[..., None]], axis=-1) @ cache.R
 
     monkeypatch.setattr(L3, "turned_projection_backward", broken)
     assert_caught(run_check("turned_projection[perspective]", seed=6), "X")
