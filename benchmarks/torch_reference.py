@@ -64,7 +64,7 @@ PRESETS = {"paper": {},
                          n_critic=1, lr_schedule="cosine", eval_every=100, checkpoint_every=100)}
 PRESETS["small-weak"] = {**PRESETS["small"], "camera_width": 256, "critic_kcs_width": 256, "w_geo": 3.0,
                          "lr": 1e-3, "n_critic": 2, "ema": 0.99, "lift": "offset", "aug_noise_2d": 0.012,
-                         "reproject_clean": True, "perspective": 0.4}
+                         "reproject_clean": True, "perspective": 0.4, "lr_schedule": "constant"}
 PRESETS["small-full"] = {**PRESETS["small"], "supervision": "full", "ema": 0.99, "lr_schedule": "constant"}
 PRESETS["small-full-detector"] = {**PRESETS["small-full"], "aug_noise_2d": 0.008, "aug_drop_joints": 0.05}
 H36M17_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)

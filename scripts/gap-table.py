@@ -35,6 +35,7 @@ from pathlib import Path
 
 GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe"),
           ("full-untuned", "full, the search's start (no EMA, cosine)"),
+          ("weak-cosine", "weak, small-weak with the cosine rate (--lr-schedule cosine)"),
           ("weak-ortho", "weak, orthographic small-weak (--perspective 0)"),
           ("weak-depth", "weak, small-weak before 2026-12-07 (depth lift, exact 2D)"),
           ("full-cosine", "full, the first search's recipe (EMA, cosine)"),
@@ -61,6 +62,8 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
 # the fixed-rig archive's runs (OUT/hdm05-h36m.npz: every take filmed by Human3.6M's four cameras),
 # in tables of their own: their tests are other images of the same takes
 RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
+              ("rig-cosine", "weak, small-weak with the cosine rate (--lr-schedule cosine), fixed rig"),
+              ("rig-geo6", "weak, small-weak with the cosine rate and --w-geo 6, fixed rig"),
               ("rig-adv2d", "weak, orthographic small-weak with the random-projection critic (4900 steps), fixed rig"),
               ("rig-b64", "weak, orthographic small-weak with batch 64 (8000 steps), fixed rig"),
               ("rig-nc3", "weak, orthographic small-weak with three critic steps (5000 steps), fixed rig"),
@@ -69,8 +72,10 @@ RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, 
               ("rig-k02", "weak, small-weak with --perspective 0.2 (half the rig's), fixed rig"),
               ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig"),
               ("rig-adv2dp", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"))
-# weak / full ratios: the benchmark's, small-weak before its perspective, what this page first reported
-PAIRS = (("weak", "full-tuned"), ("weak-ortho", "full-tuned"), ("weak-depth", "full-cosine"))
+# weak / full ratios: the benchmark's, small-weak before its constant rate, before its perspective, and
+# what this page first reported
+PAIRS = (("weak", "full-tuned"), ("weak-cosine", "full-tuned"), ("weak-ortho", "full-tuned"),
+         ("weak-depth", "full-cosine"))
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
 HDM05_CLASSES = {"depositFloorR", "elbowToKnee1RepsLelbowStart", "grabHighR", "hopBothLegs1hops",
                  "jogLeftCircle4StepsRstart", "kickLFront1Reps", "lieDownFloor", "rotateArmsBothBackward1Reps",
@@ -177,7 +182,8 @@ def archive_tables(groups: dict) -> None:
             for m in ("n_mpjpe", "p_mpjpe"):
                 a, b = mean(w, test, m), mean(f, test, m)
                 ratios.append(f"{a / b:.2f}x" if a and b else "-")
-            label = {"weak": what, "weak-ortho": f"{what}, orthographic small-weak"}.get(
+            label = {"weak": what, "weak-cosine": f"{what}, small-weak with the cosine rate",
+                     "weak-ortho": f"{what}, orthographic small-weak"}.get(
                 wk, f"{what}, the runs first reported ({wk} / {fk})")
             print(f"| {label} | {ratios[0]} | {ratios[1]} |")
 
@@ -220,7 +226,8 @@ def rig_table(rig: dict) -> None:
         cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
-    for key, name in (("rig-weak", "weak"), ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
+    for key, name in (("rig-weak", "weak"), ("rig-cosine", "cosine rate"), ("rig-geo6", "cosine rate, w_geo 6"),
+                      ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
                       ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-ortho", "orthographic"),
                       ("rig-k02", "K 0.2"), ("rig-k08", "K 0.8"), ("rig-adv2dp", "random-projection critic, perspective")):
         if key not in rig or "rig-full" not in rig:

@@ -4,10 +4,10 @@
 #
 #   scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER]
 #       PHASE         all, or one of: import steptimes search weak full untuned previous size detector
-#                     rig projection critic perspective eval table (in that order; weak and size need
-#                     only import, so they may run beside search + full; previous needs steptimes;
-#                     untuned, detector and rig need steptimes and search; projection, critic and
-#                     perspective need rig's archive)
+#                     rig projection critic perspective schedule eval table (in that order; weak and
+#                     size need only import, so they may run beside search + full; previous needs
+#                     steptimes; untuned, detector and rig need steptimes and search; projection,
+#                     critic, perspective and schedule need rig's archive)
 #       OUT_FOLDER    default runs/gap (phases add to it; a run folder that exists is never touched)
 #       MOCAP_FOLDER  default ../shared/data/mocap (HDM05's hdm05/ and the CMU clips below it)
 #   Environment: SEEDS (3), WEAK_STEPS (6000), SEARCH_STEPS (3000), DET_SEEDS (1), RIG_SEEDS (1),
@@ -31,7 +31,8 @@
 #              change that beat the start on validation, together; the lowest best validation
 #              N-MPJPE wins (OUT/search/winner.txt; small-full is now that winner);
 #   weak       small-weak, WEAK_STEPS steps, SEEDS seeds (size, detector, projection and critic
-#              below add their lever to small-weak as it was before its perspective: --perspective 0);
+#              below add their lever to small-weak as it was before its perspective and its constant
+#              rate: --perspective 0 --lr-schedule cosine);
 #   full       the winner for the equal minutes, SEEDS seeds;
 #   untuned    the search's start for the equal minutes, seed 0 (may run beside full);
 #   previous   what this page first reported, SEEDS seeds: small-weak before 2026-12-07 (the depth
@@ -60,7 +61,11 @@
 #              against 144.6 ms with it), SEEDS seeds on both archives (weak-ortho, rig-ortho); and
 #              small-weak with a misjudged K on the fixed rig, half and twice its 0.4 (rig-k02,
 #              rig-k08), seed 0; and small-weak with the random-projection critic, whose turned
-#              poses have the perspective too (4900 steps, weak-adv2dp, rig-adv2dp), seed 0;
+#              poses have the perspective too (4900 steps, weak-adv2dp, rig-adv2dp), seed 0 (these
+#              three with the cosine rate, as measured);
+#   schedule   small-weak with small's cosine decay of the rate (--lr-schedule cosine: small-weak
+#              before its constant rate), SEEDS seeds on both archives (weak-cosine, rig-cosine); and
+#              with twice the self-consistency weight (--w-geo 6) on the fixed rig, seed 0 (rig-geo6);
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -70,7 +75,7 @@
 #   table      scripts/gap-table.py OUT > OUT/table.md.
 # Uses the Python on PATH (activate the project's venv first); needs no network.
 set -euo pipefail
-PHASES="all import steptimes search weak full untuned previous size detector rig projection critic perspective eval table"
+PHASES="all import steptimes search weak full untuned previous size detector rig projection critic perspective schedule eval table"
 PHASE=${1:-}
 if [[ " $PHASES " != *" $PHASE "* || -z $PHASE ]]; then   # before anything is made
     echo "error: PHASE: expected one of: ${PHASES// /, }, got '$PHASE' (usage: scripts/supervision-gap-benchmark.sh PHASE [OUT_FOLDER] [MOCAP_FOLDER])" >&2
@@ -85,9 +90,11 @@ DET_SEEDS=${DET_SEEDS:-1}
 RIG_SEEDS=${RIG_SEEDS:-1}
 PROJ_SEEDS=${PROJ_SEEDS:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
-# small-weak reprojects with perspective since late on 2026-12-07 (--perspective 0.4); the levers below were
-# measured against it before then, so they run without it, as measured (docs/benchmark-gap.md)
-ORTHO="--perspective 0"
+# small-weak reprojects with perspective since late on 2026-12-07 (--perspective 0.4) and keeps a constant
+# rate since later that day; the levers below were measured against it before then, so they run without
+# them, as measured (docs/benchmark-gap.md)
+COSINE="--lr-schedule cosine"
+ORTHO="--perspective 0 $COSINE"
 ARCHIVE="$OUT/hdm05.npz"
 COMMON=(--data "$ARCHIVE" --val-split clips --quiet)
 mkdir -p "$OUT"
@@ -326,9 +333,17 @@ phase_perspective() {  # small-weak's perspective (K 0.4: the median pose size o
     # reprojection, small-weak before its perspective), SEEDS seeds on both archives; and a misjudged K
     # on the fixed rig (half and twice its own), seed 0
     PROJ_SEEDS=$SEEDS lever_runs "ortho|--steps $WEAK_STEPS $ORTHO"
-    PROJ_SEEDS=1 rig_lever_runs "k02|--steps $WEAK_STEPS --perspective 0.2" "k08|--steps $WEAK_STEPS --perspective 0.8"
+    PROJ_SEEDS=1 rig_lever_runs "k02|--steps $WEAK_STEPS --perspective 0.2 $COSINE" \
+        "k08|--steps $WEAK_STEPS --perspective 0.8 $COSINE"
     # the random-projection critic again, its turned poses now drawn with the perspective (4900 steps)
-    PROJ_SEEDS=1 lever_runs "adv2dp|--steps 4900 --w-adv-2d 1"
+    PROJ_SEEDS=1 lever_runs "adv2dp|--steps 4900 --w-adv-2d 1 $COSINE"
+}
+
+phase_schedule() {  # small-weak with small's cosine decay of the rate (small-weak before its constant
+    # rate; the step's cost is the same), SEEDS seeds on both archives (weak-cosine, rig-cosine); and
+    # twice the self-consistency weight with it on the fixed rig, seed 0 (rig-geo6)
+    PROJ_SEEDS=$SEEDS lever_runs "cosine|--steps $WEAK_STEPS $COSINE"
+    PROJ_SEEDS=1 rig_lever_runs "geo6|--steps $WEAK_STEPS --w-geo 6 $COSINE"
 }
 
 phase_eval() {
@@ -352,6 +367,7 @@ phase_table() {
 
 case "$PHASE" in
     all) phase_import; phase_steptimes; phase_search; phase_weak; phase_full; phase_untuned; phase_previous
-         phase_size; phase_detector; phase_rig; phase_projection; phase_critic; phase_perspective; phase_eval; phase_table ;;
+         phase_size; phase_detector; phase_rig; phase_projection; phase_critic; phase_perspective; phase_schedule
+         phase_eval; phase_table ;;
     *) "phase_$PHASE" ;;   # one of PHASES (checked at the top)
 esac

@@ -37,6 +37,7 @@ def test_gap_table_gives_both_tests_the_ratios_and_the_detector_columns(tmp_path
                                                                 "train": (25.0, 19.0)})
     _run(tmp_path, "weak-spread12-s0", [90.0], {"test": (99.0, 98.0)})    # its own row, not one of "weak"
     _run(tmp_path, "weak-ortho-s0", [90.0], {"test": (72.0, 54.0), "test-seen": (36.0, 21.0)})
+    _run(tmp_path, "weak-cosine-s0", [90.0], {"test": (66.0, 54.0), "test-seen": (33.0, 21.0)})
     out = subprocess.run([sys.executable, str(ROOT / "scripts/gap-table.py"), str(tmp_path)], capture_output=True,
                          text=True, check=True).stdout
     # steps to 5 %: seed 0 comes within 5 % of its final 66 only at its last step; seed 1 (final 67) at 70
@@ -49,6 +50,8 @@ def test_gap_table_gives_both_tests_the_ratios_and_the_detector_columns(tmp_path
     # small-weak before its perspective, over the same supervised runs
     assert "| new people (test), orthographic small-weak | 1.20x | 1.20x |" in out
     assert "| new takes of seen people (test-seen), orthographic small-weak | 1.20x | 1.00x |" in out
+    # small-weak before its constant rate
+    assert "| new people (test), small-weak with the cosine rate | 1.10x | 1.20x |" in out
     assert "| zero depth |" in out
     assert "| weak (small-weak) | 53.0 +- 0.0 / 41.0 +- 0.0 | 57.0 +- 0.0 / 45.0 +- 0.0 |" in out   # test-seen's parts
 
@@ -59,6 +62,7 @@ def test_gap_table_puts_the_fixed_rig_runs_in_a_table_of_their_own(tmp_path):
     _run(tmp_path, "rig-weak-s0", [55.0], {"test": (66.0, 50.0), "test-seen": (50.0, 40.0), "train": (45.0, 36.0)})
     _run(tmp_path, "rig-full-s0", [40.0], {"test": (60.0, 40.0), "test-seen": (25.0, 20.0), "train": (15.0, 12.0)})
     _run(tmp_path, "rig-ortho-s0", [58.0], {"test": (69.0, 52.0), "test-seen": (55.0, 41.0), "train": (48.0, 36.0)})
+    _run(tmp_path, "rig-cosine-s0", [57.0], {"test": (63.0, 44.0), "test-seen": (50.0, 40.0), "train": (45.0, 36.0)})
     out = subprocess.run([sys.executable, str(ROOT / "scripts/gap-table.py"), str(tmp_path)], capture_output=True,
                          text=True, check=True).stdout
     main_table = out.split("\n\n")[0]
@@ -66,6 +70,7 @@ def test_gap_table_puts_the_fixed_rig_runs_in_a_table_of_their_own(tmp_path):
     assert "| weak (small-weak), fixed rig (1 seed) | 1000 | 1.0 | 55.0 | 45.0 / 36.0 | 50.0 / 40.0 | 66.0 / 50.0 |" in out
     assert "| weak / full | | | | 3.00x / 3.00x | 2.00x / 2.00x | 1.10x / 1.25x |" in out
     assert "| orthographic / full | | | | 3.20x / 3.00x | 2.20x / 2.05x | 1.15x / 1.30x |" in out
+    assert "| cosine rate / full | | | | 3.00x / 3.00x | 2.00x / 2.00x | 1.05x / 1.10x |" in out
     # the rig phase alone (no run on the first archive): its table, not an error
     for p in tmp_path.glob("weak-s0*"):
         (p / "metrics.jsonl").unlink() if p.is_dir() else p.unlink()
