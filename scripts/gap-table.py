@@ -64,6 +64,7 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
 RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
               ("rig-cosine", "weak, small-weak with the cosine rate (--lr-schedule cosine), fixed rig"),
               ("rig-geo6", "weak, small-weak with the cosine rate and --w-geo 6, fixed rig"),
+              ("rig-ema998", "weak, small-weak with --ema 0.998, fixed rig"),
               ("rig-adv2d", "weak, orthographic small-weak with the random-projection critic (4900 steps), fixed rig"),
               ("rig-b64", "weak, orthographic small-weak with batch 64 (8000 steps), fixed rig"),
               ("rig-nc3", "weak, orthographic small-weak with three critic steps (5000 steps), fixed rig"),
@@ -227,6 +228,7 @@ def rig_table(rig: dict) -> None:
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
     for key, name in (("rig-weak", "weak"), ("rig-cosine", "cosine rate"), ("rig-geo6", "cosine rate, w_geo 6"),
+                      ("rig-ema998", "EMA 0.998"),
                       ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
                       ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-ortho", "orthographic"),
                       ("rig-k02", "K 0.2"), ("rig-k08", "K 0.8"), ("rig-adv2dp", "random-projection critic, perspective")):

@@ -66,6 +66,7 @@
 #   schedule   small-weak with small's cosine decay of the rate (--lr-schedule cosine: small-weak
 #              before its constant rate), SEEDS seeds on both archives (weak-cosine, rig-cosine); and
 #              with twice the self-consistency weight (--w-geo 6) on the fixed rig, seed 0 (rig-geo6);
+#              and small-weak with a longer moving average (--ema 0.998) there, seed 0 (rig-ema998);
 #   eval       every run's best.npz on both tests, on 6000 of its own training frames (how well it
 #              fits what it saw: --split train), and on the test split with 2D noise (5 and 10
 #              px), one joint missing and detector-like errors (docs/detector-inputs.md): RUN.<test>.json
@@ -344,6 +345,8 @@ phase_schedule() {  # small-weak with small's cosine decay of the rate (small-we
     # twice the self-consistency weight with it on the fixed rig, seed 0 (rig-geo6)
     PROJ_SEEDS=$SEEDS lever_runs "cosine|--steps $WEAK_STEPS $COSINE"
     PROJ_SEEDS=1 rig_lever_runs "geo6|--steps $WEAK_STEPS --w-geo 6 $COSINE"
+    # a longer moving average with the constant rate (small-weak as it is), fixed rig, seed 0 (rig-ema998)
+    PROJ_SEEDS=1 rig_lever_runs "ema998|--steps $WEAK_STEPS --ema 0.998"
 }
 
 phase_eval() {
