@@ -60,19 +60,21 @@ GROUPS = (("weak", "weak (small-weak)"), ("full-tuned", "full, searched recipe")
           ("full-off", "full, searched recipe with the offset lift"),
           ("full-off012d", "full, searched recipe with the offset lift, noise and dropout"))
 # the fixed-rig archive's runs (OUT/hdm05-h36m.npz: every take filmed by Human3.6M's four cameras),
-# in tables of their own: their tests are other images of the same takes
-RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig"), ("rig-full", "full, searched recipe, fixed rig"),
-              ("rig-cosine", "weak, small-weak with the cosine rate (--lr-schedule cosine), fixed rig"),
-              ("rig-geo6", "weak, small-weak with the cosine rate and --w-geo 6, fixed rig"),
-              ("rig-ema998", "weak, small-weak with --ema 0.998, fixed rig"),
-              ("rig-adv2d", "weak, orthographic small-weak with the random-projection critic (4900 steps), fixed rig"),
-              ("rig-b64", "weak, orthographic small-weak with batch 64 (8000 steps), fixed rig"),
-              ("rig-nc3", "weak, orthographic small-weak with three critic steps (5000 steps), fixed rig"),
-              ("rig-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig"),
-              ("rig-ortho", "weak, orthographic small-weak (--perspective 0), fixed rig"),
-              ("rig-k02", "weak, small-weak with --perspective 0.2 (half the rig's), fixed rig"),
-              ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig"),
-              ("rig-adv2dp", "weak, small-weak with the random-projection critic (4900 steps), fixed rig"))
+# in tables of their own: their tests are other images of the same takes; (key, label, the name of its
+# ratio over rig-full, None for rig-full itself)
+RIG_GROUPS = (("rig-weak", "weak (small-weak), fixed rig", "weak"),
+              ("rig-full", "full, searched recipe, fixed rig", None),
+              ("rig-cosine", "weak, small-weak with the cosine rate (--lr-schedule cosine), fixed rig", "cosine rate"),
+              ("rig-geo6", "weak, small-weak with the cosine rate and --w-geo 6, fixed rig", "cosine rate, w_geo 6"),
+              ("rig-ema998", "weak, small-weak with --ema 0.998, fixed rig", "EMA 0.998"),
+              ("rig-adv2d", "weak, orthographic small-weak with the random-projection critic (4900 steps), fixed rig", "random-projection critic"),
+              ("rig-b64", "weak, orthographic small-weak with batch 64 (8000 steps), fixed rig", "batch 64"),
+              ("rig-nc3", "weak, orthographic small-weak with three critic steps (5000 steps), fixed rig", "three critic steps"),
+              ("rig-kcs512", "weak, orthographic small-weak with the critic's KCS path 512 wide (4900 steps), fixed rig", "KCS path 512"),
+              ("rig-ortho", "weak, orthographic small-weak (--perspective 0), fixed rig", "orthographic"),
+              ("rig-k02", "weak, small-weak with --perspective 0.2 (half the rig's), fixed rig", "K 0.2"),
+              ("rig-k08", "weak, small-weak with --perspective 0.8 (twice the rig's), fixed rig", "K 0.8"),
+              ("rig-adv2dp", "weak, small-weak with the random-projection critic (4900 steps), fixed rig", "random-projection critic, perspective"))
 # weak / full ratios: the benchmark's, small-weak before its constant rate, before its perspective, and
 # what this page first reported
 PAIRS = (("weak", "full-tuned"), ("weak-cosine", "full-tuned"), ("weak-ortho", "full-tuned"),
@@ -147,7 +149,7 @@ def mean(runs, test, metric="n_mpjpe", who="model"):
 
 def main(folder: str) -> None:
     root = Path(folder)
-    groups, rig = _groups(root, GROUPS), _groups(root, RIG_GROUPS)
+    groups, rig = _groups(root, GROUPS), _groups(root, [(key, label) for key, label, _ in RIG_GROUPS])
     if not groups and not rig:
         raise SystemExit(f"error: {folder}: no weak-sN, full-*-sN or rig-*-sN run folders")
     if groups:
@@ -227,12 +229,8 @@ def rig_table(rig: dict) -> None:
         cells = [_cell(runs, t, ("n_mpjpe", "p_mpjpe")) for t in ("train", "test-seen", "test")]
         print(f"| {label} ({len(runs)} seed{'s' * (len(runs) > 1)}) | {_ms([r['steps'] for r in runs], 0)} "
               f"| {_ms([r['minutes'] for r in runs])} | {_ms([r['val'] for r in runs])} | " + " | ".join(cells) + " |")
-    for key, name in (("rig-weak", "weak"), ("rig-cosine", "cosine rate"), ("rig-geo6", "cosine rate, w_geo 6"),
-                      ("rig-ema998", "EMA 0.998"),
-                      ("rig-adv2d", "random-projection critic"), ("rig-b64", "batch 64"),
-                      ("rig-nc3", "three critic steps"), ("rig-kcs512", "KCS path 512"), ("rig-ortho", "orthographic"),
-                      ("rig-k02", "K 0.2"), ("rig-k08", "K 0.8"), ("rig-adv2dp", "random-projection critic, perspective")):
-        if key not in rig or "rig-full" not in rig:
+    for key, _, name in RIG_GROUPS:
+        if name is None or key not in rig or "rig-full" not in rig:
             continue
         w, f = rig[key][1], rig["rig-full"][1]
         cells = []
