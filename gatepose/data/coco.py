@@ -9,9 +9,9 @@ spine = midway pelvis-thorax, neck/nose = nose, head = mid-eyes; hips, knees, an
 elbows and wrists map one to one. A derived joint's confidence is the least of its sources'.
 
 Low-confidence and missing joints (confidence below ``threshold``; COCO ground truth writes
-v = 0 with x = y = 0 for a missing point) are not altered: their coordinates stay as the file
-gives them and :attr:`Keypoints.low_confidence` lists every one, so the caller can weight them
-out (SPEC section 3: a reprojection weight of 0 ignores a joint).
+v = 0 with x = y = 0 for a missing point) are not altered here: their coordinates stay as the file
+gives them and :attr:`Keypoints.low_confidence` lists every one. The caller decides what they
+become (``posefiles`` marks them missing, NaN, for the lifter to infer).
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import numpy as np
 
 from gatepose.errors import DataError
 
-from .archive import Dataset, make_dataset
 from .skeleton import get_skeleton
 
 COCO_JOINTS = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
@@ -49,11 +48,6 @@ class Keypoints:
     def __len__(self) -> int:
         return len(self.poses_2d)
 
-    @property
-    def weights(self) -> np.ndarray:
-        """(N, 17) float32: 1 where confidence >= threshold, else 0 (for L_rep's joint weights)."""
-        return (self.confidence >= self.threshold).astype(np.float32)
-
     def summary(self) -> str:
         """One line: how many joints in how many poses are below the threshold, and which."""
         if not self.low_confidence:
@@ -66,13 +60,6 @@ class Keypoints:
         worst = ", ".join(f"{n} {counts[n]}" for n in names if n in counts)
         return (f"{len(self.low_confidence)} joints in {poses} of {len(self)} poses below confidence "
                 f"{self.threshold:g} ({worst})")
-
-    def to_dataset(self, image_size, subject="detections", action="unknown") -> Dataset:
-        """A 2D-only :class:`Dataset` (with ``confidence``) for ``predict``; image_size (w, h)."""
-        n = len(self)
-        return make_dataset(poses_2d=self.poses_2d, image_size=image_size, subject=[subject] * n,
-                            action=[action] * n, camera=np.zeros(n), frame=np.arange(n),
-                            confidence=self.confidence, where="keypoints")
 
 
 def coco_to_h36m17(kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +122,7 @@ def _read_json(path: Path):
         data = data["annotations"]
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a list of detections (COCO results format), got {type(data).__name__}")
-    kps, ids = [], []
+    kps, ids, entries = [], [], []      # entries: each kept detection's index in the file
     for i, det in enumerate(data):
         if not isinstance(det, dict) or "keypoints" not in det:
             raise DataError(f"{path}: entry {i}: field 'keypoints': missing (expected a dict with "
@@ -149,11 +136,12 @@ def _read_json(path: Path):
                             "COCO joints)")
         kps.append(k)
         ids.append(det.get("image_id", i))
+        entries.append(i)
     if not kps:
         raise DataError(f"{path}: no person detections (category_id 1) found")
     a = np.asarray(kps, dtype=np.float64).reshape(-1, 17, 3)
     if not np.isfinite(a).all():
-        i = int(np.argwhere(~np.isfinite(a))[0][0])
+        i = entries[int(np.argwhere(~np.isfinite(a))[0][0])]
         raise DataError(f"{path}: entry {i}: field 'keypoints': expected finite numbers")
     ids = np.asarray(ids) if all(isinstance(x, int) for x in ids) else np.asarray([str(x) for x in ids])
     return a[..., :2], a[..., 2], ids

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from gatepose.data.archive import load_archive, save_archive
 from gatepose.data.coco import COCO_JOINTS, load_keypoints
 from gatepose.data.skeleton import get_skeleton
 from gatepose.errors import DataError
@@ -59,7 +58,7 @@ def test_low_confidence_joints_are_reported_not_zeroed(tmp_path):
     assert found == {(1, "l_wrist"), (2, "l_hip"), (2, "pelvis"), (2, "spine")}
     np.testing.assert_allclose(k.poses_2d[1, H.index("l_wrist")], kp[1, C["l_wrist"]], rtol=1e-6)  # kept
     assert "4 joints in 2 of 3 poses below confidence 0.3" in k.summary()
-    assert k.weights[1, H.index("l_wrist")] == 0 and k.weights[0].min() == 1
+    assert k.confidence[1, H.index("l_wrist")] < 0.3 <= k.confidence[0].min()
 
 
 def test_two_channel_npy_has_full_confidence(tmp_path):
@@ -83,10 +82,6 @@ def test_coco_results_json(tmp_path):
     assert k.confidence[0, H.index("r_ankle")] == 0
     assert (0, "r_ankle", 0.0) in k.low_confidence
     np.testing.assert_allclose(k.poses_2d[2, H.index("l_knee")], kp[2, C["l_knee"]], rtol=1e-6)
-    ds = k.to_dataset(image_size=(1000, 1000))
-    save_archive(tmp_path / "k.npz", ds)
-    back = load_archive(tmp_path / "k.npz")
-    assert back.poses_3d is None and np.array_equal(back.confidence, k.confidence)
 
 
 @pytest.mark.parametrize("content, match", [
@@ -110,6 +105,10 @@ def test_bad_npy(tmp_path, content, match):
     ('[{"image_id": 1}]', "entry 0: field 'keypoints': missing"),
     ('[{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3]}]', "expected 51 numbers"),
     ('[{"image_id": 1, "category_id": 1, "keypoints": [' + ",".join(["NaN"] * 51) + ']}]', "finite"),
+    # the entry's index in the file, though a detection before it (not a person) was skipped
+    ('[{"category_id": 2, "keypoints": [' + ",".join(["1"] * 51) + ']}, {"category_id": 1, "keypoints": ['
+     + ",".join(["1"] * 51) + ']}, {"category_id": 1, "keypoints": [NaN' + ",1" * 50 + ']}]',
+     "entry 2: field 'keypoints': expected finite"),
     ('[]', "no person detections"),
 ])
 def test_bad_json(tmp_path, text, match):
