@@ -205,23 +205,27 @@ def resume_state(run_dir: Path, trainer) -> dict:
 
 def check_state(current: dict, arrays: dict, meta: dict) -> None:
     """A checkpoint's arrays and metadata can replace the training state ``current`` (a
-    :func:`state_dict`): the metadata's counters are there, and every parameter is there with
-    its shape; otherwise a GateposeError that says what is wrong."""
+    :func:`state_dict`): the metadata's counters are there, and every parameter and optimiser
+    moment is there with its shape; otherwise a GateposeError that says what is wrong."""
     missing = [k for k in ("step", "opt_g_t", "opt_d_t", "sampler_2d", "sampler_3d", "rng_eps") if k not in meta]
     if missing:
         raise GateposeError(f"checkpoint metadata lacks {', '.join(missing)}; it cannot be resumed")
     if not all(isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] >= 0
                for k in ("step", "opt_g_t", "opt_d_t")):
         raise GateposeError("checkpoint metadata: step, opt_g_t and opt_d_t must be non-negative integers")
-    for prefix in ("gen/", "cam/", "critic/"):
+    # the parameters and the optimisers' moments must all be there (the moving average may be
+    # absent: an older run's, started from the generator), each with the live array's shape
+    for prefix, what in (("gen/", "parameters"), ("cam/", "parameters"), ("critic/", "parameters"),
+                         ("opt_g/", "optimiser state"), ("opt_d/", "optimiser state"), ("ema/", None)):
         params, saved = split_prefix(current["arrays"], prefix), split_prefix(arrays, prefix)
         missing = sorted(set(params) - set(saved))
-        if missing:
-            raise GateposeError(f"checkpoint lacks parameters {missing[:3]} (a different model configuration?)")
-        for k in params:
+        if missing and what:
+            raise GateposeError(f"checkpoint lacks {what} {[prefix + k for k in missing[:3]]} (a different model "
+                                "configuration?); it cannot be resumed")
+        for k in set(params) & set(saved):
             if tuple(saved[k].shape) != tuple(params[k].shape):
-                raise GateposeError(f"checkpoint parameter {prefix}{k} has shape {saved[k].shape}, "
-                                    f"the model expects {params[k].shape}")
+                raise GateposeError(f"checkpoint array {prefix}{k} has shape {tuple(saved[k].shape)}, "
+                                    f"the run expects {tuple(params[k].shape)}; it cannot be resumed")
 
 
 def save_best(run_dir: Path, gen: dict, cam: dict, meta: dict) -> None:

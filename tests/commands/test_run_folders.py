@@ -111,6 +111,33 @@ def test_damaged_checkpoint_metadata(run, tmp_path, meta, match):
     assert _snapshot(run) == before
 
 
+def _drop_first(prefix):
+    def edit(arrays):
+        arrays.pop(next(k for k in sorted(arrays) if k.startswith(prefix)))
+    return edit
+
+
+def _reshape_first(prefix):
+    def edit(arrays):
+        k = next(k for k in sorted(arrays) if k.startswith(prefix))
+        arrays[k] = np.zeros(arrays[k].shape + (2,), arrays[k].dtype)
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [(_drop_first("opt_g/m/"), "lacks optimiser state"),
+                                         (_drop_first("opt_d/v/"), "lacks optimiser state"),
+                                         (_reshape_first("opt_g/v/"), "has shape"),
+                                         (_reshape_first("critic/"), "has shape")])
+def test_checkpoint_without_an_optimiser_moment_or_of_another_shape(run, edit, match):
+    """An optimiser's moments are checked like the parameters (no KeyError or broadcast traceback)."""
+    arrays, meta = load_checkpoint(run / "checkpoint.npz")
+    edit(arrays)
+    save_checkpoint(run / "checkpoint.npz", arrays, meta)
+    before = _snapshot(run)
+    assert_one_error(["train", "--resume", run, "--steps", 3, "--device", "cpu", "--quiet"], match)
+    assert _snapshot(run) == before
+
+
 def test_truncated_checkpoint(run):
     path = run / "checkpoint.npz"
     path.write_bytes(path.read_bytes()[:5000])
