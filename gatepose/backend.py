@@ -38,11 +38,6 @@ def gpu_available() -> bool:
     return _load_cupy() is not None
 
 
-def gpu_unavailable_reason() -> str | None:
-    _load_cupy()
-    return _cupy_error
-
-
 def resolve_device(name: str = "auto"):
     """Map ``auto|cpu|gpu`` to an array module. Returns ``(xp, description)``.
 

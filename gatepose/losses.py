@@ -124,7 +124,7 @@ def _penalty_and_adjoint(g, lam: float):
 def gradient_penalty(params: dict, X_hat, cfg: CriticConfig, lam: float = 10.0):
     """P = lam mean_b (||dD/dX (X_hat_b)|| - 1)^2 and dP/dtheta for every critic parameter.
 
-    X_hat: (B, J, 3) (constants: no gradient flows into them). Returns (P 0-d, grads keyed like
+    X_hat: (B, J, c), c = cfg.coords (constants: no gradient flows into them). Returns (P 0-d, grads keyed like
     ``params``, info {'grad_norm': mean ||g||, 'penalty': P}, 0-d arrays).
 
     The double backward, as SPEC section 5 derives it: with the slope masks fixed, g is the output

@@ -6,7 +6,7 @@
   by its Frobenius norm). It is MPJPE on the normalised scale, so it optimises what N-MPJPE
   measures, and as a sum of norms it is robust to the few badly converted frames real mocap has.
   ``--sup-loss squared`` takes the mean *squared* per-joint distance instead (Martinez et al.'s
-  L2), so the baseline's loss is searched rather than assumed (docs/benchmark-hdm05.md).
+  L2), so the baseline's loss is searched rather than assumed (docs/benchmark-gap.md).
 * ``consistency_loss``: geometric self-consistency (Chen et al., CVPR 2019; ElePose, CVPR 2022), a
   departure from the paper (off in the ``paper`` preset): lift X1 = G(W), rotate it, Y = X1 R^T,
   project it orthographically and normalise it like an input, W2 = n(Y[..., :2]), lift again,
@@ -306,11 +306,12 @@ def consistency_term(gen: dict, gcfg, R, weight: float = 1.0, perspective: float
     return term
 
 
-def consistency_step(gen: dict, gcfg, W, R, weight: float = 1.0):
-    """W: (B, J, 2), R: (B, 3, 3) -> (L_geo 0-d, generator gradients of weight * L_geo through both
-    lifts): the term of :func:`consistency_term` on its own first lift, alone (its gradient check)."""
+def consistency_step(gen: dict, gcfg, W, R):
+    """W: (B, J, 2), R: (B, 3, 3) -> (L_geo 0-d, generator gradients of L_geo through both lifts):
+    the term of :func:`consistency_term` on its own first lift, alone (its gradient check; the
+    trainer's step checks it with a weight, gradcheck/steps.py)."""
     X1, gcache = generator_forward(gen, W, gcfg)
-    L, dX1, grads = consistency_term(gen, gcfg, R, weight)(X1)
+    L, dX1, grads = consistency_term(gen, gcfg, R)(X1)
     _, grads1 = generator_backward(dX1, gcache)
     for k, g in grads1.items():
         grads[k] = grads[k] + g

@@ -26,8 +26,8 @@ SPEC_SIZES = dict(d_model=256, n_heads=8, n_layers=4, d_ff=512, gate_hidden=100,
                   camera_width=1000, critic_pose_width=100, critic_kcs_width=1000)
 
 # Named option sets, {option: value} over TrainOptions' defaults. "paper" is SPEC section 1 and 6 as
-# written; "small" is a model and schedule that trains in minutes on a laptop CPU (the demo's and the
-# ablation's default). How each was chosen, and what it measures: docs/results.md and the pages it
+# written; "small" is a model and schedule that trains in minutes on a laptop CPU (the ablation's
+# default; the demo's is small-weak). How each was chosen, and what it measures: docs/results.md and the pages it
 # links (docs/synthetic.md, docs/benchmark-cmu.md, docs/benchmark-hdm05.md); no figure is kept here.
 PRESETS = {
     "paper": {},

@@ -38,7 +38,7 @@ class TrainOptions:
     epochs: float | None = option(None, "Instead of --steps: passes over the 2D training set.", type=float)
     batch_size: int = option(256, "Poses per batch (both models).")
     lr: float = option(1e-4, "Adam learning rate (both models, unless --lr-critic).")
-    lr_critic: float | None = option(None, "The critic's own learning rate (two time-scale updates); the schedule scales it like --lr. Default: --lr.", type=float)
+    lr_critic: float | None = option(None, "The critic's own learning rate (two time-scale updates; a departure, SPEC section 6 has one rate: docs/departures.md); the schedule scales it like --lr. Default: --lr.", type=float)
     lr_schedule: str = option("constant", "cosine decays the rate to 0 at the last step (a resumed run with a new --steps re-plans it).", choices=("constant", "cosine"))
     betas: tuple = option((0.5, 0.9), "Adam's betas beta1 beta2 (both models); (0.5, 0.9) is the WGAN-GP's setting, (0.9, 0.999) Adam's own.")
     n_critic: int = option(5, "Critic steps per generator step.")

@@ -161,7 +161,7 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
 
 
 def output_format(path, fmt: str = "auto") -> str:
-    """'npy' or 'json' for an output path (``fmt`` 'auto': by suffix); checks the folder exists."""
+    """'npy', 'json' or 'bvh' for an output path (``fmt`` 'auto': by suffix); checks the folder exists."""
     path = Path(path)
     if fmt == "auto":
         fmt = {".npy": "npy", ".json": "json", ".bvh": "bvh"}.get(path.suffix.lower())

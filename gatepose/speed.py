@@ -2,7 +2,8 @@
 
 A run makes four choices for speed alone, and all four come from the object :func:`speed_paths`
 builds here from its options, once: the trainer and the loaded runs receive it, and nothing else in
-the package or the commands imports ``gatepose.fast``. :class:`PlainPaths` is the plain reference
+the algorithm or the commands imports ``gatepose.fast`` (only ``bench`` and ``gradcheck`` do, to
+measure and check the fast paths themselves). :class:`PlainPaths` is the plain reference
 of each choice (what ``train --reference`` runs, and what each fast path is proved equal to);
 :class:`FastPaths` overrides them with ``gatepose/fast/``'s paths. The places where the algorithm
 enters the seam are marked ``# FAST DOOR n`` in ``train.py``:

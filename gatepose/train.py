@@ -179,9 +179,9 @@ class Trainer:
         given = [b is not None for b in (R, W_target)]
         batches = (W_gen, *(b for b in (R, W_target) if b is not None))
 
-        def loss(W, *rest, **forward):      # the batches given, back in generator_loss's places
+        def loss(W, *rest, **kw):      # the batches given, back in generator_loss's places
             rest = iter(rest)
-            return self.generator_loss(W, *(next(rest) if g else None for g in given), **forward)
+            return self.generator_loss(W, *(next(rest) if g else None for g in given), **kw)
 
         if forward is not None:
             values, grads_gen, grads_cam = loss(*batches, forward=forward)

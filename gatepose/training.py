@@ -5,7 +5,9 @@ what a failure leaves.
 One writer per run folder: :func:`hold_run_folder` takes an exclusive lock on the folder itself
 (``flock``; nothing is written for it, and the kernel drops it when the process ends, however it
 ends), so a second ``train`` or ``train --resume`` on the same folder is refused at once, naming the
-process that holds it. Every file is written atomically (``files.atomic_open``); a write that fails
+process that holds it. Every file is written atomically (``files.atomic_open``), but for
+``metrics.jsonl``, appended a line per logged step (on resume a half-written last line is skipped and
+the lines after the checkpoint dropped, :func:`truncate_metrics`); a write that fails
 (a full disk) stops the run with one error naming the file, the step of the checkpoint that
 survived, and how to resume. Ctrl-C finishes the step in flight and saves a checkpoint; a NaN or
 inf loss stops the run and keeps the last good checkpoint.
@@ -28,7 +30,7 @@ from .backend import host_scalars
 from .data.normalize import root_relative
 from .data.prepare import prepare_data
 from .errors import GateposeError, TrainingDiverged
-from .files import BEST, CHECKPOINT, CONFIG, METRICS
+from .files import BEST, CHECKPOINT, CONFIG, METRICS, atomic_open
 from .metrics import mpjpe, n_mpjpe
 from .options import TrainOptions, learning_rate, total_steps
 from .progress import Progress
@@ -131,7 +133,7 @@ def remove_created(created: list) -> None:
 
 def remove_stale_temporaries(run_dir: Path) -> list:
     """Delete the temporary files of atomic writes that a killed process left (``.NAME.*.tmp``,
-    ``metrics.jsonl.tmp``): they are never complete files. Returns their names."""
+    ``metrics.jsonl.tmp`` from older versions): they are never complete files. Returns their names."""
     stale = [p for p in run_dir.glob(".*.tmp") if p.is_file()] + [p for p in run_dir.glob("*.jsonl.tmp")]
     for p in stale:
         p.unlink()
@@ -295,9 +297,8 @@ def truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a half-written last line
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
+    with atomic_open(path, "w") as f:
+        f.write("".join(line + "\n" for line in keep))
 
 
 

@@ -13,10 +13,12 @@ Fields (N frames, J joints of the skeleton):
 ``skeleton``    unicode scalar               a name from :data:`~gatepose.data.skeleton.SKELETONS`
 ==============  ===========================  ==============================================
 
-Extensions to the SPEC's archive (both optional, both written by gatepose's own sources):
+Extensions to the SPEC's archive (all optional, all written by gatepose's own sources):
 
-- ``split`` unicode (N,), each ``train`` or ``test``: the subject-wise split of the source
-  (the synthetic generator's held-out subjects, Human3.6M's S9/S11, HumanEva-I's Validate/*).
+- ``split`` unicode (N,), each ``train``, ``test`` or ``test-seen``: the subject-wise split of the
+  source (the synthetic generator's held-out subjects, Human3.6M's S9/S11, HumanEva-I's
+  Validate/*); ``test-seen``: the mocap importer's held-out takes of training subjects
+  (``--test-seen-every``).
 - ``confidence`` float32 (N, J) in [0, 1]: per-joint 2D confidence, for detector keypoints.
 - ``clip`` unicode (N,) and ``source_frame`` integer (N,) >= 0: the source file's name (without
   extension) and the frame's index in that file, written by the mocap importer so that every row
@@ -63,7 +65,7 @@ class Dataset:
     camera: np.ndarray            # (N,) int32
     frame: np.ndarray             # (N,) int32
     skeleton: str
-    split: np.ndarray | None = None       # (N,) unicode 'train' | 'test'
+    split: np.ndarray | None = None       # (N,) unicode, one of SPLITS
     confidence: np.ndarray | None = None  # (N, J) float32
     clip: np.ndarray | None = None        # (N,) unicode, source file name without extension
     source_frame: np.ndarray | None = None  # (N,) int32, frame index in the source file

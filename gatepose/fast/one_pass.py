@@ -23,7 +23,7 @@ from ..ops.attention import GateCache
 
 def generator_forward_rows(params: Mapping, W, cfg, keep: slice):
     """W: (N, J, 2) -> (X (N, J, 3), the cache of ``generator_forward`` (PoseGate-Former's forward, and
-    with ``cfg.lift == "depth"`` its depth lift) for the rows ``keep`` only)."""
+    with the depth or offset lift, that lift) for the rows ``keep`` only)."""
     X, cache = generator_forward(params, W, cfg)
     return X, cache_rows(cache, keep, W.shape[0], params)
 

@@ -136,7 +136,7 @@ class Layers(NamedTuple):
     As deltas: the gradient at each layer's output (pre-activation). As tangents: the tangent of
     each layer's input."""
 
-    pose_in: object   # input: X_flat (rows, 3J)
+    pose_in: object   # input: X_flat (rows, cJ), c = cfg.coords (3; 2 for a critic of 2D poses)
     pose_fc1: object  # input: h1 (rows, P)
     pose_fc2: object  # input: h2 (rows, P)
     pose_out: object  # input: h3 (rows, P)
@@ -159,7 +159,7 @@ class Masks(NamedTuple):
 
 
 class CriticCache(NamedTuple):
-    X: object          # (rows, J, 3) the scored poses (the KCS Jacobian is evaluated there)
+    X: object          # (rows, J, c) the scored poses (the KCS Jacobian is evaluated there)
     C: object          # (J, nb)
     inputs: Layers
     masks: Masks
@@ -232,7 +232,7 @@ def critic_forward(params: dict, X, cfg: CriticConfig):
 
 
 def critic_input_backward(dD, cache: CriticCache):
-    """dD: (B,) -> (dX (B, J, 3), deltas: Layers of the gradient at each Linear layer's output).
+    """dD: (B,) -> (dX (B, J, c), deltas: Layers of the gradient at each Linear layer's output).
 
     The first backward of SPEC section 5, delta_u = (m * delta_y) W^T per layer; the deltas are
     what the parameter gradients (``critic_param_grads``) and the double backward need."""
@@ -268,31 +268,29 @@ def critic_input_backward(dD, cache: CriticCache):
 def critic_param_grads(left: Layers, deltas: Layers, params: dict, bias="sum") -> dict:
     """dW = left^T delta for each layer (one GEMM over the rows). ``left`` is the forward's layer
     inputs for an ordinary backward, or tangents for the double backward. Biases: ``"sum"`` (the
-    column sums of delta), ``"zero"``, a slice of rows (the column sums of delta over those rows),
-    or a (rows,) weight vector r giving r @ delta. Keyed like ``params``."""
+    column sums of delta), ``"zero"``, or a slice of rows (the column sums of delta over those
+    rows: the stacked critic step's, fast/critic_step.py). Keyed like ``params``."""
     grads = {}
     for name, field, _ in _LAYERS:
         u, d = getattr(left, field), getattr(deltas, field)
         grads[name + ".W"] = u.T @ d
-        if isinstance(bias, str):
-            if bias not in ("sum", "zero"):
-                raise ValueError(f"bias must be 'sum', 'zero', a slice or an array, got {bias!r}")
-            grads[name + ".b"] = d.sum(axis=0) if bias == "sum" else get_xp(d).zeros(d.shape[1], d.dtype)
-        elif isinstance(bias, slice):
+        if isinstance(bias, slice):
             grads[name + ".b"] = d[bias].sum(axis=0)
+        elif bias in ("sum", "zero"):
+            grads[name + ".b"] = d.sum(axis=0) if bias == "sum" else get_xp(d).zeros(d.shape[1], d.dtype)
         else:
-            grads[name + ".b"] = bias @ d
+            raise ValueError(f"bias must be 'sum', 'zero' or a slice, got {bias!r}")
     return {k: grads[k] for k in params}
 
 
 def critic_backward(dD, cache: CriticCache):
-    """dD: (B,) -> (dX (B, J, 3), grads keyed like the params)."""
+    """dD: (B,) -> (dX (B, J, c), grads keyed like the params)."""
     dX, deltas = critic_input_backward(dD, cache)
     return dX, critic_param_grads(cache.inputs, deltas, cache.params)
 
 
 def critic_tangents(a_X, cache: CriticCache) -> Layers:
-    """Push a direction a_X: (B, J, 3) forward through the critic linearised at cache.X (masks
+    """Push a direction a_X: (B, J, c) forward through the critic linearised at cache.X (masks
     fixed, no biases): the tangent a_u of every Linear layer's input (SPEC section 5,
     a_y = m * (a_u W), sums and the concat as in the forward). These are the left factors of the
     double backward: dP/dW = a_u^T delta. (fast/critic_step.py has a copy that writes them into

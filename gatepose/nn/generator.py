@@ -1,4 +1,4 @@
-"""A run's generator, either kind (``train --generator``): PoseGate-Former (``generator.py``, the
+"""A run's generator, either kind (``train --generator``): PoseGate-Former (``posegate.py``, the
 default) or RepNet's MLP (``repnet.py``, the baseline of the paper's Table 1). Everything above the
 models (the losses, the trainer, the run folders, the gradient checks of the steps) reaches the
 generator through these functions, so that the two kinds share every other piece of a run.
@@ -8,7 +8,7 @@ and the backward follows it. Either config's ``lift`` says what the network's ou
 (the paper's) takes it as the 3D pose; ``depth`` (a departure, ElePose's and Chen et al.'s set-up)
 keeps only its third channel, each joint's depth, and puts it beside the input's own x and y
 (:func:`depth_lift_forward`): the generator then cannot move a joint across the image, only in
-depth. ``offset`` (a departure too, off in every preset) is the depth lift with the first two
+depth. ``offset`` (a departure too, ``small-weak``'s) is the depth lift with the first two
 channels added to the input's x and y: the lifter may move a joint a little across the image, so
 that noise in a detector's 2D need not pass one for one into the 3D pose (docs/detector-inputs.md);
 with zero offsets it is the depth lift. In config.json a generator config with ``"kind": "repnet"``
@@ -44,7 +44,9 @@ def has_fast_path(cfg) -> bool:
 
 
 def takes_missing(cfg) -> bool:
-    """Whether the generator ``cfg`` takes missing (NaN) joints (its ``missing_token``)."""
+    """Whether the generator ``cfg`` takes missing (NaN) joints: its ``missing_token``, the config's
+    one name for either network's way (PoseGate-Former's learnt token ``embed.M``, RepNet's zeros
+    and mask input; runs, the CLI and the docs say "missing-joint token" for both)."""
     return bool(getattr(cfg, "missing_token", False))
 
 

@@ -18,12 +18,12 @@ def linear_forward(x, W, b=None):
     return y, LinearCache(x, W)
 
 
-def linear_backward(dy, cache: LinearCache, need_dx: bool = True):
-    """dy: (..., d_out) -> (dx (..., d_in) or None, dW (d_in, d_out), db (d_out,))."""
+def linear_backward(dy, cache: LinearCache):
+    """dy: (..., d_out) -> (dx (..., d_in), dW (d_in, d_out), db (d_out,))."""
     x, W = cache
     dy2 = dy.reshape(-1, dy.shape[-1])
     dW = x.reshape(-1, x.shape[-1]).T @ dy2
     db = dy2.sum(axis=0)
-    dx = (dy2 @ W.T).reshape(x.shape) if need_dx else None
+    dx = (dy2 @ W.T).reshape(x.shape)
     return dx, dW, db
 
