@@ -38,7 +38,7 @@ from .common import FiniteFloatRange, announce_device, apply_refine, device_opti
                    "sigma times the square root of the pose's 2D box area, 2 % of left/right pairs swapped "
                    "and 1 % of joints outliers in the box (docs/detector-inputs.md). Before --noise-2d "
                    "and --drop-joints when given with them.")
-@click.option("--noise-seed", type=int, default=0, show_default=True,
+@click.option("--noise-seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the corruption's draws (--noise-2d, --drop-joints, --detector-noise).")
 @refine_options
 @device_option

@@ -52,7 +52,7 @@ def _opts(preset: str, **overrides):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the demo's runs (OUT/weak, OUT/full), kept afterwards. Default: runs/demo, "
                    "or runs/demo-2, -3, ... if that exists.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
 @click.option("--supervised/--no-supervised", default=True, show_default=True,
               help="Also train the same model with full supervision (paired 3D poses) and print it beside the weak one.")
@@ -130,7 +130,7 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
               help="full: every variant trained on the paired 3D poses instead (Table 1's supervised rows).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the runs in OUT/<variant> (re-running resumes them). Default: a temporary folder.")
-@click.option("--seed", type=int, default=0, show_default=True, help="The (first) training seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The (first) training seed.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train every variant with this many seeds (--seed, --seed + 1, ...) and print mean and "
                    "standard deviation per variant and metric, and whether each difference to the gated "
@@ -168,6 +168,9 @@ def ablate(steps, data, preset, variants, supervision, out, seed, seeds, metric,
     if bad or not names:
         raise GateposeError(f"--variants: unknown {', '.join(bad) or '(none given)'}; "
                             f"expected some of {', '.join(ABLATION_VARIANTS)}")
+    twice = sorted({v for v in names if names.count(v) > 1})
+    if twice:
+        raise GateposeError(f"--variants: {', '.join(twice)} given more than once (each is one run folder)")
     opts = _opts(preset, steps=steps, seed=seed, data=data, supervision=supervision, val_split=val_split)
     xp = pick_device(device)
     if seeds > 1:

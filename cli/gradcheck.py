@@ -12,7 +12,7 @@ from .common import device_option, pick_device
 @device_option
 @click.option("--op", "ops", multiple=True, metavar="NAME",
               help="Check only this op (repeatable). Default: every registered op.")
-@click.option("--seed", default=0, show_default=True, help="Seed for inputs and random directions.")
+@click.option("--seed", default=0, type=click.IntRange(min=0), show_default=True, help="Seed for inputs and random directions.")
 @click.option("--list", "list_only", is_flag=True, help="List the op names and exit.")
 def gradcheck(device, ops, seed, list_only):
     """Check every backward pass against central finite differences in float64.

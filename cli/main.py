@@ -15,6 +15,7 @@ class GateposeGroup(click.Group):
 
     * a GateposeError anywhere below: one ``error:`` line on stderr, exit code 2;
     * an OSError (a folder that cannot be written, a full disk): the same, naming the path;
+      but a closed pipe on stdout (``| head``) ends the command quietly, exit code 1;
     * Ctrl-C at any moment: one line (the library's message, e.g. where the checkpoint is), exit 130;
     * warnings (NumPy's RuntimeWarnings on bad input among them) are held back: a command that
       fails prints its one ``error:`` line alone; one that succeeds prints them afterwards as
@@ -49,6 +50,9 @@ class GateposeGroup(click.Group):
                 result = super().invoke(ctx)
             except GateposeError as exc:
                 _fail(f"error: {exc}", 2)
+            except BrokenPipeError:      # the reader left (`gatepose data info a.npz | head`): stop quietly
+                _quiet_stdout()
+                sys.exit(1)
             except OSError as exc:
                 _fail(f"error: {str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror or exc}", 2)
             except KeyboardInterrupt as exc:
@@ -67,6 +71,16 @@ def ignore_sigint() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush to a closed pipe is silent."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # no file descriptor (a test's captured stdout)
+        pass
 
 
 def _fail(line: str, code: int):

@@ -33,12 +33,12 @@ def plot():
 @_run
 @_data
 @click.option("--n", type=click.IntRange(1, 16), default=4, show_default=True, help="Frames to draw.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Which frames (one per action, drawn by seed).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which frames (one per action, drawn by seed).")
 @_checkpoint
 @device_option
 @_out
 def poses(run_dir, data, n, seed, checkpoint, device, out):
-    """Predicted 3D poses beside the ground truth (the paper's Fig. 3).
+    """Predicted 3D poses beside ground truth (Figure 3).
 
     One row per test frame, from n different actions where there are that many: the 2D input,
     the ground truth and the prediction in 3D (root-relative mm; the prediction scaled with the
@@ -77,7 +77,7 @@ def poses(run_dir, data, n, seed, checkpoint, device, out):
 @device_option
 @_out
 def attention(run_dir, data, index, layer, applied, checkpoint, device, out):
-    """Per-head attention maps of one test pose (the paper's Fig. 4).
+    """Per-head attention maps and gates (Figure 4).
 
     One J x J panel per head, rows the queries (output joint) and columns the keys (the joint
     attended to), joint names on both axes; each title gives the head's gate G and bias B (the

@@ -115,8 +115,11 @@ class TrainOptions:
                      "eval_every", "checkpoint_every", "synth_subjects"):
             if getattr(self, name) < 1:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
-        if self.shards is not None and self.shards < 1:
-            bad("shards", f"must be at least 1, got {self.shards}")
+        if self.shards is not None and not 1 <= self.shards <= self.batch_size:
+            bad("shards", f"must be from 1 to --batch-size ({self.batch_size}), got {self.shards}")
+        for name in ("seed", "synth_seed"):     # NumPy's generators take non-negative seeds only
+            if getattr(self, name) < 0:
+                bad(name, f"must be a non-negative integer, got {getattr(self, name)}")
         from .nn.posegate import heads_divide   # the rule, stated where the model is
 
         if not heads_divide(self.d_model, self.n_heads):
@@ -137,7 +140,7 @@ class TrainOptions:
             bad("sup_loss", f"expected distance or squared, got {self.sup_loss!r}")
         if self.supervision not in ("weak", "full"):
             bad("supervision", f"expected weak or full, got {self.supervision!r}")
-        for name in ("w_geo", "w_bone", "w_adv_2d", "perspective", "aug_noise_2d"):
+        for name in ("w_adv", "w_rep", "w_cam", "w_geo", "w_bone", "w_adv_2d", "perspective", "aug_noise_2d"):
             if getattr(self, name) < 0:
                 bad(name, f"must be a non-negative number, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:

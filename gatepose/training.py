@@ -90,6 +90,9 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
     if resume:
         if not run_dir.is_dir():
             raise GateposeError(f"{run_dir}: no such run folder to resume")
+        if (run_dir / CONFIG).is_file() and not (run_dir / CHECKPOINT).is_file():
+            raise GateposeError(f"{run_dir}: a run stopped before its first checkpoint (config.json, no "
+                                "checkpoint.npz): nothing to resume; remove the folder to start it again")
         if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
             raise GateposeError(f"{run_dir}: not a run folder to resume (config.json and checkpoint.npz expected)")
         return
@@ -98,7 +101,8 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
     there = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
     if there:
         hint = (f"; it holds a run: continue it with --resume {run_dir}" if CHECKPOINT in there
-                else "; choose a new folder")
+                else "; a run stopped before its first checkpoint: remove the folder to start it again"
+                if CONFIG in there else "; choose a new folder")
         raise GateposeError(f"--out {run_dir}: not empty ({', '.join(there[:5])}{', ...' if len(there) > 5 else ''})"
                             f"{hint}")
 
@@ -301,14 +305,12 @@ def truncate_metrics(path: Path, step: int) -> None:
         f.write("".join(line + "\n" for line in keep))
 
 
-
-
-
 def stopped_message(run_dir: Path) -> str:
     """What a stopped run leaves: the last good checkpoint, or (before the first) none."""
     if (run_dir / CHECKPOINT).is_file():
         return f"the last good checkpoint in {run_dir} is kept"
-    return f"no checkpoint had been written yet ({run_dir} keeps config.json and metrics.jsonl)"
+    return (f"no checkpoint had been written yet ({run_dir} keeps config.json and metrics.jsonl; remove it "
+            "to start again)")
 
 
 def finite_or_raise(values: dict, step: int, run_dir: Path):

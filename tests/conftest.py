@@ -4,6 +4,7 @@ The tests run with ``--import-mode=importlib`` (setup.cfg) and have no ``__init_
 is put on ``sys.path`` here so that every test module, in any subfolder, can ``from helpers import
 ...`` and ``import strict_xp``."""
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +27,20 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=20)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_stops_the_suite():
+    """A Ctrl-C that lands in a command run in-process (click's CliRunner) is handled as the CLI
+    handles it: one line, exit 130, and every later Ctrl-C ignored (cli/main.py's ignore_sigint).
+    In the test process that would swallow the user's Ctrl-C and each one after it, so after each
+    test the handler is put back and the Ctrl-C passed on to pytest. (The tests that send SIGINT
+    send it to a subprocess.)"""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and before is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, before)
+        raise KeyboardInterrupt("Ctrl-C during a command run in-process")
 
 
 def _gpu_xp():

@@ -546,6 +546,9 @@ def generate(n_subjects: int = 8, n_frames: int | None = None, frames_per_sequen
         frames_per_sequence = max(2, math.ceil(n_frames / (per_k // frames_per_sequence * sequences_per_action)))
     if n_test_subjects is None:
         n_test_subjects = max(1, n_subjects // 4) if n_subjects >= 2 else 0
+    if n_test_subjects >= n_subjects and n_subjects > 0:
+        raise GateposeError(f"--test-subjects {n_test_subjects} leaves no training subject of --subjects "
+                            f"{n_subjects}; hold out at most {n_subjects - 1}")
     subjects = make_subjects(n_subjects, np.random.default_rng([seed, 0]))
     motion = simulate(subjects, actions, sequences_per_action, frames_per_sequence, seed, fps)
     cams = sample_cameras(motion, n_cameras, np.random.default_rng([seed, 2]))

@@ -193,3 +193,47 @@ def test_ctrl_c_at_startup_is_one_line_and_exit_130(tmp_path, delay):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert not (tmp_path / "run").exists() or list((tmp_path / "run").iterdir()) == [] or \
         (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+# -- numbers a command cannot take: refused before anything is written --------------------------------
+@pytest.mark.parametrize("args, match", [
+    (["train", "--steps", 1, "--seed", -1], "--seed"),
+    (["train", "--steps", 1, "--synth-seed", -1], "--synth-seed"),
+    (["train", "--steps", 1, "--w-rep", -1], "--w-rep"),
+    (["train", "--steps", 1, "--w-cam", -0.5], "--w-cam"),
+    (["train", "--steps", 1, "--w-adv", -1], "--w-adv"),
+    (["train", "--steps", 1, "--batch-size", 8, "--shards", 9], "--shards"),
+    (["demo", "--seed", -1], "--seed"),
+    (["ablate", "--seed", -1, "--steps", 1], "--seed"),
+    (["gradcheck", "--seed", -1], "--seed"),
+    (["ablate", "--variants", "gated,vanilla,gated", "--steps", 1], "gated given more than once"),
+])
+def test_negative_seeds_and_weights_are_one_error(tmp_path, args, match):
+    out = tmp_path / "r"
+    full = [*args, "--out", out] if args[0] in ("train", "demo", "ablate") else args
+    assert_one_error(full, match, out=out)
+
+
+def test_eval_and_plot_refuse_a_negative_seed(tiny_run):
+    assert_one_error(["eval", "--run", tiny_run, "--noise-2d", 3, "--noise-seed", -1], "--noise-seed")
+    assert_one_error(["plot", "poses", "--run", tiny_run, "--seed", -1, "--out", tiny_run.parent / "p.png"], "--seed")
+
+
+def test_synth_refuses_to_hold_out_every_subject(tmp_path):
+    out = tmp_path / "s.npz"
+    assert_one_error(["data", "synth", "--out", out, "--subjects", 2, "--test-subjects", 2, "--frames", 400],
+                     "leaves no training subject", out=out)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`gatepose data info a.npz | head -1`: the reader leaves after one line; no error line, no traceback."""
+    path = tmp_path / "a.npz"
+    save_archive(path, make_dataset(**_dataset(n=64)))
+    code = "import cli; cli.main()"
+    p = subprocess.Popen([sys.executable, "-c", code, "data", "info", str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    p.stdout.readline()
+    p.stdout.close()                 # as `head -1` does
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "error" not in err and "Traceback" not in err and "Exception ignored" not in err, err

@@ -151,7 +151,10 @@ def test_out_refuses_a_folder_with_config_and_metrics_but_no_checkpoint(run):
     (run / "checkpoint.npz").unlink()
     (run / "best.npz").unlink()
     before = _snapshot(run)
-    assert_one_error(["train", "--out", run, "--steps", 1, "--device", "cpu", "--quiet", *TINY], "not empty")
+    line = assert_one_error(["train", "--out", run, "--steps", 1, "--device", "cpu", "--quiet", *TINY], "not empty")
+    assert "stopped before its first checkpoint: remove the folder" in line
+    line = assert_one_error(["train", "--resume", run, "--steps", 3, "--device", "cpu", "--quiet"], "nothing to resume")
+    assert "remove the folder to start it again" in line
     assert _snapshot(run) == before
 
 

@@ -186,3 +186,21 @@ def test_refusal_from_the_shell_is_one_line(h36m_files, tmp_path):
     r = subprocess.run([sys.executable, "-m", "cli.main", "data", "import-h36m", str(p3), str(p2),
                         "--out", str(tmp_path / "x.npz")], capture_output=True, text=True)
     assert_refused(r)
+
+
+def test_untrusted_files_are_looked_at_before_the_pickle_refusal(tmp_path, h36m_files):
+    """Without --trust-pickle nothing is unpickled, but a file that is not the common preprocessing's
+    (a gatepose archive, a text file, a plain array) is named as what it is, not as a pickle."""
+    _, p2, _ = h36m_files
+    archive = tmp_path / "archive.npz"
+    np.savez(archive, poses_2d=np.zeros((2, 17, 2)), skeleton=np.array("h36m17"))
+    with pytest.raises(DataError, match=r"field 'positions_3d': missing \(found poses_2d, skeleton"):
+        import_h36m(archive, p2)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, positions_3d=np.zeros((2, 32, 3)))
+    with pytest.raises(DataError, match="expected a pickled dict .* found a plain array"):
+        import_h36m(plain, p2)
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(DataError, match="cannot be read"):
+        import_h36m(text, p2)
