@@ -2,6 +2,7 @@
 each variant's (radians, other root/axis/dof orders, units, offsets, layout), checked against an
 independent forward kinematics built from scipy.spatial.transform.Rotation; bad files via the CLI."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -334,6 +335,10 @@ def _bad(tmp_path, kind):
         asf.write_text(asf.read_text().replace("order TX TY TZ RX RY RZ", "order TX TY TZ RX RY RW"))
     elif kind == "bad_dof":
         asf.write_text(asf.read_text().replace("dof rx ry rz", "dof rx ry rq", 1))
+    elif kind == "negative_bone_length":     # a limb turned back on itself, not a unit
+        asf.write_text(re.sub(r"(name lfemur\s+direction [^\n]*\n\s*length )", r"\1-", asf.read_text(), count=1))
+    elif kind == "no_root":                  # the keyword lost: its lines would join ':documentation'
+        asf.write_text(asf.read_text().replace(":root\n", "", 1))
     amc.write_text("\n".join(text) + "\n")
     return amc
 
@@ -341,7 +346,7 @@ def _bad(tmp_path, kind):
 @pytest.mark.parametrize("kind,words", [
     ("unit", "angle grad"), ("dof_count", "4 values"), ("non_numeric", "'abc'"), ("unknown_bone", "'ltail'"),
     ("missing_asf", "s.asf"), ("bad_length", "must be positive"), ("bad_root_order", "root order"),
-    ("bad_dof", "dof rx ry rq"),
+    ("bad_dof", "dof rx ry rq"), ("negative_bone_length", "bone 'lfemur': length -"), ("no_root", "no ':root' section"),
 ])
 def test_bad_files_one_error_line(tmp_path, kind, words):
     amc = _bad(tmp_path, kind)

@@ -112,3 +112,31 @@ def test_bvhio_agrees_on_written_file(tmp_path, mocap):
     X = mocap.poses_3d[mocap.clip == "02_01"][:15].astype(np.float64)
     write_poses_bvh(tmp_path / "x.bvh", X)
     _compare_with_bvhio(tmp_path / "x.bvh", [0, 7, 14], atol=5e-2)
+
+
+def test_clips_of_one_stem_get_labels_that_tell_them_apart(tmp_path):
+    """walk.bvh in two folders, and 49_18.bvh beside 49_18.amc: one label per clip (FOLDER/STEM,
+    then FOLDER/STEM.EXT), each exported by its own --clip; a clip alone keeps its stem."""
+    from gatepose.data.archive import save_archive
+    from gatepose.data.mocap.importer import build_dataset, clip_names, find_files, read_clip
+
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "walk.bvh").write_bytes((MOCAP_FIXTURES / "02_01.bvh").read_bytes())
+    (tmp_path / "y" / "walk.bvh").write_text((MOCAP_FIXTURES / "02_01.bvh").read_text().replace("\n", "\r\n"))
+    z = tmp_path / "z"
+    z.mkdir()
+    for name in ("49.asf", "49_18.amc"):
+        (z / name).write_bytes((MOCAP_FIXTURES / name).read_bytes())
+    (z / "49_18.bvh").write_bytes((MOCAP_FIXTURES / "02_01.bvh").read_bytes())
+    clips = [read_clip(*f) for f in find_files([tmp_path])]
+    names = sorted(clip_names(clips).values())
+    assert names == ["x/walk", "y/walk", "z/49_18.amc", "z/49_18.bvh"]
+    assert list(clip_names(clips[:1]).values()) == [clips[0].name]
+    arch = tmp_path / "a.npz"
+    save_archive(arch, build_dataset(clips, n_cameras=1))
+    assert sorted(set(load_archive(arch).clip)) == names
+    for clip in ("y/walk", "z/49_18.amc"):
+        out = tmp_path / (clip.replace("/", "_") + ".bvh")
+        r = invoke("export-bvh", arch, "--clip", clip, "--out", out)
+        assert r.exit_code == 0 and "warning" not in r.output, r.output

@@ -205,3 +205,34 @@ def test_test_seen_split_holds_out_takes_of_training_subjects_and_evaluates_them
 def test_action_from_the_file_name(name, action):
     from gatepose.data.mocap.importer import action_of
     assert action_of("amc", Path(f"/x/{name}.amc"), Path("/x/HDM_bd.asf"), {}) == action
+
+
+def _asf_in_radians(text: str) -> str:
+    """The same skeleton with ':units angle rad': every axis, orientation and limit in radians."""
+    rad = lambda v: repr(float(np.radians(float(v))))    # noqa: E731
+    out = []
+    for ln in text.splitlines():
+        t = ln.replace("(", " ").replace(")", " ").split()
+        if t[:2] == ["angle", "deg"]:
+            ln = "  angle rad"
+        elif t and t[0] in ("axis", "orientation") and len(t) >= 4:
+            ln = f"  {t[0]} " + " ".join(rad(v) for v in t[1:4]) + (f" {t[4]}" if len(t) > 4 else "")
+        elif t and (t[0] == "limits" or (len(t) == 2 and ln.lstrip().startswith("("))):
+            lo, hi = t[-2:]
+            ln = ("    limits " if t[0] == "limits" else "           ") + f"({rad(lo)} {rad(hi)})"
+        out.append(ln)
+    return "\n".join(out) + "\n"
+
+
+def test_limits_are_read_in_the_asf_unit_whatever_the_amc_unit(tmp_path):
+    """An ASF in radians with an AMC in :DEGREES (each file its own unit): the same frames past a
+    knee limit as the all-degrees original, the same poses."""
+    bad = {5, 6, 7, 21}
+    d = _folder(tmp_path, actors=("bd",), takes=("squat1Reps_001",), edit=_fold_left_knee(bad))
+    kind, amc, asf = find_files([d])[0]
+    deg = read_clip(kind, amc, asf, fps=120)
+    asf.write_text(_asf_in_radians((MOCAP_FIXTURES / "49.asf").read_text()))
+    rad = read_clip(kind, amc, asf, fps=120)
+    np.testing.assert_allclose(rad.world, deg.world, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(rad.limit_excess, deg.limit_excess, rtol=0, atol=1e-6)
+    assert (rad.limit_excess > 15).sum() == 4

@@ -133,6 +133,11 @@ def read_asf(path) -> Asf:
         raise DataError(f"{where}: not an ASF skeleton: no ':bonedata' section with bones")
     if "hierarchy" not in sections:
         raise DataError(f"{where}: no ':hierarchy' section")
+    # Without ':root' the AMC's root channels could only be read in an assumed order (and a lost
+    # ':root' keyword would leave its lines in the section above): refused, never guessed.
+    if "root" not in sections:
+        raise DataError(f"{where}: no ':root' section (expected ':root' with its order, axis, position "
+                        "and orientation)")
     length_unit, deg = 1.0, True
     for no, t in sections.get("units", []):
         k = t[0].lower()
@@ -230,6 +235,8 @@ def _bone(f: dict, where: str, deg: bool) -> Bone:
         if k not in f:
             raise DataError(f"{at}: no '{k}' line")
     length = _float((f["length"][1] or [None])[0], f"{at}: length")
+    if length < 0:
+        raise DataError(f"{at}: length {length:g}: expected a non-negative number (the direction gives the way)")
     d = _vec3(f["direction"], f"{at}: direction")
     d = d / max(float(np.abs(d).max()), 1e-300)   # scaled first: a norm of 1e308 components overflows
     n = float(np.linalg.norm(d))
@@ -446,7 +453,8 @@ def amc_tree(asf: Asf, amc_path, step: int = 1, fps: float = AMC_FPS) -> MotionT
 
 
 def limit_excess(asf: Asf, values: dict, deg: bool) -> dict:
-    """{bone: (T,) degrees by which the hinge's angle lies past its ASF limit (0 inside)}.
+    """{bone: (T,) degrees by which the hinge's angle lies past its ASF limit (0 inside)}; ``values``
+    in degrees if ``deg`` (the AMC's unit), the limits in the ASF's own ``:units angle``.
 
     Only bones with a single rotation dof (hinges: CMU's and HDM05's knees ``tibia``, elbows
     ``radius``, wrists, toes) are listed, their angle wrapped to [-180, 180): for two or three
@@ -460,8 +468,8 @@ def limit_excess(asf: Asf, values: dict, deg: bool) -> dict:
         if bone.limits is None or len(rot) != 1:
             continue
         i = rot[0]
-        a = values[b][:, i] if deg else np.degrees(values[b][:, i])
-        lo, hi = bone.limits[i] if deg else np.degrees(bone.limits[i])
+        a = values[b][:, i] if deg else np.degrees(values[b][:, i])        # the AMC's unit
+        lo, hi = bone.limits[i] if asf.degrees else np.degrees(bone.limits[i])   # the ASF's unit
         a = (a + 180.0) % 360.0 - 180.0
         out[b] = np.maximum(0.0, np.maximum(lo - a, a - hi))
     return out

@@ -249,11 +249,11 @@ def _channels(toks, k: int, at: str, joint: str) -> tuple[str, ...]:
     got = [x for x, _ in toks[k + 2:k + 2 + n]]
     if len(got) != n:
         raise DataError(f"{at}: CHANNELS {n}: expected {n} channel names, got {len(got)}")
-    try:
-        chans = tuple(_CHANNEL_KEY[c.lower()] for c in got)
-    except KeyError as exc:
-        raise DataError(f"{at}: unknown channel {exc.args[0]!r} (or CHANNELS {n} is not the number of channel "
-                        f"names); expected one of {', '.join(_CHANNELS)}") from None
+    unknown = [c for c in got if c.lower() not in _CHANNEL_KEY]
+    if unknown:
+        raise DataError(f"{at}: unknown channel {unknown[0]!r} (or CHANNELS {n} is not the number of channel "
+                        f"names); expected one of {', '.join(_CHANNELS)}")
+    chans = tuple(_CHANNEL_KEY[c.lower()] for c in got)
     pos = [c for c in chans if c.endswith("position")]
     rot = "".join(c[0] for c in chans if c.endswith("rotation"))
     what = f"{at}: CHANNELS of {joint!r} ({' '.join(chans)})"
@@ -303,7 +303,8 @@ def _motion_header(lines, i_motion: int, where: str):
             else:
                 frame_time = float(value)
         except ValueError:
-            raise DataError(f"{where}: line {last + 1}: {key}: expected a number, got {value!r}") from None
+            what = "a whole number" if key == "Frames" else "a number"
+            raise DataError(f"{where}: line {last + 1}: {key}: expected {what}, got {value!r}") from None
     if n_frames is None or frame_time is None:
         raise DataError(f"{where}: MOTION needs 'Frames:' and 'Frame Time:' lines")
     if n_frames <= 0:

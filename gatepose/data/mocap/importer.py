@@ -58,6 +58,10 @@ HEIGHT_RANGE_M = (0.5, 2.5)
 # Implausible frames: a coordinate beyond MAX_COORD_MM, or a joint more than 2 body heights from
 # the median of the frame's joints (a real body's joints are within about 0.7 heights of it).
 MAX_SPREAD = 2.0
+# ... or a limb (thigh, shin, upper arm, forearm) shorter than MIN_LIMB of the body height: a body
+# collapsed onto its joints (position channels of zero on a rig that reads them as offsets).
+MIN_LIMB = 0.03
+_LIMBS = ((1, 2), (2, 3), (4, 5), (5, 6), (11, 12), (12, 13), (14, 15), (15, 16))
 # the chain whose length is the "height" (h36m17 indices), legs averaged
 _UP_CHAIN = ((0, 7), (7, 8), (8, 9), (9, 10))
 _LEGS = (((3, 2), (2, 1), (1, 0)), ((6, 5), (5, 4), (4, 0)))
@@ -363,7 +367,8 @@ def _check_far(dist_mm: np.ndarray, path, what: str, frames: np.ndarray) -> None
 def _check_plausible(X: np.ndarray, path, frames: np.ndarray) -> None:
     """Refuse physically absurd but finite kept frames (X (T, 17, 3) mm), saying how many: joints
     beyond MAX_COORD_MM from the origin, or more than MAX_SPREAD body heights from the frame's
-    centre (a body torn apart by a stray root or position channel)."""
+    centre (a body torn apart by a stray root or position channel), or a limb shorter than MIN_LIMB
+    body heights (a body collapsed onto its joints)."""
     _check_far(np.abs(X).max(axis=(1, 2)), path, "joints", frames)
     h = body_height(X)
     d = np.linalg.norm(X - np.median(X, axis=1, keepdims=True), axis=-1)     # (T, 17)
@@ -374,6 +379,15 @@ def _check_plausible(X: np.ndarray, path, frames: np.ndarray) -> None:
         raise DataError(f"{path}: {int(bad.sum())} of {len(bad)} kept frames have a joint more than {MAX_SPREAD:g} "
                         f"body heights ({MAX_SPREAD * h / 1000:.2g} m) from the body's centre (first: frame "
                         f"{int(frames[f])}, {H36M_NAMES[j]} {d[f, j] / 1000:.3g} m away): physically implausible")
+    limbs = np.stack([np.linalg.norm(X[:, a] - X[:, b], axis=-1) for a, b in _LIMBS], axis=1)   # (T, 8)
+    short = limbs.min(axis=1) < MIN_LIMB * h
+    if short.any():
+        f = int(np.flatnonzero(short)[0])
+        a, b = _LIMBS[int(np.argmin(limbs[f]))]
+        raise DataError(f"{path}: {int(short.sum())} of {len(short)} kept frames have a limb shorter than "
+                        f"{MIN_LIMB * h:.0f} mm (first: frame {int(frames[f])}, {H36M_NAMES[a]}-{H36M_NAMES[b]} "
+                        f"{limbs[f].min():.0f} mm): a body collapsed onto its joints (position channels read "
+                        "as zero offsets?)")
 
 
 def _check_height(h_mm: float, path, how: str, raw: float | None = None) -> None:
@@ -419,6 +433,7 @@ def build_dataset(clips: list[Clip], n_cameras: int = 2, rig: str = "virtual", s
             seen += 1
         for c, Xc, uv, size in film_clip(clip, k, n_cameras, rig, seed):
             parts.append((clip, c, Xc, uv, size, split))
+    names = clip_names(clips)
     n = sum(len(p[2]) for p in parts)
     J = get_skeleton("h36m17").n_joints
     rows = lambda v, dt: np.concatenate([np.full(len(p[2]), v(p), dtype=dt) for p in parts])  # noqa: E731
@@ -433,9 +448,30 @@ def build_dataset(clips: list[Clip], n_cameras: int = 2, rig: str = "virtual", s
         frame=np.concatenate([np.arange(len(p[2]), dtype=np.int32) for p in parts]),
         skeleton="h36m17",
         split=text(lambda p: p[5]),
-        clip=text(lambda p: p[0].name),
+        clip=text(lambda p: names[id(p[0])]),
         source_frame=np.concatenate([p[0].source_frame.astype(np.int32) for p in parts]),
     )
+
+
+def clip_names(clips: list[Clip]) -> dict:
+    """{id(clip): its 'clip' label}: the file's stem, unless two clips share it (walk.bvh in two
+    folders, 11_01.bvh beside 11_01.amc): then FOLDER/STEM, then FOLDER/STEM.EXT, so that every
+    label names one clip (export-bvh --clip picks it)."""
+    def label(c, level):
+        return (c.name, f"{c.path.parent.name}/{c.name}", f"{c.path.parent.name}/{c.path.name}")[level]
+
+    out = {}
+    for c in clips:
+        level = 0
+        while level < 2 and sum(label(o, level) == label(c, level) for o in clips) > 1:
+            level += 1
+        out[id(c)] = label(c, level)
+    taken = {}
+    for c in clips:       # the same folder and file name twice (a file given twice): numbered
+        k = taken[out[id(c)]] = taken.get(out[id(c)], 0) + 1
+        if k > 1:
+            out[id(c)] += f"#{k}"
+    return out
 
 
 def _subject_key(s: str) -> str:
