@@ -29,7 +29,8 @@ def data():
 @click.option("--subjects", default=8, show_default=True, type=click.IntRange(1, 1000),
               help="Number of subjects, each with its own bone lengths.")
 @click.option("--frames", default=None, type=click.IntRange(1), metavar="N",
-              help="Total poses wanted (rounded up to whole sequences). [default: 96,000]")
+              help="Total poses wanted, at least (the sequences are shortened, to 2 frames at least, to come "
+                   "near it). [default: 96,000]")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Same seed, same poses, subjects and cameras.")
 @click.option("--cameras", default=4, show_default=True, type=click.IntRange(1, 64),

@@ -68,15 +68,21 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
       gatepose predict --run runs/a --input kp.npy --out lifted.npy --device gpu --batch 4096
       gatepose predict --run runs/a --input video_kp.npy --out lifted.bvh --fps 25 --units cm
     """
+    from gatepose.errors import GateposeError
+    from gatepose.files import check_output_file
     from gatepose.posefiles import output_format, read_poses_2d, write_poses_3d
     from gatepose.runs import load_run
-
-    from gatepose.files import check_output_file
 
     check_output_file(out_path, [input_path])
     fmt = output_format(out_path, fmt)  # a bad --out fails before any work
     xp = common.pick_device(device, defer=True)
+    given = click.get_current_context().get_parameter_source
+    for name in ("units", "fps"):      # a BVH option on another output would be silently ignored
+        if fmt != "bvh" and given(name) == click.core.ParameterSource.COMMANDLINE:
+            raise GateposeError(f"--{name} applies to BVH output only; {fmt} output is in mm, one pose per row")
     run = load_run(run_dir, xp, which=checkpoint)
+    if fmt == "bvh" and run.skeleton != "h36m17":    # before any work, not after the lift
+        raise GateposeError(f"{out_path}: BVH export needs an h36m17 run; {run_dir} was trained on {run.skeleton!r}")
     common.apply_refine(run, refine_above, no_refine)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
     common.announce_device()
@@ -90,4 +96,4 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     twice = (f"; {info['refined']} lifted twice (moved more than {run.refine_above:.4g} by the first lift)"
              if run.refine_above is not None else "")
     click.echo(f"lifted {len(poses)} poses ({run.skeleton}, {checkpoint} checkpoint of {run_dir}) -> "
-               f"{out_path} ({written}, mm){twice}", err=True)
+               f"{out_path} ({written}, {units if written == 'bvh' else 'mm'}){twice}", err=True)

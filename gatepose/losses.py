@@ -96,14 +96,10 @@ def adversarial_loss(D):
     return -D.mean(), D
 
 
-def adversarial_loss_backward(dL, cache):
-    """-> dD (B,): -dL / B everywhere (in D's dtype and on D's device)."""
+def adversarial_loss_backward(dL: float, cache):
+    """dL: the loss's weight (a number) -> dD (B,): -dL / B everywhere (in D's dtype and on D's device)."""
     D = cache
-    xp = get_xp(D)
-    dL = python_scalar(dL)
-    if isinstance(dL, float):   # a loss weight: one rounding, -dL / B
-        return xp.full(D.shape, -dL / D.shape[0], dtype=D.dtype)
-    return xp.full(D.shape, -1.0 / D.shape[0], dtype=D.dtype) * dL
+    return get_xp(D).full(D.shape, -float(dL) / D.shape[0], dtype=D.dtype)
 
 
 # -- the gradient penalty (WGAN-GP) and its double backward (SPEC section 5) --------------------

@@ -110,10 +110,26 @@ def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
             raise DataError(f"{path}: expected finite coordinates (a missing joint is NaN in both), got NaN or "
                             f"inf at pose {i}, joint {sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
         _check_present(path, ~missing, "pose")
+        _check_magnitude(path, a)
         _check_extent(path, a)
         note = f"{path}: {int(missing.sum())} missing (NaN) joint(s) in {int(missing.any(axis=1).sum())} of {len(a)} poses" if missing.any() else ""
         return Poses2D(a.astype(np.float32), "poses", note=note)
     return _coco(path, skeleton, threshold)
+
+
+# Any unit is taken (each pose is normalised by its own scale), but no image is this many pixels
+# wide: larger finite values are garbage, and would overflow float32 in the normalisation.
+MAX_COORD = 1e8
+
+
+def _check_magnitude(path: Path, poses: np.ndarray) -> None:
+    """Refuse coordinates beyond MAX_COORD (poses (N, J, 2) float64, NaN for missing joints)."""
+    far = np.argwhere(np.abs(np.nan_to_num(poses)) > MAX_COORD)
+    if far.size:
+        i, j = int(far[0][0]), int(far[0][1])
+        raise DataError(f"{path}: pose {i}, joint {j}: a coordinate of {float(np.abs(poses[i, j]).max()):.3g}, "
+                        f"beyond {MAX_COORD:g} ({len(np.unique(far[:, 0]))} such pose(s)); expected image "
+                        "coordinates")
 
 
 def _check_extent(path: Path, poses: np.ndarray) -> None:
@@ -134,8 +150,8 @@ def _check_present(path: Path, present: np.ndarray, what: str) -> None:
     if few.size:
         i = int(few[0])
         raise DataError(f"{path}: {what} {i} has {int(n[i])} of {J} joints present, fewer than half "
-                        f"({few.size} such {what}(s)); too little to infer the rest: remove them or lower "
-                        "--confidence-threshold")
+                        f"({few.size} such {what}(s)); too little to infer the rest: remove them"
+                        + (" or lower --confidence-threshold" if what == "detection" else ""))
 
 
 def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
@@ -151,7 +167,9 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
                         f"of confidence 0; {missing.size} such detection(s)); remove them before lifting")
     present = kp.confidence >= kp.threshold
     _check_present(path, present, "detection")
-    poses = np.where(present[..., None], kp.poses_2d, np.nan).astype(np.float32)
+    poses = np.where(present[..., None], kp.poses_2d, np.nan)
+    _check_magnitude(path, poses)
+    poses = poses.astype(np.float32)
     _check_extent(path, poses)
     note = ""
     if kp.low_confidence:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,6 +282,8 @@ def load_run(run_dir, xp=np, which: str = "best", dtype=np.float32, reference: b
     path = run_dir / name
     if which == "best" and not path.is_file():
         path = run_dir / CHECKPOINT
+        warnings.warn(f"{run_dir}: no best.npz (the run stopped before it was written); using checkpoint.npz, "
+                      "its last step", UserWarning, stacklevel=2)
     arrays, meta = load_checkpoint(path)
     refine = meta.get("refine_above")
     if refine is not None and not (isinstance(refine, (int, float)) and not isinstance(refine, bool)

@@ -353,6 +353,11 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     try:
         check_run_dir(run_dir, resume)
         opts.check()
+        # the archives as absolute paths in config.json: eval, predict and --resume find them from
+        # any working folder
+        for name in ("data", "real_poses"):
+            if getattr(opts, name) is not None:
+                setattr(opts, name, str(Path(getattr(opts, name)).resolve()))
         # A new run's folder is made first, so that an unwritable --out fails before the data is
         # loaded; if anything fails before config.json is written, the folders made here go again.
         if not resume:

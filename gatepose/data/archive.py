@@ -273,6 +273,9 @@ def check_arrays(arrays: dict, where: str) -> Dataset:
 MAX_2D_IMAGE_SIZES = 10.0
 MAX_3D_MM = 1e6          # 1 km from the camera: no motion capture volume is that large
 MIN_SPREAD = 1e-3        # a pose whose joints all lie within this (pixels / mm) has no shape to lift
+# A person spans about 1,000-2,000 mm (standing) and rarely under 500 (curled up): an archive whose
+# poses span, in the median frame, less than 0.1 m or more than 10 m is in other units than mm.
+PERSON_EXTENT_MM = (100.0, 10_000.0)
 
 
 def _check_plausible(W, X, image_size, where: str) -> None:
@@ -289,6 +292,12 @@ def _check_plausible(W, X, image_size, where: str) -> None:
         if far.size:
             raise DataError(f"{where}: field 'poses_3d': frame {int(far[0])} has a coordinate beyond "
                             f"{MAX_3D_MM:g} mm ({far.size} such frame(s)); expected millimetres")
+        extent = float(np.median(np.ptp(X.astype(np.float64), axis=1).max(axis=1))) if len(X) else 1000.0
+        lo, hi = PERSON_EXTENT_MM
+        if not lo <= extent <= hi:
+            raise DataError(f"{where}: field 'poses_3d': a pose spans {extent:.3g} (the median frame's largest "
+                            f"extent), where a person spans about 1,000-2,000 mm: expected millimetres "
+                            f"({'metres or decimetres?' if extent < lo else 'smaller units than mm?'})")
     for key, P in (("poses_2d", W), ("poses_3d", X)):
         if P is None:
             continue

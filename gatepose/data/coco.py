@@ -41,7 +41,8 @@ for _j, _src in enumerate(COCO_TO_H36M17):
 class Keypoints:
     poses_2d: np.ndarray        # (N, 17, 2) float32, pixels, h36m17
     confidence: np.ndarray      # (N, 17) float32 in [0, 1] (detector scores are clipped)
-    image_ids: np.ndarray       # (N,) the COCO image_id (int or str), or 0..N-1 for .npy
+    image_ids: np.ndarray       # (N,) the COCO image_id (int or str; an entry without one: its index
+    #                             in the file), or 0..N-1 for .npy
     low_confidence: tuple       # ((pose index, joint name, confidence), ...)
     threshold: float
 
@@ -125,8 +126,8 @@ def _read_json(path: Path):
     kps, ids, entries = [], [], []      # entries: each kept detection's index in the file
     for i, det in enumerate(data):
         if not isinstance(det, dict) or "keypoints" not in det:
-            raise DataError(f"{path}: entry {i}: field 'keypoints': missing (expected a dict with "
-                            "image_id, category_id, keypoints)")
+            raise DataError(f"{path}: entry {i}: field 'keypoints': missing (expected a dict with keypoints, "
+                            "and image_id and category_id where the file has them)")
         if det.get("category_id", 1) != 1:
             continue
         k = det["keypoints"]
@@ -134,8 +135,12 @@ def _read_json(path: Path):
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in k)):
             raise DataError(f"{path}: entry {i}: field 'keypoints': expected 51 numbers (x, y, v for 17 "
                             "COCO joints)")
+        image_id = det.get("image_id", i)        # without one: the entry's index in the file
+        if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
+            raise DataError(f"{path}: entry {i}: field 'image_id': expected an integer or a string, got "
+                            f"{json.dumps(image_id)[:40]}")
         kps.append(k)
-        ids.append(det.get("image_id", i))
+        ids.append(image_id)
         entries.append(i)
     if not kps:
         raise DataError(f"{path}: no person detections (category_id 1) found")

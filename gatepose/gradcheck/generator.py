@@ -127,6 +127,11 @@ def _encoder_layer(xp, rng, B, J, h, d_k, attention):
     return fwd, bwd, inputs
 
 
+for _v in VARIANTS:       # the layer's own use of each variant's gradients (attn.g, the unused Q and K)
+    if _v != "gated":
+        register_check(f"encoder_layer[{_v}]", B=2, J=4, h=2, d_k=3, attention=_v)(_encoder_layer)
+
+
 @register_check("generator", B=2, J=4, h=2, d_k=3, L=2, attention="gated", pos_embedding=True)
 def _generator(xp, rng, B, J, h, d_k, L, attention, pos_embedding):
     """The whole generator w.r.t. every parameter and its input W, each one input of the check."""

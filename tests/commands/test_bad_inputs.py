@@ -69,6 +69,17 @@ def test_collapsed_or_far_3d_pose_is_refused(tmp_path):
         load_archive(_write_raw_archive(tmp_path / "b.npz", poses_3d=X))
 
 
+@pytest.mark.parametrize("scale, words", [(1e-3, "metres or decimetres"), (100.0, "smaller units than mm")])
+def test_3d_poses_in_other_units_than_mm_are_refused(tmp_path, scale, words):
+    """The archive says millimetres; poses of a person 1.7 mm (or 170 m) tall are in other units."""
+    X = np.asarray(_dataset()["poses_3d"], np.float64)
+    X = ((X - X.mean(axis=1, keepdims=True)) * scale).astype(np.float32)
+    path = _write_raw_archive(tmp_path / "a.npz", poses_3d=X)
+    with pytest.raises(DataError, match=f"poses_3d.*expected millimetres \\({words}"):
+        load_archive(path)
+    assert_one_error(["data", "info", path], "expected millimetres", [path])
+
+
 def test_plausible_archive_still_loads(tmp_path):
     """A person partly out of frame (negative pixels, beyond the width) is plausible."""
     f = _dataset()

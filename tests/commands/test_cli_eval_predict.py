@@ -1,6 +1,7 @@
 """`gatepose eval` and `gatepose predict` on a tiny run: layouts, formats, and one-line input errors."""
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 from gatepose.data.archive import save_archive
 from gatepose.data.synthetic import generate
-from helpers import assert_refused, invoke, stdout_of
+from helpers import assert_refused, invoke, stderr_of, stdout_of
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_run):
@@ -182,7 +183,13 @@ def test_predict_coco_npy(run_dir, poses_2d, tmp_path):
 def _bad_inputs(tmp_path):
     nan = np.ones((3, 17, 2))
     nan[1, 4, 0] = np.nan
+    huge = np.random.default_rng(0).uniform(0, 500, (3, 17, 2))
+    huge[2, 5, 1] = 1e300                      # finite in float64, inf in float32
+    few = np.random.default_rng(1).uniform(0, 500, (2, 17, 2))
+    few[1, :9] = np.nan
     files = {
+        "huge.npy": (huge, "pose 2, joint 5: a coordinate of 1e+300"),
+        "few.npy": (few, re.compile(r"fewer than half \(1 such pose\(s\)\); too little to infer the rest: remove them$")),
         "joints.npy": (np.zeros((3, 16, 2)), "(N, 17, 2)"),
         "lastdim.npy": (np.zeros((3, 17, 4)), "(N, 17, 2)"),
         "nan.npy": (nan, "finite"),
@@ -234,6 +241,17 @@ def test_predict_bad_output(run_dir, poses_2d, tmp_path):
     r = invoke("predict", "--run", run_dir, "--input", src, "--out", tmp_path / "o.txt", "--format", "npy",
                "--device", "cpu")
     assert r.exit_code == 0 and np.load(tmp_path / "o.txt").shape == (7, 17, 3)  # no '.npy' appended
+    for opt in (["--units", "m"], ["--fps", "25"]):      # BVH options on another output: not ignored silently
+        r = invoke("predict", "--run", run_dir, "--input", src, "--out", tmp_path / "u.npy", *opt)
+        assert_refused(r, f"{opt[0]} applies to BVH output only", not_written=[tmp_path / "u.npy"])
+
+
+def test_predict_bvh_says_its_units(run_dir, poses_2d, tmp_path):
+    src = tmp_path / "in.npy"
+    np.save(src, poses_2d)
+    r = invoke("predict", "--run", run_dir, "--input", src, "--out", tmp_path / "o.bvh", "--units", "cm",
+               "--device", "cpu")
+    assert r.exit_code == 0 and "(bvh, cm)" in stderr_of(r), stderr_of(r)
 
 
 def test_predict_pickle_from_the_shell(run_dir, tmp_path):
@@ -250,3 +268,21 @@ def test_help_teaches():
     for cmd in ("eval", "predict"):
         r = invoke(cmd, "--help")
         assert r.exit_code == 0 and "Examples:" in r.output and f"gatepose {cmd} --run" in r.output
+
+
+def test_predict_refuses_bvh_of_another_skeleton_before_lifting(tmp_path):
+    """BVH export writes h36m17 rigs: a run of another skeleton is refused before any work."""
+    from gatepose.options import TrainOptions
+    from gatepose.training import train
+    from helpers import TINY_TRAIN
+
+    data = tmp_path / "h16.npz"
+    save_archive(data, generate(n_subjects=4, seed=0, frames_per_sequence=12, sequences_per_action=1, n_cameras=1,
+                                n_test_subjects=1, skeleton="h36m16"))
+    run = tmp_path / "run16"
+    train(TrainOptions(steps=1, data=str(data), **TINY_TRAIN), run, np, progress=False)
+    src = tmp_path / "in.npy"
+    np.save(src, np.random.default_rng(0).uniform(0, 500, (3, 16, 2)))
+    r = invoke("predict", "--run", run, "--input", src, "--out", tmp_path / "o.bvh", "--device", "cpu")
+    line = assert_refused(r, "BVH export needs an h36m17 run", "'h36m16'", not_written=[tmp_path / "o.bvh"])
+    assert "device:" not in stderr_of(r), line

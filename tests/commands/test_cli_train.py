@@ -28,6 +28,23 @@ def test_train_then_resume(tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
+def test_a_run_finds_its_archive_from_any_folder(tmp_path, monkeypatch):
+    """--data given relative to the working folder is stored absolute: eval and --resume work from
+    another folder."""
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    r = CliRunner().invoke(cli, ["data", "synth", "--out", "s.npz", "--subjects", "4", "--frames", "2000"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["train", "--data", "s.npz", "--steps", "2", "--out", "run", "--quiet", *TINY])
+    assert r.exit_code == 0, r.output
+    assert json.loads(Path("run/config.json").read_text())["options"]["data"] == str(tmp_path / "a" / "s.npz")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["eval", "--run", "a/run", "--max-frames", "32", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["train", "--resume", "a/run", "--steps", "3", "--quiet", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+
+
 def test_train_bad_option_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["train", "--steps", "0", "--out", str(tmp_path / "r"), *TINY])
     assert_refused(r, "--steps")

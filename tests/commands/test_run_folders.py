@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gatepose.runs import load_checkpoint, save_checkpoint
-from helpers import assert_one_error
+from helpers import assert_one_error, invoke, stderr_of
 
 TINY = ["--layers", 1, "--d-model", 16, "--heads", 2, "--d-ff", 32, "--gate-hidden", 8, "--camera-width", 16,
         "--critic-pose-width", 8, "--critic-kcs-width", 16, "--batch-size", 32, "--synth-subjects", 4]
@@ -231,3 +231,12 @@ def test_resume_refuses_options_it_would_ignore(run):
                            "cannot change now")
     assert "--lr" in err and "--heads" in err
     assert _snapshot(run) == before
+
+
+def test_a_run_without_best_uses_its_checkpoint_and_says_so(run, tmp_path):
+    (run / "best.npz").unlink()
+    src = tmp_path / "in.npy"
+    np.save(src, np.random.default_rng(0).uniform(0, 500, (4, 17, 2)).astype(np.float32))
+    r = invoke("predict", "--run", run, "--input", src, "--out", tmp_path / "o.npy", "--device", "cpu")
+    assert r.exit_code == 0, stderr_of(r)
+    assert "warning: " in stderr_of(r) and "no best.npz" in stderr_of(r) and "using checkpoint.npz" in stderr_of(r)

@@ -110,6 +110,9 @@ def test_bad_npy(tmp_path, content, match):
      + ",".join(["1"] * 51) + ']}, {"category_id": 1, "keypoints": [NaN' + ",1" * 50 + ']}]',
      "entry 2: field 'keypoints': expected finite"),
     ('[]', "no person detections"),
+    ('[{"image_id": null, "category_id": 1, "keypoints": [' + ",".join(["1"] * 51) + ']}]',
+     "entry 0: field 'image_id': expected an integer or a string, got null"),
+    ('[{"image_id": 1.5, "category_id": 1, "keypoints": [' + ",".join(["1"] * 51) + ']}]', "got 1.5"),
 ])
 def test_bad_json(tmp_path, text, match):
     path = tmp_path / "bad.json"
