@@ -9,6 +9,8 @@ Both are scaled to millimetres with the training set's mean 3D scale, like the m
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .data.archive import Dataset
@@ -25,6 +27,9 @@ def test_frames(run: Run, data: str | None, split: str = "test"):
     with no ``data``, the split of the run's own source (regenerated synthetic data included)."""
     if data is None:
         opts = run.config["options"]
+        if opts.get("data") is not None and not Path(opts["data"]).is_file():
+            raise GateposeError(f"{opts['data']}: the run's archive is not there (moved, or the run came from "
+                                "another machine?); give it with --data")
         ds, source = load_source(opts.get("data"), opts.get("synth_subjects", 8), opts.get("synth_seed", 0))
     else:
         ds, source = load_source(data)

@@ -43,6 +43,11 @@ def test_a_run_finds_its_archive_from_any_folder(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["train", "--resume", "a/run", "--steps", "3", "--quiet", "--device", "cpu"])
     assert r.exit_code == 0, r.output
+    (tmp_path / "a" / "s.npz").rename(tmp_path / "moved.npz")      # the archive moved: eval says so
+    r = CliRunner().invoke(cli, ["eval", "--run", "a/run", "--max-frames", "32", "--device", "cpu"])
+    assert_refused(r, "the run's archive is not there", "give it with --data")
+    r = CliRunner().invoke(cli, ["eval", "--run", "a/run", "--data", "moved.npz", "--max-frames", "32", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
 
 
 def test_train_bad_option_is_one_line(tmp_path):
