@@ -121,13 +121,14 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
 @click.option("--steps", type=int, default=300, show_default=True, help="Generator steps per variant.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive (default: the built-in synthetic data).")
-@click.option("--preset", type=click.Choice(WEAK_PRESETS), default="small", show_default=True,
-              help="Model sizes and schedule shared by all the variants: " + "; ".join(describe_preset(p) for p in WEAK_PRESETS) + ".")
+@click.option("--preset", type=click.Choice(tuple(PRESETS)), default="small", show_default=True,
+              help="Model sizes and schedule shared by all the variants: " + "; ".join(describe_preset(p) for p in PRESETS) + ".")
 @click.option("--variants", default=",".join(ATTENTION_VARIANTS), show_default=True,
               help="Comma-separated variants to train: the attention variants (Table 3) and repnet, RepNet's "
                    "generator in the same structure (Table 1: --variants gated,repnet, or all five).")
-@click.option("--supervision", type=click.Choice(["weak", "full"]), default="weak", show_default=True,
-              help="full: every variant trained on the paired 3D poses instead (Table 1's supervised rows).")
+@click.option("--supervision", type=click.Choice(["weak", "full"]), default=None,
+              help="full: every variant trained on the paired 3D poses instead (Table 1's supervised rows). "
+                   "[default: the preset's: full for small-full and small-full-detector, else weak]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Keep the runs in OUT/<variant> (re-running resumes them). Default: a temporary folder.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The (first) training seed.")
@@ -172,6 +173,7 @@ def ablate(steps, data, preset, variants, supervision, out, seed, seeds, metric,
     if twice:
         raise GateposeError(f"--variants: {', '.join(twice)} given more than once (each is one run folder)")
     opts = _opts(preset, steps=steps, seed=seed, data=data, supervision=supervision, val_split=val_split)
+    supervision = opts.supervision
     xp = pick_device(device)
     if seeds > 1:
         return _ablate_seeds(opts, out, xp, names, range(seed, seed + seeds), fmt)

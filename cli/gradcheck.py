@@ -25,7 +25,7 @@ def gradcheck(device, ops, seed, list_only):
     \b
     Examples:
       gatepose gradcheck                      # all ops, on the GPU if one is usable
-      gatepose gradcheck --device cpu --op attention[gated]
+      gatepose gradcheck --device cpu --op 'attention[gated]'
       gatepose gradcheck --list
     """
     from gatepose.gradcheck import DEFAULT_EPS, DEFAULT_RTOL, all_checks, run_check

@@ -110,6 +110,13 @@ def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
                                  "--device", "cpu", "--out", str(tmp_path / "abl2")])
     assert r.exit_code == 0, r.output
     assert "gated" in r.output and "+-" in r.output and "spread" in r.output
+    # the supervised baseline's own preset (docs/table1.md): its supervision unless told otherwise
+    monkeypatch.setitem(train_mod.PRESETS, "small-full", {**tiny, "supervision": "full", "ema": 0.9})
+    r = CliRunner().invoke(cli, ["ablate", "--preset", "small-full", "--steps", "2", "--variants", "gated,repnet",
+                                 "--device", "cpu", "--out", str(tmp_path / "abl3")])
+    assert r.exit_code == 0, r.output
+    assert "small-full preset, full supervision" in r.output
+    assert json.loads((tmp_path / "abl3" / "gated" / "config.json").read_text())["options"]["supervision"] == "full"
     assert (tmp_path / "abl2" / "seed1" / "vanilla" / "best.npz").is_file()
 
 
