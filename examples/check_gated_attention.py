@@ -6,7 +6,7 @@ The gated attention of one layer (SPEC section 1, the paper's Eq. 1) is, per sam
 
 with the gate G and bias Bb in (0, 1). We build small random float64 inputs, run
 ``attention_forward`` / ``attention_backward`` and let ``gatepose.gradcheck.check_backward``
-compare every gradient with central differences. A correct backward scores ~1e-9 or better.
+compare every gradient with central differences. A correct backward scores ~1e-8 or better (the tolerance: 1e-6).
 
     python examples/check_gated_attention.py            # B=2, h=2, J=5, d_k=3
     python examples/check_gated_attention.py --joints 17 --heads 4

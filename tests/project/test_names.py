@@ -35,9 +35,12 @@ def test_one_list_of_each_name():
     assert _choices(train_cmd, "generator") == names.GENERATORS
     assert _choices(bench, "attention") == names.ATTENTION_VARIANTS
     assert _choices(bench, "generator") == names.GENERATORS
+    # demo trains the weak model (and beside it the same options fully supervised): weak presets
+    # only; ablate takes every preset, its --supervision defaulting to the preset's
+    assert set(_choices(demo, "preset")) < set(names.PRESETS) and "small-full" not in _choices(demo, "preset")
+    assert _choices(ablate, "preset") == names.PRESET_NAMES
     for command in (demo, ablate):
         presets = _choices(command, "preset")
-        assert set(presets) < set(names.PRESETS) and "small-full" not in presets
         help_text = next(p for p in command.params if p.name == "preset").help
         assert all(names.describe_preset(p) in help_text for p in presets)
     assert set(names.PRESET_PURPOSE) == set(names.PRESETS)
