@@ -24,7 +24,16 @@ class GateposeGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """click's own usage errors (a typo in an option's value, a missing option) become one
-        ``error:`` line with exit code 2 too, instead of click's usage block."""
+        ``error:`` line with exit code 2 too, instead of click's usage block. SIGTERM and SIGHUP
+        (a job scheduler's stop, ``timeout``, a closed terminal) are taken as a Ctrl-C while the
+        command runs: a training run saves its checkpoint, any command cleans up and exits 130."""
+        previous = _terminations_as_interrupts()
+        try:
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            _restore_handlers(previous)
+
+    def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:   # `gatepose` alone: the help
@@ -71,6 +80,28 @@ def ignore_sigint() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _terminations_as_interrupts() -> dict:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does; returns the handlers they had."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    return {getattr(signal, n): signal.signal(getattr(signal, n), _raise_interrupt) for n in names}
+
+
+def _restore_handlers(previous: dict) -> None:
+    import signal
+
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _quiet_stdout() -> None:

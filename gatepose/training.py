@@ -9,7 +9,8 @@ process that holds it. Every file is written atomically (``files.atomic_open``),
 ``metrics.jsonl``, appended a line per logged step (on resume a half-written last line is skipped and
 the lines after the checkpoint dropped, :func:`truncate_metrics`); a write that fails
 (a full disk) stops the run with one error naming the file, the step of the checkpoint that
-survived, and how to resume. Ctrl-C finishes the step in flight and saves a checkpoint; a NaN or
+survived, and how to resume. Ctrl-C (or SIGTERM, SIGHUP) finishes the step in flight and saves a
+checkpoint; a NaN or
 inf loss stops the run and keeps the last good checkpoint.
 """
 from __future__ import annotations
@@ -408,19 +409,23 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
     t_last, steps_since = time.perf_counter(), 0
     # wall-clock minutes of training so far (a resumed run goes on from its last logged row)
     t_start, minutes_before = t_last, (logged_minutes(run_dir) if resume else 0.0)
-    # Ctrl-C is turned into a flag so the step in flight finishes and the checkpoint is consistent.
-    interrupted = {"flag": False}
+    # Ctrl-C (and SIGTERM, SIGHUP: a scheduler's stop, a closed terminal) is turned into a flag so
+    # the step in flight finishes and the checkpoint is consistent.
+    interrupted = {"flag": False, "by": ""}
+    stops = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
 
     def on_sigint(signum, frame):
-        if interrupted["flag"]:     # a second Ctrl-C: stop at once, the last checkpoint (atomic) kept
-            signal.signal(signal.SIGINT, signal.SIG_IGN)   # a third must not cut the stopping short
+        if interrupted["flag"]:     # a second signal: stop at once, the last checkpoint (atomic) kept
+            for s in stops:         # a third must not cut the stopping short
+                signal.signal(s, signal.SIG_IGN)
             again = f"; continue with --resume {run_dir}" if (run_dir / CHECKPOINT).is_file() else ""
             raise KeyboardInterrupt(f"interrupted again at step {trainer.step}: stopped at once; "
                                     f"{stopped_message(run_dir)}{again}")
         interrupted["flag"] = True
+        interrupted["by"] = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
 
     main_thread = threading.current_thread() is threading.main_thread()
-    old_handler = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+    old_handlers = {s: signal.signal(s, on_sigint) for s in stops} if main_thread else {}
     try:
         while trainer.step < n_total and not interrupted["flag"]:
             logging = (trainer.step + 1) % opts.log_every == 0 or trainer.step + 1 == n_total
@@ -464,11 +469,11 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
             metrics_f.close()
         except OSError:        # the buffered rest of a failed write; the error above says what was kept
             pass
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
+        for s, handler in old_handlers.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
     if interrupted["flag"]:
-        raise KeyboardInterrupt(f"interrupted at step {trainer.step}: checkpoint saved; continue with "
-                                f"--resume {run_dir}")
+        raise KeyboardInterrupt(f"interrupted{interrupted['by']} at step {trainer.step}: checkpoint saved; "
+                                f"continue with --resume {run_dir}")
     if not (run_dir / BEST).exists():
         with writing(run_dir / BEST, trainer.step, kept, run_dir):
             save_best(run_dir, trainer.eval_gen, trainer.cam, {"step": trainer.step, "val_n_mpjpe": None})

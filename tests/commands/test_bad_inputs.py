@@ -182,8 +182,9 @@ def test_bench_flags_a_noisy_run_and_caps_utilisation(monkeypatch):
 
 
 # -- Ctrl-C at any moment, start-up included --------------------------------------------------------
-@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
-def test_ctrl_c_at_startup_is_one_line_and_exit_130(tmp_path, delay):
+@pytest.mark.parametrize("delay, sig", [(0.0, "SIGINT"), (0.3, "SIGINT"), (1.0, "SIGINT"), (0.3, "SIGTERM"),
+                                        (1.0, "SIGTERM")])
+def test_ctrl_c_at_startup_is_one_line_and_exit_130(tmp_path, delay, sig):
     """SIGINT while Python imports NumPy, SciPy and the commands, or while a run loads its data.
     (Before the interpreter has imported the entry point a signal cannot be caught: the child says
     when it has, and the delay counts from there.)"""
@@ -195,7 +196,7 @@ def test_ctrl_c_at_startup_is_one_line_and_exit_130(tmp_path, delay):
                          cwd=Path(__file__).resolve().parents[2])
     assert p.stderr.readline().strip() == "started"
     time.sleep(delay)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(getattr(signal, sig))
     out, err = p.communicate(timeout=120)
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("device:")]
     if p.returncode == 0:                    # finished before the signal came: nothing to check

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
@@ -57,7 +58,9 @@ def test_train_bad_option_is_one_line(tmp_path):
     assert_refused(r, "--out")
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, sig):
+    """Ctrl-C, and a scheduler's SIGTERM or a closed terminal's SIGHUP, the same way."""
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", "--steps", "100000", "--out", str(run),
@@ -68,11 +71,11 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
         time.sleep(0.2)
     while time.time() < deadline and len((run / "metrics.jsonl").read_text().splitlines()) < 3:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert "--resume" in err
+    assert "checkpoint saved; continue with --resume" in err and (sig == "SIGINT" or f"({sig})" in err), err
     from gatepose.runs import load_checkpoint
 
     _, meta = load_checkpoint(run / "checkpoint.npz")
