@@ -36,9 +36,9 @@ _META_KEY = "__meta__"
 
 
 def save_checkpoint(path, arrays: dict, meta: dict) -> None:
-    """Write ``arrays`` (host or device; copied to host here, an I/O boundary) and ``meta`` to ``path``."""
+    """Write ``arrays`` (host or device; copied to host here, an I/O boundary) and ``meta`` to ``path``
+    (its folder must exist: a run folder deleted while training is not made again)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     host = {k: to_host(v) for k, v in arrays.items()}
     host[_META_KEY] = np.array(json.dumps(meta, sort_keys=True))
     with atomic_open(path, "wb") as f:

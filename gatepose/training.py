@@ -395,8 +395,22 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
         log(f"{run_dir}: already at step {trainer.step} >= {n_total}; nothing to do (raise --steps)")
         return {}
 
+    folder = os.stat(run_dir)
+
+    def same_folder():
+        """The run folder is where it was: a folder deleted or moved while training stops the run
+        (its files would otherwise go to a new folder without config.json, or after the moved one)."""
+        try:
+            now = os.stat(run_dir)
+        except OSError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (folder.st_dev, folder.st_ino):
+            raise GateposeError(f"{run_dir}: the run folder was deleted or moved during training (step "
+                                f"{trainer.step}); stopped without writing to it")
+
     def checkpoint():
         nonlocal kept
+        same_folder()
         with writing(run_dir / CHECKPOINT, trainer.step, kept, run_dir):
             save_state(run_dir, trainer, {"best_val_n_mpjpe": best if math.isfinite(best) else None,
                                           "options": opts.to_dict()})
@@ -442,6 +456,7 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
                 row["minutes"] = minutes_before + (now - t_start) / 60.0
                 t_last, steps_since = now, 0
                 finite_or_raise(row, step, run_dir)
+                same_folder()
                 if step % opts.eval_every == 0 or step == n_total:
                     row.update(validation_errors(trainer))
                     if row.get("val_n_mpjpe", math.inf) < best:

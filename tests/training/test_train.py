@@ -197,3 +197,26 @@ def test_reference_path_matches_the_fast_path():
     assert fast.shards == 2 and plain.shards == 1
     assert_takes_the_reference_steps(fast, plain)
 
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+def test_a_run_folder_deleted_or_moved_while_training_stops_the_run(tmp_path, monkeypatch, how):
+    """Nothing is written to a new folder at the old path (which would hold checkpoints without
+    config.json), nor after the moved one's checkpoint: the run stops with one error."""
+    import shutil
+
+    run = tmp_path / "run"
+    original = Trainer.iteration
+
+    def iteration(self, *a, **k):
+        out = original(self, *a, **k)
+        if self.step == 3:
+            shutil.rmtree(run) if how == "deleted" else run.rename(tmp_path / "elsewhere")
+        return out
+    monkeypatch.setattr(Trainer, "iteration", iteration)
+    with pytest.raises(GateposeError, match="deleted or moved during training"):
+        train(tiny(steps=8, checkpoint_every=2), run, np, progress=False)
+    assert not run.exists()
+    if how == "moved":
+        _, meta = load_checkpoint(tmp_path / "elsewhere" / "checkpoint.npz")
+        assert meta["step"] == 2
