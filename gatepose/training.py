@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -110,16 +111,19 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
 
 def make_run_dir(run_dir: Path) -> list:
     """Create a new run's folder (and missing parents) before the data is loaded, so that an
-    unwritable --out fails first. Returns the folders created, for :func:`remove_created`."""
-    created = []
-    for p in reversed([run_dir, *run_dir.parents]):
-        if not p.exists():
-            created.append(p)
+    unwritable --out fails first. Returns the folders created, for :func:`remove_created` (not one
+    that another process made at the same moment: it is that process's)."""
+    created = [p for p in reversed(run_dir.parents) if not p.exists()]
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".gatepose-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir()
+            created.append(run_dir)
+        except FileExistsError:
+            pass
+        fd, probe = tempfile.mkstemp(dir=run_dir, prefix=".gatepose-write-test-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         remove_created(created)
         raise GateposeError(f"--out {run_dir}: cannot be written ({exc.strerror or exc})") from None
@@ -350,7 +354,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = Path(run_dir)
     lock = hold_run_folder(run_dir) if run_dir.is_dir() else None   # a running writer is named first
-    created = []
+    created, held = [], False
     try:
         check_run_dir(run_dir, resume)
         opts.check()
@@ -364,6 +368,7 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         if not resume:
             created = make_run_dir(run_dir)
             lock = lock if lock is not None else hold_run_folder(run_dir)
+        held = True      # the folder is this run's (or the system locks nothing)
         data = prepare_data(opts)
         trainer = Trainer(opts, data, xp, dtype)
         opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
@@ -371,7 +376,8 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         best = meta.get("best_val_n_mpjpe")
         best = float(best) if isinstance(best, (int, float)) else math.inf
     except BaseException:
-        remove_created(created)
+        if held:     # a folder whose lock another run took first is that run's: left alone
+            remove_created(created)
         release_run_folder(lock)
         raise
     try:

@@ -220,3 +220,22 @@ def test_a_run_folder_deleted_or_moved_while_training_stops_the_run(tmp_path, mo
     if how == "moved":
         _, meta = load_checkpoint(tmp_path / "elsewhere" / "checkpoint.npz")
         assert meta["step"] == 2
+
+
+def test_two_runs_started_at_once_on_one_new_folder_leave_it_to_the_first(tmp_path, monkeypatch):
+    """Two `train --out NEW` at one moment: this run makes the folder, the other takes its lock
+    first; this run's failure (the folder is in use) must not remove the folder the other holds."""
+    import gatepose.training as training
+
+    run = tmp_path / "new" / "run"
+    hold = training.hold_run_folder
+    other = {}
+
+    def the_other_run_locks_first(run_dir):
+        other["lock"] = hold(run_dir)           # the other run, between this run's mkdir and lock
+        return hold(run_dir)
+    monkeypatch.setattr(training, "hold_run_folder", the_other_run_locks_first)
+    with pytest.raises(GateposeError, match="in use by"):
+        train(tiny(steps=2), run, np, progress=False)
+    assert run.is_dir(), "this run removed the folder the other run holds"
+    training.release_run_folder(other["lock"])
