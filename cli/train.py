@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 
 import click
 
@@ -139,4 +140,4 @@ def train(ctx, device, out, resume, quiet, preset, **options):
         keys = ("step", "loss_rep", "loss_cam", "wasserstein", "val_mpjpe", "val_n_mpjpe")
         click.echo("finished: " + "  ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
                                             for k in keys if k in row))
-        click.echo(f"run folder: {run_dir}  (evaluate with: gatepose eval --run {run_dir})")
+        click.echo(f"run folder: {run_dir}  (evaluate with: gatepose eval --run {shlex.quote(str(run_dir))})")

@@ -37,7 +37,7 @@ from .metrics import mpjpe, n_mpjpe
 from .options import TrainOptions, learning_rate, total_steps
 from .progress import Progress
 from .nn import split_prefix, with_prefix
-from .runs import load_checkpoint, predict_poses, refine_threshold, save_checkpoint, write_json_atomic
+from .runs import load_checkpoint, predict_poses, read_config, refine_threshold, save_checkpoint, write_json_atomic
 from .train import Trainer
 
 
@@ -266,6 +266,22 @@ def run_config(opts, d, configs) -> dict:
 
 
 
+def check_same_data(before: dict, now: dict, run_dir: Path) -> None:
+    """A resumed run sees the data it started with: config.json's counts and normalisation
+    (``before``) against those of the data loaded now (``now``, a :func:`run_config`); an archive
+    changed under the run is one GateposeError (its sampler states and best error would not fit)."""
+    counts = [k for k in ("skeleton", "n_train_2d", "n_real_3d", "n_val") if k in before]
+    changed = [f"{k} {before[k]} then, {now[k]} now" for k in counts if before[k] != now[k]]
+    b, n = before.get("normalisation", {}), now["normalisation"]
+    if "scale_3d_mm" in b and not np.isclose(b["scale_3d_mm"], n["scale_3d_mm"], rtol=1e-5):
+        changed.append(f"3D scale {b['scale_3d_mm']:.6g} mm then, {n['scale_3d_mm']:.6g} now")
+    elif "mean_pose_3d" in b and not np.allclose(b["mean_pose_3d"], n["mean_pose_3d"], rtol=1e-4, atol=1e-5):
+        changed.append("the mean 3D pose")
+    if changed:
+        raise GateposeError(f"{run_dir}: the training data differ from those the run started with ({'; '.join(changed)}); "
+                            "was the archive replaced? A resumed run must see the same data: start a new run")
+
+
 # -- validation ------------------------------------------------------------------------------------
 def validation_errors(tr: Trainer) -> dict:
     """MPJPE and N-MPJPE (mm) of the evaluation generator on the frames held out of the training
@@ -372,6 +388,9 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         data = prepare_data(opts)
         trainer = Trainer(opts, data, xp, dtype)
         opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
+        if resume:
+            check_same_data(read_config(run_dir), run_config(opts, data, (trainer.gcfg, trainer.ccfg, trainer.dcfg)),
+                            run_dir)
         meta = resume_state(run_dir, trainer) if resume else {}   # all loaded and checked before a write
         best = meta.get("best_val_n_mpjpe")
         best = float(best) if isinstance(best, (int, float)) else math.inf
@@ -394,12 +413,13 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
         log(f"resumed {run_dir} at step {trainer.step}"
             + (f" (removed {len(stale)} unfinished temporary file(s) of a killed run)" if stale else ""))
     kept = trainer.step if resume else None       # the step of the checkpoint on disk
+    n_total = total_steps(opts, len(data.W_train))
+    if trainer.step >= n_total:                   # config.json left as it is
+        log(f"{run_dir}: already at step {trainer.step} >= {n_total}; nothing to do (raise "
+            f"{'--epochs' if opts.epochs is not None else '--steps'})")
+        return {}
     with writing(run_dir / CONFIG, trainer.step, kept, run_dir):
         write_json_atomic(run_dir / CONFIG, run_config(opts, data, (trainer.gcfg, trainer.ccfg, trainer.dcfg)))
-    n_total = total_steps(opts, len(data.W_train))
-    if trainer.step >= n_total:
-        log(f"{run_dir}: already at step {trainer.step} >= {n_total}; nothing to do (raise --steps)")
-        return {}
 
     folder = os.stat(run_dir)
 

@@ -239,3 +239,29 @@ def test_two_runs_started_at_once_on_one_new_folder_leave_it_to_the_first(tmp_pa
         train(tiny(steps=2), run, np, progress=False)
     assert run.is_dir(), "this run removed the folder the other run holds"
     training.release_run_folder(other["lock"])
+
+
+def test_resume_refuses_an_archive_replaced_under_the_run(tmp_path):
+    """The archive at --data was replaced (other poses, or another size): the resumed run would mix
+    two datasets under one normalisation and one sampler state; refused, nothing written."""
+    from gatepose.data.archive import save_archive
+    from gatepose.data.synthetic import generate
+
+    data = tmp_path / "data.npz"
+    save_archive(data, generate(n_subjects=4, seed=1, frames_per_sequence=20, sequences_per_action=1, n_cameras=2))
+    opts = tiny(steps=2, checkpoint_every=1)
+    opts.data = str(data)
+    opts.synth_subjects = 8
+    run = tmp_path / "run"
+    train(opts, run, np, progress=False)
+    config = (run / "config.json").read_bytes()
+    resumed = TrainOptions.from_dict(json.loads(config)["options"])
+    resumed.steps = 2                                   # nothing to do: config.json left as it was
+    train(resumed, run, np, resume=True, progress=False)
+    assert (run / "config.json").read_bytes() == config
+    save_archive(data, generate(n_subjects=4, seed=2, frames_per_sequence=20, sequences_per_action=1, n_cameras=2))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    resumed.steps = 4
+    with pytest.raises(GateposeError, match="the training data differ from those the run started with"):
+        train(resumed, run, np, resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
