@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gatepose.names import ABLATION_VARIANTS, ATTENTION_VARIANTS, PRESETS, describe_preset
+from gatepose.names import ABLATION_VARIANTS, ATTENTION_VARIANTS, PRESET_NAMES, PRESETS, describe_preset
 
 from .common import device_option, pick_device
 
@@ -121,7 +121,7 @@ def demo(steps, preset, out, seed, fmt, supervised, device):
 @click.option("--steps", type=int, default=300, show_default=True, help="Generator steps per variant.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Dataset archive (default: the built-in synthetic data).")
-@click.option("--preset", type=click.Choice(tuple(PRESETS)), default="small", show_default=True,
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default="small", show_default=True,
               help="Model sizes and schedule shared by all the variants: " + "; ".join(describe_preset(p) for p in PRESETS) + ".")
 @click.option("--variants", default=",".join(ATTENTION_VARIANTS), show_default=True,
               help="Comma-separated variants to train: the attention variants (Table 3) and repnet, RepNet's "

@@ -73,13 +73,16 @@ class GateposeGroup(click.Group):
 
 
 def ignore_sigint() -> None:
-    """Once a Ctrl-C is being handled, further ones are ignored: the one line and exit 130 follow
-    (and the interpreter's shutdown, joining worker threads, is not interrupted into a traceback)."""
+    """Once a Ctrl-C (or SIGTERM, SIGHUP) is being handled, further ones are ignored: the one line
+    and exit 130 follow (and the interpreter's shutdown, joining worker threads, is not interrupted
+    into a traceback)."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def _raise_interrupt(signum, frame):
@@ -93,8 +96,9 @@ def _terminations_as_interrupts() -> dict:
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
-    return {getattr(signal, n): signal.signal(getattr(signal, n), _raise_interrupt) for n in names}
+    sigs = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    # one already ignored stays so: `nohup gatepose train ...` must outlive its terminal
+    return {s: signal.signal(s, _raise_interrupt) for s in sigs if signal.getsignal(s) is not signal.SIG_IGN}
 
 
 def _restore_handlers(previous: dict) -> None:

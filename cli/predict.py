@@ -43,8 +43,8 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
 
     Missing joints: a joint NaN in both coordinates of a .npy, or a COCO joint below
     --confidence-threshold, is inferred: by the run's missing-joint token (a run trained with
-    --aug-drop-joints; RepNet's runs take a mask instead), else filled first with the run's mean training pose fitted to the present
-    joints by a 2D similarity. A pose needs at least half its joints (docs/detector-inputs.md).
+    --aug-drop-joints; RepNet's runs take a mask instead), else filled first with the run's mean
+    training pose fitted to the present joints by a 2D similarity. A pose needs at least half its joints (docs/detector-inputs.md).
 
     Noisy 2D: a run with the offset lift (small-weak) moves the joints of a noisy pose across the
     image; where it moves them further than it moved 99 % of its clean validation poses, the pose
@@ -81,8 +81,10 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
         if fmt != "bvh" and given(name) == click.core.ParameterSource.COMMANDLINE:
             raise GateposeError(f"--{name} applies to BVH output only; {fmt} output is in mm, one pose per row")
     run = load_run(run_dir, xp, which=checkpoint)
-    if fmt == "bvh" and run.skeleton != "h36m17":    # before any work, not after the lift
-        raise GateposeError(f"{out_path}: BVH export needs an h36m17 run; {run_dir} was trained on {run.skeleton!r}")
+    if fmt == "bvh":                                 # before any work, not after the lift
+        from gatepose.data.mocap.export import check_bvh_skeleton
+
+        check_bvh_skeleton(run.skeleton, f"{out_path}: the run {run_dir}")
     common.apply_refine(run, refine_above, no_refine)
     inp = read_poses_2d(input_path, run.skeleton, threshold=confidence_threshold)
     common.announce_device()

@@ -83,7 +83,7 @@ def train(ctx, device, out, resume, quiet, preset, **options):
 
     Without --preset the sizes and schedule are the SPEC's ("paper"): on a 2-core CPU a step
     takes one to two seconds, so 2000 steps take about an hour. --preset small-weak trains the
-    recommended recipe in minutes (6000 steps, 12-14 minutes on 2 cores).
+    recommended recipe in minutes (the benchmarks' --steps 6000: 12-14 minutes on 2 cores).
 
     --supervision full trains the same generator on the paired 3D poses instead (no camera net,
     no critic): the supervised baseline to compare the weak model with.

@@ -110,7 +110,7 @@ def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
             raise DataError(f"{path}: expected finite coordinates (a missing joint is NaN in both), got NaN or "
                             f"inf at pose {i}, joint {sk.joint_names[j]} ({int(bad.sum())} such joint(s) in all)")
         _check_present(path, ~missing, "pose")
-        _check_magnitude(path, a)
+        _check_magnitude(path, a, sk.joint_names, "pose")
         _check_extent(path, a)
         note = f"{path}: {int(missing.sum())} missing (NaN) joint(s) in {int(missing.any(axis=1).sum())} of {len(a)} poses" if missing.any() else ""
         return Poses2D(a.astype(np.float32), "poses", note=note)
@@ -122,14 +122,14 @@ def read_poses_2d(path, skeleton: str, threshold: float = 0.3) -> Poses2D:
 MAX_COORD = 1e8
 
 
-def _check_magnitude(path: Path, poses: np.ndarray) -> None:
+def _check_magnitude(path: Path, poses: np.ndarray, joint_names, what: str) -> None:
     """Refuse coordinates beyond MAX_COORD (poses (N, J, 2) float64, NaN for missing joints)."""
     far = np.argwhere(np.abs(np.nan_to_num(poses)) > MAX_COORD)
     if far.size:
         i, j = int(far[0][0]), int(far[0][1])
-        raise DataError(f"{path}: pose {i}, joint {j}: a coordinate of {float(np.abs(poses[i, j]).max()):.3g}, "
-                        f"beyond {MAX_COORD:g} ({len(np.unique(far[:, 0]))} such pose(s)); expected image "
-                        "coordinates")
+        raise DataError(f"{path}: {what} {i}, joint {joint_names[j]}: a coordinate of "
+                        f"{float(np.abs(poses[i, j]).max()):.3g}, beyond {MAX_COORD:g} ({len(np.unique(far[:, 0]))} "
+                        f"such {what}(s)); expected image coordinates")
 
 
 def _check_extent(path: Path, poses: np.ndarray) -> None:
@@ -168,7 +168,7 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
     present = kp.confidence >= kp.threshold
     _check_present(path, present, "detection")
     poses = np.where(present[..., None], kp.poses_2d, np.nan)
-    _check_magnitude(path, poses)
+    _check_magnitude(path, poses, get_skeleton("h36m17").joint_names, "detection")
     poses = poses.astype(np.float32)
     _check_extent(path, poses)
     note = ""
@@ -203,10 +203,9 @@ def write_poses_3d(path, poses_mm: np.ndarray, skeleton: str, fmt: str = "auto",
     path = Path(path)
     fmt = output_format(path, fmt)
     if fmt == "bvh":
-        from .data.mocap.export import write_poses_bvh
+        from .data.mocap.export import check_bvh_skeleton, write_poses_bvh
 
-        if skeleton != "h36m17":
-            raise DataError(f"{path}: BVH export needs h36m17 poses, got {skeleton!r}")
+        check_bvh_skeleton(skeleton, str(path))
         write_poses_bvh(path, poses_mm, units=units, fps=fps)
         return fmt
     try:

@@ -5,13 +5,12 @@ what a failure leaves.
 One writer per run folder: :func:`hold_run_folder` takes an exclusive lock on the folder itself
 (``flock``; nothing is written for it, and the kernel drops it when the process ends, however it
 ends), so a second ``train`` or ``train --resume`` on the same folder is refused at once, naming the
-process that holds it. Every file is written atomically (``files.atomic_open``), but for
-``metrics.jsonl``, appended a line per logged step (on resume a half-written last line is skipped and
-the lines after the checkpoint dropped, :func:`truncate_metrics`); a write that fails
-(a full disk) stops the run with one error naming the file, the step of the checkpoint that
-survived, and how to resume. Ctrl-C (or SIGTERM, SIGHUP) finishes the step in flight and saves a
-checkpoint; a NaN or
-inf loss stops the run and keeps the last good checkpoint.
+process that holds it. Every file is written atomically (``files.atomic_open``) but
+``metrics.jsonl``, appended a line at a time (a resume drops a half-written last line and the lines
+after the checkpoint, :func:`truncate_metrics`). A write that fails (a full disk) stops the run with
+one error naming the file, the step of the checkpoint that survived, and how to resume. Ctrl-C (or
+SIGTERM, SIGHUP) finishes the step in flight and saves a checkpoint; a NaN or inf loss stops the
+run and keeps the last good checkpoint.
 """
 from __future__ import annotations
 
@@ -275,11 +274,13 @@ def check_same_data(before: dict, now: dict, run_dir: Path) -> None:
     b, n = before.get("normalisation", {}), now["normalisation"]
     if "scale_3d_mm" in b and not np.isclose(b["scale_3d_mm"], n["scale_3d_mm"], rtol=1e-5):
         changed.append(f"3D scale {b['scale_3d_mm']:.6g} mm then, {n['scale_3d_mm']:.6g} now")
-    elif "mean_pose_3d" in b and not np.allclose(b["mean_pose_3d"], n["mean_pose_3d"], rtol=1e-4, atol=1e-5):
+    elif "mean_pose_3d" in b and not np.allclose(b["mean_pose_3d"], n["mean_pose_3d"], rtol=1e-4,
+                                                 atol=1e-5):
         changed.append("the mean 3D pose")
     if changed:
-        raise GateposeError(f"{run_dir}: the training data differ from those the run started with ({'; '.join(changed)}); "
-                            "was the archive replaced? A resumed run must see the same data: start a new run")
+        raise GateposeError(f"{run_dir}: the training data differ from those the run started with "
+                            f"({'; '.join(changed)}); was the archive replaced, or the synthetic data made "
+                            "otherwise? A resumed run must see the same data: start a new run")
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -421,16 +422,11 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
     with writing(run_dir / CONFIG, trainer.step, kept, run_dir):
         write_json_atomic(run_dir / CONFIG, run_config(opts, data, (trainer.gcfg, trainer.ccfg, trainer.dcfg)))
 
-    folder = os.stat(run_dir)
-
     def same_folder():
-        """The run folder is where it was: a folder deleted or moved while training stops the run
-        (its files would otherwise go to a new folder without config.json, or after the moved one)."""
-        try:
-            now = os.stat(run_dir)
-        except OSError:
-            now = None
-        if now is None or (now.st_dev, now.st_ino) != (folder.st_dev, folder.st_ino):
+        """The run folder is where it was (its config.json, written above, is there): a folder
+        deleted or moved while training stops the run, whose files would otherwise go into a new
+        folder without config.json, or into none."""
+        if not (run_dir / CONFIG).is_file():
             raise GateposeError(f"{run_dir}: the run folder was deleted or moved during training (step "
                                 f"{trainer.step}); stopped without writing to it")
 
@@ -456,7 +452,7 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
 
     def on_sigint(signum, frame):
         if interrupted["flag"]:     # a second signal: stop at once, the last checkpoint (atomic) kept
-            for s in stops:         # a third must not cut the stopping short
+            for s in old_handlers:  # a third must not cut the stopping short
                 signal.signal(s, signal.SIG_IGN)
             again = f"; continue with --resume {run_dir}" if (run_dir / CHECKPOINT).is_file() else ""
             raise KeyboardInterrupt(f"interrupted again at step {trainer.step}: stopped at once; "
@@ -465,7 +461,9 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
         interrupted["by"] = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
 
     main_thread = threading.current_thread() is threading.main_thread()
-    old_handlers = {s: signal.signal(s, on_sigint) for s in stops} if main_thread else {}
+    # a signal already ignored stays so (`nohup gatepose train ...` must outlive its terminal)
+    old_handlers = ({s: signal.signal(s, on_sigint) for s in stops if signal.getsignal(s) is not signal.SIG_IGN}
+                    if main_thread else {})
     try:
         while trainer.step < n_total and not interrupted["flag"]:
             logging = (trainer.step + 1) % opts.log_every == 0 or trainer.step + 1 == n_total

@@ -21,7 +21,7 @@ Extensions to the SPEC's archive (all optional, all written by gatepose's own so
   (``--test-seen-every``).
 - ``confidence`` float32 (N, J) in [0, 1]: per-joint 2D confidence, for detector keypoints.
 - ``clip`` unicode (N,) and ``source_frame`` integer (N,) >= 0: the source file's name (without
-  extension) and the frame's index in that file, written by the mocap importer so that every row
+  extension; FOLDER/NAME where two files share it) and the frame's index in that file, written by the mocap importer so that every row
   can be traced back (a change of ``clip`` also ends a sequence).
 
 Rows of one sequence are stored contiguously with ``frame`` rising by one; a sequence ends where
@@ -67,7 +67,7 @@ class Dataset:
     skeleton: str
     split: np.ndarray | None = None       # (N,) unicode, one of SPLITS
     confidence: np.ndarray | None = None  # (N, J) float32
-    clip: np.ndarray | None = None        # (N,) unicode, source file name without extension
+    clip: np.ndarray | None = None        # (N,) unicode, source file name (mocap importer's clip_names)
     source_frame: np.ndarray | None = None  # (N,) int32, frame index in the source file
 
     def __len__(self) -> int:
@@ -273,13 +273,15 @@ def check_arrays(arrays: dict, where: str) -> Dataset:
 MAX_2D_IMAGE_SIZES = 10.0
 MAX_3D_MM = 1e6          # 1 km from the camera: no motion capture volume is that large
 MIN_SPREAD = 1e-3        # a pose whose joints all lie within this (pixels / mm) has no shape to lift
-# A person spans about 1,000-2,000 mm (standing) and rarely under 500 (curled up): an archive whose
-# poses span, in the median frame, less than 0.1 m or more than 10 m is in other units than mm.
-PERSON_EXTENT_MM = (100.0, 10_000.0)
+# A person spans about 1,000-2,000 mm standing and rarely under 500 (an infant, a body curled up):
+# an archive whose median frame spans less than 0.3 m (centimetres: 170) or more than 10 m is in
+# other units than mm.
+PERSON_EXTENT_MM = (300.0, 10_000.0)
 
 
 def _check_plausible(W, X, image_size, where: str) -> None:
-    """2D poses within reach of their image, 3D poses within 1 km, and no pose collapsed to a point."""
+    """2D poses within reach of their image, 3D poses within 1 km, no pose collapsed to a point, and
+    3D poses of a person's size in mm."""
     limit = MAX_2D_IMAGE_SIZES * image_size.max(axis=1).astype(np.float64)          # (N,)
     far = (np.abs(W.astype(np.float64)).max(axis=(1, 2)) > limit).nonzero()[0]
     if far.size:
@@ -292,12 +294,6 @@ def _check_plausible(W, X, image_size, where: str) -> None:
         if far.size:
             raise DataError(f"{where}: field 'poses_3d': frame {int(far[0])} has a coordinate beyond "
                             f"{MAX_3D_MM:g} mm ({far.size} such frame(s)); expected millimetres")
-        extent = float(np.median(np.ptp(X.astype(np.float64), axis=1).max(axis=1))) if len(X) else 1000.0
-        lo, hi = PERSON_EXTENT_MM
-        if not lo <= extent <= hi:
-            raise DataError(f"{where}: field 'poses_3d': a pose spans {extent:.3g} (the median frame's largest "
-                            f"extent), where a person spans about 1,000-2,000 mm: expected millimetres "
-                            f"({'metres or decimetres?' if extent < lo else 'smaller units than mm?'})")
     for key, P in (("poses_2d", W), ("poses_3d", X)):
         if P is None:
             continue
@@ -305,6 +301,13 @@ def _check_plausible(W, X, image_size, where: str) -> None:
         if flat.size:
             raise DataError(f"{where}: field '{key}': frame {int(flat[0])} has all its joints at one point "
                             f"({flat.size} such frame(s)); a pose without extent cannot be normalised")
+    if X is not None and len(X):     # after the collapsed poses, which have their own message
+        extent = float(np.median(np.ptp(X.astype(np.float64), axis=1).max(axis=1)))
+        lo, hi = PERSON_EXTENT_MM
+        if not lo <= extent <= hi:
+            raise DataError(f"{where}: field 'poses_3d': a pose spans {extent:.3g} (the median frame's largest "
+                            f"extent), where a person spans about 1,000-2,000 mm: expected millimetres "
+                            f"({'metres, decimetres or centimetres?' if extent < lo else 'smaller units than mm?'})")
 
 
 def make_dataset(poses_2d, image_size, subject, action, camera, frame, skeleton="h36m17",

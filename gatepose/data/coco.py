@@ -136,6 +136,8 @@ def _read_json(path: Path):
             raise DataError(f"{path}: entry {i}: field 'keypoints': expected 51 numbers (x, y, v for 17 "
                             "COCO joints)")
         image_id = det.get("image_id", i)        # without one: the entry's index in the file
+        if isinstance(image_id, float) and image_id.is_integer():    # 139.0, as some tools write it
+            image_id = int(image_id)
         if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
             raise DataError(f"{path}: entry {i}: field 'image_id': expected an integer or a string, got "
                             f"{json.dumps(image_id)[:40]}")

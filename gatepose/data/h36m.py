@@ -67,48 +67,35 @@ PICKLE_WARNING = ("holds pickled Python objects (the common preprocessing's form
 
 
 def load_pickled_dict(path, key: str, trust_pickle: bool) -> dict:
-    """``np.load(path, allow_pickle=True)[key]`` as a dict, refused unless ``trust_pickle``."""
+    """``np.load(path, allow_pickle=trust_pickle)[key]`` as a dict. Without ``trust_pickle`` nothing
+    is unpickled: the file's fields are still named if ``key`` is not among them, and only a field
+    that really holds pickled objects is refused as one."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    if not trust_pickle:
-        # Look first, without unpickling: name the file's fields if the key is not there, and refuse
-        # only a field that really holds pickled objects.
-        with open(path, "rb") as f:
-            if f.read(4) != b"PK\x03\x04":
-                raise DataError(f"{path}: cannot be read as an .npz file (not a zip archive; expected the "
-                                "common preprocessing's .npz)")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if key not in npz.files:
-                    raise DataError(f"{path}: field '{key}': missing (found {', '.join(npz.files) or 'nothing'}; "
-                                    "expected the common preprocessing's .npz)")
-                npz[key]
-        except DataError:
-            raise
-        except ValueError as exc:
-            if "allow_pickle" in str(exc):
-                raise DataError(f"{path}: refusing to load: this file {PICKLE_WARNING}") from None
-            raise DataError(f"{path}: cannot be read as an .npz file: {str(exc).splitlines()[0]}") from None
-        except Exception as exc:
-            raise DataError(f"{path}: cannot be read as an .npz file: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        raise DataError(f"{path}: field '{key}': expected a pickled dict subject -> action -> arrays, "
-                        "found a plain array")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise DataError(f"{path}: cannot be read as an .npz file (not a zip archive; expected the common "
+                            "preprocessing's .npz)")
     try:
-        with np.load(path, allow_pickle=True) as npz:
+        with np.load(path, allow_pickle=trust_pickle) as npz:
             if key not in npz.files:
-                raise DataError(f"{path}: field '{key}': missing (found {', '.join(npz.files) or 'nothing'})")
+                raise DataError(f"{path}: field '{key}': missing (found {', '.join(npz.files) or 'nothing'}; "
+                                "expected the common preprocessing's .npz)")
             obj = npz[key]
             obj = obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == () else obj
     except DataError:
         raise
+    except ValueError as exc:
+        if not trust_pickle and "allow_pickle" in str(exc):
+            raise DataError(f"{path}: refusing to load: this file {PICKLE_WARNING}") from None
+        raise DataError(f"{path}: cannot be read as an .npz file: {str(exc).splitlines()[0]}") from None
     except Exception as exc:
         raise DataError(f"{path}: cannot be read as an .npz file: {type(exc).__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: field '{key}': expected a pickled dict subject -> action -> arrays, "
-                        f"got {type(obj).__name__}")
+                        f"got {'a plain array' if isinstance(obj, np.ndarray) else type(obj).__name__}")
     return obj
 
 

@@ -69,7 +69,8 @@ def test_collapsed_or_far_3d_pose_is_refused(tmp_path):
         load_archive(_write_raw_archive(tmp_path / "b.npz", poses_3d=X))
 
 
-@pytest.mark.parametrize("scale, words", [(1e-3, "metres or decimetres"), (100.0, "smaller units than mm")])
+@pytest.mark.parametrize("scale, words", [(1e-3, "metres, decimetres or centimetres"), (0.1, "metres, decimetres"),
+                                          (100.0, "smaller units than mm")])
 def test_3d_poses_in_other_units_than_mm_are_refused(tmp_path, scale, words):
     """The archive says millimetres; poses of a person 1.7 mm (or 170 m) tall are in other units."""
     X = np.asarray(_dataset()["poses_3d"], np.float64)
@@ -238,14 +239,15 @@ def test_synth_refuses_to_hold_out_every_subject(tmp_path):
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
-    """`gatepose data info a.npz | head -1`: the reader leaves after one line; no error line, no traceback."""
+    """`gatepose data info a.npz | head -1`: the reader has left; no error line, no traceback, exit 1.
+    (The pipe is closed before the command writes, so its write always meets the closed pipe.)"""
     path = tmp_path / "a.npz"
     save_archive(path, make_dataset(**_dataset(n=64)))
     code = "import cli; cli.main()"
     p = subprocess.Popen([sys.executable, "-c", code, "data", "info", str(path)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
-    p.stdout.readline()
-    p.stdout.close()                 # as `head -1` does
+    p.stdout.close()
     err = p.stderr.read().decode()
     p.wait(timeout=60)
+    assert p.returncode == 1, (p.returncode, err)
     assert "error" not in err and "Traceback" not in err and "Exception ignored" not in err, err

@@ -82,6 +82,25 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, sig):
     assert meta["step"] >= 3
 
 
+def test_nohup_keeps_training_through_a_closed_terminal(tmp_path):
+    """A SIGHUP the caller ignores (`nohup gatepose train ...`) stays ignored: the run goes on."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", "--steps", "100000", "--out", str(run),
+                             *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2],
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    running = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert running, err
+    assert proc.returncode == 130 and "SIGHUP" not in err, err
+
+
 def test_ablate_and_demo_tiny(tmp_path, monkeypatch):
     from gatepose import options as train_mod
 

@@ -113,6 +113,8 @@ def test_bad_npy(tmp_path, content, match):
     ('[{"image_id": null, "category_id": 1, "keypoints": [' + ",".join(["1"] * 51) + ']}]',
      "entry 0: field 'image_id': expected an integer or a string, got null"),
     ('[{"image_id": 1.5, "category_id": 1, "keypoints": [' + ",".join(["1"] * 51) + ']}]', "got 1.5"),
+    ('[{"image_id": 139.0, "category_id": 1, "keypoints": [' + ",".join(["1"] * 51) + ']}, {"image_id": 1.5}]',
+     "entry 1: field 'keypoints': missing"),      # 139.0 taken as 139: the error is the next entry's
 ])
 def test_bad_json(tmp_path, text, match):
     path = tmp_path / "bad.json"

@@ -198,7 +198,7 @@ def test_untrusted_files_are_looked_at_before_the_pickle_refusal(tmp_path, h36m_
         import_h36m(archive, p2)
     plain = tmp_path / "plain.npz"
     np.savez(plain, positions_3d=np.zeros((2, 32, 3)))
-    with pytest.raises(DataError, match="expected a pickled dict .* found a plain array"):
+    with pytest.raises(DataError, match="expected a pickled dict .* got a plain array"):
         import_h36m(plain, p2)
     text = tmp_path / "text.npz"
     text.write_text("hello")

@@ -74,7 +74,7 @@ class Bone:
     axis_order: str             # e.g. 'XYZ': order of the axis line's rotations
     C: np.ndarray               # (3, 3) local axis frame
     dof: tuple[str, ...]        # AMC value order, e.g. ('rx', 'ry', 'rz'); () for a fixed bone
-    limits: np.ndarray | None = None  # (n_dof, 2) low, high per dof (AMC units); None if not stated
+    limits: np.ndarray | None = None  # (n_dof, 2) low, high per dof (the ASF's angle unit); None if not stated
 
     @property
     def rot_seq(self) -> str:

@@ -162,6 +162,12 @@ def solve(poses_yup: np.ndarray):
     return names, parents, np.array(offsets), channels, np.concatenate(cols, axis=1)
 
 
+def check_bvh_skeleton(skeleton: str, what: str) -> None:
+    """The rig written is Human3.6M's 17 joints: poses of another skeleton are refused."""
+    if skeleton != "h36m17":
+        raise DataError(f"{what}: BVH export needs the h36m17 skeleton, got {skeleton!r}")
+
+
 def write_poses_bvh(path, poses_cam_mm: np.ndarray, units: str = "mm", fps: float = 30.0) -> None:
     """Write camera-frame h36m17 poses (T, 17, 3) mm as a BVH file in ``units`` at ``fps``."""
     if units not in UNIT_PER_MM:
@@ -186,8 +192,7 @@ def clip_sequence(ds: Dataset, source: str, clip: str | None = None, camera: int
     """
     if ds.poses_3d is None:
         raise DataError(f"{source}: has no 3D poses (field 'poses_3d') to export")
-    if ds.skeleton != "h36m17":
-        raise DataError(f"{source}: BVH export needs the h36m17 skeleton, the archive has {ds.skeleton!r}")
+    check_bvh_skeleton(ds.skeleton, f"{source}: the archive")
     keys = ds.clip if ds.clip is not None else np.char.add(np.char.add(ds.subject, "/"), ds.action)
     clip = str(keys[0]) if clip is None else clip
     sel = (keys == clip) & (ds.camera == camera)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -458,19 +459,19 @@ def clip_names(clips: list[Clip]) -> dict:
     folders, 11_01.bvh beside 11_01.amc): then FOLDER/STEM, then FOLDER/STEM.EXT, so that every
     label names one clip (export-bvh --clip picks it)."""
     def label(c, level):
-        return (c.name, f"{c.path.parent.name}/{c.name}", f"{c.path.parent.name}/{c.path.name}")[level]
+        folder = c.path.resolve().parent.name
+        return (c.name, f"{folder}/{c.name}", f"{folder}/{c.path.name}")[level]
 
+    levels = [Counter(label(c, level) for c in clips) for level in range(3)]
     out = {}
     for c in clips:
-        level = 0
-        while level < 2 and sum(label(o, level) == label(c, level) for o in clips) > 1:
-            level += 1
+        level = next((k for k in range(2) if levels[k][label(c, k)] == 1), 2)
         out[id(c)] = label(c, level)
-    taken = {}
+    taken = Counter()
     for c in clips:       # the same folder and file name twice (a file given twice): numbered
-        k = taken[out[id(c)]] = taken.get(out[id(c)], 0) + 1
-        if k > 1:
-            out[id(c)] += f"#{k}"
+        taken[out[id(c)]] += 1
+        if taken[out[id(c)]] > 1:
+            out[id(c)] += f"#{taken[out[id(c)]]}"
     return out
 
 
