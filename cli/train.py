@@ -113,17 +113,26 @@ def train(ctx, device, out, resume, quiet, preset, **options):
         from click.core import ParameterSource
         from gatepose.errors import GateposeError
 
-        given = [k for k in (*options, "preset") if k not in ("steps", "epochs")
+        # --data and --real-poses may name where a moved archive is now: the resume checks that it
+        # holds the data the run started with (training.check_same_data)
+        movable = ("steps", "epochs", "data", "real_poses")
+        given = [k for k in (*options, "preset") if k not in movable
                  and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE]
         if given:   # a resumed run keeps its own options: never ignore what the user asked for
             named = {f.name: f.metadata.get("flag") for f in dataclasses.fields(TrainOptions)}
             flags = ", ".join(named.get(k) or "--" + k.replace("_", "-") for k in given)
             raise GateposeError(f"--resume {resume}: continues the run with the options in its config.json; "
-                                f"{flags} cannot change now (only --steps/--epochs can); start a new run "
-                                "with --out to use other options")
+                                f"{flags} cannot change now (only --steps/--epochs, and --data/--real-poses "
+                                "for a moved archive, can); start a new run with --out to use other options")
         opts = TrainOptions.from_dict(read_options(resume), f"{resume}/config.json")
         if options["steps"] is not None or options["epochs"] is not None:
             opts.steps, opts.epochs = options["steps"], options["epochs"]
+        for k in ("data", "real_poses"):
+            if options[k] is not None:
+                if getattr(opts, k) is None:
+                    raise GateposeError(f"--resume {resume}: the run was trained without --{k.replace('_', '-')}; "
+                                        "it cannot be given now")
+                setattr(opts, k, options[k])
         run_dir = resume
     else:
         if preset is not None:

@@ -49,6 +49,19 @@ def test_a_run_finds_its_archive_from_any_folder(tmp_path, monkeypatch):
     assert_refused(r, "the run's archive is not there", "give it with --data")
     r = CliRunner().invoke(cli, ["eval", "--run", "a/run", "--data", "moved.npz", "--max-frames", "32", "--device", "cpu"])
     assert r.exit_code == 0, r.output
+    # --resume takes where the archive is now, if it holds the data the run started with
+    r = CliRunner().invoke(cli, ["train", "--resume", "a/run", "--data", "moved.npz", "--steps", "4", "--quiet",
+                                 "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(Path("a/run/config.json").read_text())["options"]["data"] == str(tmp_path / "moved.npz")
+    r = CliRunner().invoke(cli, ["data", "synth", "--out", "other.npz", "--subjects", "4", "--frames", "2000",
+                                 "--seed", "5"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["train", "--resume", "a/run", "--data", "other.npz", "--steps", "5", "--quiet",
+                                 "--device", "cpu"])
+    assert_refused(r, "the training data differ from those the run started with")
+    r = CliRunner().invoke(cli, ["train", "--resume", "a/run", "--real-poses", "other.npz", "--steps", "5"])
+    assert_refused(r, "trained without --real-poses")
 
 
 def test_train_bad_option_is_one_line(tmp_path):

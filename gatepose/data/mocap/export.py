@@ -197,8 +197,9 @@ def clip_sequence(ds: Dataset, source: str, clip: str | None = None, camera: int
     clip = str(keys[0]) if clip is None else clip
     sel = (keys == clip) & (ds.camera == camera)
     if not sel.any():
-        have = ", ".join(list(dict.fromkeys(keys.tolist()))[:8])
-        raise DataError(f"{source}: no rows of clip {clip!r} with camera {camera} (clips: {have} ...)")
+        names = list(dict.fromkeys(keys.tolist()))
+        have = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+        raise DataError(f"{source}: no rows of clip {clip!r} with camera {camera} (clips: {have})")
     seq = ds.sequence_ids()[sel]
     rows = np.flatnonzero(sel)[seq == seq[0]]
     rows = rows[np.argsort(ds.frame[rows], kind="stable")]
