@@ -78,7 +78,8 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     xp = common.pick_device(device, defer=True)
     given = click.get_current_context().get_parameter_source
     for name in ("units", "fps"):      # a BVH option on another output would be silently ignored
-        if fmt != "bvh" and given(name) == click.core.ParameterSource.COMMANDLINE:
+        if (fmt != "bvh" and given(name) == click.core.ParameterSource.COMMANDLINE
+                and not (name == "units" and units == "mm")):
             raise GateposeError(f"--{name} applies to BVH output only; {fmt} output is in mm, one pose per row")
     run = load_run(run_dir, xp, which=checkpoint)
     if fmt == "bvh":                                 # before any work, not after the lift
