@@ -236,3 +236,15 @@ def test_limits_are_read_in_the_asf_unit_whatever_the_amc_unit(tmp_path):
     np.testing.assert_allclose(rad.world, deg.world, rtol=0, atol=1e-6)
     np.testing.assert_allclose(rad.limit_excess, deg.limit_excess, rtol=0, atol=1e-6)
     assert (rad.limit_excess > 15).sum() == 4
+
+
+def test_amc_frame_numbers_that_repeat_or_skip_are_said(tmp_path):
+    """The frames are read in file order; a number repeated or skipped is a warning naming the line."""
+    d = _folder(tmp_path, actors=("bd",), takes=("squat1Reps_001",))
+    kind, amc, asf = find_files([d])[0]
+    lines = amc.read_bytes().decode("latin-1").splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.strip() == "3")
+    lines[i] = "30"
+    amc.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    with pytest.warns(UserWarning, match=rf"line {i + 1}: frame number 30 after 2 \(2 such place\(s\)\)"):
+        read_clip(kind, amc, asf, fps=120)

@@ -45,12 +45,14 @@ of the skull; a leaf bone's end is an End Site ``<bone>_End``.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from gatepose.data.archive import DataWarning
 from gatepose.errors import DataError, GateposeError
 from gatepose.files import read_regular_bytes
 
@@ -305,6 +307,7 @@ def read_amc(path, asf: Asf, step: int = 1) -> tuple[dict, int, bool | None]:
     where = str(path)
     frames: list[dict] = []
     starts: list[int] = []
+    numbers: list[int] = []     # the file's own frame numbers
     need = {b: len(asf.bones[b].dof) for b in asf.order}
     need["root"] = len(asf.root_order)
     lower = {b.lower(): b for b in need}
@@ -323,6 +326,7 @@ def read_amc(path, asf: Asf, step: int = 1) -> tuple[dict, int, bool | None]:
         if len(t) == 1 and t[0].isdigit():
             frames.append({})
             starts.append(no)
+            numbers.append(int(t[0]))
             continue
         if not frames:
             raise DataError(f"{where}: line {no}: values before the first frame number")
@@ -338,6 +342,11 @@ def read_amc(path, asf: Asf, step: int = 1) -> tuple[dict, int, bool | None]:
         frames[-1][name] = (no, t[1:])
     if not frames:
         raise DataError(f"{where}: no frames (an AMC file lists a frame number and one line per bone)")
+    jumps = np.flatnonzero(np.diff(numbers) != 1)
+    if jumps.size:        # the frames are read in file order; a repeated or skipped number is said
+        i = int(jumps[0])
+        warnings.warn(f"{where}: line {starts[i + 1]}: frame number {numbers[i + 1]} after {numbers[i]} "
+                      f"({jumps.size} such place(s)); the frames are read in file order", DataWarning, stacklevel=2)
     listed = {b for fr in frames for b in fr if need[b]}
     if len(frames) > 1:
         cut = [b for b in listed if b not in frames[-1] and all(b in fr for fr in frames[:-1])]
