@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
@@ -105,11 +106,12 @@ def check_inputs(ctx, out, extra=(), dest: str = "out") -> None:
     check_output_file(out, [*inputs, *extra])
 
 
-def output_file_option(help: str, dest: str = "out"):
+def output_file_option(help: str, dest: str = "out", suffix: str | None = None):
     """``--out FILE`` and ``--force``: a file a command writes. Checked while the options are read,
-    before any work: never an existing file unless --force, never a run's own files, and the
-    folder must exist and take a new file; then, before the command runs, never one of the
-    command's path arguments (a command reading folders checks the files in them itself)."""
+    before any work: its ``suffix`` (where given: an archive named .bvh would mislead), never an
+    existing file unless --force, never a run's own files, and the folder must exist and take a new
+    file; then, before the command runs, never one of the command's path arguments (a command
+    reading folders checks the files in them itself)."""
     def remember_force(ctx, param, value):
         ctx.meta["gatepose_force"] = value
 
@@ -133,6 +135,11 @@ def output_file_option(help: str, dest: str = "out"):
             ctx = click.get_current_context()
             if kwargs.get(dest) is not None:
                 check_inputs(ctx, kwargs[dest], dest=dest)
+                if suffix is not None and Path(kwargs[dest]).suffix.lower() != suffix:
+                    from gatepose.errors import GateposeError
+
+                    raise GateposeError(f"--out {kwargs[dest]}: expected a {suffix} file name, got "
+                                        f"{Path(kwargs[dest]).suffix or 'no suffix'!r}")
             return body(*args, **kwargs)
 
         command = click.option("--out", dest, required=True, type=click.Path(dir_okay=False),

@@ -25,7 +25,7 @@ def data():
 
 
 @data.command()
-@output_file_option("Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).", suffix=".npz")
 @click.option("--subjects", default=8, show_default=True, type=click.IntRange(1, 1000),
               help="Number of subjects, each with its own bone lengths.")
 @click.option("--frames", default=None, type=click.IntRange(1), metavar="N",
@@ -79,7 +79,7 @@ _TRUST_HELP = ("Load the input files although they hold pickled Python objects (
 @data.command("import-h36m")
 @click.argument("data_3d", type=click.Path(dir_okay=False))
 @click.argument("data_2d", type=click.Path(dir_okay=False))
-@output_file_option("Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).", suffix=".npz")
 @click.option("--trust-pickle", is_flag=True, help=_TRUST_HELP)
 @click.option("--subjects", default=None, metavar="S1,S5,...", help="Import only these subjects.")
 def import_h36m_cmd(data_3d, data_2d, out, trust_pickle, subjects):
@@ -110,7 +110,7 @@ def import_h36m_cmd(data_3d, data_2d, out, trust_pickle, subjects):
 @data.command("import-humaneva")
 @click.argument("data_3d", type=click.Path(dir_okay=False))
 @click.argument("data_2d", type=click.Path(dir_okay=False))
-@output_file_option("Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).", suffix=".npz")
 @click.option("--trust-pickle", is_flag=True, help=_TRUST_HELP)
 @click.option("--all-actions", is_flag=True, help="Keep every action, not only Walk, Jog and Box.")
 def import_humaneva_cmd(data_3d, data_2d, out, trust_pickle, all_actions):

@@ -16,7 +16,7 @@ _FPS = FiniteFloatRange(min=MIN_FPS, max=MAX_FPS)
 
 @click.command("import-mocap")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@output_file_option("Archive to write (.npz).")
+@output_file_option("Archive to write (.npz).", suffix=".npz")
 @click.option("--asf", default=None, type=click.Path(dir_okay=False),
               help="ASF skeleton for every AMC file. [default: the ASF beside it whose name begins "
                    "the AMC's (11.asf for 11_01.amc, HDM_bd.asf for HDM_bd_squat1Reps_001_120.amc)]")
@@ -149,7 +149,7 @@ def _print_import_summary(s: dict, rig, seconds, out) -> None:
 
 @click.command("export-bvh")
 @click.argument("archive", type=click.Path(dir_okay=False))
-@output_file_option("BVH file to write.")
+@output_file_option("BVH file to write (.bvh).", suffix=".bvh")
 @click.option("--clip", default=None,
               help="Clip to export: its 'clip' name (mocap archives) or SUBJECT/ACTION. [default: the first]")
 @click.option("--camera", default=0, show_default=True, type=click.IntRange(0), help="Camera whose frame is used.")

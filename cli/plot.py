@@ -9,7 +9,7 @@ from .common import device_option, pick_device, output_file_option
 
 _run = click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
                     help="Run folder written by gatepose train.")
-_out = output_file_option("PNG file to write.")
+_out = output_file_option("PNG file to write (.png).", suffix=".png")
 _data = click.option("--data", type=click.Path(dir_okay=False), default=None,
                      help="Dataset archive whose test split to draw from. Default: the run's own test data.")
 _checkpoint = click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)

@@ -134,7 +134,10 @@ def test_outputs_never_replace_a_file_without_force_nor_a_run_file(tiny_run, tmp
     out = tmp_path / "old.json"
     out.write_text("keep me")
     assert_one_error(["predict", "--run", folder, "--input", src, "--out", out], "exists; pass --force", [out])
-    assert_one_error(["data", "synth", "--out", out], "exists; pass --force", [out])
+    assert_one_error(["data", "synth", "--out", out, "--force"], "expected a .npz file name", [out])   # .json
+    old = tmp_path / "old.npz"
+    old.write_text("keep me")
+    assert_one_error(["data", "synth", "--out", old], "exists; pass --force", [old])
     code, _, err = run_cli("predict", "--run", folder, "--input", src, "--out", out, "--force")
     assert code == 0 and out.read_text().startswith("{"), err
 
