@@ -108,10 +108,10 @@ def check_inputs(ctx, out, extra=(), dest: str = "out") -> None:
 
 def output_file_option(help: str, dest: str = "out", suffix: str | None = None):
     """``--out FILE`` and ``--force``: a file a command writes. Checked while the options are read,
-    before any work: its ``suffix`` (where given: an archive named .bvh would mislead), never an
-    existing file unless --force, never a run's own files, and the folder must exist and take a new
-    file; then, before the command runs, never one of the command's path arguments (a command
-    reading folders checks the files in them itself)."""
+    before any work: never an existing file unless --force, never a run's own files, and the
+    folder must exist and take a new file; then, before the command runs, never one of the
+    command's path arguments (a command reading folders checks the files in them itself), and its
+    ``suffix`` where one is given (an archive named .bvh would mislead)."""
     def remember_force(ctx, param, value):
         ctx.meta["gatepose_force"] = value
 
