@@ -44,7 +44,8 @@ def predict(run_dir, input_path, out_path, fmt, units, fps, batch, checkpoint, c
     Missing joints: a joint NaN in both coordinates of a .npy, or a COCO joint below
     --confidence-threshold, is inferred: by the run's missing-joint token (a run trained with
     --aug-drop-joints; RepNet's runs take a mask instead), else filled first with the run's mean
-    training pose fitted to the present joints by a 2D similarity. A pose needs at least half its joints (docs/detector-inputs.md).
+    training pose fitted to the present joints by a 2D similarity. A pose needs at least half its
+    joints (docs/detector-inputs.md).
 
     Noisy 2D: a run with the offset lift (small-weak) moves the joints of a noisy pose across the
     image; where it moves them further than it moved 99 % of its clean validation poses, the pose

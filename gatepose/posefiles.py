@@ -167,9 +167,8 @@ def _coco(path: Path, skeleton: str, threshold: float) -> Poses2D:
                         f"of confidence 0; {missing.size} such detection(s)); remove them before lifting")
     present = kp.confidence >= kp.threshold
     _check_present(path, present, "detection")
-    poses = np.where(present[..., None], kp.poses_2d, np.nan)
+    poses = np.where(present[..., None], kp.poses_2d, np.nan).astype(np.float32)
     _check_magnitude(path, poses, get_skeleton("h36m17").joint_names, "detection")
-    poses = poses.astype(np.float32)
     _check_extent(path, poses)
     note = ""
     if kp.low_confidence:

@@ -264,7 +264,6 @@ def run_config(opts, d, configs) -> dict:
     }
 
 
-
 def check_same_data(before: dict, now: dict, run_dir: Path) -> None:
     """A resumed run sees the data it started with: config.json's counts and normalisation
     (``before``) against those of the data loaded now (``now``, a :func:`run_config`); an archive
@@ -389,9 +388,9 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         data = prepare_data(opts)
         trainer = Trainer(opts, data, xp, dtype)
         opts.shards = trainer.shards   # recorded, so that a resumed run cuts its batches the same way
+        config = run_config(opts, data, (trainer.gcfg, trainer.ccfg, trainer.dcfg))   # config.json's content
         if resume:
-            check_same_data(read_config(run_dir), run_config(opts, data, (trainer.gcfg, trainer.ccfg, trainer.dcfg)),
-                            run_dir)
+            check_same_data(read_config(run_dir), config, run_dir)
         meta = resume_state(run_dir, trainer) if resume else {}   # all loaded and checked before a write
         best = meta.get("best_val_n_mpjpe")
         best = float(best) if isinstance(best, (int, float)) else math.inf
@@ -401,12 +400,13 @@ def train(opts: TrainOptions, run_dir, xp, resume: bool = False, progress: bool 
         release_run_folder(lock)
         raise
     try:
-        return _loop(opts, run_dir, trainer, data, resume, best, progress, log, ready)
+        return _loop(opts, run_dir, trainer, data, config, resume, best, progress, log, ready)
     finally:
         release_run_folder(lock)
 
 
-def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float, progress, log, ready) -> dict:
+def _loop(opts, run_dir: Path, trainer: Trainer, data, config: dict, resume: bool, best: float, progress, log,
+          ready) -> dict:
     if ready is not None:
         ready()
     if resume:
@@ -420,7 +420,7 @@ def _loop(opts, run_dir: Path, trainer: Trainer, data, resume: bool, best: float
             f"{'--epochs' if opts.epochs is not None else '--steps'})")
         return {}
     with writing(run_dir / CONFIG, trainer.step, kept, run_dir):
-        write_json_atomic(run_dir / CONFIG, run_config(opts, data, (trainer.gcfg, trainer.ccfg, trainer.dcfg)))
+        write_json_atomic(run_dir / CONFIG, config)
 
     def same_folder():
         """The run folder is where it was (its config.json, written above, is there): a folder

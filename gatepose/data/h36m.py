@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation
 
 from gatepose.errors import DataError
 
-from .archive import Dataset, concatenate, make_dataset, warn
+from .archive import ZIP_MAGIC, Dataset, concatenate, make_dataset, read_magic, warn
 
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -73,10 +73,9 @@ def load_pickled_dict(path, key: str, trust_pickle: bool) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            raise DataError(f"{path}: cannot be read as an .npz file (not a zip archive; expected the common "
-                            "preprocessing's .npz)")
+    if not read_magic(path, str(path)).startswith(ZIP_MAGIC):
+        raise DataError(f"{path}: cannot be read as an .npz file (not a zip archive; expected the common "
+                        "preprocessing's .npz)")
     try:
         with np.load(path, allow_pickle=trust_pickle) as npz:
             if key not in npz.files:

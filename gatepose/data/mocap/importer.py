@@ -458,15 +458,15 @@ def clip_names(clips: list[Clip]) -> dict:
     """{id(clip): its 'clip' label}: the file's stem, unless two clips share it (walk.bvh in two
     folders, 11_01.bvh beside 11_01.amc): then FOLDER/STEM, then FOLDER/STEM.EXT, so that every
     label names one clip (export-bvh --clip picks it)."""
-    def label(c, level):
+    labels = {}
+    for c in clips:
         folder = c.path.resolve().parent.name
-        return (c.name, f"{folder}/{c.name}", f"{folder}/{c.path.name}")[level]
-
-    levels = [Counter(label(c, level) for c in clips) for level in range(3)]
+        labels[id(c)] = (c.name, f"{folder}/{c.name}", f"{folder}/{c.path.name}")
+    counts = [Counter(ls[level] for ls in labels.values()) for level in range(3)]
     out = {}
     for c in clips:
-        level = next((k for k in range(2) if levels[k][label(c, k)] == 1), 2)
-        out[id(c)] = label(c, level)
+        ls = labels[id(c)]
+        out[id(c)] = next((ls[k] for k in range(2) if counts[k][ls[k]] == 1), ls[2])
     taken = Counter()
     for c in clips:       # the same folder and file name twice (a file given twice): numbered
         taken[out[id(c)]] += 1
